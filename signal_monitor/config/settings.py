@@ -1,0 +1,99 @@
+"""Settings of the monitor: one pydantic-settings class, read from the environment.
+
+Each field names its environment variable. Well-known connection variables
+(``KAFKA_BOOTSTRAP``, ``REDIS_URL``, ``SLACK_*``) have no prefix; everything
+else is ``SM_<FIELD>``. Secrets are ``SecretStr`` and never printed.
+"""
+
+from __future__ import annotations
+
+from functools import lru_cache
+from pathlib import Path
+from typing import Literal
+
+from pydantic import AliasChoices, Field, SecretStr
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+DEFAULT_RULES_PATH = Path(__file__).with_name("rules.yaml")
+
+
+def _env(name: str) -> AliasChoices:
+    return AliasChoices(name, f"SM_{name}")
+
+
+class Settings(BaseSettings):
+    """Every setting of a worker, with its environment variable and default."""
+
+    model_config = SettingsConfigDict(env_prefix="SM_", extra="ignore", populate_by_name=True)
+
+    # --- connections -------------------------------------------------------------
+    kafka_bootstrap: str = Field(
+        "",
+        validation_alias=_env("KAFKA_BOOTSTRAP"),
+        description="KAFKA_BOOTSTRAP: host:port[,host:port]. Empty: start the embedded broker.",
+    )
+    redis_url: str = Field(
+        "",
+        validation_alias=_env("REDIS_URL"),
+        description="REDIS_URL: redis:// or rediss:// URL. Empty: 127.0.0.1:6379 if it answers, else an embedded redis-server.",
+    )
+    redis_password: SecretStr | None = Field(
+        None, validation_alias=_env("REDIS_PASSWORD"), description="REDIS_PASSWORD, when not in the URL."
+    )
+    kafka_security_protocol: Literal["PLAINTEXT", "SSL", "SASL_PLAINTEXT", "SASL_SSL"] = Field(
+        "PLAINTEXT", validation_alias=_env("KAFKA_SECURITY_PROTOCOL")
+    )
+    kafka_sasl_mechanism: Literal["PLAIN", "SCRAM-SHA-256", "SCRAM-SHA-512"] = Field(
+        "SCRAM-SHA-512", validation_alias=_env("KAFKA_SASL_MECHANISM")
+    )
+    kafka_sasl_username: str = Field("", validation_alias=_env("KAFKA_SASL_USERNAME"))
+    kafka_sasl_password: SecretStr | None = Field(None, validation_alias=_env("KAFKA_SASL_PASSWORD"))
+    kafka_ssl_cafile: str = Field("", validation_alias=_env("KAFKA_SSL_CAFILE"))
+
+    # --- Slack ---------------------------------------------------------------------
+    slack_webhook_url: SecretStr | None = Field(None, validation_alias=_env("SLACK_WEBHOOK_URL"))
+    slack_bot_token: SecretStr | None = Field(None, validation_alias=_env("SLACK_BOT_TOKEN"))
+    slack_channel: str = Field("", validation_alias=_env("SLACK_CHANNEL"))
+
+    # --- the app -------------------------------------------------------------------
+    app_id: str = Field("signal-monitor", description="SM_APP_ID: Faust app id, also the consumer group.")
+    worker_id: str = Field("", description="SM_WORKER_ID: defaults to host:pid.")
+    topic_prefix: str = Field("signals", description="SM_TOPIC_PREFIX: topics are <prefix>.trades and so on.")
+    topic_partitions: int = Field(4, ge=1, description="SM_TOPIC_PARTITIONS: partitions of input topics when created.")
+    topic_replication: int = Field(1, ge=1, description="SM_TOPIC_REPLICATION: replication factor when created.")
+    key_prefix: str = Field("sm", description="SM_KEY_PREFIX: prefix of every Redis key.")
+    web_host: str = Field("127.0.0.1", description="SM_WEB_HOST: the worker's web server binds here.")
+    web_port: int = Field(6066, description="SM_WEB_PORT: the worker's web server port.")
+    web_enabled: bool = Field(False, description="SM_WEB_ENABLED: serve the worker's web endpoints.")
+    data_dir: Path = Field(Path(".run"), description="SM_DATA_DIR: Faust data directory and embedded service files.")
+
+    # --- the stream ----------------------------------------------------------------
+    batch_max: int = Field(2000, ge=1, description="SM_BATCH_MAX: events folded into one Redis call.")
+    batch_within_s: float = Field(0.2, gt=0, description="SM_BATCH_WITHIN_S: longest wait to fill a batch.")
+    lateness_days: float = Field(
+        7.0, ge=0, description="SM_LATENESS_DAYS: events older than the partition's newest by more go to the DLQ."
+    )
+    close_grace_s: float = Field(
+        300.0, ge=0, description="SM_CLOSE_GRACE_S: event-time wait after a period's end before it is closed."
+    )
+    idle_partition_s: float = Field(
+        120.0, gt=0, description="SM_IDLE_PARTITION_S: a partition silent this long no longer holds the watermark back."
+    )
+    max_message_bytes: int = Field(1024 * 1024, description="SM_MAX_MESSAGE_BYTES: larger messages go to the DLQ.")
+    dedup_ttl_days: float = Field(14.0, gt=0, description="SM_DEDUP_TTL_DAYS: how long a trade_id is remembered.")
+    history_years: int = Field(5, ge=1, description="SM_HISTORY_YEARS: state older than this is trimmed.")
+    redis_retry_max_s: float = Field(30.0, gt=0, description="SM_REDIS_RETRY_MAX_S: longest pause between Redis retries.")
+    status_interval_s: float = Field(10.0, gt=0, description="SM_STATUS_INTERVAL_S: seconds between status records.")
+
+    # --- rules ---------------------------------------------------------------------
+    rules_path: Path = Field(DEFAULT_RULES_PATH, description="SM_RULES_PATH: the rule file (YAML).")
+
+    def topic(self, name: str) -> str:
+        """Return the full topic name of ``name`` (``trades`` -> ``signals.trades``)."""
+        return f"{self.topic_prefix}.{name}"
+
+
+@lru_cache(maxsize=1)
+def get_settings() -> Settings:
+    """Return the process-wide settings, read once from the environment."""
+    return Settings()

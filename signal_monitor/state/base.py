@@ -1,0 +1,142 @@
+"""The abstract state interface, implemented by ``memory.MemoryState`` and ``redis.RedisState``.
+
+Two layers live behind it:
+
+* **ingest** state, written by the agents one batch at a time, exactly once per
+  source offset: weekly flow sums per scope, the day's latest exposure snapshot per
+  fund, the day's quotes per symbol, the day's observations per series, and per
+  input partition the last applied offset and the newest event time (watermark);
+* **series**: one point per closed period per metric and scope (see
+  :mod:`signal_monitor.metrics`), written when a period closes or by backfill, read
+  by the rules; plus small per-rule state (hysteresis arming, streaks) and claims
+  that make an evaluation or an alert happen once across workers.
+"""
+
+from __future__ import annotations
+
+import abc
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+from datetime import date
+from typing import Any
+
+from signal_monitor.metrics import FundSnapshot
+
+Point = tuple[date, float]
+
+
+@dataclass
+class PartitionMark:
+    """What the store knows of one input partition."""
+
+    offset: int = -1  #: last applied offset, -1 when none
+    watermark: float = 0.0  #: newest event time applied (epoch seconds), 0 when none
+    updated: float = 0.0  #: wall-clock time of the last applied batch (epoch seconds)
+
+
+@dataclass
+class Batch:
+    """The folded effect of one batch of one input partition, applied atomically.
+
+    ``flows`` maps week (ISO Friday) -> scope key -> field -> increment, where a
+    field is an action name (notional) or ``n`` (count). ``exposures`` maps day ->
+    fund_id -> (event time, snapshot JSON): the later snapshot of a fund wins.
+    ``quotes`` maps day -> symbol -> (event time, price, is_close): a close wins over
+    a trade, otherwise the later event. ``observations`` maps day -> series ->
+    (event time, value): the later wins.
+
+    ``trade_ids`` maps each trade id folded into ``flows`` to its event time. The
+    store refuses the batch (``ApplyResult.seen``) when one of them was applied
+    before and is not in ``known_seen``; the caller then folds again without those
+    trades and names them in ``known_seen``. A batch whose ``first_offset`` is not
+    past the partition's stored offset is refused (``ApplyResult.applied`` False).
+    """
+
+    topic: str
+    partition: int
+    first_offset: int
+    last_offset: int
+    watermark: float
+    flows: dict[str, dict[str, dict[str, float]]] = field(default_factory=dict)
+    trade_ids: dict[str, float] = field(default_factory=dict)
+    known_seen: frozenset[str] = frozenset()
+    exposures: dict[str, dict[str, tuple[float, str]]] = field(default_factory=dict)
+    quotes: dict[str, dict[str, tuple[float, float, bool]]] = field(default_factory=dict)
+    observations: dict[str, dict[str, tuple[float, float]]] = field(default_factory=dict)
+
+
+@dataclass
+class ApplyResult:
+    """What applying a batch did."""
+
+    applied: bool  #: False when nothing was written
+    stale: bool = False  #: the partition's stored offset is at or past ``first_offset``
+    stored_offset: int = -1  #: the partition's offset in the store after the call
+    seen: tuple[str, ...] = ()  #: trade ids applied before and not in ``known_seen``
+
+
+class State(abc.ABC):
+    """The state of the monitor; every method is a coroutine."""
+
+    # --- ingest ---------------------------------------------------------------------
+    @abc.abstractmethod
+    async def apply(self, batch: Batch) -> ApplyResult:
+        """Apply a batch atomically unless its offsets are applied already."""
+
+    @abc.abstractmethod
+    async def marks(self, topic: str) -> dict[int, PartitionMark]:
+        """Return the mark of every partition of ``topic`` that has one."""
+
+    @abc.abstractmethod
+    async def flow_sums(self, week: date) -> dict[str, dict[str, float]]:
+        """Return the week's flow sums: scope key -> field -> value."""
+
+    @abc.abstractmethod
+    async def exposure_snapshots(self, day: date) -> list[FundSnapshot]:
+        """Return the latest snapshot of every fund that reported on ``day``."""
+
+    @abc.abstractmethod
+    async def quotes(self, day: date) -> dict[str, tuple[float, bool]]:
+        """Return symbol -> (price, is official close) for ``day``."""
+
+    @abc.abstractmethod
+    async def observations(self, day: date) -> dict[str, float]:
+        """Return series -> value observed on ``day``."""
+
+    # --- series ---------------------------------------------------------------------
+    @abc.abstractmethod
+    async def put_points(self, period: date, points: Mapping[str, float]) -> None:
+        """Set the point of ``period`` in each series (replacing one already there)."""
+
+    @abc.abstractmethod
+    async def put_series(self, sid: str, points: Sequence[Point]) -> None:
+        """Set many points of one series (backfill); idempotent."""
+
+    @abc.abstractmethod
+    async def history(self, sid: str, *, since: date | None = None, until: date | None = None) -> list[Point]:
+        """Return the points of a series with since <= period <= until, oldest first."""
+
+    @abc.abstractmethod
+    async def series_ids(self, prefix: str) -> list[str]:
+        """Return the ids of the stored series that start with ``prefix``, sorted."""
+
+    # --- rules ------------------------------------------------------------------------
+    @abc.abstractmethod
+    async def get_rule_state(self, rule_id: str, scope: str) -> dict[str, Any]:
+        """Return the saved state of a rule for a scope ({} when none)."""
+
+    @abc.abstractmethod
+    async def set_rule_state(self, rule_id: str, scope: str, value: Mapping[str, Any]) -> None:
+        """Save the state of a rule for a scope."""
+
+    @abc.abstractmethod
+    async def claim(self, key: str, *, ttl_s: float) -> bool:
+        """Atomically claim ``key`` for ``ttl_s`` seconds; False when already claimed."""
+
+    # --- lifecycle --------------------------------------------------------------------
+    async def ping(self) -> float:
+        """Return the round-trip time to the store in seconds."""
+        return 0.0
+
+    async def close(self) -> None:
+        """Release connections."""

@@ -1,0 +1,148 @@
+"""An in-memory ``State``: the same semantics as the Redis backend, for replay and unit tests."""
+
+from __future__ import annotations
+
+import bisect
+import json
+import time
+from collections import defaultdict
+from collections.abc import Mapping, Sequence
+from datetime import date
+from typing import Any
+
+from signal_monitor.metrics import FundSnapshot
+from signal_monitor.state.base import ApplyResult, Batch, PartitionMark, Point, State
+
+
+def snapshot_from_json(text: str) -> FundSnapshot:
+    """Return the FundSnapshot stored as JSON by the fold."""
+    raw = json.loads(text)
+    return FundSnapshot(
+        fund_type=raw["fund_type"],
+        strategy=raw["strategy"],
+        nav=raw["nav"],
+        long_mv=raw["long_mv"],
+        short_mv=raw["short_mv"],
+        sectors={k: tuple(v) for k, v in raw.get("sectors", {}).items()},  # type: ignore[misc]
+        sub_industries={k: tuple(v) for k, v in raw.get("sub_industries", {}).items()},  # type: ignore[misc]
+        instrument_types={k: tuple(v) for k, v in raw.get("instrument_types", {}).items()},  # type: ignore[misc]
+    )
+
+
+def quote_wins(new: tuple[float, float, bool], old: tuple[float, float, bool] | None) -> bool:
+    """Return True when quote ``new`` (ts, price, is_close) replaces ``old`` for the day."""
+    if old is None:
+        return True
+    if new[2] != old[2]:
+        return new[2]
+    return new[0] >= old[0]
+
+
+class MemoryState(State):
+    """Everything in dicts; one process only."""
+
+    def __init__(self) -> None:
+        self._marks: dict[tuple[str, int], PartitionMark] = {}
+        self._seen: dict[str, float] = {}
+        self._flows: dict[str, dict[str, dict[str, float]]] = defaultdict(lambda: defaultdict(lambda: defaultdict(float)))
+        self._exposures: dict[str, dict[str, tuple[float, str]]] = defaultdict(dict)
+        self._quotes: dict[str, dict[str, tuple[float, float, bool]]] = defaultdict(dict)
+        self._observations: dict[str, dict[str, tuple[float, float]]] = defaultdict(dict)
+        self._series: dict[str, dict[date, float]] = defaultdict(dict)
+        self._rule_state: dict[tuple[str, str], dict[str, Any]] = {}
+        self._claims: dict[str, float] = {}
+
+    async def apply(self, batch: Batch) -> ApplyResult:
+        """Apply a batch unless its offsets are applied already."""
+        mark = self._marks.setdefault((batch.topic, batch.partition), PartitionMark())
+        if batch.first_offset <= mark.offset:
+            return ApplyResult(applied=False, stale=True, stored_offset=mark.offset)
+        seen = tuple(t for t in batch.trade_ids if t in self._seen and t not in batch.known_seen)
+        if seen:
+            return ApplyResult(applied=False, stored_offset=mark.offset, seen=seen)
+        for trade_id, ts in batch.trade_ids.items():
+            self._seen.setdefault(trade_id, ts)
+        for week, scopes in batch.flows.items():
+            for scope, fields in scopes.items():
+                target = self._flows[week][scope]
+                for name, inc in fields.items():
+                    target[name] += inc
+        for day, funds in batch.exposures.items():
+            for fund, snap in funds.items():
+                old = self._exposures[day].get(fund)
+                if old is None or snap[0] >= old[0]:
+                    self._exposures[day][fund] = snap
+        for day, symbols in batch.quotes.items():
+            for symbol, quote in symbols.items():
+                if quote_wins(quote, self._quotes[day].get(symbol)):
+                    self._quotes[day][symbol] = quote
+        for day, series in batch.observations.items():
+            for name, obs in series.items():
+                old_obs = self._observations[day].get(name)
+                if old_obs is None or obs[0] >= old_obs[0]:
+                    self._observations[day][name] = obs
+        mark.offset = batch.last_offset
+        mark.watermark = max(mark.watermark, batch.watermark)
+        mark.updated = time.time()
+        return ApplyResult(applied=True, stored_offset=mark.offset)
+
+    async def marks(self, topic: str) -> dict[int, PartitionMark]:
+        """Return the mark of every partition of ``topic`` that has one."""
+        return {p: m for (t, p), m in self._marks.items() if t == topic}
+
+    async def flow_sums(self, week: date) -> dict[str, dict[str, float]]:
+        """Return the week's flow sums: scope key -> field -> value."""
+        return {k: dict(v) for k, v in self._flows.get(week.isoformat(), {}).items()}
+
+    async def exposure_snapshots(self, day: date) -> list[FundSnapshot]:
+        """Return the latest snapshot of every fund that reported on ``day``."""
+        return [snapshot_from_json(s) for _, s in self._exposures.get(day.isoformat(), {}).values()]
+
+    async def quotes(self, day: date) -> dict[str, tuple[float, bool]]:
+        """Return symbol -> (price, is official close) for ``day``."""
+        return {s: (q[1], q[2]) for s, q in self._quotes.get(day.isoformat(), {}).items()}
+
+    async def observations(self, day: date) -> dict[str, float]:
+        """Return series -> value observed on ``day``."""
+        return {s: o[1] for s, o in self._observations.get(day.isoformat(), {}).items()}
+
+    async def put_points(self, period: date, points: Mapping[str, float]) -> None:
+        """Set the point of ``period`` in each series."""
+        for sid, value in points.items():
+            self._series[sid][period] = float(value)
+
+    async def put_series(self, sid: str, points: Sequence[Point]) -> None:
+        """Set many points of one series."""
+        target = self._series[sid]
+        for period, value in points:
+            target[period] = float(value)
+
+    async def history(self, sid: str, *, since: date | None = None, until: date | None = None) -> list[Point]:
+        """Return the points of a series with since <= period <= until, oldest first."""
+        points = self._series.get(sid)
+        if not points:
+            return []
+        keys = sorted(points)
+        lo = bisect.bisect_left(keys, since) if since else 0
+        hi = bisect.bisect_right(keys, until) if until else len(keys)
+        return [(k, points[k]) for k in keys[lo:hi]]
+
+    async def series_ids(self, prefix: str) -> list[str]:
+        """Return the ids of the stored series that start with ``prefix``, sorted."""
+        return sorted(s for s, pts in self._series.items() if pts and s.startswith(prefix))
+
+    async def get_rule_state(self, rule_id: str, scope: str) -> dict[str, Any]:
+        """Return the saved state of a rule for a scope."""
+        return dict(self._rule_state.get((rule_id, scope), {}))
+
+    async def set_rule_state(self, rule_id: str, scope: str, value: Mapping[str, Any]) -> None:
+        """Save the state of a rule for a scope."""
+        self._rule_state[(rule_id, scope)] = dict(value)
+
+    async def claim(self, key: str, *, ttl_s: float) -> bool:
+        """Claim ``key`` for ``ttl_s`` seconds; False when already claimed."""
+        now = time.monotonic()
+        if self._claims.get(key, 0.0) > now:
+            return False
+        self._claims[key] = now + ttl_s
+        return True

@@ -1,0 +1,315 @@
+"""The Redis ``State``: one Lua call per batch, exactly once per partition offset.
+
+Key layout (``P`` is the key prefix; ``{...}`` is the Redis Cluster hash tag):
+
+* ingest, tagged by input partition so one batch is one atomic script on one slot:
+  ``P:{<topic>:<p>}:mark`` (hash: offset, watermark, updated),
+  ``P:{<topic>:<p>}:seen`` (zset trade_id -> event time, trimmed past the dedup TTL),
+  ``P:{<topic>:<p>}:flow:<week>`` (hash ``scope\\x1ffield`` -> sum),
+  ``P:{<topic>:<p>}:exp:<day>`` (hash fund -> ``ts\\x1fjson``),
+  ``P:{<topic>:<p>}:quote:<day>`` (hash symbol -> ``ts\\x1fprice\\x1fclose``),
+  ``P:{<topic>:<p>}:obs:<day>`` (hash series -> ``ts\\x1fvalue``);
+  ``P:parts:<topic>`` (set of partitions that hold data); ingest keys expire once
+  no late event can reach them.
+* series, tagged by series: ``P:{s:<series id>}`` (zset, score = the period's
+  ordinal day, member ``<iso date>\\x1f<value>``); ``P:series`` (set of series ids).
+* rules: ``P:rule:<rule id>`` (hash scope -> JSON), ``P:claim:<key>`` (SET NX PX).
+"""
+
+from __future__ import annotations
+
+import json
+import time
+from collections.abc import Mapping, Sequence
+from datetime import date
+from typing import Any
+
+import redis.asyncio as aioredis
+
+from signal_monitor.metrics import FundSnapshot
+from signal_monitor.state.base import ApplyResult, Batch, PartitionMark, Point, State
+from signal_monitor.state.memory import snapshot_from_json
+
+SEP = "\x1f"
+
+APPLY_LUA = r"""
+local p = cjson.decode(ARGV[1])
+local mark, seen = KEYS[1], KEYS[2]
+local stored = tonumber(redis.call('HGET', mark, 'offset') or '-1')
+if p.first <= stored then return {0, stored, 'stale'} end
+local ids = p.ids
+local n = #ids
+if n > 0 then
+  local known = {}
+  for _, k in ipairs(p.known) do known[k] = true end
+  local dup = {}
+  for i = 1, n, 500 do
+    local chunk = {}
+    for j = i, math.min(i + 499, n) do chunk[#chunk + 1] = ids[j] end
+    local scores = redis.call('ZMSCORE', seen, unpack(chunk))
+    for j = 1, #chunk do
+      if scores[j] and not known[chunk[j]] then dup[#dup + 1] = chunk[j] end
+    end
+  end
+  if #dup > 0 then
+    local out = {0, stored, 'seen'}
+    for _, d in ipairs(dup) do out[#out + 1] = d end
+    return out
+  end
+  local ts = p.ts
+  for i = 1, n, 500 do
+    local args = {}
+    for j = i, math.min(i + 499, n) do
+      args[#args + 1] = ts[j]
+      args[#args + 1] = ids[j]
+    end
+    redis.call('ZADD', seen, 'NX', unpack(args))
+  end
+  redis.call('ZREMRANGEBYSCORE', seen, '-inf', p.wm - p.dedup_ttl)
+end
+local ttl = p.ttl
+local touched = {}
+for _, op in ipairs(p.flows) do
+  local key = KEYS[op[1]]
+  redis.call('HINCRBYFLOAT', key, op[2], op[3])
+  touched[key] = true
+end
+for _, op in ipairs(p.latest) do
+  -- op: key index, field, ts, value text, rank (a higher rank wins before the time)
+  local key = KEYS[op[1]]
+  local old = redis.call('HGET', key, op[2])
+  local take = true
+  if old then
+    local sep = string.find(old, '\31', 1, true)
+    local rest = string.sub(old, sep + 1)
+    local sep2 = string.find(rest, '\31', 1, true)
+    local old_rank = tonumber(string.sub(rest, 1, sep2 - 1))
+    local old_ts = tonumber(string.sub(old, 1, sep - 1))
+    if old_rank > op[5] or (old_rank == op[5] and old_ts > op[3]) then take = false end
+  end
+  if take then
+    redis.call('HSET', key, op[2], op[3] .. '\31' .. op[5] .. '\31' .. op[4])
+  end
+  touched[key] = true
+end
+for key, _ in pairs(touched) do redis.call('EXPIRE', key, ttl) end
+local wm = tonumber(redis.call('HGET', mark, 'watermark') or '0')
+if p.wm > wm then wm = p.wm end
+redis.call('HSET', mark, 'offset', p.last, 'watermark', string.format('%.6f', wm), 'updated', p.now)
+return {1, p.last, 'ok'}
+"""
+
+
+class RedisState(State):
+    """State in Redis (a single server or a cluster node set reached through one client)."""
+
+    def __init__(
+        self,
+        client: aioredis.Redis,
+        *,
+        prefix: str = "sm",
+        lateness_s: float = 7 * 86400,
+        dedup_ttl_s: float = 14 * 86400,
+    ) -> None:
+        self.client = client
+        self.prefix = prefix
+        self.lateness_s = lateness_s
+        self.dedup_ttl_s = dedup_ttl_s
+        # ingest keys live until no late event can reach them, plus room for re-evaluation
+        self.ingest_ttl_s = int(lateness_s + 21 * 86400)
+        self._apply = client.register_script(APPLY_LUA)
+
+    @classmethod
+    def from_url(cls, url: str, *, password: str | None = None, **kwargs: Any) -> "RedisState":
+        """Return a RedisState connected to ``url`` (redis:// or rediss://)."""
+        client = aioredis.Redis.from_url(url, password=password, decode_responses=True,
+                                         socket_connect_timeout=2.0, socket_timeout=5.0,
+                                         health_check_interval=10)
+        return cls(client, **kwargs)
+
+    # --- keys -----------------------------------------------------------------------
+    def _tag(self, topic: str, partition: int) -> str:
+        return f"{self.prefix}:{{{topic}:{partition}}}"
+
+    def _series_key(self, sid: str) -> str:
+        return f"{self.prefix}:{{s:{sid}}}"
+
+    # --- ingest ---------------------------------------------------------------------
+    async def apply(self, batch: Batch) -> ApplyResult:
+        """Apply a batch in one Lua call unless its offsets are applied already."""
+        tag = self._tag(batch.topic, batch.partition)
+        keys = [f"{tag}:mark", f"{tag}:seen"]
+        index: dict[str, int] = {}
+
+        def key_no(name: str) -> int:
+            n = index.get(name)
+            if n is None:
+                keys.append(f"{tag}:{name}")
+                n = index[name] = len(keys)
+            return n
+
+        flows = []
+        for week, scopes in batch.flows.items():
+            k = key_no(f"flow:{week}")
+            for scope, fields in scopes.items():
+                for name, inc in fields.items():
+                    flows.append((k, f"{scope}{SEP}{name}", repr(inc)))
+        latest: list[tuple[int, str, float, str, int]] = []
+        for day, funds in batch.exposures.items():
+            k = key_no(f"exp:{day}")
+            latest.extend((k, fund, ts, snap, 0) for fund, (ts, snap) in funds.items())
+        for day, symbols in batch.quotes.items():
+            k = key_no(f"quote:{day}")
+            latest.extend((k, sym, ts, repr(price), 1 if close else 0) for sym, (ts, price, close) in symbols.items())
+        for day, series in batch.observations.items():
+            k = key_no(f"obs:{day}")
+            latest.extend((k, name, ts, repr(value), 0) for name, (ts, value) in series.items())
+        payload = {
+            "first": batch.first_offset,
+            "last": batch.last_offset,
+            "wm": batch.watermark,
+            "now": f"{time.time():.3f}",
+            "ids": list(batch.trade_ids),
+            "ts": [f"{t:.3f}" for t in batch.trade_ids.values()],
+            "known": sorted(batch.known_seen),
+            "dedup_ttl": self.dedup_ttl_s,
+            "ttl": self.ingest_ttl_s,
+            "flows": flows,
+            "latest": latest,
+        }
+        encoded = json.dumps(payload, separators=(",", ":"))
+        res = await self._apply(keys=keys, args=[encoded])
+        applied, stored, status = int(res[0]), int(res[1]), res[2]
+        if applied:
+            await self.client.sadd(f"{self.prefix}:parts:{batch.topic}", batch.partition)
+            return ApplyResult(applied=True, stored_offset=stored)
+        if status == "seen":
+            return ApplyResult(applied=False, stored_offset=stored, seen=tuple(res[3:]))
+        return ApplyResult(applied=False, stale=True, stored_offset=stored)
+
+    async def _partitions(self, topic: str) -> list[int]:
+        return sorted(int(p) for p in await self.client.smembers(f"{self.prefix}:parts:{topic}"))
+
+    async def marks(self, topic: str) -> dict[int, PartitionMark]:
+        """Return the mark of every partition of ``topic`` that has one."""
+        parts = await self._partitions(topic)
+        async with self.client.pipeline(transaction=False) as pipe:
+            for p in parts:
+                pipe.hgetall(f"{self._tag(topic, p)}:mark")
+            rows = await pipe.execute()
+        return {
+            p: PartitionMark(int(r.get("offset", -1)), float(r.get("watermark", 0)), float(r.get("updated", 0)))
+            for p, r in zip(parts, rows)
+            if r
+        }
+
+    async def mark(self, topic: str, partition: int) -> PartitionMark:
+        """Return the mark of one partition (offset -1 when none)."""
+        r = await self.client.hgetall(f"{self._tag(topic, partition)}:mark")
+        return PartitionMark(int(r.get("offset", -1)), float(r.get("watermark", 0)), float(r.get("updated", 0)))
+
+    async def _gather(self, topic: str, name: str) -> list[dict[str, str]]:
+        parts = await self._partitions(topic)
+        async with self.client.pipeline(transaction=False) as pipe:
+            for p in parts:
+                pipe.hgetall(f"{self._tag(topic, p)}:{name}")
+            return await pipe.execute()
+
+    @staticmethod
+    def _latest(rows: list[dict[str, str]]) -> dict[str, tuple[float, int, str]]:
+        out: dict[str, tuple[float, int, str]] = {}
+        for row in rows:
+            for field, text in row.items():
+                ts, rank, value = text.split(SEP, 2)
+                cand = (float(ts), int(rank), value)
+                old = out.get(field)
+                if old is None or (cand[1], cand[0]) >= (old[1], old[0]):
+                    out[field] = cand
+        return out
+
+    async def flow_sums(self, week: date) -> dict[str, dict[str, float]]:
+        """Return the week's flow sums over every partition: scope key -> field -> value."""
+        out: dict[str, dict[str, float]] = {}
+        for row in await self._gather("trades", f"flow:{week.isoformat()}"):
+            for field, value in row.items():
+                scope, _, name = field.rpartition(SEP)
+                target = out.setdefault(scope, {})
+                target[name] = target.get(name, 0.0) + float(value)
+        return out
+
+    async def exposure_snapshots(self, day: date) -> list[FundSnapshot]:
+        """Return the latest snapshot of every fund that reported on ``day``."""
+        latest = self._latest(await self._gather("exposures", f"exp:{day.isoformat()}"))
+        return [snapshot_from_json(v[2]) for v in latest.values()]
+
+    async def quotes(self, day: date) -> dict[str, tuple[float, bool]]:
+        """Return symbol -> (price, is official close) for ``day``."""
+        latest = self._latest(await self._gather("quotes", f"quote:{day.isoformat()}"))
+        return {s: (float(v[2]), bool(v[1])) for s, v in latest.items()}
+
+    async def observations(self, day: date) -> dict[str, float]:
+        """Return series -> value observed on ``day``."""
+        latest = self._latest(await self._gather("observations", f"obs:{day.isoformat()}"))
+        return {s: float(v[2]) for s, v in latest.items()}
+
+    # --- series -----------------------------------------------------------------------
+    async def put_points(self, period: date, points: Mapping[str, float]) -> None:
+        """Set the point of ``period`` in each series."""
+        await self._put({sid: [(period, v)] for sid, v in points.items()})
+
+    async def put_series(self, sid: str, points: Sequence[Point]) -> None:
+        """Set many points of one series; idempotent."""
+        await self._put({sid: points})
+
+    async def _put(self, by_series: Mapping[str, Sequence[Point]]) -> None:
+        async with self.client.pipeline(transaction=False) as pipe:
+            for sid, points in by_series.items():
+                key = self._series_key(sid)
+                for chunk_start in range(0, len(points), 1000):
+                    chunk = points[chunk_start : chunk_start + 1000]
+                    for period, _ in chunk:
+                        o = period.toordinal()
+                        pipe.zremrangebyscore(key, o, o)
+                    pipe.zadd(key, {f"{p.isoformat()}{SEP}{float(v)!r}": p.toordinal() for p, v in chunk})
+            if by_series:
+                pipe.sadd(f"{self.prefix}:series", *by_series)
+            await pipe.execute()
+
+    async def history(self, sid: str, *, since: date | None = None, until: date | None = None) -> list[Point]:
+        """Return the points of a series with since <= period <= until, oldest first."""
+        lo = since.toordinal() if since else "-inf"
+        hi = until.toordinal() if until else "+inf"
+        rows = await self.client.zrangebyscore(self._series_key(sid), lo, hi)
+        out = []
+        for member in rows:
+            d, _, v = member.partition(SEP)
+            out.append((date.fromisoformat(d), float(v)))
+        return out
+
+    async def series_ids(self, prefix: str) -> list[str]:
+        """Return the ids of the stored series that start with ``prefix``, sorted."""
+        return sorted(s for s in await self.client.smembers(f"{self.prefix}:series") if s.startswith(prefix))
+
+    # --- rules --------------------------------------------------------------------------
+    async def get_rule_state(self, rule_id: str, scope: str) -> dict[str, Any]:
+        """Return the saved state of a rule for a scope."""
+        raw = await self.client.hget(f"{self.prefix}:rule:{rule_id}", scope)
+        return json.loads(raw) if raw else {}
+
+    async def set_rule_state(self, rule_id: str, scope: str, value: Mapping[str, Any]) -> None:
+        """Save the state of a rule for a scope."""
+        await self.client.hset(f"{self.prefix}:rule:{rule_id}", scope, json.dumps(value, default=str))
+
+    async def claim(self, key: str, *, ttl_s: float) -> bool:
+        """Claim ``key`` for ``ttl_s`` seconds with SET NX; False when already claimed."""
+        return bool(await self.client.set(f"{self.prefix}:claim:{key}", "1", nx=True, px=max(1, int(ttl_s * 1000))))
+
+    async def ping(self) -> float:
+        """Return the round-trip time in seconds."""
+        t0 = time.perf_counter()
+        await self.client.ping()
+        return time.perf_counter() - t0
+
+    async def close(self) -> None:
+        """Close the connection pool."""
+        await self.client.aclose()

@@ -1,0 +1,149 @@
+"""The event contract: pydantic models of the four input topics and the dead-letter record.
+
+Unknown extra fields are ignored; timestamps must carry an offset; numbers must
+be finite.
+"""
+
+from __future__ import annotations
+
+from typing import Annotated, Literal, Union
+
+from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, model_validator
+
+GICS_SECTORS: tuple[str, ...] = (
+    "Communication Services",
+    "Consumer Discretionary",
+    "Consumer Staples",
+    "Energy",
+    "Financials",
+    "Health Care",
+    "Industrials",
+    "Information Technology",
+    "Materials",
+    "Real Estate",
+    "Utilities",
+)
+BROAD = "broad"
+
+FundType = Literal["hedge_fund", "long_only"]
+InstrumentType = Literal["single_stock", "etf", "index"]
+Action = Literal["buy_long", "sell_long", "sell_short", "buy_to_cover"]
+Sector = Literal[
+    "Communication Services",
+    "Consumer Discretionary",
+    "Consumer Staples",
+    "Energy",
+    "Financials",
+    "Health Care",
+    "Industrials",
+    "Information Technology",
+    "Materials",
+    "Real Estate",
+    "Utilities",
+    "broad",
+]
+ACTIONS: tuple[str, ...] = ("buy_long", "sell_long", "sell_short", "buy_to_cover")
+NOTIONAL_TOLERANCE = 0.005
+
+Name = Annotated[str, Field(min_length=1, max_length=200)]
+Positive = Annotated[float, Field(gt=0, allow_inf_nan=False)]
+NonNegative = Annotated[float, Field(ge=0, allow_inf_nan=False)]
+
+
+class _Event(BaseModel):
+    model_config = ConfigDict(extra="ignore", frozen=True, str_strip_whitespace=True)
+
+    ts: AwareDatetime
+
+
+class Trade(_Event):
+    """One fill of a fund, from ``signals.trades`` (key: fund_id)."""
+
+    trade_id: Name
+    fund_id: Name
+    fund_type: FundType
+    strategy: Name
+    symbol: Name
+    instrument_type: InstrumentType
+    sector: Sector
+    sub_industry: Annotated[str, Field(max_length=200)] | None = None
+    action: Action
+    quantity: Positive
+    price: Positive
+    notional: Positive
+
+    @model_validator(mode="after")
+    def _notional_matches(self) -> "Trade":
+        expected = self.quantity * self.price
+        if abs(self.notional - expected) > NOTIONAL_TOLERANCE * expected:
+            raise ValueError(
+                f"notional_mismatch: notional {self.notional:.2f} differs from "
+                f"quantity x price {expected:.2f} by more than 0.5%"
+            )
+        return self
+
+
+class Quote(_Event):
+    """A price of a symbol, from ``signals.quotes`` (key: symbol); ``close`` is the official daily close."""
+
+    symbol: Name
+    price: Positive
+    kind: Literal["trade", "close"] = "trade"
+
+
+class LongShort(BaseModel):
+    """Long and short market value of one slice of a fund's book."""
+
+    model_config = ConfigDict(extra="ignore", frozen=True)
+
+    long_mv: NonNegative = 0.0
+    short_mv: NonNegative = 0.0
+
+
+class Exposure(_Event):
+    """A daily per-fund exposure snapshot, from ``signals.exposures`` (key: fund_id)."""
+
+    fund_id: Name
+    fund_type: FundType
+    strategy: Name
+    nav: Positive
+    long_mv: NonNegative
+    short_mv: NonNegative
+    sectors: dict[str, LongShort] = Field(default_factory=dict)
+    sub_industries: dict[str, LongShort] = Field(default_factory=dict)
+    instrument_types: dict[str, LongShort] = Field(default_factory=dict)
+
+
+class Observation(_Event):
+    """A point of a series computed elsewhere (CFTC positioning, basket returns), from ``signals.observations``."""
+
+    series: Name
+    value: Annotated[float, Field(allow_inf_nan=False)]
+    unit: str = ""
+    tags: dict[str, str] = Field(default_factory=dict)
+
+
+Event = Union[Trade, Quote, Exposure, Observation]
+
+EVENT_TYPES: dict[str, type[_Event]] = {
+    "trades": Trade,
+    "quotes": Quote,
+    "exposures": Exposure,
+    "observations": Observation,
+}
+
+
+class DeadLetter(BaseModel):
+    """What ``signals.dlq`` holds for an event that could not be applied."""
+
+    model_config = ConfigDict(frozen=True)
+
+    reason: str
+    detail: str
+    topic: str
+    partition: int
+    offset: int
+    index: int | None = Field(None, description="Position in a batched envelope, when the message was an array.")
+    worker: str = ""
+    at: AwareDatetime
+    original: str = Field(description="The original bytes (UTF-8, or base64 prefixed 'base64:' when not text).")
