@@ -43,6 +43,14 @@ class Settings(BaseSettings):
     kafka_security_protocol: Literal["PLAINTEXT", "SSL", "SASL_PLAINTEXT", "SASL_SSL"] = Field(
         "PLAINTEXT", validation_alias=_env("KAFKA_SECURITY_PROTOCOL")
     )
+    kafka_session_timeout_s: float = Field(
+        30.0, gt=0, validation_alias=_env("KAFKA_SESSION_TIMEOUT_S"),
+        description="SM_KAFKA_SESSION_TIMEOUT_S: a worker silent this long leaves the consumer group.",
+    )
+    kafka_rebalance_timeout_s: float = Field(
+        10.0, gt=0, validation_alias=_env("KAFKA_REBALANCE_TIMEOUT_S"),
+        description="SM_KAFKA_REBALANCE_TIMEOUT_S: how long a rebalance waits for members to rejoin.",
+    )
     kafka_sasl_mechanism: Literal["PLAIN", "SCRAM-SHA-256", "SCRAM-SHA-512"] = Field(
         "SCRAM-SHA-512", validation_alias=_env("KAFKA_SASL_MECHANISM")
     )
@@ -87,6 +95,7 @@ class Settings(BaseSettings):
 
     # --- rules ---------------------------------------------------------------------
     rules_path: Path = Field(DEFAULT_RULES_PATH, description="SM_RULES_PATH: the rule file (YAML).")
+    rules_enabled: bool = Field(True, description="SM_RULES_ENABLED: run the rules when periods close.")
 
     def topic(self, name: str) -> str:
         """Return the full topic name of ``name`` (``trades`` -> ``signals.trades``)."""

@@ -32,6 +32,7 @@ class PartitionMark:
     offset: int = -1  #: last applied offset, -1 when none
     watermark: float = 0.0  #: newest event time applied (epoch seconds), 0 when none
     updated: float = 0.0  #: wall-clock time of the last applied batch (epoch seconds)
+    worker: str = ""  #: the worker that applied the last batch
 
 
 @dataclass
@@ -57,6 +58,8 @@ class Batch:
     first_offset: int
     last_offset: int
     watermark: float
+    earliest: float = 0.0  #: oldest event time in the batch (epoch seconds)
+    worker: str = ""  #: the worker applying it, recorded in the partition's mark
     flows: dict[str, dict[str, dict[str, float]]] = field(default_factory=dict)
     trade_ids: dict[str, float] = field(default_factory=dict)
     known_seen: frozenset[str] = frozenset()

@@ -58,6 +58,7 @@ def fold(
     """
     first = last = -1
     watermark = 0.0
+    earliest = 0.0
     flows: dict[str, dict[str, dict[str, float]]] = {}
     trade_ids: dict[str, float] = {}
     exposures: dict[str, dict[str, tuple[float, str]]] = {}
@@ -71,6 +72,8 @@ def fold(
         ts = event.ts.timestamp()
         if ts > watermark:
             watermark = ts
+        if not earliest or ts < earliest:
+            earliest = ts
         if isinstance(event, Trade):
             if event.trade_id in trade_ids or event.trade_id in skip_trades:
                 duplicates += 1
@@ -104,6 +107,7 @@ def fold(
         first_offset=first,
         last_offset=last,
         watermark=watermark,
+        earliest=earliest,
         flows=flows,
         trade_ids=trade_ids,
         known_seen=skip_trades,

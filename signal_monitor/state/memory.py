@@ -84,6 +84,7 @@ class MemoryState(State):
         mark.offset = batch.last_offset
         mark.watermark = max(mark.watermark, batch.watermark)
         mark.updated = time.time()
+        mark.worker = batch.worker
         return ApplyResult(applied=True, stored_offset=mark.offset)
 
     async def marks(self, topic: str) -> dict[int, PartitionMark]:

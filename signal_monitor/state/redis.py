@@ -95,7 +95,7 @@ end
 for key, _ in pairs(touched) do redis.call('EXPIRE', key, ttl) end
 local wm = tonumber(redis.call('HGET', mark, 'watermark') or '0')
 if p.wm > wm then wm = p.wm end
-redis.call('HSET', mark, 'offset', p.last, 'watermark', string.format('%.6f', wm), 'updated', p.now)
+redis.call('HSET', mark, 'offset', p.last, 'watermark', string.format('%.6f', wm), 'updated', p.now, 'worker', p.who)
 return {1, p.last, 'ok'}
 """
 
@@ -169,6 +169,7 @@ class RedisState(State):
             "last": batch.last_offset,
             "wm": batch.watermark,
             "now": f"{time.time():.3f}",
+            "who": batch.worker,
             "ids": list(batch.trade_ids),
             "ts": [f"{t:.3f}" for t in batch.trade_ids.values()],
             "known": sorted(batch.known_seen),
@@ -197,16 +198,16 @@ class RedisState(State):
             for p in parts:
                 pipe.hgetall(f"{self._tag(topic, p)}:mark")
             rows = await pipe.execute()
-        return {
-            p: PartitionMark(int(r.get("offset", -1)), float(r.get("watermark", 0)), float(r.get("updated", 0)))
-            for p, r in zip(parts, rows)
-            if r
-        }
+        return {p: self._mark_of(r) for p, r in zip(parts, rows) if r}
 
-    async def mark(self, topic: str, partition: int) -> PartitionMark:
-        """Return the mark of one partition (offset -1 when none)."""
-        r = await self.client.hgetall(f"{self._tag(topic, partition)}:mark")
-        return PartitionMark(int(r.get("offset", -1)), float(r.get("watermark", 0)), float(r.get("updated", 0)))
+    @staticmethod
+    def _mark_of(row: Mapping[str, str]) -> PartitionMark:
+        return PartitionMark(
+            offset=int(row.get("offset", -1)),
+            watermark=float(row.get("watermark", 0)),
+            updated=float(row.get("updated", 0)),
+            worker=row.get("worker", ""),
+        )
 
     async def _gather(self, topic: str, name: str) -> list[dict[str, str]]:
         parts = await self._partitions(topic)

@@ -146,4 +146,8 @@ class DeadLetter(BaseModel):
     index: int | None = Field(None, description="Position in a batched envelope, when the message was an array.")
     worker: str = ""
     at: AwareDatetime
-    original: str = Field(description="The original bytes (UTF-8, or base64 prefixed 'base64:' when not text).")
+    original: str = Field(
+        description="The original bytes (UTF-8, or base64 prefixed 'base64:' when not text), cut at 64 KiB."
+    )
+    original_size: int = Field(0, description="Length of the original bytes.")
+    original_sha256: str = Field("", description="SHA-256 of the original bytes, to match the input message.")

@@ -1,0 +1,34 @@
+# Developer entry points. Works on a fresh clone: `make test` creates .venv and installs the package first.
+
+PYTHON ?= python3
+VENV := .venv
+VENV_PYTHON := $(VENV)/bin/python
+STAMP := $(VENV)/.installed
+PYTEST_ARGS ?=
+
+.PHONY: install test demo bench clean
+
+install: $(STAMP)
+
+# Re-install only when pyproject.toml is newer than the stamp (or the venv is missing / broken).
+$(STAMP): pyproject.toml
+	@if [ ! -x $(VENV_PYTHON) ] || ! $(VENV_PYTHON) -m pip --version >/dev/null 2>&1; then \
+		echo "creating $(VENV) with $(PYTHON)"; \
+		rm -rf $(VENV); \
+		$(PYTHON) -m venv $(VENV); \
+	fi
+	$(VENV_PYTHON) -m pip install --disable-pip-version-check -e '.[test]'
+	@touch $@
+
+test: install
+	$(VENV_PYTHON) -m pytest -q $(PYTEST_ARGS)
+
+demo: install
+	$(VENV)/bin/signal-monitor demo
+
+bench: install
+	$(VENV_PYTHON) -m bench
+
+clean:
+	rm -rf $(VENV) .run .pytest_cache .hypothesis .mypy_cache .ruff_cache build dist *.egg-info
+	find . -path ./.git -prune -o -type d -name __pycache__ -prune -exec rm -rf {} +

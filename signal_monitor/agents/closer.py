@@ -1,0 +1,214 @@
+"""Period closing: an event-time watermark over the input partitions decides when a day or a week is
+complete; a closed period's aggregates become series points, then the rules run once.
+
+The watermark is the minimum over the input partitions of the newest event time
+each has applied, leaving out partitions silent (wall clock) for longer than
+``idle_s``; when every partition is silent it is the newest event time of all. A
+day closes once the watermark passes its 16:00 US/Eastern close plus the grace;
+a week closes with its Friday. Each close is claimed in the store so that one
+worker does it; an event that lands in a closed period (inside the lateness
+allowance) reopens it: its points are recomputed and the rules re-evaluated,
+which can emit corrections.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import time
+from collections.abc import Awaitable, Callable, Sequence
+from datetime import date, datetime, timedelta, timezone
+from typing import Any, Protocol
+
+from signal_monitor.metrics import aggregate_exposures, flow_metrics, points_of, series_id
+from signal_monitor.periods import EASTERN, Granularity, close_at, week_of
+from signal_monitor.state.base import Batch, State
+
+log = logging.getLogger(__name__)
+
+CLOSER_STATE = "__closer__"  # rule-state id under which the closer keeps its progress
+
+
+class Evaluator(Protocol):
+    """What the closer needs of the rule engine."""
+
+    async def evaluate(self, period: date, granularity: Granularity) -> list[Any]:
+        """Evaluate the rules of a closed period; return the alerts that fire."""
+
+    async def reevaluate(self, period: date, granularity: Granularity) -> list[Any]:
+        """Evaluate a period again after late data; return corrections."""
+
+
+AlertSink = Callable[[Sequence[Any]], Awaitable[None]]
+
+
+def _day_of(epoch: float) -> date:
+    return datetime.fromtimestamp(epoch, tz=timezone.utc).astimezone(EASTERN).date()
+
+
+class PeriodCloser:
+    """Closes days and weeks as the watermark passes them and runs the rules on each."""
+
+    def __init__(
+        self,
+        state: State,
+        *,
+        topics: Sequence[str],
+        evaluator: Evaluator | None,
+        emit: AlertSink,
+        grace_s: float,
+        idle_s: float,
+        claim_ttl_s: float = 600.0,
+    ) -> None:
+        self.state = state
+        self.topics = list(topics)
+        self.evaluator = evaluator
+        self.emit = emit
+        self.grace_s = grace_s
+        self.idle_s = idle_s
+        self.claim_ttl_s = claim_ttl_s
+        self._lock = asyncio.Lock()
+        self._reopened: set[tuple[date, Granularity]] = set()
+        self.closed_days = 0
+        self.closed_weeks = 0
+
+    async def watermark(self) -> float | None:
+        """Return the event-time watermark over the input partitions (None before any data)."""
+        now = time.time()
+        active: list[float] = []
+        every: list[float] = []
+        for topic in self.topics:
+            for mark in (await self.state.marks(topic)).values():
+                if not mark.watermark:
+                    continue
+                every.append(mark.watermark)
+                if now - mark.updated <= self.idle_s:
+                    active.append(mark.watermark)
+        if active:
+            return min(active)
+        return max(every) if every else None
+
+    async def _progress(self) -> dict[str, Any]:
+        return await self.state.get_rule_state(CLOSER_STATE, "progress")
+
+    async def note(self, batch: Batch) -> None:
+        """Record a batch: start the calendar at its first day, reopen closed periods it changed."""
+        progress = await self._progress()
+        if batch.earliest and "day" not in progress:
+            first = _day_of(batch.earliest)
+            progress = {"day": (first - timedelta(days=1)).isoformat()}
+            await self.state.set_rule_state(CLOSER_STATE, "progress", progress)
+            return
+        closed_through = date.fromisoformat(progress["day"]) if "day" in progress else None
+        if closed_through is None:
+            return
+        for week in batch.flows:
+            w = date.fromisoformat(week)
+            if w <= closed_through:
+                self._reopened.add((w, "week"))
+        for touched in (batch.exposures, batch.quotes, batch.observations):
+            for day in touched:
+                d = date.fromisoformat(day)
+                if d <= closed_through:
+                    self._reopened.add((d, "day"))
+                    if week_of(d) <= closed_through:
+                        self._reopened.add((week_of(d), "week"))
+
+    async def advance(self) -> int:
+        """Close every period the watermark has passed; return how many closed."""
+        async with self._lock:
+            closed = await self._redo_reopened()
+            wm = await self.watermark()
+            progress = await self._progress()
+            if wm is None or "day" not in progress:
+                return closed
+            day = date.fromisoformat(progress["day"]) + timedelta(days=1)
+            while close_at(day, "day").timestamp() + self.grace_s <= wm:
+                if day.weekday() < 5:
+                    closed += await self._close(day, "day")
+                if day.weekday() == 4:
+                    closed += await self._close(day, "week")
+                await self.state.set_rule_state(CLOSER_STATE, "progress", {"day": day.isoformat()})
+                day += timedelta(days=1)
+            return closed
+
+    async def _close(self, period: date, granularity: Granularity) -> int:
+        if not await self.state.claim(f"close:{granularity}:{period.isoformat()}", ttl_s=self.claim_ttl_s):
+            return 0
+        await self.materialize(period, granularity)
+        if granularity == "day":
+            self.closed_days += 1
+        else:
+            self.closed_weeks += 1
+        log.info("closed %s %s", granularity, period.isoformat())
+        if self.evaluator is not None:
+            alerts = await self.evaluator.evaluate(period, granularity)
+            if alerts:
+                await self.emit(alerts)
+        return 1
+
+    async def _redo_reopened(self) -> int:
+        redo = sorted(self._reopened, key=lambda pg: (pg[0], pg[1] == "week"))
+        self._reopened.clear()
+        for period, granularity in redo:
+            log.info("late data changed the closed %s %s: recomputing", granularity, period.isoformat())
+            await self.materialize(period, granularity)
+            if self.evaluator is not None:
+                corrections = await self.evaluator.reevaluate(period, granularity)
+                if corrections:
+                    await self.emit(corrections)
+        return len(redo)
+
+    async def materialize(self, period: date, granularity: Granularity) -> int:
+        """Write the series points of a period from its ingest aggregates; return how many."""
+        if granularity == "day":
+            points = await self._day_points(period)
+        else:
+            points = await self._week_points(period)
+        if points:
+            await self.state.put_points(period, points)
+        return len(points)
+
+    async def _day_points(self, day: date) -> dict[str, float]:
+        points: dict[str, float] = {}
+        snaps = await self.state.exposure_snapshots(day)
+        if snaps:
+            points.update(points_of(aggregate_exposures(snaps), "day"))
+        for symbol, (price, _) in (await self.state.quotes(day)).items():
+            points[series_id("close", "day", {"symbol": symbol})] = price
+        for name, value in (await self.state.observations(day)).items():
+            points[series_id("obs", "day", {"series": name})] = value
+        return points
+
+    async def _week_points(self, friday: date) -> dict[str, float]:
+        points: dict[str, float] = {}
+        sums = await self.state.flow_sums(friday)
+        if sums:
+            points.update(points_of({k: flow_metrics(v) for k, v in sums.items()}, "week"))
+        # the week's last value of each daily family, from its last day with data
+        exposures_done = False
+        closes: dict[str, float] = {}
+        obs: dict[str, float] = {}
+        for back in range(5):
+            day = friday - timedelta(days=back)
+            if not exposures_done:
+                snaps = await self.state.exposure_snapshots(day)
+                if snaps:
+                    points.update(points_of(aggregate_exposures(snaps), "week"))
+                    exposures_done = True
+            for symbol, (price, _) in (await self.state.quotes(day)).items():
+                closes.setdefault(symbol, price)
+            for name, value in (await self.state.observations(day)).items():
+                obs.setdefault(name, value)
+        for symbol, price in closes.items():
+            points[series_id("close", "week", {"symbol": symbol})] = price
+            prev = await self.state.history(
+                series_id("close", "week", {"symbol": symbol}),
+                since=friday - timedelta(days=35),
+                until=friday - timedelta(days=1),
+            )
+            if prev and prev[-1][1]:
+                points[series_id("return", "week", {"symbol": symbol})] = price / prev[-1][1] - 1.0
+        for name, value in obs.items():
+            points[series_id("obs", "week", {"series": name})] = value
+        return points

@@ -1,0 +1,223 @@
+"""Ingestion: decode, validate, fold and apply a batch of one partition exactly once."""
+
+from __future__ import annotations
+
+import asyncio
+import hashlib
+import logging
+import random
+import time
+from collections import Counter
+from collections.abc import Awaitable, Callable, Sequence
+from dataclasses import dataclass, field
+from datetime import datetime, timezone
+
+from redis.exceptions import ConnectionError as RedisConnectionError
+from redis.exceptions import TimeoutError as RedisTimeoutError
+
+from signal_monitor.errors import InvalidEvent
+from signal_monitor.state.base import Batch, PartitionMark, State
+from signal_monitor.state.fold import fold
+from signal_monitor.streams.codec import Rejected, decode, original_text
+from signal_monitor.streams.events import DeadLetter, Event
+
+log = logging.getLogger(__name__)
+
+#: The dead-letter record keeps at most this many bytes of the original (the input topic keeps all of it).
+DLQ_ORIGINAL_MAX = 64 * 1024
+
+#: Errors that mean "the store is unreachable right now": pause and retry.
+TRANSIENT_ERRORS: tuple[type[BaseException], ...] = (
+    RedisConnectionError,
+    RedisTimeoutError,
+    ConnectionError,
+    OSError,
+)
+
+
+@dataclass(frozen=True, slots=True)
+class Record:
+    """One input message: where it came from and its bytes."""
+
+    partition: int
+    offset: int
+    value: bytes | None
+
+
+DeadLetterSink = Callable[[Sequence[DeadLetter]], Awaitable[None]]
+AppliedHook = Callable[[Batch], Awaitable[None]]
+
+
+@dataclass
+class IngestStats:
+    """Counters of one worker's ingestion, per input topic."""
+
+    events: Counter[str] = field(default_factory=Counter)
+    messages: Counter[str] = field(default_factory=Counter)
+    redelivered: Counter[str] = field(default_factory=Counter)
+    duplicates: Counter[str] = field(default_factory=Counter)
+    dlq: Counter[str] = field(default_factory=Counter)
+    batches: int = 0
+    newest_event: dict[str, float] = field(default_factory=dict)
+    store_retries: int = 0
+
+
+class Ingestor:
+    """Turns batches of raw messages of one input topic into exactly-once state changes."""
+
+    def __init__(
+        self,
+        state: State,
+        *,
+        topic: str,
+        kind: str,
+        dead_letters: DeadLetterSink,
+        lateness_s: float,
+        max_message_bytes: int,
+        worker_id: str = "",
+        on_applied: AppliedHook | None = None,
+        retry_max_s: float = 30.0,
+        stats: IngestStats | None = None,
+    ) -> None:
+        self.state = state
+        self.topic = topic
+        self.kind = kind
+        self.dead_letters = dead_letters
+        self.lateness_s = lateness_s
+        self.max_message_bytes = max_message_bytes
+        self.worker_id = worker_id
+        self.on_applied = on_applied
+        self.retry_max_s = retry_max_s
+        self.stats = stats or IngestStats()
+        self._marks: dict[int, PartitionMark] = {}
+
+    def forget(self, partitions: Sequence[int]) -> None:
+        """Drop cached marks of partitions this worker no longer owns."""
+        for p in partitions:
+            self._marks.pop(p, None)
+
+    async def _mark(self, partition: int) -> PartitionMark:
+        mark = self._marks.get(partition)
+        if mark is None:
+            marks = await self._retrying(lambda: self.state.marks(self.topic), "read offsets")
+            mark = marks.get(partition, PartitionMark())
+            self._marks[partition] = mark
+        return mark
+
+    async def stored_offset(self, partition: int) -> int:
+        """Return the last offset of ``partition`` applied in the store (-1 when none)."""
+        return (await self._mark(partition)).offset
+
+    async def handle(self, records: Sequence[Record]) -> None:
+        """Apply a batch of records, which may span partitions, one partition at a time."""
+        by_partition: dict[int, list[Record]] = {}
+        for rec in records:
+            by_partition.setdefault(rec.partition, []).append(rec)
+        for partition, recs in by_partition.items():
+            await self._handle_partition(partition, recs)
+
+    async def _handle_partition(self, partition: int, records: list[Record]) -> None:
+        mark = await self._mark(partition)
+        fresh = [r for r in records if r.offset > mark.offset]
+        self.stats.redelivered[self.topic] += len(records) - len(fresh)
+        if not fresh:
+            return
+        good: list[tuple[int, Event]] = []
+        rejected: list[tuple[Record, Rejected]] = []
+        watermark = mark.watermark
+        for rec in fresh:
+            events, bad = decode(rec.value, self.kind, max_bytes=self.max_message_bytes)
+            rejected.extend((rec, b) for b in bad)
+            for index, event in events:
+                ts = event.ts.timestamp()
+                if watermark and ts < watermark - self.lateness_s:
+                    late = InvalidEvent(
+                        "too_late",
+                        f"event time {event.ts.isoformat()} is more than {self.lateness_s / 86400:g} days "
+                        f"before the partition's newest event",
+                    )
+                    rejected.append((rec, Rejected(index, late, event.model_dump_json().encode())))
+                    continue
+                if ts > watermark:
+                    watermark = ts
+                good.append((rec.offset, event))
+        if rejected:
+            await self._send_dead_letters(partition, rejected)
+        await self._apply(partition, fresh, good)
+
+    async def _send_dead_letters(self, partition: int, rejected: list[tuple[Record, Rejected]]) -> None:
+        now = datetime.now(timezone.utc)
+        letters = []
+        for rec, rej in rejected:
+            self.stats.dlq[rej.error.reason] += 1
+            log.warning(
+                "%s[%d]@%d%s rejected: %s",
+                self.topic, partition, rec.offset, "" if rej.index is None else f"#{rej.index}", rej.error,
+            )
+            letters.append(
+                DeadLetter(
+                    reason=rej.error.reason,
+                    detail=rej.error.detail,
+                    topic=self.topic,
+                    partition=partition,
+                    offset=rec.offset,
+                    index=rej.index,
+                    worker=self.worker_id,
+                    at=now,
+                    original=original_text(rej.raw[:DLQ_ORIGINAL_MAX]),
+                    original_size=len(rej.raw),
+                    original_sha256=hashlib.sha256(rej.raw).hexdigest(),
+                )
+            )
+        await self.dead_letters(letters)
+
+    async def _apply(self, partition: int, records: list[Record], good: list[tuple[int, Event]]) -> None:
+        skip: frozenset[str] = frozenset()
+        while True:
+            batch, duplicates = fold(self.topic, partition, good, skip_trades=skip)
+            batch.first_offset = records[0].offset
+            batch.last_offset = records[-1].offset
+            batch.worker = self.worker_id
+            result = await self._retrying(lambda: self.state.apply(batch), "apply a batch")
+            if result.applied:
+                break
+            if result.seen:
+                skip = skip | frozenset(result.seen)
+                continue
+            # stale: another writer (or an earlier life of this worker) applied part of it
+            log.info("%s[%d]: store is at offset %d, skipping what it holds", self.topic, partition, result.stored_offset)
+            self._marks.pop(partition, None)
+            mark = await self._mark(partition)
+            records = [r for r in records if r.offset > mark.offset]
+            good = [(o, e) for o, e in good if o > mark.offset]
+            if not records:
+                return
+        mark = self._marks[partition]
+        mark.offset = batch.last_offset
+        mark.watermark = max(mark.watermark, batch.watermark)
+        mark.updated = time.time()
+        self.stats.batches += 1
+        self.stats.messages[self.topic] += len(records)
+        self.stats.events[self.topic] += len(good) - duplicates
+        self.stats.duplicates[self.topic] += duplicates
+        if batch.watermark:
+            self.stats.newest_event[self.topic] = max(self.stats.newest_event.get(self.topic, 0.0), batch.watermark)
+        if self.on_applied is not None:
+            await self.on_applied(batch)
+
+    async def _retrying(self, call: Callable[[], Awaitable[object]], what: str):  # type: ignore[no-untyped-def]
+        delay = 0.5
+        attempt = 0
+        while True:
+            try:
+                return await call()
+            except TRANSIENT_ERRORS as exc:
+                attempt += 1
+                self.stats.store_retries += 1
+                wait = min(self.retry_max_s, delay) * (0.8 + 0.4 * random.random())
+                log.warning(
+                    "Redis unavailable while trying to %s (%s: %s); paused, retry %d in %.1f s",
+                    what, type(exc).__name__, exc, attempt, wait,
+                )
+                await asyncio.sleep(wait)
+                delay = min(self.retry_max_s, delay * 2)

@@ -1,0 +1,175 @@
+"""The Faust application: wires topics, the state, the ingestion agents and the period closer.
+
+Nothing here decides anything; :mod:`signal_monitor.agents` does the work, so the
+same code runs live and in replay.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import os
+import socket
+from collections.abc import Sequence
+from typing import Any
+
+import faust
+from mode import CrashingSupervisor
+
+from signal_monitor import __version__
+from signal_monitor.agents.closer import PeriodCloser
+from signal_monitor.agents.ingest import IngestStats, Ingestor, Record
+from signal_monitor.config.settings import Settings
+from signal_monitor.state.base import Batch
+from signal_monitor.state.redis import RedisState
+from signal_monitor.streams.events import DeadLetter
+from signal_monitor.streams.topics import INPUTS
+
+log = logging.getLogger(__name__)
+
+
+def worker_id(settings: Settings) -> str:
+    """Return this worker's id: the setting, else host:pid."""
+    return settings.worker_id or f"{socket.gethostname()}:{os.getpid()}"
+
+
+def load_engine(settings: Settings, state: RedisState) -> Any:
+    """Return the rule engine over the configured rule file (raises RuleFileError when invalid)."""
+    from signal_monitor.rules.engine import RuleEngine
+    from signal_monitor.rules.model import load_rules
+
+    return RuleEngine(load_rules(settings.rules_path), state)
+
+
+def create_app(settings: Settings) -> faust.App:
+    """Build the Faust app of one worker from the settings."""
+    wid = worker_id(settings)
+    (settings.data_dir / "faust").mkdir(parents=True, exist_ok=True)
+    app = faust.App(
+        settings.app_id,
+        broker=[f"kafka://{h}" for h in settings.kafka_bootstrap.split(",")],
+        version=1,
+        datadir=str(settings.data_dir / "faust"),
+        key_serializer="raw",
+        value_serializer="raw",
+        topic_partitions=settings.topic_partitions,
+        topic_disable_leader=True,
+        topic_allow_declare=False,
+        consumer_auto_offset_reset="earliest",
+        web_enabled=settings.web_enabled,
+        web_bind=settings.web_host,
+        web_port=settings.web_port,
+        broker_session_timeout=settings.kafka_session_timeout_s,
+        broker_rebalance_timeout=settings.kafka_rebalance_timeout_s,
+        broker_heartbeat_interval=min(3.0, settings.kafka_session_timeout_s / 4),
+        broker_commit_every=10_000,
+        broker_commit_interval=1.0,
+        stream_buffer_maxsize=max(4096, settings.batch_max * 2),
+        broker_max_poll_records=settings.batch_max,
+    )
+    state = RedisState.from_url(
+        settings.redis_url,
+        password=settings.redis_password.get_secret_value() if settings.redis_password else None,
+        prefix=settings.key_prefix,
+        lateness_s=settings.lateness_days * 86400,
+        dedup_ttl_s=settings.dedup_ttl_days * 86400,
+    )
+    engine = load_engine(settings, state) if settings.rules_enabled else None
+    dlq_topic = settings.topic("dlq")
+    alerts_topic = settings.topic("alerts")
+    stats = IngestStats()
+
+    async def send_dead_letters(letters: Sequence[DeadLetter]) -> None:
+        for letter in letters:
+            await app.producer.send_and_wait(
+                dlq_topic, letter.topic.encode(), letter.model_dump_json().encode(), None, None, None
+            )
+
+    async def emit_alerts(alerts: Sequence[Any]) -> None:
+        for alert in alerts:
+            body = alert.model_dump_json() if hasattr(alert, "model_dump_json") else json.dumps(alert, default=str)
+            await app.producer.send_and_wait(alerts_topic, alert.rule.encode(), body.encode(), None, None, None)
+            log.warning("ALERT %s %s", alert.rule, getattr(alert, "text", ""))
+
+    closer = PeriodCloser(
+        state,
+        topics=[settings.topic(k) for k in INPUTS],
+        evaluator=engine,
+        emit=emit_alerts,
+        grace_s=settings.close_grace_s,
+        idle_s=settings.idle_partition_s,
+    )
+
+    async def on_applied(batch: Batch) -> None:
+        await closer.note(batch)
+
+    ingestors: dict[str, Ingestor] = {}
+    for kind in INPUTS:
+        name = settings.topic(kind)
+        ingestors[name] = Ingestor(
+            state,
+            topic=name,
+            kind=kind,
+            dead_letters=send_dead_letters,
+            lateness_s=settings.lateness_days * 86400,
+            max_message_bytes=settings.max_message_bytes,
+            worker_id=wid,
+            on_applied=on_applied,
+            retry_max_s=settings.redis_retry_max_s,
+            stats=stats,
+        )
+        topic = app.topic(name, key_type=bytes, value_type=bytes, key_serializer="raw", value_serializer="raw")
+        _add_agent(app, topic, ingestors[name], closer, settings)
+
+    @app.timer(interval=1.0)
+    async def close_periods() -> None:
+        """Close periods whose watermark passed, also when no new data arrives."""
+        try:
+            await closer.advance()
+        except Exception:  # the next tick retries; a Redis outage is logged by the ingestors too
+            log.exception("closing periods failed; retrying on the next tick")
+
+    @app.on_partitions_assigned.connect
+    async def seek_to_store(app_: faust.App, assigned: set, **_: Any) -> None:  # type: ignore[type-arg]
+        """Start each assigned input partition after the offset the store has applied."""
+        for tp in assigned:
+            ingestor = ingestors.get(tp.topic)
+            if ingestor is None:
+                continue
+            ingestor.forget([tp.partition])
+            stored = await ingestor.stored_offset(tp.partition)
+            if stored >= 0:
+                await app.consumer.seek(tp, stored + 1)
+                log.info("%s[%d]: resuming after stored offset %d", tp.topic, tp.partition, stored)
+
+    app.sm_state = state  # type: ignore[attr-defined]
+    app.sm_stats = stats  # type: ignore[attr-defined]
+    app.sm_closer = closer  # type: ignore[attr-defined]
+    app.sm_worker_id = wid  # type: ignore[attr-defined]
+    app.sm_version = __version__  # type: ignore[attr-defined]
+    return app
+
+
+def _add_agent(app: faust.App, topic: Any, ingestor: Ingestor, closer: PeriodCloser, settings: Settings) -> None:
+    async def ingest(stream: Any) -> None:
+        async for events in stream.take_events(settings.batch_max, within=settings.batch_within_s):
+            records = [Record(e.message.partition, e.message.offset, e.message.value) for e in events]
+            await ingestor.handle(records)
+            await closer.advance()
+
+    ingest.__name__ = f"ingest_{ingestor.kind}"
+    ingest.__qualname__ = ingest.__name__
+    # an unexpected error stops the worker: a restart resumes exactly after the stored offsets,
+    # where a restarted agent alone would skip the batch it was holding
+    app.agent(
+        topic, name=f"{settings.app_id}.ingest.{ingestor.kind}", concurrency=1, supervisor_strategy=CrashingSupervisor
+    )(ingest)
+
+
+def run_worker(settings: Settings, *, loglevel: str = "info") -> None:
+    """Run a worker until it is stopped (SIGTERM / SIGINT)."""
+    from faust.worker import Worker
+
+    app = create_app(settings)
+    worker = Worker(app, loglevel=loglevel, quiet=True)
+    worker.execute_from_commandline()

@@ -1,0 +1,173 @@
+"""The embedded broker and Redis start, work and stop cleanly; ensure_services picks and checks services."""
+
+from __future__ import annotations
+
+import itertools
+import logging
+import os
+import stat
+import uuid
+from pathlib import Path
+from typing import Any
+
+import pytest
+import redis
+from kafka import KafkaAdminClient, KafkaConsumer, KafkaProducer, TopicPartition
+from kafka.admin import NewTopic
+
+from signal_monitor.config.settings import Settings
+from signal_monitor.embedded import (
+    EmbeddedBroker,
+    EmbeddedRedis,
+    ensure_services,
+    free_port,
+    kafka_answers,
+    redis_answers,
+)
+from signal_monitor.embedded.broker import tcp_open
+from signal_monitor.errors import EmbeddedServiceError
+
+
+def _gone(pid: int) -> bool:
+    """Whether no process ``pid`` and no process group ``pid`` exist any more."""
+    for probe in (os.kill, os.killpg):
+        try:
+            probe(pid, 0)
+        except ProcessLookupError:
+            continue
+        return False
+    return True
+
+
+def _settings(**values: Any) -> Settings:
+    return Settings(_env_file=None, **values)  # type: ignore[call-arg]
+
+
+# --- the broker --------------------------------------------------------------------------
+
+
+def test_broker_topic_with_four_partitions_round_trip(broker: str) -> None:
+    topic = f"smtest.{uuid.uuid4().hex[:8]}"
+    admin = KafkaAdminClient(bootstrap_servers=broker, request_timeout_ms=5000)
+    try:
+        admin.create_topics([NewTopic(name=topic, num_partitions=4, replication_factor=1)])
+        (described,) = admin.describe_topics([topic])
+        assert len(described["partitions"]) == 4
+    finally:
+        admin.close()
+
+    producer = KafkaProducer(bootstrap_servers=broker)
+    try:
+        producer.send(topic, key=b"AAPL", value=b'{"qty": 100}', partition=3).get(timeout=10)
+    finally:
+        producer.close()
+
+    consumer = KafkaConsumer(bootstrap_servers=broker, auto_offset_reset="earliest", consumer_timeout_ms=10_000)
+    try:
+        consumer.assign([TopicPartition(topic, 3)])
+        records = list(itertools.islice(consumer, 1))
+    finally:
+        consumer.close()
+    assert [(r.partition, r.key, r.value) for r in records] == [(3, b"AAPL", b'{"qty": 100}')]
+
+
+def test_broker_stop_leaves_no_process(tmp_path: Path) -> None:
+    with EmbeddedBroker(tmp_path) as server:
+        pid = server.pid
+        assert pid is not None and server.running
+        host, port = server.bootstrap.split(":")
+        assert host == "127.0.0.1" and int(port) != 9092
+        assert os.getpgid(pid) == pid  # its own process group
+        assert kafka_answers(server.bootstrap)
+    assert not server.running
+    assert _gone(pid)
+    assert not tcp_open("127.0.0.1", int(port))
+    assert (tmp_path / "tansu.log").stat().st_size > 0
+    server.stop()  # idempotent
+
+
+def test_broker_that_cannot_start_raises_with_the_log_tail(tmp_path: Path) -> None:
+    fake = tmp_path / "fake-tansu"
+    fake.write_text("#!/bin/sh\necho 'cannot open storage: disk on fire' >&2\nexit 3\n")
+    fake.chmod(fake.stat().st_mode | stat.S_IEXEC)
+    with pytest.raises(EmbeddedServiceError, match="disk on fire") as caught:
+        EmbeddedBroker(tmp_path, binary=str(fake), start_timeout=5).start()
+    assert "exited with code 3" in str(caught.value)
+
+
+# --- Redis -------------------------------------------------------------------------------
+
+
+def test_embedded_redis_restart_keeps_aof_data_on_the_same_port(own_redis: EmbeddedRedis) -> None:
+    port, url = own_redis.port, own_redis.url
+    client = redis.Redis.from_url(url)
+    try:
+        client.hset("sector:tech", mapping={"flow": "1250.5"})
+        old_pid = own_redis.pid
+        own_redis.stop()
+        assert not redis_answers(url)
+        own_redis.start()
+        assert (own_redis.port, own_redis.url) == (port, url)
+        assert own_redis.pid != old_pid
+        assert client.hget("sector:tech", "flow") == b"1250.5"
+        own_redis.restart()
+        assert own_redis.port == port
+        assert client.hgetall("sector:tech") == {b"flow": b"1250.5"}
+    finally:
+        client.close()
+
+
+def test_embedded_redis_defaults_to_no_persistence(tmp_path: Path) -> None:
+    with EmbeddedRedis(tmp_path) as server:
+        client = redis.Redis.from_url(server.url)
+        try:
+            assert client.config_get("appendonly") == {"appendonly": "no"}
+            assert client.config_get("save") == {"save": ""}
+            assert client.config_get("bind")["bind"] == "127.0.0.1"
+        finally:
+            client.close()
+        pid = server.pid
+        assert pid is not None
+    assert _gone(pid)
+
+
+# --- ensure_services ---------------------------------------------------------------------
+
+
+def test_ensure_services_uses_configured_services(broker: str, redis_url: str, tmp_path: Path) -> None:
+    settings = _settings(kafka_bootstrap=broker, redis_url=redis_url)
+    with ensure_services(settings, workdir=tmp_path) as (bootstrap, url):
+        assert (bootstrap, url) == (broker, redis_url)
+    assert not any(tmp_path.iterdir())  # nothing embedded was started
+
+
+def test_ensure_services_fails_clearly_on_unreachable_redis(broker: str, tmp_path: Path) -> None:
+    port = free_port()
+    settings = _settings(kafka_bootstrap=broker, redis_url=f"redis://:hunter2@127.0.0.1:{port}/0")
+    with pytest.raises(EmbeddedServiceError) as caught, ensure_services(settings, workdir=tmp_path):
+        pytest.fail("must not yield")
+    message = str(caught.value)
+    assert f"redis://:***@127.0.0.1:{port}/0" in message
+    assert "hunter2" not in message
+
+
+def test_ensure_services_fails_clearly_on_unreachable_kafka(tmp_path: Path) -> None:
+    address = f"127.0.0.1:{free_port()}"
+    settings = _settings(kafka_bootstrap=address)
+    with pytest.raises(EmbeddedServiceError, match=address), ensure_services(settings, workdir=tmp_path):
+        pytest.fail("must not yield")
+
+
+def test_ensure_services_starts_what_is_missing_and_stops_only_that(
+    tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    caplog.set_level(logging.INFO, logger="signal_monitor.embedded")
+    with ensure_services(_settings(kafka_bootstrap="", redis_url=""), workdir=tmp_path) as (bootstrap, url):
+        assert kafka_answers(bootstrap)
+        assert redis_answers(url)
+    assert not kafka_answers(bootstrap, timeout=1.0)
+    if url == "redis://127.0.0.1:6379/0":
+        assert redis_answers(url)  # the shared Redis was used, not stopped
+    else:
+        assert not redis_answers(url)
+    assert any("embedded broker" in record.getMessage() for record in caplog.records)
