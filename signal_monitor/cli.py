@@ -54,3 +54,143 @@ def create_topics() -> None:
 
     created = ensure_topics(_settings())
     click.echo(f"created: {', '.join(created) or 'none (all exist)'}")
+
+
+def _open_state(settings: Settings, *, prefix: str | None = None, memory: bool = False):  # type: ignore[no-untyped-def]
+    """Return a RedisState when Redis answers at REDIS_URL (or 127.0.0.1:6379), else a MemoryState."""
+    from signal_monitor.embedded.services import DEFAULT_REDIS_URL, redis_answers
+    from signal_monitor.state.memory import MemoryState
+    from signal_monitor.state.redis import RedisState
+
+    url = settings.redis_url or DEFAULT_REDIS_URL
+    password = settings.redis_password.get_secret_value() if settings.redis_password else None
+    if not memory and redis_answers(url, password=password):
+        return RedisState.from_url(
+            url, password=password, prefix=prefix or settings.key_prefix,
+            lateness_s=settings.lateness_days * 86400, dedup_ttl_s=settings.dedup_ttl_days * 86400,
+        )
+    return MemoryState()
+
+
+def _load_rules_or_exit(settings: Settings):  # type: ignore[no-untyped-def]
+    from signal_monitor.rules.model import load_rules
+
+    try:
+        return load_rules(settings.rules_path)
+    except ConfigError as exc:
+        click.echo(f"signal-monitor: {exc}", err=True)
+        sys.exit(2)
+
+
+@main.command()
+@click.option("--closes", "closes", multiple=True, metavar="SYMBOL=PATH", help="Daily closes, CBOE format (repeatable).")
+@click.option("--flows", multiple=True, type=click.Path(exists=True, dir_okay=False), help="Weekly flow aggregates.")
+@click.option("--exposures", multiple=True, type=click.Path(exists=True, dir_okay=False), help="Daily exposure aggregates.")
+@click.option("--observations", multiple=True, type=click.Path(exists=True, dir_okay=False), help="Observation series.")
+def backfill(closes: tuple[str, ...], flows: tuple[str, ...], exposures: tuple[str, ...], observations: tuple[str, ...]) -> None:
+    """Load history into Redis so percentiles and "highest since" work from day one (idempotent)."""
+    import asyncio
+
+    from signal_monitor.backfill import BackfillError
+    from signal_monitor.backfill import backfill as run_backfill
+    from signal_monitor.state.redis import RedisState
+
+    settings = _settings()
+    pairs = []
+    for item in closes:
+        symbol, sep, path = item.partition("=")
+        if not sep or not symbol or not path:
+            raise click.BadParameter(f"{item!r}: expected SYMBOL=PATH", param_hint="--closes")
+        pairs.append((path, symbol))
+
+    async def run() -> None:
+        state = _open_state(settings)
+        if not isinstance(state, RedisState):
+            raise click.ClickException("Redis does not answer at REDIS_URL: backfill needs it")
+        try:
+            summary = await run_backfill(
+                state, closes=pairs, flows=flows, exposures=exposures, observations=observations, progress=True
+            )
+        except BackfillError as exc:
+            raise click.ClickException(str(exc)) from None
+        finally:
+            await state.close()
+        click.echo(str(summary))
+
+    asyncio.run(run())
+
+
+@main.command()
+@click.option("--quotes", type=click.Path(exists=True, dir_okay=False), help="Quote events (JSONL), or daily closes with --format cboe.")
+@click.option("--format", "quotes_format", type=click.Choice(["jsonl", "cboe"]), default="jsonl", show_default=True)
+@click.option("--symbol", default="VIX", show_default=True, help="The symbol of a CBOE file.")
+@click.option("--trades", type=click.Path(exists=True, dir_okay=False), help="Trade events (JSONL).")
+@click.option("--exposures", type=click.Path(exists=True, dir_okay=False), help="Exposure events (JSONL).")
+@click.option("--observations", type=click.Path(exists=True, dir_okay=False), help="Observation events (JSONL).")
+@click.option("--json", "as_json", is_flag=True, help="One JSON alert per line instead of a table.")
+@click.option("--memory", is_flag=True, help="Keep the state in memory even when Redis answers.")
+def replay(quotes: str | None, quotes_format: str, symbol: str, trades: str | None, exposures: str | None,
+           observations: str | None, as_json: bool, memory: bool) -> None:
+    """Run the rules over event files in-process (no broker) and print the alerts they fire."""
+    import asyncio
+    import uuid
+    from pathlib import Path
+
+    from signal_monitor.replay import cboe_quotes, jsonl_events
+    from signal_monitor.replay import replay as run_replay
+    from signal_monitor.rules.engine import RuleEngine
+    from signal_monitor.state.redis import RedisState
+
+    settings = _settings()
+    rules = _load_rules_or_exit(settings)
+    if logging.getLogger().level > logging.DEBUG:
+        logging.getLogger("signal_monitor.agents.closer").setLevel(logging.WARNING)
+    inputs = []
+    if quotes:
+        inputs.append(("quotes", cboe_quotes(Path(quotes), symbol) if quotes_format == "cboe" else jsonl_events(Path(quotes))))
+    for kind, path in (("trades", trades), ("exposures", exposures), ("observations", observations)):
+        if path:
+            inputs.append((kind, jsonl_events(Path(path))))
+    if not inputs:
+        raise click.UsageError("give at least one of --quotes, --trades, --exposures, --observations")
+
+    async def run() -> None:
+        # a replay never touches live state: its own key prefix, removed afterwards
+        prefix = f"{settings.key_prefix}-replay-{uuid.uuid4().hex[:8]}"
+        state = _open_state(settings, prefix=prefix, memory=memory)
+        try:
+            summary = await run_replay(
+                state, inputs, evaluator=RuleEngine(rules, state), lateness_s=settings.lateness_days * 86400,
+                grace_s=settings.close_grace_s, max_message_bytes=settings.max_message_bytes,
+            )
+        finally:
+            if isinstance(state, RedisState):
+                keys = [k async for k in state.client.scan_iter(match=f"{prefix}*", count=1000)]
+                for i in range(0, len(keys), 500):
+                    await state.client.unlink(*keys[i : i + 500])
+            await state.close()
+        _print_replay(summary, as_json=as_json)
+
+    asyncio.run(run())
+
+
+def _print_replay(summary, *, as_json: bool) -> None:  # type: ignore[no-untyped-def]
+    from rich.console import Console
+    from rich.table import Table
+
+    if as_json:
+        for alert in summary.alerts:
+            click.echo(alert.model_dump_json())
+        return
+    console = Console()
+    table = Table(title=f"{len(summary.alerts)} alerts", show_lines=False)
+    for col in ("period", "rule", "severity", "text"):
+        table.add_column(col, overflow="fold")
+    for alert in summary.alerts:
+        table.add_row(alert.period_end.isoformat(), alert.rule, alert.severity, alert.text)
+    console.print(table)
+    events = ", ".join(f"{k} {v}" for k, v in summary.events.items())
+    console.print(
+        f"events: {events or 'none'}; closed {summary.closed_days} days and {summary.closed_weeks} weeks; "
+        f"dead letters: {len(summary.dead_letters)}"
+    )

@@ -3,7 +3,10 @@ complete; a closed period's aggregates become series points, then the rules run 
 
 The watermark is the minimum over the input partitions of the newest event time
 each has applied, leaving out partitions silent (wall clock) for longer than
-``idle_s``; when every partition is silent it is the newest event time of all. A
+``idle_s``. When every partition is silent, nothing more is on its way: the
+watermark is the newest event time of all plus the grace, so the period of the
+last event (the Friday close quote, say) closes on its own. A replay sets the
+watermark itself (``clock``), since its events arrive in time order. A
 day closes once the watermark passes its 16:00 US/Eastern close plus the grace;
 a week closes with its Friday. Each close is claimed in the store so that one
 worker does it; an event that lands in a closed period (inside the lateness
@@ -59,6 +62,7 @@ class PeriodCloser:
         grace_s: float,
         idle_s: float,
         claim_ttl_s: float = 600.0,
+        clock: Callable[[], float | None] | None = None,
     ) -> None:
         self.state = state
         self.topics = list(topics)
@@ -67,6 +71,7 @@ class PeriodCloser:
         self.grace_s = grace_s
         self.idle_s = idle_s
         self.claim_ttl_s = claim_ttl_s
+        self.clock = clock
         self._lock = asyncio.Lock()
         self._reopened: set[tuple[date, Granularity]] = set()
         self.closed_days = 0
@@ -74,6 +79,8 @@ class PeriodCloser:
 
     async def watermark(self) -> float | None:
         """Return the event-time watermark over the input partitions (None before any data)."""
+        if self.clock is not None:
+            return self.clock()
         now = time.time()
         active: list[float] = []
         every: list[float] = []
@@ -86,7 +93,7 @@ class PeriodCloser:
                     active.append(mark.watermark)
         if active:
             return min(active)
-        return max(every) if every else None
+        return max(every) + self.grace_s if every else None
 
     async def _progress(self) -> dict[str, Any]:
         return await self.state.get_rule_state(CLOSER_STATE, "progress")
@@ -140,7 +147,7 @@ class PeriodCloser:
             self.closed_days += 1
         else:
             self.closed_weeks += 1
-        log.info("closed %s %s", granularity, period.isoformat())
+        log.log(logging.INFO if granularity == "week" else logging.DEBUG, "closed %s %s", granularity, period.isoformat())
         if self.evaluator is not None:
             alerts = await self.evaluator.evaluate(period, granularity)
             if alerts:

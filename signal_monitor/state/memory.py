@@ -49,6 +49,7 @@ class MemoryState(State):
         self._quotes: dict[str, dict[str, tuple[float, float, bool]]] = defaultdict(dict)
         self._observations: dict[str, dict[str, tuple[float, float]]] = defaultdict(dict)
         self._series: dict[str, dict[date, float]] = defaultdict(dict)
+        self._order: dict[str, list[date]] = defaultdict(list)  # each series' periods, sorted
         self._rule_state: dict[tuple[str, str], dict[str, Any]] = {}
         self._claims: dict[str, float] = {}
 
@@ -107,23 +108,32 @@ class MemoryState(State):
         """Return series -> value observed on ``day``."""
         return {s: o[1] for s, o in self._observations.get(day.isoformat(), {}).items()}
 
+    def _set(self, sid: str, period: date, value: float) -> None:
+        target = self._series[sid]
+        if period not in target:
+            order = self._order[sid]
+            if not order or period > order[-1]:
+                order.append(period)
+            else:
+                bisect.insort(order, period)
+        target[period] = float(value)
+
     async def put_points(self, period: date, points: Mapping[str, float]) -> None:
         """Set the point of ``period`` in each series."""
         for sid, value in points.items():
-            self._series[sid][period] = float(value)
+            self._set(sid, period, value)
 
     async def put_series(self, sid: str, points: Sequence[Point]) -> None:
         """Set many points of one series."""
-        target = self._series[sid]
         for period, value in points:
-            target[period] = float(value)
+            self._set(sid, period, value)
 
     async def history(self, sid: str, *, since: date | None = None, until: date | None = None) -> list[Point]:
         """Return the points of a series with since <= period <= until, oldest first."""
         points = self._series.get(sid)
         if not points:
             return []
-        keys = sorted(points)
+        keys = self._order[sid]
         lo = bisect.bisect_left(keys, since) if since else 0
         hi = bisect.bisect_right(keys, until) if until else len(keys)
         return [(k, points[k]) for k in keys[lo:hi]]
