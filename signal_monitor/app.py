@@ -14,6 +14,7 @@ from collections.abc import Sequence
 from typing import Any
 
 import faust
+from faust.types import TP
 from mode import CrashingSupervisor
 
 from signal_monitor import __version__
@@ -73,6 +74,7 @@ def create_app(settings: Settings) -> faust.App:
         prefix=settings.key_prefix,
         lateness_s=settings.lateness_days * 86400,
         dedup_ttl_s=settings.dedup_ttl_days * 86400,
+        topic_prefix=settings.topic_prefix,
     )
     engine = load_engine(settings, state) if settings.rules_enabled else None
     dlq_topic = settings.topic("dlq")
@@ -117,6 +119,7 @@ def create_app(settings: Settings) -> faust.App:
             on_applied=on_applied,
             retry_max_s=settings.redis_retry_max_s,
             stats=stats,
+            highwater=lambda p, t=name: app.consumer.highwater(TP(t, p)),
         )
         topic = app.topic(name, key_type=bytes, value_type=bytes, key_serializer="raw", value_serializer="raw")
         _add_agent(app, topic, ingestors[name], closer, settings)
@@ -132,12 +135,15 @@ def create_app(settings: Settings) -> faust.App:
     @app.on_partitions_assigned.connect
     async def seek_to_store(app_: faust.App, assigned: set, **_: Any) -> None:  # type: ignore[type-arg]
         """Start each assigned input partition after the offset the store has applied."""
-        for tp in assigned:
-            ingestor = ingestors.get(tp.topic)
-            if ingestor is None:
-                continue
+        inputs = [tp for tp in assigned if tp.topic in ingestors]
+        ends = await app.consumer.highwaters(*inputs) if inputs else {}
+        for tp in inputs:
+            ingestor = ingestors[tp.topic]
             ingestor.forget([tp.partition])
             stored = await ingestor.stored_offset(tp.partition)
+            if ends.get(tp, 0) > stored + 1:
+                # the closer must wait for this partition's backlog
+                await state.register(tp.topic, tp.partition, highwater=ends[tp])
             if stored >= 0:
                 await app.consumer.seek(tp, stored + 1)
                 log.info("%s[%d]: resuming after stored offset %d", tp.topic, tp.partition, stored)

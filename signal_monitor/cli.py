@@ -68,6 +68,7 @@ def _open_state(settings: Settings, *, prefix: str | None = None, memory: bool =
         return RedisState.from_url(
             url, password=password, prefix=prefix or settings.key_prefix,
             lateness_s=settings.lateness_days * 86400, dedup_ttl_s=settings.dedup_ttl_days * 86400,
+            topic_prefix=settings.topic_prefix,
         )
     return MemoryState()
 
@@ -194,3 +195,36 @@ def _print_replay(summary, *, as_json: bool) -> None:  # type: ignore[no-untyped
         f"events: {events or 'none'}; closed {summary.closed_days} days and {summary.closed_weeks} weeks; "
         f"dead letters: {len(summary.dead_letters)}"
     )
+
+
+@main.command()
+@click.option("--workdir", type=click.Path(file_okay=False), default=".run/demo", show_default=True)
+@click.option("--vix-csv", type=click.Path(exists=True, dir_okay=False), default=None, help="CBOE VIX daily history.")
+def demo(workdir: str, vix_csv: str | None) -> None:
+    """Run the note's week end to end: embedded broker and Redis, backfill, stream, worker, alerts."""
+    from pathlib import Path
+
+    from signal_monitor.demo import DEFAULT_VIX_CSV, run_demo
+
+    logging.getLogger().setLevel(logging.WARNING)
+    try:
+        run_demo(_settings(), workdir=Path(workdir), vix_csv=Path(vix_csv) if vix_csv else DEFAULT_VIX_CSV)
+    except (RuntimeError, SignalMonitorError) as exc:
+        raise click.ClickException(str(exc)) from None
+
+
+@main.command("simulate")
+@click.option("--out", type=click.Path(file_okay=False), default=".run/simulated", show_default=True)
+@click.option("--seed", type=int, default=7, show_default=True)
+@click.option("--vix-csv", type=click.Path(exists=True, dir_okay=False), default=None, help="CBOE VIX daily history.")
+def simulate_cmd(out: str, seed: int, vix_csv: str | None) -> None:
+    """Generate the seeded data set of the note's week: history files for backfill and event files to stream."""
+    from pathlib import Path
+
+    from signal_monitor.demo import DEFAULT_VIX_CSV
+    from signal_monitor.simulate import simulate
+
+    manifest = simulate(Path(out), seed=seed, vix_csv=Path(vix_csv) if vix_csv else DEFAULT_VIX_CSV)
+    click.echo(f"wrote {manifest.root}/manifest.json")
+    for name, n in manifest.counts.items():
+        click.echo(f"  {name}: {n}")

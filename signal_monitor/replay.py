@@ -75,10 +75,10 @@ async def replay(
     lateness_s: float = 7 * 86400,
     grace_s: float = 300.0,
     max_message_bytes: int = 1024 * 1024,
-    topic_prefix: str = "replay",
 ) -> ReplaySummary:
     """Feed ``(kind, events)`` inputs through ingestion, period close and the rules; return what happened."""
     summary = ReplaySummary()
+    topic_prefix = state.topic_prefix
     merged: list[tuple[float, int, str, bytes]] = []
     for seq, (kind, events) in enumerate(inputs):
         if kind not in INPUTS:

@@ -2,8 +2,10 @@
 complete; a closed period's aggregates become series points, then the rules run once.
 
 The watermark is the minimum over the input partitions of the newest event time
-each has applied, leaving out partitions silent (wall clock) for longer than
-``idle_s``. When every partition is silent, nothing more is on its way: the
+each has applied. A partition with messages not applied yet (its end offset, as
+its consumer last saw it, is past its applied offset) always counts, and holds
+everything back until its first batch is applied; a caught-up partition silent
+(wall clock) for longer than ``idle_s`` stops counting. When every partition is silent, nothing more is on its way: the
 watermark is the newest event time of all plus the grace, so the period of the
 last event (the Friday close quote, say) closes on its own. A replay sets the
 watermark itself (``clock``), since its events arrive in time order. A
@@ -86,13 +88,17 @@ class PeriodCloser:
         every: list[float] = []
         for topic in self.topics:
             for mark in (await self.state.marks(topic)).values():
+                if mark.pending:
+                    active.append(mark.watermark)
+                    continue
                 if not mark.watermark:
                     continue
                 every.append(mark.watermark)
                 if now - mark.updated <= self.idle_s:
                     active.append(mark.watermark)
         if active:
-            return min(active)
+            low = min(active)
+            return low if low > 0 else None
         return max(every) + self.grace_s if every else None
 
     async def _progress(self) -> dict[str, Any]:

@@ -78,6 +78,7 @@ class Ingestor:
         on_applied: AppliedHook | None = None,
         retry_max_s: float = 30.0,
         stats: IngestStats | None = None,
+        highwater: Callable[[int], int] | None = None,
     ) -> None:
         self.state = state
         self.topic = topic
@@ -89,6 +90,7 @@ class Ingestor:
         self.on_applied = on_applied
         self.retry_max_s = retry_max_s
         self.stats = stats or IngestStats()
+        self.highwater = highwater
         self._marks: dict[int, PartitionMark] = {}
 
     def forget(self, partitions: Sequence[int]) -> None:
@@ -178,6 +180,8 @@ class Ingestor:
             batch.first_offset = records[0].offset
             batch.last_offset = records[-1].offset
             batch.worker = self.worker_id
+            if self.highwater is not None:
+                batch.highwater = self.highwater(partition)
             result = await self._retrying(lambda: self.state.apply(batch), "apply a batch")
             if result.applied:
                 break

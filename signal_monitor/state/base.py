@@ -33,6 +33,12 @@ class PartitionMark:
     watermark: float = 0.0  #: newest event time applied (epoch seconds), 0 when none
     updated: float = 0.0  #: wall-clock time of the last applied batch (epoch seconds)
     worker: str = ""  #: the worker that applied the last batch
+    highwater: int = -1  #: the partition's end offset when last seen by its consumer, -1 unknown
+
+    @property
+    def pending(self) -> bool:
+        """Return True when the partition holds messages not applied yet (as far as known)."""
+        return self.highwater > self.offset + 1
 
 
 @dataclass
@@ -60,6 +66,7 @@ class Batch:
     watermark: float
     earliest: float = 0.0  #: oldest event time in the batch (epoch seconds)
     worker: str = ""  #: the worker applying it, recorded in the partition's mark
+    highwater: int = -1  #: the partition's end offset as the consumer knows it, -1 unknown
     flows: dict[str, dict[str, dict[str, float]]] = field(default_factory=dict)
     trade_ids: dict[str, float] = field(default_factory=dict)
     known_seen: frozenset[str] = frozenset()
@@ -81,6 +88,9 @@ class ApplyResult:
 class State(abc.ABC):
     """The state of the monitor; every method is a coroutine."""
 
+    #: input topics are ``<topic_prefix>.<kind>``; the readers of ingest state use it
+    topic_prefix: str = "signals"
+
     # --- ingest ---------------------------------------------------------------------
     @abc.abstractmethod
     async def apply(self, batch: Batch) -> ApplyResult:
@@ -89,6 +99,10 @@ class State(abc.ABC):
     @abc.abstractmethod
     async def marks(self, topic: str) -> dict[int, PartitionMark]:
         """Return the mark of every partition of ``topic`` that has one."""
+
+    @abc.abstractmethod
+    async def register(self, topic: str, partition: int, *, highwater: int) -> None:
+        """Record that a consumer owns ``partition`` and its end offset, before any batch of it is applied."""
 
     @abc.abstractmethod
     async def flow_sums(self, week: date) -> dict[str, dict[str, float]]:

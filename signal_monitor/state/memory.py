@@ -86,11 +86,17 @@ class MemoryState(State):
         mark.watermark = max(mark.watermark, batch.watermark)
         mark.updated = time.time()
         mark.worker = batch.worker
+        if batch.highwater >= 0:
+            mark.highwater = batch.highwater
         return ApplyResult(applied=True, stored_offset=mark.offset)
 
     async def marks(self, topic: str) -> dict[int, PartitionMark]:
         """Return the mark of every partition of ``topic`` that has one."""
         return {p: m for (t, p), m in self._marks.items() if t == topic}
+
+    async def register(self, topic: str, partition: int, *, highwater: int) -> None:
+        """Record a partition's end offset."""
+        self._marks.setdefault((topic, partition), PartitionMark()).highwater = highwater
 
     async def flow_sums(self, week: date) -> dict[str, dict[str, float]]:
         """Return the week's flow sums: scope key -> field -> value."""

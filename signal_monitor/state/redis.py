@@ -96,7 +96,17 @@ for key, _ in pairs(touched) do redis.call('EXPIRE', key, ttl) end
 local wm = tonumber(redis.call('HGET', mark, 'watermark') or '0')
 if p.wm > wm then wm = p.wm end
 redis.call('HSET', mark, 'offset', p.last, 'watermark', string.format('%.6f', wm), 'updated', p.now, 'worker', p.who)
+if p.hw >= 0 then redis.call('HSET', mark, 'hw', p.hw) end
 return {1, p.last, 'ok'}
+"""
+
+UPSERT_LUA = r"""
+-- ARGV: score, member, score, member, ... ; one point per score (a period)
+for i = 1, #ARGV, 2 do
+  redis.call('ZREMRANGEBYSCORE', KEYS[1], ARGV[i], ARGV[i])
+  redis.call('ZADD', KEYS[1], ARGV[i], ARGV[i + 1])
+end
+return #ARGV / 2
 """
 
 
@@ -110,14 +120,17 @@ class RedisState(State):
         prefix: str = "sm",
         lateness_s: float = 7 * 86400,
         dedup_ttl_s: float = 14 * 86400,
+        topic_prefix: str = "signals",
     ) -> None:
         self.client = client
         self.prefix = prefix
+        self.topic_prefix = topic_prefix
         self.lateness_s = lateness_s
         self.dedup_ttl_s = dedup_ttl_s
         # ingest keys live until no late event can reach them, plus room for re-evaluation
         self.ingest_ttl_s = int(lateness_s + 21 * 86400)
         self._apply = client.register_script(APPLY_LUA)
+        self._upsert = client.register_script(UPSERT_LUA)
 
     @classmethod
     def from_url(cls, url: str, *, password: str | None = None, **kwargs: Any) -> "RedisState":
@@ -170,6 +183,7 @@ class RedisState(State):
             "wm": batch.watermark,
             "now": f"{time.time():.3f}",
             "who": batch.worker,
+            "hw": batch.highwater,
             "ids": list(batch.trade_ids),
             "ts": [f"{t:.3f}" for t in batch.trade_ids.values()],
             "known": sorted(batch.known_seen),
@@ -207,9 +221,18 @@ class RedisState(State):
             watermark=float(row.get("watermark", 0)),
             updated=float(row.get("updated", 0)),
             worker=row.get("worker", ""),
+            highwater=int(row.get("hw", -1)),
         )
 
-    async def _gather(self, topic: str, name: str) -> list[dict[str, str]]:
+    async def register(self, topic: str, partition: int, *, highwater: int) -> None:
+        """Record a partition's end offset in its mark and list the partition."""
+        async with self.client.pipeline(transaction=True) as pipe:
+            pipe.hset(f"{self._tag(topic, partition)}:mark", "hw", highwater)
+            pipe.sadd(f"{self.prefix}:parts:{topic}", partition)
+            await pipe.execute()
+
+    async def _gather(self, kind: str, name: str) -> list[dict[str, str]]:
+        topic = f"{self.topic_prefix}.{kind}"
         parts = await self._partitions(topic)
         async with self.client.pipeline(transaction=False) as pipe:
             for p in parts:
@@ -266,12 +289,12 @@ class RedisState(State):
         async with self.client.pipeline(transaction=False) as pipe:
             for sid, points in by_series.items():
                 key = self._series_key(sid)
-                for chunk_start in range(0, len(points), 1000):
-                    chunk = points[chunk_start : chunk_start + 1000]
-                    for period, _ in chunk:
-                        o = period.toordinal()
-                        pipe.zremrangebyscore(key, o, o)
-                    pipe.zadd(key, {f"{p.isoformat()}{SEP}{float(v)!r}": p.toordinal() for p, v in chunk})
+                for start in range(0, len(points), 2000):
+                    args: list[object] = []
+                    for period, value in points[start : start + 2000]:
+                        args.append(period.toordinal())
+                        args.append(f"{period.isoformat()}{SEP}{float(value)!r}")
+                    await self._upsert(keys=[key], args=args, client=pipe)
             if by_series:
                 pipe.sadd(f"{self.prefix}:series", *by_series)
             await pipe.execute()

@@ -1,0 +1,45 @@
+"""The alert: what a rule found for one scope and period, as data first and prose second."""
+
+from __future__ import annotations
+
+import hashlib
+from collections.abc import Mapping
+from datetime import date
+from typing import Any, Literal
+
+from pydantic import AwareDatetime, BaseModel, ConfigDict, Field
+
+from signal_monitor.metrics import scope_key
+from signal_monitor.periods import Granularity
+
+
+def dedup_key(rule_id: str, scope: Mapping[str, str], period: date) -> str:
+    """Return the stable key of (rule, scope, period): the first 16 hex digits of a sha1."""
+    raw = f"{rule_id}|{scope_key(scope)}|{period.isoformat()}"
+    return hashlib.sha1(raw.encode("utf-8")).hexdigest()[:16]
+
+
+class Alert(BaseModel):
+    """One alert (or a correction of one), ready to route and to print."""
+
+    model_config = ConfigDict(frozen=True)
+
+    rule: str
+    scope: dict[str, str]
+    granularity: Granularity
+    period_start: date = Field(description="The first day of the period (a week's Monday).")
+    period_end: date = Field(description="The last day of the period (a week's Friday, which names it).")
+    value: float | None = Field(description="The tested value (the metric's, or a ratio, spread, share or count).")
+    threshold: float | None = Field(description="What the value was compared with.")
+    context: dict[str, Any] = Field(
+        default_factory=dict, description="since, periods_ago, streak, percentile and window, ratio parts, leaders..."
+    )
+    severity: Literal["info", "warning", "critical"]
+    labels: dict[str, str] = Field(default_factory=dict)
+    dedup_key: str = Field(description="Stable for rule + scope + period; a correction appends ':v<revision>'.")
+    text: str
+    fired: bool = Field(default=True, description="False only in a correction that withdraws an alert.")
+    provisional: bool = Field(default=False, description="From a period that is not closed yet: state was not changed.")
+    correction: bool = False
+    revision: int = Field(default=1, ge=1)
+    fired_at: AwareDatetime

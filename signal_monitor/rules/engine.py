@@ -1,0 +1,336 @@
+"""The rule engine: evaluates the rules when a period closes, once, and corrects them after late data.
+
+Per rule and scope it keeps one record in the state's rule state:
+
+* ``period``: the last period evaluated for good, and ``checks``: the kinds' states
+  after it (the memory carried to the next period);
+* ``recent``: the results of the last few final periods, each with the kinds'
+  states *before* it, so the same period can be re-run (by another worker, or
+  after late data) from the same starting point and compared.
+
+A final evaluation writes the record, then claims ``eval:<dedup_key>`` before
+returning a fired alert, so two workers closing the same period produce it once;
+a period already in ``recent`` is not evaluated again (use :meth:`reevaluate`).
+A provisional evaluation reads the same state and writes nothing.
+"""
+
+from __future__ import annotations
+
+import itertools
+import math
+from collections.abc import Callable, Iterable, Mapping, Sequence
+from dataclasses import dataclass
+from datetime import UTC, date, datetime
+from typing import Any
+
+from signal_monitor.metrics import parse_series_id, scope_key, series_id
+from signal_monitor.periods import Granularity, period_bounds
+from signal_monitor.rules.alert import Alert, dedup_key
+from signal_monitor.rules.kinds import KINDS, Finding, Inputs
+from signal_monitor.rules.model import Check, Rule
+from signal_monitor.rules.text import correction_text, describe, render, template_fields
+from signal_monitor.state.base import Point, State
+
+#: Final results kept per rule and scope for corrections (far more than any grace period spans).
+RECENT_PERIODS = 8
+#: How long a claim on an alert lasts (30 days).
+CLAIM_TTL_S = 30 * 86400.0
+
+
+def _utcnow() -> datetime:
+    return datetime.now(UTC)
+
+
+@dataclass(frozen=True)
+class _Outcome:
+    """A rule's result for one scope and period."""
+
+    fired: bool
+    value: float | None
+    threshold: float | None
+    context: dict[str, Any]
+    states: dict[str, dict[str, Any]]
+    conditions: tuple[tuple[Check, Finding], ...]  #: fired ones first
+    reports: tuple[tuple[Check, Finding], ...]
+
+
+def _same(a: float | None, b: float | None) -> bool:
+    """Return True when two optional values are equal up to float noise."""
+    if a is None or b is None:
+        return a is b
+    return math.isclose(a, b, rel_tol=1e-9, abs_tol=1e-12)
+
+
+class RuleEngine:
+    """Evaluates a rule set over the series of a ``State``."""
+
+    def __init__(
+        self,
+        rules: Iterable[Rule],
+        state: State,
+        *,
+        claim_ttl_s: float = CLAIM_TTL_S,
+        clock: Callable[[], datetime] = _utcnow,
+    ) -> None:
+        self.rules: tuple[Rule, ...] = tuple(rules)
+        self.state = state
+        self.claim_ttl_s = claim_ttl_s
+        self.clock = clock
+
+    # --- public -----------------------------------------------------------------------
+
+    async def evaluate(self, period: date, granularity: Granularity, *, provisional: bool = False) -> list[Alert]:
+        """Evaluate every rule of this granularity for a period; return the alerts that fired.
+
+        Final (``provisional=False``): persists each rule's state and result and
+        returns only alerts this call claimed. Provisional: returns what would fire,
+        marked provisional, and changes nothing.
+        """
+        alerts: list[Alert] = []
+        for rule in self.rules:
+            if rule.period != granularity:
+                continue
+            for scope in await self._targets(rule):
+                alert = await (self._provisional if provisional else self._final)(rule, scope, period)
+                if alert is not None:
+                    alerts.append(alert)
+        return alerts
+
+    async def reevaluate(self, period: date, granularity: Granularity) -> list[Alert]:
+        """Re-run a period already evaluated (after late data); return corrections where the result changed.
+
+        A correction carries ``correction=True`` and the dedup key plus ``:v<n>``. It
+        is returned when an alert no longer fires (``fired=False``), when one fires
+        now that did not, or when a fired alert's value or threshold changed.
+        Scopes never evaluated for the period are skipped.
+        """
+        alerts: list[Alert] = []
+        for rule in self.rules:
+            if rule.period != granularity:
+                continue
+            for scope in await self._targets(rule):
+                alert = await self._recheck(rule, scope, period)
+                if alert is not None:
+                    alerts.append(alert)
+        return alerts
+
+    # --- one rule, one scope --------------------------------------------------------------
+
+    async def _final(self, rule: Rule, scope: dict[str, str], period: date) -> Alert | None:
+        """Evaluate for good: persist, then claim and return the alert if it fired."""
+        key, iso = scope_key(scope), period.isoformat()
+        record = await self.state.get_rule_state(rule.id, key)
+        recent: dict[str, Any] = record.get("recent", {})
+        if iso in recent:
+            return None
+        last = record.get("period")
+        advancing = last is None or last < iso
+        before = record.get("checks", {}) if advancing else {}
+        outcome = await self._run(rule, scope, period, before)
+        entry = {
+            "fired": outcome.fired,
+            "value": outcome.value,
+            "threshold": outcome.threshold,
+            "revision": 1,
+            "before": before,
+        }
+        kept = dict(sorted({**recent, iso: entry}.items())[-RECENT_PERIODS:])
+        await self.state.set_rule_state(
+            rule.id,
+            key,
+            {
+                "period": iso if advancing else last,
+                "checks": outcome.states if advancing else record.get("checks", {}),
+                "recent": kept,
+            },
+        )
+        if not outcome.fired:
+            return None
+        alert = self._alert(rule, scope, period, outcome)
+        if not await self.state.claim(f"eval:{alert.dedup_key}", ttl_s=self.claim_ttl_s):
+            return None
+        return alert
+
+    async def _provisional(self, rule: Rule, scope: dict[str, str], period: date) -> Alert | None:
+        """Evaluate without changing anything; return the alert that would fire, marked provisional."""
+        record = await self.state.get_rule_state(rule.id, scope_key(scope))
+        iso = period.isoformat()
+        entry = record.get("recent", {}).get(iso)
+        last = record.get("period")
+        if entry is not None:
+            before = entry["before"]
+        else:
+            before = record.get("checks", {}) if last is None or last < iso else {}
+        outcome = await self._run(rule, scope, period, before)
+        return self._alert(rule, scope, period, outcome, provisional=True) if outcome.fired else None
+
+    async def _recheck(self, rule: Rule, scope: dict[str, str], period: date) -> Alert | None:
+        """Re-run a final period from its saved starting state; return a correction when the result changed."""
+        key, iso = scope_key(scope), period.isoformat()
+        record = await self.state.get_rule_state(rule.id, key)
+        entry = record.get("recent", {}).get(iso)
+        if entry is None:
+            return None
+        outcome = await self._run(rule, scope, period, entry["before"])
+        if outcome.fired == entry["fired"] and (
+            not outcome.fired or (_same(outcome.value, entry["value"]) and _same(outcome.threshold, entry["threshold"]))
+        ):
+            return None
+        revision = entry["revision"] + 1
+        new_entry = {
+            **entry,
+            "fired": outcome.fired,
+            "value": outcome.value,
+            "threshold": outcome.threshold,
+            "revision": revision,
+        }
+        new_record = {**record, "recent": {**record["recent"], iso: new_entry}}
+        if record.get("period") == iso:
+            new_record["checks"] = outcome.states
+        await self.state.set_rule_state(rule.id, key, new_record)
+        alert = self._alert(rule, scope, period, outcome, revision=revision)
+        if not await self.state.claim(f"eval:{alert.dedup_key}", ttl_s=self.claim_ttl_s):
+            return None
+        return alert
+
+    # --- evaluation -----------------------------------------------------------------------
+
+    async def _run(self, rule: Rule, scope: dict[str, str], period: date, before: Mapping[str, Any]) -> _Outcome:
+        """Run the rule's checks (and, when it fires, its reports) for one scope and period."""
+        conditions: list[tuple[Check, Finding]] = []
+        states: dict[str, dict[str, Any]] = {}
+        for check in rule.checks:
+            finding = KINDS[check.kind].fn(
+                await self._inputs(rule, check, scope, period), check.params, before.get(check.name, {})
+            )
+            conditions.append((check, finding))
+            if finding.state:
+                states[check.name] = finding.state
+        held = [(c, f) for c, f in conditions if f.fired]
+        fired = bool(held) and (rule.combine == "any" or len(held) == len(conditions))
+        reports: list[tuple[Check, Finding]] = []
+        if fired:
+            for check in rule.report:
+                finding = KINDS[check.kind].fn(await self._inputs(rule, check, scope, period), check.params, {})
+                reports.append((check, finding))
+        ordered = [*held, *((c, f) for c, f in conditions if not f.fired)]
+        context: dict[str, Any] = {}
+        for _, finding in ordered:
+            for k, v in finding.context.items():
+                context.setdefault(k, v)
+        for check, finding in reports:
+            for k, v in finding.context.items():
+                context.setdefault(check.name if k == "value" else k, v)
+        if len(conditions) > 1:
+            context["held"] = [c.name for c, _ in held]
+        lead = ordered[0][1]
+        return _Outcome(fired, lead.value, lead.threshold, context, states, tuple(ordered), tuple(reports))
+
+    async def _inputs(self, rule: Rule, check: Check, scope: Mapping[str, str], period: date) -> Inputs:
+        """Read what one check needs from the state, window-limited by its parameters."""
+        spec = KINDS[check.kind]
+        since = check.params.since(period, rule.period)
+        if spec.shape == "group":
+            dim = rule.wildcards[0]
+            group = {
+                member[dim]: await self._points(check.metric, rule.period, member, since, period)
+                for member in await self._expand(rule)
+            }
+            return Inputs(period, rule.period, group=group)
+        points = await self._points(check.metric, rule.period, scope, since, period)
+        other: list[Point] = []
+        if spec.ref:
+            ref = getattr(check.params, spec.ref)
+            other = await self._points(ref.metric or check.metric, rule.period, {**scope, **ref.scope}, since, period)
+        return Inputs(period, rule.period, points, other)
+
+    async def _points(
+        self,
+        metric: str,
+        granularity: Granularity,
+        scope: Mapping[str, str | list[str]],
+        since: date | None,
+        until: date,
+    ) -> list[Point]:
+        """Return a series' points; a list of scope values reads each and sums them by period."""
+        keys = list(scope)
+        combos = list(itertools.product(*([v] if isinstance(v, str) else v for v in scope.values())))
+        if len(combos) == 1:
+            return await self.state.history(
+                series_id(metric, granularity, dict(zip(keys, combos[0], strict=True))), since=since, until=until
+            )
+        sums: dict[date, float] = {}
+        for combo in combos:
+            sid = series_id(metric, granularity, dict(zip(keys, combo, strict=True)))
+            for day, value in await self.state.history(sid, since=since, until=until):
+                sums[day] = sums.get(day, 0.0) + value
+        return sorted(sums.items())
+
+    async def _targets(self, rule: Rule) -> list[dict[str, str]]:
+        """Return the scopes a rule is evaluated for: its scope, or one per wildcard match (a group: its scope)."""
+        if rule.grouped or not rule.wildcards:
+            return [dict(rule.scope)]
+        return await self._expand(rule)
+
+    async def _expand(self, rule: Rule) -> list[dict[str, str]]:
+        """Return the scopes with a series of the rule's metric that match its wildcards, minus the excluded values."""
+        prefix = f"{rule.metric}:{rule.period}|"
+        for k in sorted(rule.scope):
+            if rule.scope[k] == "*":
+                prefix += f"{k}="
+                break
+            prefix += f"{k}={rule.scope[k]}|"
+        out: list[dict[str, str]] = []
+        for sid in await self.state.series_ids(prefix):
+            metric, granularity, scope = parse_series_id(sid)
+            if metric != rule.metric or granularity != rule.period or scope.keys() != rule.scope.keys():
+                continue
+            if any(v != "*" and scope[k] != v for k, v in rule.scope.items()):
+                continue
+            if any(scope[k] in rule.exclude.get(k, ()) for k in rule.wildcards):
+                continue
+            out.append(scope)
+        return out
+
+    # --- alerts -------------------------------------------------------------------------
+
+    def _alert(
+        self,
+        rule: Rule,
+        scope: dict[str, str],
+        period: date,
+        outcome: _Outcome,
+        *,
+        provisional: bool = False,
+        revision: int = 1,
+    ) -> Alert:
+        """Build the alert (a correction when ``revision`` > 1) of an outcome."""
+        held = [(c, f) for c, f in outcome.conditions if f.fired]
+        text = describe(scope, period, rule.period, held, outcome.reports) if outcome.fired else ""
+        if rule.message is not None and outcome.fired:
+            parts: Sequence[tuple[Check, Finding]] = [*outcome.conditions, *outcome.reports]
+            fields = template_fields(rule, scope, period, outcome.value, outcome.threshold, text, parts)
+            text = render(rule.message, fields)
+        if revision > 1:
+            text = correction_text(rule.id, scope, period, rule.period, text)
+        start, end = period_bounds(period, rule.period)
+        key = dedup_key(rule.id, scope, period)
+        return Alert(
+            rule=rule.id,
+            scope=scope,
+            granularity=rule.period,
+            period_start=start,
+            period_end=end,
+            value=outcome.value,
+            threshold=outcome.threshold,
+            context=outcome.context,
+            severity=rule.severity,
+            labels=rule.labels,
+            dedup_key=key if revision == 1 else f"{key}:v{revision}",
+            text=text,
+            fired=outcome.fired,
+            provisional=provisional,
+            correction=revision > 1,
+            revision=revision,
+            fired_at=self.clock(),
+        )

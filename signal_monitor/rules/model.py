@@ -1,0 +1,359 @@
+"""The rule schema and its loader: a YAML rule file validated with pydantic at start-up.
+
+A rule watches one metric over a scope at one granularity (``period``). A scope
+value ``"*"`` means every value of that dimension that has a series. The rule
+holds one condition (``kind`` + ``params``) or several (``any_of`` / ``all_of``),
+each a registered kind of :mod:`signal_monitor.rules.kinds`, optionally over
+another metric of the same scope; ``report`` lists figures added to the alert's
+context without gating it. Every error names the file, the rule and the field.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Hashable, Iterator, Mapping
+from dataclasses import dataclass
+from pathlib import Path
+from string import Template
+from typing import Any, Literal
+
+import yaml
+from pydantic import BaseModel, ConfigDict, Field, SerializeAsAny, ValidationError
+
+from signal_monitor.errors import RuleFileError
+from signal_monitor.metrics import (
+    EXPOSURE_FUND_SCOPES,
+    EXPOSURE_SLICE_SCOPES,
+    FLOW_SCOPES,
+    ExposureSums,
+    exposure_metrics,
+    flow_metrics,
+)
+from signal_monitor.periods import Granularity
+from signal_monitor.rules.kinds import KINDS, KindParams, SeriesRef
+from signal_monitor.rules.text import BASE_FIELDS
+
+Severity = Literal["info", "warning", "critical"]
+WILDCARD = "*"
+
+
+@dataclass(frozen=True)
+class MetricInfo:
+    """Where a metric has series: its granularities and the scope dimension sets it is kept for."""
+
+    periods: tuple[Granularity, ...]
+    scopes: frozenset[frozenset[str]]
+
+
+def _metric_table() -> dict[str, MetricInfo]:
+    """Return every metric of :mod:`signal_monitor.metrics` with its granularities and scopes."""
+    flows = frozenset(frozenset(s) for s in FLOW_SCOPES)
+    fund = frozenset(frozenset(s) for s in EXPOSURE_FUND_SCOPES)
+    slices = frozenset(frozenset(s) for s in EXPOSURE_SLICE_SCOPES)
+    table = {m: MetricInfo(("week",), flows) for m in flow_metrics({"sell_short": 1.0})}
+    for m in exposure_metrics(ExposureSums(1.0, 1.0, 1.0, 1), with_leverage=True):
+        table[m] = MetricInfo(("day", "week"), fund)
+    for m in exposure_metrics(ExposureSums(1.0, 1.0, 0.0, 1), with_leverage=False):
+        table[m] = MetricInfo(("day", "week"), fund | slices)
+    table["close"] = MetricInfo(("day", "week"), frozenset({frozenset({"symbol"})}))
+    table["return"] = MetricInfo(("week",), frozenset({frozenset({"symbol"})}))
+    table["obs"] = MetricInfo(("day", "week"), frozenset({frozenset({"series"})}))
+    return table
+
+
+METRICS: dict[str, MetricInfo] = _metric_table()
+
+
+class Check(BaseModel):
+    """One condition of a rule, or one reported figure: a kind with its parameters over a metric of the rule's scope."""
+
+    model_config = ConfigDict(frozen=True)
+
+    name: str
+    kind: str
+    metric: str
+    params: SerializeAsAny[KindParams]
+
+
+class Rule(BaseModel):
+    """A validated rule: what to watch, when it fires (any or all of its checks), what it reports, where it goes."""
+
+    model_config = ConfigDict(frozen=True)
+
+    id: str
+    description: str
+    metric: str
+    period: Granularity
+    scope: dict[str, str]
+    exclude: dict[str, tuple[str, ...]] = Field(default_factory=dict)
+    combine: Literal["any", "all"] = "any"
+    checks: tuple[Check, ...]
+    report: tuple[Check, ...] = ()
+    severity: Severity = "info"
+    labels: dict[str, str] = Field(default_factory=dict)
+    message: str | None = None
+
+    @property
+    def wildcards(self) -> tuple[str, ...]:
+        """Return the scope dimensions given as ``"*"``, sorted."""
+        return tuple(sorted(k for k, v in self.scope.items() if v == WILDCARD))
+
+    @property
+    def grouped(self) -> bool:
+        """Return True when the rule runs once over all scopes of its wildcard (breadth) instead of once per scope."""
+        return KINDS[self.checks[0].kind].shape == "group"
+
+
+@dataclass(frozen=True)
+class RuleSet:
+    """The rules of one file, in file order."""
+
+    path: str
+    rules: tuple[Rule, ...]
+
+    def __iter__(self) -> Iterator[Rule]:
+        """Iterate over the rules in file order."""
+        return iter(self.rules)
+
+    def __len__(self) -> int:
+        """Return the number of rules."""
+        return len(self.rules)
+
+    def get(self, rule_id: str) -> Rule:
+        """Return the rule with this id (KeyError when none)."""
+        for rule in self.rules:
+            if rule.id == rule_id:
+                return rule
+        raise KeyError(rule_id)
+
+    def for_period(self, granularity: Granularity) -> tuple[Rule, ...]:
+        """Return the rules evaluated when a period of this granularity closes."""
+        return tuple(r for r in self.rules if r.period == granularity)
+
+
+# --- the file's raw shape -------------------------------------------------------------
+
+_NAME = r"^[a-z][a-z0-9_]*$"
+
+
+class _CheckSpec(BaseModel):
+    """A condition or report as written in the file."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    kind: str
+    name: str | None = Field(default=None, pattern=_NAME)
+    metric: str | None = None
+    params: dict[str, Any] = Field(default_factory=dict)
+
+
+class _RuleSpec(BaseModel):
+    """A rule as written in the file."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    id: str = Field(pattern=_NAME)
+    description: str = Field(min_length=1)
+    metric: str
+    period: Granularity
+    scope: dict[str, str] = Field(default_factory=dict)
+    exclude: dict[str, list[str]] = Field(default_factory=dict)
+    kind: str | None = None
+    params: dict[str, Any] | None = None
+    any_of: list[_CheckSpec] | None = Field(default=None, min_length=1)
+    all_of: list[_CheckSpec] | None = Field(default=None, min_length=1)
+    report: list[_CheckSpec] = Field(default_factory=list)
+    severity: Severity = "info"
+    labels: dict[str, str] = Field(default_factory=dict)
+    message: str | None = None
+
+
+class _UniqueKeyLoader(yaml.SafeLoader):
+    """A safe YAML loader that refuses a key repeated within one mapping."""
+
+    def construct_mapping(self, node: yaml.MappingNode, deep: bool = False) -> dict[Any, Any]:
+        """Build a mapping, raising on a duplicate key (with its line)."""
+        seen: set[Hashable] = set()
+        for key_node, _ in node.value:
+            key = self.construct_object(key_node, deep=deep)
+            if isinstance(key, Hashable):
+                if key in seen:
+                    raise yaml.constructor.ConstructorError(
+                        "while constructing a mapping",
+                        node.start_mark,
+                        f"found duplicate key {key!r}",
+                        key_node.start_mark,
+                    )
+                seen.add(key)
+        return super().construct_mapping(node, deep)
+
+
+# --- loading ------------------------------------------------------------------------
+
+
+def load_rules(path: str | Path) -> RuleSet:
+    """Read and validate a rule file; raise ``RuleFileError`` naming the file, rule and field of the first error."""
+    name = str(path)
+    try:
+        text = Path(path).read_text(encoding="utf-8")
+    except OSError as exc:
+        raise RuleFileError(name, None, None, f"cannot read the file: {exc.strerror or exc}") from exc
+    return parse_rules(text, name)
+
+
+def parse_rules(text: str, path: str = "<rules>") -> RuleSet:
+    """Validate the text of a rule file; ``path`` names it in errors."""
+    try:
+        doc = yaml.load(text, Loader=_UniqueKeyLoader)  # a SafeLoader subclass
+    except yaml.MarkedYAMLError as exc:
+        mark = exc.problem_mark or exc.context_mark
+        where = f" at line {mark.line + 1}, column {mark.column + 1}" if mark else ""
+        raise RuleFileError(path, None, None, f"YAML syntax error{where}: {exc.problem or exc.context}") from exc
+    except yaml.YAMLError as exc:
+        raise RuleFileError(path, None, None, f"YAML error: {exc}") from exc
+    if not isinstance(doc, dict) or not isinstance(doc.get("rules"), list):
+        raise RuleFileError(path, None, "rules", "the file must be a mapping with a 'rules' list")
+    unknown = sorted(str(k) for k in doc if k not in ("version", "rules"))
+    if unknown:
+        raise RuleFileError(path, None, unknown[0], "unknown top-level key (allowed: version, rules)")
+    if doc.get("version", 1) != 1:
+        raise RuleFileError(path, None, "version", f"unsupported version {doc['version']!r} (this build reads 1)")
+    rules: list[Rule] = []
+    seen: dict[str, int] = {}
+    for index, raw in enumerate(doc["rules"], start=1):
+        if not isinstance(raw, dict):
+            raise RuleFileError(path, f"#{index}", None, "a rule must be a mapping")
+        raw_id = raw.get("id")
+        rid = raw_id if isinstance(raw_id, str) and raw_id else f"#{index}"
+        rule = _Builder(path, rid).build(raw)
+        if rule.id in seen:
+            raise RuleFileError(path, rule.id, "id", f"duplicate rule id (rule #{seen[rule.id]} has it too)")
+        seen[rule.id] = index
+        rules.append(rule)
+    return RuleSet(path=path, rules=tuple(rules))
+
+
+def _first_error(exc: ValidationError, prefix: str) -> tuple[str, str]:
+    """Return the dotted field and the message of a pydantic error (and how many more there are)."""
+    errors = exc.errors(include_url=False)
+    first = errors[0]
+    loc = ".".join(str(part) for part in first["loc"])
+    more = f" (and {len(errors) - 1} more)" if len(errors) > 1 else ""
+    return (prefix + loc).rstrip("."), f"{first['msg']}{more}"
+
+
+class _Builder:
+    """Turns one raw rule into a ``Rule``, raising ``RuleFileError`` with the rule id and field."""
+
+    def __init__(self, path: str, rule_id: str) -> None:
+        self.path = path
+        self.rule_id = rule_id
+
+    def fail(self, field: str | None, message: str) -> RuleFileError:
+        """Return the error to raise for ``field``."""
+        return RuleFileError(self.path, self.rule_id, field, message)
+
+    def metric(self, metric: str, period: Granularity, dims: frozenset[str], field: str) -> None:
+        """Check that ``metric`` exists, has series at ``period`` and is kept for the scope dimensions ``dims``."""
+        info = METRICS.get(metric)
+        if info is None:
+            raise self.fail(field, f"unknown metric {metric!r} (known: {', '.join(sorted(METRICS))})")
+        if period not in info.periods:
+            raise self.fail(field, f"metric {metric!r} has no {period} series (only {', '.join(info.periods)})")
+        if dims not in info.scopes:
+            allowed = "; ".join(sorted("{" + ", ".join(sorted(s)) + "}" for s in info.scopes))
+            message = f"metric {metric!r} is not kept for scope dimensions {sorted(dims)} (allowed: {allowed})"
+            raise self.fail(field, message)
+
+    def check(self, spec: _CheckSpec, prefix: str, rule: _RuleSpec, *, reporting: bool) -> Check:
+        """Validate one condition or report."""
+        kind = KINDS.get(spec.kind)
+        if kind is None:
+            raise self.fail(f"{prefix}kind", f"unknown kind {spec.kind!r} (known: {', '.join(sorted(KINDS))})")
+        metric = spec.metric or rule.metric
+        dims = frozenset(rule.scope)
+        self.metric(metric, rule.period, dims, f"{prefix}metric" if spec.metric else "metric")
+        try:
+            params = kind.params.model_validate(spec.params)
+        except ValidationError as exc:
+            raise self.fail(*_first_error(exc, f"{prefix}params.")) from exc
+        if not reporting and not params.can_fire():
+            message = f"a {spec.kind!r} check with these params never fires; list it under report"
+            raise self.fail(f"{prefix}kind", message)
+        if reporting and kind.shape == "group":
+            raise self.fail(f"{prefix}kind", f"kind {spec.kind!r} cannot be a report")
+        if kind.ref:
+            self.ref(getattr(params, kind.ref), metric, rule, f"{prefix}params.{kind.ref}")
+        name = spec.name or (metric if spec.kind == "value" else spec.kind)
+        return Check(name=name, kind=spec.kind, metric=metric, params=params)
+
+    def ref(self, ref: SeriesRef, metric: str, rule: _RuleSpec, field: str) -> None:
+        """Validate the second series of a pair kind."""
+        for key, value in ref.scope.items():
+            values = value if isinstance(value, list) else [value]
+            if not values or WILDCARD in values:
+                raise self.fail(f"{field}.scope.{key}", "give a value or a non-empty list of values (no '*')")
+        dims = frozenset(rule.scope) | frozenset(ref.scope)
+        self.metric(ref.metric or metric, rule.period, dims, f"{field}.metric" if ref.metric else f"{field}.scope")
+
+    def build(self, raw: Mapping[str, Any]) -> Rule:
+        """Validate the whole rule."""
+        try:
+            spec = _RuleSpec.model_validate(raw)
+        except ValidationError as exc:
+            raise self.fail(*_first_error(exc, "")) from exc
+        given = [k for k in ("kind", "any_of", "all_of") if getattr(spec, k) is not None]
+        if len(given) != 1:
+            raise self.fail("kind", "give exactly one of kind (with params), any_of or all_of")
+        if spec.params is not None and spec.kind is None:
+            raise self.fail("params", "params belong to kind; under any_of/all_of each check has its own")
+        wild = {k for k, v in spec.scope.items() if v == WILDCARD}
+        for key in spec.exclude:
+            if key not in wild:
+                raise self.fail(f"exclude.{key}", "only a wildcard ('*') dimension of the scope can exclude values")
+        if spec.kind is not None:
+            specs = [("", _CheckSpec(kind=spec.kind, params=spec.params or {}))]
+        else:
+            group = "any_of" if spec.any_of is not None else "all_of"
+            specs = [(f"{group}.{i}.", c) for i, c in enumerate(getattr(spec, group) or [])]
+        checks = tuple(self.check(c, prefix, spec, reporting=False) for prefix, c in specs)
+        report = tuple(self.check(c, f"report.{i}.", spec, reporting=True) for i, c in enumerate(spec.report))
+        names: set[str] = set()
+        prefixes = [prefix for prefix, _ in specs] + [f"report.{i}." for i in range(len(report))]
+        for prefix, check in zip(prefixes, checks + report, strict=True):
+            if check.name in names:
+                raise self.fail(f"{prefix}name", f"two checks are named {check.name!r}; give each a distinct name")
+            names.add(check.name)
+        grouped = [c for c in checks if KINDS[c.kind].shape == "group"]
+        if grouped and (len(checks) > 1 or report):
+            raise self.fail("kind", f"kind {grouped[0].kind!r} runs over all scopes at once: it must be the only check")
+        if grouped and len(wild) != 1:
+            raise self.fail("scope", f"kind {grouped[0].kind!r} needs exactly one '*' dimension in the scope")
+        if spec.message is not None:
+            self.template(spec.message, spec, checks + report)
+        return Rule(
+            id=spec.id,
+            description=spec.description,
+            metric=spec.metric,
+            period=spec.period,
+            scope=spec.scope,
+            exclude={k: tuple(v) for k, v in spec.exclude.items()},
+            combine="all" if spec.all_of is not None else "any",
+            checks=checks,
+            report=report,
+            severity=spec.severity,
+            labels=spec.labels,
+            message=spec.message,
+        )
+
+    def template(self, message: str, spec: _RuleSpec, checks: tuple[Check, ...]) -> None:
+        """Check that a message template is well formed and uses only known placeholders."""
+        template = Template(message)
+        if not template.is_valid():
+            raise self.fail("message", "invalid placeholder (write $name or ${name}; a literal dollar is $$)")
+        known = set(BASE_FIELDS) | set(spec.scope)
+        for check in checks:
+            keys = KINDS[check.kind].context
+            known |= {check.name} if check.kind == "value" else set(keys)
+        unknown = sorted(set(template.get_identifiers()) - known)
+        if unknown:
+            raise self.fail("message", f"unknown placeholder ${unknown[0]} (known: {', '.join(sorted(known))})")
