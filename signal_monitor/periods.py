@@ -54,7 +54,7 @@ def period_of(ts: datetime, granularity: Granularity) -> date:
 
 
 def close_at(period: date, granularity: Granularity) -> datetime:
-    """Return the instant a period ends: its (Friday's, for a week) 16:00 US/Eastern, as UTC-aware."""
+    """Return the instant a period ends: its (Friday's, for a week) 16:00, aware in US/Eastern."""
     return datetime.combine(period, MARKET_CLOSE, tzinfo=EASTERN)
 
 

@@ -138,7 +138,8 @@ class Ingestor:
                         f"event time {event.ts.isoformat()} is more than {self.lateness_s / 86400:g} days "
                         f"before the partition's newest event",
                     )
-                    rejected.append((rec, Rejected(index, late, event.model_dump_json().encode())))
+                    raw = (rec.value or b"") if index is None else event.model_dump_json().encode()
+                    rejected.append((rec, Rejected(index, late, raw)))
                     continue
                 if ts > watermark:
                     watermark = ts

@@ -34,6 +34,7 @@ class Settings(BaseSettings):
     )
     redis_url: str = Field(
         "",
+        repr=False,  # may hold a password
         validation_alias=_env("REDIS_URL"),
         description="REDIS_URL: redis:// or rediss:// URL. Empty: 127.0.0.1:6379 if it answers, else an embedded redis-server.",
     )
@@ -87,7 +88,7 @@ class Settings(BaseSettings):
     idle_partition_s: float = Field(
         120.0, gt=0, description="SM_IDLE_PARTITION_S: a partition silent this long no longer holds the watermark back."
     )
-    max_message_bytes: int = Field(1024 * 1024, description="SM_MAX_MESSAGE_BYTES: larger messages go to the DLQ.")
+    max_message_bytes: int = Field(1024 * 1024, ge=1024, description="SM_MAX_MESSAGE_BYTES: larger messages go to the DLQ.")
     dedup_ttl_days: float = Field(14.0, gt=0, description="SM_DEDUP_TTL_DAYS: how long a trade_id is remembered.")
     history_years: int = Field(5, ge=1, description="SM_HISTORY_YEARS: state older than this is trimmed.")
     redis_retry_max_s: float = Field(30.0, gt=0, description="SM_REDIS_RETRY_MAX_S: longest pause between Redis retries.")

@@ -295,8 +295,9 @@ class RedisState(State):
                         args.append(period.toordinal())
                         args.append(f"{period.isoformat()}{SEP}{float(value)!r}")
                     await self._upsert(keys=[key], args=args, client=pipe)
-            if by_series:
-                pipe.sadd(f"{self.prefix}:series", *by_series)
+            listed = [sid for sid, points in by_series.items() if points]
+            if listed:
+                pipe.sadd(f"{self.prefix}:series", *listed)
             await pipe.execute()
 
     async def history(self, sid: str, *, since: date | None = None, until: date | None = None) -> list[Point]:

@@ -6,9 +6,11 @@ be finite.
 
 from __future__ import annotations
 
+import math
+from datetime import datetime, timezone
 from typing import Annotated, Literal, Union
 
-from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, model_validator
+from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, field_validator, model_validator
 
 GICS_SECTORS: tuple[str, ...] = (
     "Communication Services",
@@ -44,6 +46,9 @@ Sector = Literal[
 ]
 ACTIONS: tuple[str, ...] = ("buy_long", "sell_long", "sell_short", "buy_to_cover")
 NOTIONAL_TOLERANCE = 0.005
+#: Event times outside this range are bad input (the calendar arithmetic of periods needs room on both sides).
+EARLIEST_EVENT = datetime(1900, 1, 1, tzinfo=timezone.utc)
+LATEST_EVENT = datetime(2200, 1, 1, tzinfo=timezone.utc)
 
 Name = Annotated[str, Field(min_length=1, max_length=200)]
 Positive = Annotated[float, Field(gt=0, allow_inf_nan=False)]
@@ -54,6 +59,13 @@ class _Event(BaseModel):
     model_config = ConfigDict(extra="ignore", frozen=True, str_strip_whitespace=True)
 
     ts: AwareDatetime
+
+    @field_validator("ts")
+    @classmethod
+    def _in_calendar(cls, ts: datetime) -> datetime:
+        if not EARLIEST_EVENT <= ts < LATEST_EVENT:
+            raise ValueError(f"event time must be between {EARLIEST_EVENT.year} and {LATEST_EVENT.year}")
+        return ts
 
 
 class Trade(_Event):
@@ -75,7 +87,7 @@ class Trade(_Event):
     @model_validator(mode="after")
     def _notional_matches(self) -> "Trade":
         expected = self.quantity * self.price
-        if abs(self.notional - expected) > NOTIONAL_TOLERANCE * expected:
+        if not math.isfinite(expected) or abs(self.notional - expected) > NOTIONAL_TOLERANCE * expected:
             raise ValueError(
                 f"notional_mismatch: notional {self.notional:.2f} differs from "
                 f"quantity x price {expected:.2f} by more than 0.5%"

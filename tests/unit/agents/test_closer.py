@@ -1,0 +1,263 @@
+"""The PeriodCloser over MemoryState: watermark, closing days and weeks, series points, reopening."""
+
+from __future__ import annotations
+
+import time
+from collections import defaultdict
+from collections.abc import Sequence
+from datetime import date, datetime, timezone
+from typing import Any
+
+import pytest
+
+from signal_monitor.agents.closer import CLOSER_STATE, PeriodCloser
+from signal_monitor.state.fold import fold
+from signal_monitor.state.memory import MemoryState
+from signal_monitor.streams.events import Exposure, Quote, Trade
+
+UTC = timezone.utc
+MON, TUE, WED, THU, FRI = (date(2025, 6, d) for d in (2, 3, 4, 5, 6))
+PREV_FRI = date(2025, 5, 30)
+NEXT_MON, NEXT_FRI = date(2025, 6, 9), date(2025, 6, 13)
+GRACE_S = 300.0
+IDLE_S = 120.0
+
+
+def ts(*args: int) -> datetime:
+    return datetime(*args, tzinfo=UTC)
+
+
+def trade(trade_id: str, at: datetime, action: str, notional: float, **over: Any) -> Trade:
+    fields: dict[str, Any] = {
+        "ts": at, "trade_id": trade_id, "fund_id": "F1", "fund_type": "hedge_fund", "strategy": "equity_ls",
+        "symbol": "XLI", "instrument_type": "etf", "sector": "Industrials", "action": action,
+        "quantity": notional / 100.0, "price": 100.0, "notional": notional,
+    }
+    fields.update(over)
+    return Trade(**fields)
+
+
+def close_quote(day: date, price: float, symbol: str = "VIX") -> Quote:
+    # 16:00 EDT = 20:00Z in June
+    return Quote(ts=ts(day.year, day.month, day.day, 20, 0), symbol=symbol, price=price, kind="close")
+
+
+def snapshot(fund: str, at: datetime, nav: float, long_mv: float, short_mv: float) -> Exposure:
+    return Exposure(ts=at, fund_id=fund, fund_type="hedge_fund", strategy="equity_ls",
+                    nav=nav, long_mv=long_mv, short_mv=short_mv)
+
+
+class Feed:
+    """Folds events into batches, applies them and tells the closer, as the ingest agent does."""
+
+    def __init__(self, state: MemoryState, closer: PeriodCloser) -> None:
+        self.state = state
+        self.closer = closer
+        self.offsets: dict[tuple[str, int], int] = defaultdict(int)
+
+    async def send(self, topic: str, events: Sequence[Any], partition: int = 0) -> None:
+        start = self.offsets[(topic, partition)]
+        batch, _ = fold(topic, partition, [(start + i, e) for i, e in enumerate(events)])
+        assert (await self.state.apply(batch)).applied
+        self.offsets[(topic, partition)] = start + len(events)
+        await self.closer.note(batch)
+
+
+class ListSink:
+    def __init__(self) -> None:
+        self.items: list[Any] = []
+
+    async def __call__(self, items: Sequence[Any]) -> None:
+        self.items.extend(items)
+
+
+@pytest.fixture
+def state() -> MemoryState:
+    return MemoryState()
+
+
+@pytest.fixture
+def sink() -> ListSink:
+    return ListSink()
+
+
+@pytest.fixture
+def closer(state: MemoryState, sink: ListSink) -> PeriodCloser:
+    return PeriodCloser(state, topics=["trades", "quotes", "exposures", "observations"], evaluator=None,
+                        emit=sink, grace_s=GRACE_S, idle_s=IDLE_S)
+
+
+async def feed_week(feed: Feed) -> None:
+    # quotes first: the first batch starts the closer's calendar at its earliest day (Monday)
+    await feed.send("quotes", [close_quote(MON, 18.0), close_quote(TUE, 19.0), close_quote(WED, 20.0),
+                               Quote(ts=ts(2025, 6, 4, 15, 0), symbol="SPX", price=5000.0),
+                               close_quote(THU, 21.0), close_quote(FRI, 22.5),
+                               Quote(ts=ts(2025, 6, 6, 21, 0), symbol="VIX", price=23.0)])  # after the close
+    await feed.send("trades", [
+        trade("h1", ts(2025, 6, 3, 14, 0), "buy_long", 1000.0),
+        trade("h2", ts(2025, 6, 4, 15, 0), "sell_short", 400.0),
+        trade("l1", ts(2025, 6, 4, 15, 30), "buy_long", 5000.0, fund_id="F9", fund_type="long_only", strategy="value"),
+        trade("h3", ts(2025, 6, 5, 15, 0), "buy_to_cover", 150.0),
+        trade("h4", ts(2025, 6, 6, 19, 0), "sell_long", 200.0),  # Fri 15:00 EDT
+        trade("h5", ts(2025, 6, 6, 20, 30), "buy_long", 999.0, quantity=9, price=111.0),  # Fri 16:30 EDT: next week
+    ])
+    await feed.send("exposures", [
+        snapshot("F1", ts(2025, 6, 5, 22, 0), 100.0, 100.0, 20.0),  # Thursday
+        snapshot("F1", ts(2025, 6, 6, 22, 0), 100.0, 180.0, 60.0),  # Friday
+        snapshot("F2", ts(2025, 6, 6, 22, 0), 200.0, 300.0, 100.0),  # Friday
+    ])
+    # an event of the next Monday
+    await feed.send("quotes", [Quote(ts=ts(2025, 6, 9, 14, 0), symbol="VIX", price=24.0)])
+
+
+async def test_advance_closes_the_days_and_the_week(state: MemoryState, closer: PeriodCloser, sink: ListSink) -> None:
+    await state.put_series("close:week|symbol=VIX", [(PREV_FRI, 20.0)])
+    feed = Feed(state, closer)
+    await feed_week(feed)
+    assert await state.get_rule_state(CLOSER_STATE, "progress") == {"day": "2025-06-01"}
+    # watermark: min(trades Fri 20:30Z, quotes Mon 14:00Z, exposures Fri 22:00Z)
+    assert await closer.watermark() == ts(2025, 6, 6, 20, 30).timestamp()
+
+    assert await closer.advance() == 6  # five days and one week
+    assert (closer.closed_days, closer.closed_weeks) == (5, 1)
+    assert await state.get_rule_state(CLOSER_STATE, "progress") == {"day": "2025-06-06"}
+
+    assert await state.history("close:day|symbol=VIX") == [
+        (MON, 18.0), (TUE, 19.0), (WED, 20.0), (THU, 21.0), (FRI, 22.5)
+    ]
+    assert await state.history("close:day|symbol=SPX") == [(WED, 5000.0)]
+    assert await state.history("close:week|symbol=VIX") == [(PREV_FRI, 20.0), (FRI, 22.5)]
+    assert await state.history("close:week|symbol=SPX") == [(FRI, 5000.0)]
+    assert await state.history("return:week|symbol=VIX") == [(FRI, pytest.approx(22.5 / 20.0 - 1.0))]
+    assert (await state.history("return:week|symbol=VIX"))[0][1] == pytest.approx(0.125)
+    assert await state.history("return:week|symbol=SPX") == []  # no previous week
+
+    # weekly flows: hedge funds (1000 + 150) - (200 + 400); the Friday 16:30 trade is next week's
+    assert await state.history("net_buying:week|fund_type=hedge_fund") == [(FRI, pytest.approx(550.0))]
+    assert await state.history("long_buy:week|fund_type=hedge_fund") == [(FRI, pytest.approx(1000.0))]
+    assert await state.history("short_sale:week|fund_type=hedge_fund") == [(FRI, pytest.approx(400.0))]
+    assert await state.history("trades:week|fund_type=hedge_fund") == [(FRI, 4.0)]
+    assert await state.history("ls_flow_ratio:week|fund_type=hedge_fund") == [(FRI, pytest.approx(2.5))]
+    assert await state.history("net_buying:week") == [(FRI, pytest.approx(5550.0))]
+    assert await state.history("net_buying:week|fund_type=long_only") == [(FRI, pytest.approx(5000.0))]
+    assert await state.history("net_buying:week|fund_type=hedge_fund|sector=Industrials") == [(FRI, pytest.approx(550.0))]
+
+    # exposures: the week takes Friday's snapshots (F1 180/60 on 100, F2 300/100 on 200)
+    assert await state.history("gross_leverage:week|strategy=equity_ls") == [(FRI, pytest.approx(640.0 / 300.0))]
+    assert await state.history("net_leverage:week|strategy=equity_ls") == [(FRI, pytest.approx(320.0 / 300.0))]
+    assert await state.history("nav:week|fund_type=hedge_fund") == [(FRI, pytest.approx(300.0))]
+    assert await state.history("gross_leverage:day|strategy=equity_ls") == [
+        (THU, pytest.approx(120.0 / 100.0)), (FRI, pytest.approx(640.0 / 300.0))
+    ]
+
+    # nothing for the weekend or the next week yet
+    for sid in await state.series_ids(""):
+        assert all(d.weekday() < 5 and d <= FRI for d, _ in await state.history(sid)), sid
+    assert await state.history("close:day|symbol=VIX", since=NEXT_MON) == []
+    assert sink.items == []
+
+    # nothing more to close until the watermark moves
+    assert await closer.advance() == 0
+    assert (closer.closed_days, closer.closed_weeks) == (5, 1)
+
+
+async def test_a_day_closes_only_after_its_close_plus_grace(state: MemoryState, closer: PeriodCloser) -> None:
+    feed = Feed(state, closer)
+    await feed.send("quotes", [close_quote(THU, 21.0)])
+    # watermark Thu 20:04:59Z: before Thursday's close + 5 min grace
+    await feed.send("trades", [trade("a", ts(2025, 6, 5, 20, 4, 59), "buy_long", 100.0)])
+    await feed.send("quotes", [Quote(ts=ts(2025, 6, 5, 20, 4, 59), symbol="SPX", price=1.0)])
+    assert await closer.advance() == 0
+    assert await state.history("close:day|symbol=VIX") == []
+    await feed.send("trades", [trade("b", ts(2025, 6, 5, 20, 5), "buy_long", 100.0)])
+    await feed.send("quotes", [Quote(ts=ts(2025, 6, 5, 20, 5), symbol="SPX", price=2.0)])
+    assert await closer.advance() == 1
+    assert await state.history("close:day|symbol=VIX") == [(THU, 21.0)]
+
+
+async def test_watermark_is_the_minimum_over_active_partitions(state: MemoryState, closer: PeriodCloser) -> None:
+    assert await closer.watermark() is None
+    feed = Feed(state, closer)
+    await feed.send("trades", [trade("a", ts(2025, 6, 6, 21, 0), "buy_long", 100.0)], partition=0)
+    await feed.send("trades", [trade("b", ts(2025, 6, 4, 12, 0), "buy_long", 100.0)], partition=1)
+    await feed.send("quotes", [close_quote(FRI, 22.0)], partition=3)
+    assert await closer.watermark() == ts(2025, 6, 4, 12, 0).timestamp()
+
+    # partition 1 goes silent for longer than idle_s: it no longer holds the watermark back
+    marks = await state.marks("trades")
+    marks[1].updated = time.time() - IDLE_S - 5
+    assert await closer.watermark() == ts(2025, 6, 6, 20, 0).timestamp()  # now min(trades p0, quotes p3)
+    # just inside idle_s it still counts
+    marks[1].updated = time.time() - IDLE_S + 30
+    assert await closer.watermark() == ts(2025, 6, 4, 12, 0).timestamp()
+
+    # every partition silent: nothing more is on its way, the newest event time of all plus the grace
+    for topic in ("trades", "quotes"):
+        for mark in (await state.marks(topic)).values():
+            mark.updated = time.time() - 10 * IDLE_S
+    assert await closer.watermark() == ts(2025, 6, 6, 21, 0).timestamp() + GRACE_S
+
+
+async def test_a_partition_with_unread_messages_holds_the_watermark(state: MemoryState, closer: PeriodCloser) -> None:
+    feed = Feed(state, closer)
+    await feed.send("quotes", [close_quote(MON, 18.0), close_quote(TUE, 19.0)], partition=0)
+    # a consumer owns trades partition 2, which holds 5 messages, none applied yet
+    await state.register("trades", 2, highwater=5)
+    assert await closer.watermark() is None
+    assert await closer.advance() == 0
+    # its messages applied (offsets 0..4, end offset 5): it is caught up and counts like any other
+    await feed.send("trades", [trade(f"t{i}", ts(2025, 6, 3, 14, i), "buy_long", 100.0) for i in range(5)], partition=2)
+    (await state.marks("trades"))[2].highwater = 5
+    assert await closer.watermark() == ts(2025, 6, 3, 14, 4).timestamp()
+    assert await closer.advance() == 1  # Monday
+    # silent for longer than idle_s while caught up: it stops counting
+    (await state.marks("trades"))[2].updated = time.time() - IDLE_S - 1
+    assert await closer.watermark() == ts(2025, 6, 3, 20, 0).timestamp()
+
+
+async def test_an_idle_partition_does_not_block_closing(state: MemoryState, closer: PeriodCloser) -> None:
+    feed = Feed(state, closer)
+    await feed.send("quotes", [close_quote(MON, 18.0), close_quote(TUE, 19.0)], partition=0)
+    await feed.send("quotes", [Quote(ts=ts(2025, 6, 2, 14, 0), symbol="SPX", price=1.0)], partition=1)
+    assert await closer.advance() == 0  # partition 1 holds the watermark at Monday 14:00Z
+    (await state.marks("quotes"))[1].updated = time.time() - IDLE_S - 1
+    assert await closer.advance() == 1  # Monday closes at 20:05Z <= Tuesday 20:00Z; Tuesday does not
+    assert await state.history("close:day|symbol=VIX") == [(MON, 18.0)]
+
+
+async def test_late_event_reopens_a_closed_week(state: MemoryState, closer: PeriodCloser) -> None:
+    await state.put_series("close:week|symbol=VIX", [(PREV_FRI, 20.0)])
+    feed = Feed(state, closer)
+    await feed_week(feed)
+    assert await closer.advance() == 6
+
+    # a hedge-fund trade of Wednesday and a Thursday close of SPX arrive after the week closed
+    await feed.send("trades", [trade("late", ts(2025, 6, 4, 16, 0), "buy_long", 100.0)])
+    await feed.send("quotes", [close_quote(THU, 5050.0, symbol="SPX")])
+    # nothing recomputed until the next advance
+    assert await state.history("net_buying:week|fund_type=hedge_fund") == [(FRI, pytest.approx(550.0))]
+
+    redone = await closer.advance()
+    assert redone >= 2  # the week and Thursday, recomputed
+    assert (closer.closed_days, closer.closed_weeks) == (5, 1)  # recomputing is not closing again
+    assert await state.history("net_buying:week|fund_type=hedge_fund") == [(FRI, pytest.approx(650.0))]
+    assert await state.history("long_buy:week|fund_type=hedge_fund") == [(FRI, pytest.approx(1100.0))]
+    assert await state.history("trades:week|fund_type=hedge_fund") == [(FRI, 5.0)]
+    assert await state.history("close:day|symbol=SPX") == [(WED, 5000.0), (THU, 5050.0)]
+    assert await state.history("close:week|symbol=SPX") == [(FRI, 5050.0)]
+    # untouched points stay as they were, one per period
+    assert await state.history("close:week|symbol=VIX") == [(PREV_FRI, 20.0), (FRI, 22.5)]
+    assert await state.history("return:week|symbol=VIX") == [(FRI, pytest.approx(0.125))]
+
+    # and once only
+    assert await closer.advance() == 0
+
+
+async def test_late_event_in_an_open_week_does_not_reopen(state: MemoryState, closer: PeriodCloser) -> None:
+    feed = Feed(state, closer)
+    await feed_week(feed)
+    await closer.advance()
+    # a trade of the next (still open) week
+    await feed.send("trades", [trade("next", ts(2025, 6, 9, 15, 0), "buy_long", 100.0)])
+    assert await closer.advance() == 0
+    assert await state.history("net_buying:week|fund_type=hedge_fund", since=NEXT_FRI) == []

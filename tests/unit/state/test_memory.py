@@ -1,0 +1,322 @@
+"""The state contract, run on MemoryState here and on both backends in tests/integration/test_redis_state.py.
+
+The tests below take a ``state`` fixture built from the ``backend`` fixture; the
+integration module imports them and overrides ``backend`` to run them on Redis too.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import AsyncIterator
+from datetime import date, datetime, timezone
+from typing import Any
+
+import pytest
+
+from signal_monitor.state.base import Batch, State
+from signal_monitor.state.fold import fold
+from signal_monitor.state.memory import MemoryState
+from signal_monitor.streams.events import Exposure, Observation, Quote, Trade
+
+UTC = timezone.utc
+# full topic names, as the app applies them (``Settings.topic``); RedisState reads each kind from
+# the partitions of ``<topic_prefix>.<kind>`` (default prefix "signals")
+TRADES, QUOTES, EXPOSURES, OBSERVATIONS = (f"signals.{k}" for k in ("trades", "quotes", "exposures", "observations"))
+WEEK = date(2025, 6, 6)
+DAY = date(2025, 6, 4)
+
+
+def ts(*args: int) -> datetime:
+    return datetime(*args, tzinfo=UTC)
+
+
+def trade(trade_id: str, at: datetime, **over: Any) -> Trade:
+    fields: dict[str, Any] = {
+        "ts": at,
+        "trade_id": trade_id,
+        "fund_id": "F1",
+        "fund_type": "hedge_fund",
+        "strategy": "macro",
+        "symbol": "XLE",
+        "instrument_type": "etf",
+        "sector": "Energy",
+        "action": "buy_long",
+        "quantity": 10,
+        "price": 100.0,
+        "notional": 1000.0,
+    }
+    fields.update(over)
+    return Trade(**fields)
+
+
+def exposure(fund: str, at: datetime, nav: float, long_mv: float, short_mv: float) -> Exposure:
+    return Exposure(ts=at, fund_id=fund, fund_type="hedge_fund", strategy="equity_ls",
+                    nav=nav, long_mv=long_mv, short_mv=short_mv)
+
+
+T1 = trade("t1", ts(2025, 6, 3, 14, 0))  # buy_long 1000, hedge_fund
+T2 = trade("t2", ts(2025, 6, 4, 14, 0), action="sell_short", quantity=4, price=50.0, notional=200.0)  # hedge_fund
+T3 = trade("t3", ts(2025, 6, 5, 14, 0), fund_type="long_only", quantity=3, price=100.0, notional=300.0)
+T4 = trade("t4", ts(2025, 6, 5, 15, 0), action="buy_to_cover", quantity=1, price=25.0, notional=25.0)
+
+
+# --- backends ----------------------------------------------------------------------------
+
+
+async def open_state(backend: str, request: pytest.FixtureRequest) -> State:
+    if backend == "memory":
+        return MemoryState()
+    from signal_monitor.state.redis import RedisState
+
+    url = request.getfixturevalue("redis_url")
+    prefix = request.getfixturevalue("key_prefix")
+    return RedisState.from_url(url, prefix=prefix)
+
+
+@pytest.fixture(params=["memory"])
+def backend(request: pytest.FixtureRequest) -> str:
+    return request.param
+
+
+@pytest.fixture
+async def state(backend: str, request: pytest.FixtureRequest) -> AsyncIterator[State]:
+    s = await open_state(backend, request)
+    try:
+        yield s
+    finally:
+        await s.close()
+
+
+def folded(topic: str, partition: int, events: list[tuple[int, Any]], **kw: Any) -> Batch:
+    batch, _ = fold(topic, partition, events, **kw)
+    return batch
+
+
+# --- exactly once --------------------------------------------------------------------------
+
+
+async def test_reapplying_a_batch_is_stale_and_changes_nothing(state: State) -> None:
+    batch = folded(TRADES, 0, [(0, T1), (1, T2), (2, T3)])
+    first = await state.apply(batch)
+    assert (first.applied, first.stale, first.stored_offset, first.seen) == (True, False, 2, ())
+    again = await state.apply(batch)
+    assert (again.applied, again.stale, again.stored_offset, again.seen) == (False, True, 2, ())
+    sums = await state.flow_sums(WEEK)
+    assert sums[""] == pytest.approx({"buy_long": 1300.0, "sell_short": 200.0, "n": 3.0})
+    assert sums["fund_type=hedge_fund"] == pytest.approx({"buy_long": 1000.0, "sell_short": 200.0, "n": 2.0})
+    assert sums["fund_type=long_only"] == pytest.approx({"buy_long": 300.0, "n": 1.0})
+    # a batch that starts inside the applied range is stale too, even when it ends past it
+    overlap = folded(TRADES, 0, [(2, T4), (3, T4)])
+    res = await state.apply(overlap)
+    assert (res.applied, res.stale, res.stored_offset) == (False, True, 2)
+    assert (await state.flow_sums(WEEK))[""]["n"] == pytest.approx(3.0)
+    assert (await state.marks(TRADES))[0].offset == 2
+
+
+async def test_seen_trade_is_refused_then_refold_without_it_applies(state: State) -> None:
+    assert (await state.apply(folded(TRADES, 0, [(0, T1), (1, T2)]))).applied
+    again = folded(TRADES, 0, [(2, T2), (3, T4)])
+    res = await state.apply(again)
+    assert res.applied is False
+    assert res.stale is False
+    assert res.seen == ("t2",)
+    assert res.stored_offset == 1
+    # nothing of the refused batch was written
+    assert (await state.marks(TRADES))[0].offset == 1
+    assert (await state.flow_sums(WEEK))[""] == pytest.approx({"buy_long": 1000.0, "sell_short": 200.0, "n": 2.0})
+    # fold again without the seen trade, naming it as known
+    refold = folded(TRADES, 0, [(2, T2), (3, T4)], skip_trades=frozenset(res.seen))
+    ok = await state.apply(refold)
+    assert (ok.applied, ok.stored_offset) == (True, 3)
+    assert (await state.flow_sums(WEEK))[""] == pytest.approx(
+        {"buy_long": 1000.0, "sell_short": 200.0, "buy_to_cover": 25.0, "n": 3.0}
+    )
+    assert (await state.marks(TRADES))[0].offset == 3
+
+
+async def test_marks_hold_offsets_and_watermarks(state: State) -> None:
+    assert await state.marks(TRADES) == {}
+    b0 = folded(TRADES, 0, [(4, T2), (5, T1)])
+    b0.worker = "w-a"
+    await state.apply(b0)
+    b1 = folded(TRADES, 1, [(0, T3)])
+    b1.worker = "w-b"
+    await state.apply(b1)
+    # an older event applied later does not move the watermark back
+    await state.apply(folded(TRADES, 0, [(6, trade("t9", ts(2025, 6, 2, 9, 0)))]))
+    marks = await state.marks(TRADES)
+    assert set(marks) == {0, 1}
+    assert marks[0].offset == 6
+    assert marks[0].watermark == pytest.approx(T2.ts.timestamp())
+    assert marks[0].updated > 0
+    assert marks[1].offset == 0
+    assert marks[1].watermark == pytest.approx(T3.ts.timestamp())
+    assert marks[1].worker == "w-b"
+    assert await state.marks(QUOTES) == {}
+
+
+# --- latest wins across batches -----------------------------------------------------------------
+
+
+async def test_exposures_latest_wins_across_batches(state: State) -> None:
+    await state.apply(folded(EXPOSURES, 0, [(0, exposure("F1", ts(2025, 6, 4, 22, 0), 100.0, 150.0, 50.0)),
+                                              (1, exposure("F2", ts(2025, 6, 4, 22, 0), 200.0, 100.0, 0.0))]))
+    # an older snapshot of F1, applied later (same partition, then another partition)
+    await state.apply(folded(EXPOSURES, 0, [(2, exposure("F1", ts(2025, 6, 4, 21, 0), 999.0, 1.0, 1.0))]))
+    await state.apply(folded(EXPOSURES, 1, [(0, exposure("F1", ts(2025, 6, 4, 20, 0), 888.0, 1.0, 1.0))]))
+    snaps = {s.nav: s for s in await state.exposure_snapshots(DAY)}
+    assert sorted(snaps) == [100.0, 200.0]
+    assert (snaps[100.0].long_mv, snaps[100.0].short_mv) == (150.0, 50.0)
+    # a newer one replaces it
+    await state.apply(folded(EXPOSURES, 1, [(1, exposure("F1", ts(2025, 6, 4, 23, 0), 120.0, 130.0, 40.0))]))
+    navs = sorted(s.nav for s in await state.exposure_snapshots(DAY))
+    assert navs == [120.0, 200.0]
+    assert await state.exposure_snapshots(date(2025, 6, 5)) == []
+
+
+async def test_quotes_close_wins_and_latest_trade_wins(state: State) -> None:
+    close = Quote(ts=ts(2025, 6, 4, 20, 0), symbol="VIX", price=22.5, kind="close")
+    spx = Quote(ts=ts(2025, 6, 4, 15, 0), symbol="SPX", price=5010.0)
+    await state.apply(folded(QUOTES, 0, [(0, close), (1, spx)]))
+    assert await state.quotes(DAY) == {"VIX": (22.5, True), "SPX": (5010.0, False)}
+    # a later trade quote does not replace the close; an older trade quote does not replace a newer one
+    later_trade = Quote(ts=ts(2025, 6, 4, 21, 0), symbol="VIX", price=23.0)
+    spx_older = Quote(ts=ts(2025, 6, 4, 14, 0), symbol="SPX", price=4990.0)
+    await state.apply(folded(QUOTES, 0, [(2, later_trade), (3, spx_older)]))
+    await state.apply(folded(QUOTES, 1, [(0, later_trade), (1, spx_older)]))
+    assert await state.quotes(DAY) == {"VIX": (22.5, True), "SPX": (5010.0, False)}
+    # a newer trade quote replaces; a close replaces a trade quote even when older
+    spx_newer = Quote(ts=ts(2025, 6, 4, 16, 0), symbol="SPX", price=5020.0)
+    await state.apply(folded(QUOTES, 1, [(2, spx_newer)]))
+    assert await state.quotes(DAY) == {"VIX": (22.5, True), "SPX": (5020.0, False)}
+    spx_close = Quote(ts=ts(2025, 6, 4, 15, 30), symbol="SPX", price=5015.0, kind="close")
+    await state.apply(folded(QUOTES, 0, [(4, spx_close)]))
+    assert await state.quotes(DAY) == {"VIX": (22.5, True), "SPX": (5015.0, True)}
+    assert await state.quotes(date(2025, 6, 5)) == {}
+
+
+async def test_observations_latest_wins_across_batches(state: State) -> None:
+    await state.apply(folded(OBSERVATIONS, 0, [(0, Observation(ts=ts(2025, 6, 4, 18, 0), series="cftc", value=2.0))]))
+    await state.apply(folded(OBSERVATIONS, 0, [(1, Observation(ts=ts(2025, 6, 4, 12, 0), series="cftc", value=1.0))]))
+    await state.apply(folded(OBSERVATIONS, 1, [(0, Observation(ts=ts(2025, 6, 4, 13, 0), series="cftc", value=3.0)),
+                                                 (1, Observation(ts=ts(2025, 6, 4, 13, 0), series="aaii", value=-0.25))]))
+    assert await state.observations(DAY) == {"cftc": 2.0, "aaii": -0.25}
+    await state.apply(folded(OBSERVATIONS, 1, [(2, Observation(ts=ts(2025, 6, 4, 19, 0), series="cftc", value=4.5))]))
+    assert await state.observations(DAY) == {"cftc": 4.5, "aaii": -0.25}
+
+
+async def test_flow_sums_add_up_across_partitions(state: State) -> None:
+    await state.apply(folded(TRADES, 0, [(0, T1)]))
+    await state.apply(folded(TRADES, 1, [(0, T2)]))
+    await state.apply(folded(TRADES, 2, [(0, T3), (1, T4)]))
+    sums = await state.flow_sums(WEEK)
+    assert sums[""] == pytest.approx({"buy_long": 1300.0, "sell_short": 200.0, "buy_to_cover": 25.0, "n": 4.0})
+    assert sums["fund_type=hedge_fund"] == pytest.approx(
+        {"buy_long": 1000.0, "sell_short": 200.0, "buy_to_cover": 25.0, "n": 3.0}
+    )
+    assert await state.flow_sums(date(2025, 6, 13)) == {}
+
+
+# --- series --------------------------------------------------------------------------------------
+
+
+async def test_put_points_and_put_series_upsert(state: State) -> None:
+    d0, d1, d2 = date(2025, 5, 30), date(2025, 6, 6), date(2025, 6, 13)
+    await state.put_points(d1, {"a:week": 1.0, "b:week": 2.0})
+    await state.put_points(d1, {"a:week": 3.0})
+    assert await state.history("a:week") == [(d1, 3.0)]
+    assert await state.history("b:week") == [(d1, 2.0)]
+    await state.put_series("a:week", [(d2, 5.0), (d0, 0.5), (d1, 4.0)])
+    assert await state.history("a:week") == [(d0, 0.5), (d1, 4.0), (d2, 5.0)]
+    await state.put_series("a:week", [(d2, 5.0), (d0, 0.5), (d1, 4.0)])  # idempotent
+    assert await state.history("a:week") == [(d0, 0.5), (d1, 4.0), (d2, 5.0)]
+    await state.put_points(d0, {"a:week": -1.25})
+    assert await state.history("a:week") == [(d0, -1.25), (d1, 4.0), (d2, 5.0)]
+    assert await state.history("missing:week") == []
+
+
+async def test_history_bounds_are_inclusive(state: State) -> None:
+    days = [date(2025, 6, d) for d in (2, 3, 4, 5, 6)]
+    await state.put_series("close:day|symbol=VIX", [(d, float(d.day)) for d in days])
+    sid = "close:day|symbol=VIX"
+    assert await state.history(sid, since=date(2025, 6, 3), until=date(2025, 6, 5)) == [
+        (date(2025, 6, 3), 3.0), (date(2025, 6, 4), 4.0), (date(2025, 6, 5), 5.0)
+    ]
+    assert await state.history(sid, since=date(2025, 6, 5)) == [(date(2025, 6, 5), 5.0), (date(2025, 6, 6), 6.0)]
+    assert await state.history(sid, until=date(2025, 6, 2)) == [(date(2025, 6, 2), 2.0)]
+    assert await state.history(sid, since=date(2025, 6, 7)) == []
+    assert await state.history(sid, until=date(2025, 6, 1)) == []
+    assert await state.history(sid, since=date(2025, 6, 4), until=date(2025, 6, 4)) == [(date(2025, 6, 4), 4.0)]
+
+
+async def test_series_ids_prefix_filter(state: State) -> None:
+    d = date(2025, 6, 6)
+    await state.put_points(d, {"close:day|symbol=VIX": 1.0, "close:day|symbol=SPX": 2.0, "net_buying:week": 3.0})
+    await state.put_series("close:week|symbol=VIX", [(d, 4.0)])
+    assert await state.series_ids("close:day") == ["close:day|symbol=SPX", "close:day|symbol=VIX"]
+    assert await state.series_ids("close:") == [
+        "close:day|symbol=SPX", "close:day|symbol=VIX", "close:week|symbol=VIX"
+    ]
+    assert await state.series_ids("") == [
+        "close:day|symbol=SPX", "close:day|symbol=VIX", "close:week|symbol=VIX", "net_buying:week"
+    ]
+    assert await state.series_ids("zzz") == []
+
+
+async def test_put_series_with_no_points_lists_no_series(
+    state: State, backend: str, request: pytest.FixtureRequest
+) -> None:
+    await state.put_series("obs:week|series=empty", [])
+    assert await state.series_ids("obs:") == []
+    assert await state.history("obs:week|series=empty") == []
+
+
+async def test_put_series_with_a_repeated_period_keeps_the_last_point(state: State) -> None:
+    d = date(2025, 6, 6)
+    await state.put_series("close:week|symbol=VIX", [(d, 1.0), (d, 2.0)])
+    assert await state.history("close:week|symbol=VIX") == [(d, 2.0)]
+
+
+async def test_put_series_of_many_points(state: State) -> None:
+    start = date(2015, 1, 1).toordinal()
+    points = [(date.fromordinal(start + i), float(i)) for i in range(2500)]
+    await state.put_series("obs:day|series=long", points)
+    # again, with every value changed and the first period repeated at the end (a later chunk)
+    await state.put_series("obs:day|series=long", [(d, v + 0.5) for d, v in points] + [(points[0][0], -1.0)])
+    got = await state.history("obs:day|series=long")
+    assert len(got) == 2500
+    assert got[0] == (points[0][0], -1.0)
+    assert got[1] == (points[1][0], 1.5)
+    assert got[-1] == (points[-1][0], 2499.5)
+
+
+# --- rules ------------------------------------------------------------------------------------------
+
+
+async def test_rule_state_round_trip(state: State) -> None:
+    assert await state.get_rule_state("r1", "sector=Energy") == {}
+    value = {"armed": True, "streak": 3, "last": "2025-06-06", "values": [1.5, -2.0], "nested": {"a": None}}
+    await state.set_rule_state("r1", "sector=Energy", value)
+    assert await state.get_rule_state("r1", "sector=Energy") == value
+    await state.set_rule_state("r1", "sector=Energy", {"armed": False})
+    assert await state.get_rule_state("r1", "sector=Energy") == {"armed": False}
+    await state.set_rule_state("r1", "", {"x": 1})
+    await state.set_rule_state("r2", "sector=Energy", {"y": 2})
+    assert await state.get_rule_state("r1", "sector=Energy") == {"armed": False}
+    assert await state.get_rule_state("r1", "") == {"x": 1}
+    assert await state.get_rule_state("r2", "sector=Energy") == {"y": 2}
+    # the returned dict is a copy: changing it does not change the store
+    got = await state.get_rule_state("r1", "")
+    got["x"] = 99
+    assert await state.get_rule_state("r1", "") == {"x": 1}
+
+
+async def test_claim_once_then_refused_until_it_expires(state: State) -> None:
+    assert await state.claim("close:day:2025-06-06", ttl_s=60) is True
+    assert await state.claim("close:day:2025-06-06", ttl_s=60) is False
+    assert await state.claim("close:week:2025-06-06", ttl_s=60) is True
+    assert await state.claim("short", ttl_s=0.05) is True
+    assert await state.claim("short", ttl_s=0.05) is False
+    await asyncio.sleep(0.12)
+    assert await state.claim("short", ttl_s=60) is True
+    assert await state.claim("short", ttl_s=60) is False
