@@ -120,6 +120,7 @@ def create_app(settings: Settings) -> faust.App:
             retry_max_s=settings.redis_retry_max_s,
             stats=stats,
             highwater=lambda p, t=name: app.consumer.highwater(TP(t, p)),
+            future_s=settings.future_s,
         )
         topic = app.topic(name, key_type=bytes, value_type=bytes, key_serializer="raw", value_serializer="raw")
         _add_agent(app, topic, ingestors[name], closer, settings)

@@ -79,6 +79,7 @@ class Ingestor:
         retry_max_s: float = 30.0,
         stats: IngestStats | None = None,
         highwater: Callable[[int], int] | None = None,
+        future_s: float = 86400.0,
     ) -> None:
         self.state = state
         self.topic = topic
@@ -91,6 +92,7 @@ class Ingestor:
         self.retry_max_s = retry_max_s
         self.stats = stats or IngestStats()
         self.highwater = highwater
+        self.future_s = future_s
         self._marks: dict[int, PartitionMark] = {}
 
     def forget(self, partitions: Sequence[int]) -> None:
@@ -127,11 +129,18 @@ class Ingestor:
         good: list[tuple[int, Event]] = []
         rejected: list[tuple[Record, Rejected]] = []
         watermark = mark.watermark
+        horizon = time.time() + self.future_s
         for rec in fresh:
             events, bad = decode(rec.value, self.kind, max_bytes=self.max_message_bytes)
             rejected.extend((rec, b) for b in bad)
             for index, event in events:
                 ts = event.ts.timestamp()
+                if ts > horizon:
+                    ahead = InvalidEvent(
+                        "in_future", f"event time {event.ts.isoformat()} is ahead of the wall clock by more than {self.future_s:g} s"
+                    )
+                    rejected.append((rec, Rejected(index, ahead, (rec.value or b"") if index is None else event.model_dump_json().encode())))
+                    continue
                 if watermark and ts < watermark - self.lateness_s:
                     late = InvalidEvent(
                         "too_late",

@@ -82,6 +82,9 @@ class Settings(BaseSettings):
     lateness_days: float = Field(
         7.0, ge=0, description="SM_LATENESS_DAYS: events older than the partition's newest by more go to the DLQ."
     )
+    future_s: float = Field(
+        86400.0, gt=0, description="SM_FUTURE_S: events stamped further ahead of the wall clock go to the DLQ."
+    )
     close_grace_s: float = Field(
         300.0, ge=0, description="SM_CLOSE_GRACE_S: event-time wait after a period's end before it is closed."
     )

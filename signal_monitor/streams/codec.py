@@ -23,6 +23,7 @@ REASONS = (
     "naive_timestamp",
     "notional_mismatch",
     "too_late",
+    "in_future",
 )
 
 

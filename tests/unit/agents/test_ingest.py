@@ -292,3 +292,15 @@ async def test_highwater_of_the_consumer_is_recorded_in_the_mark() -> None:
     mark = (await state.marks("trades"))[2]
     assert (mark.offset, mark.highwater) == (1, 12)
     assert mark.pending  # offsets 2..11 are still to come
+
+
+async def test_an_event_from_the_future_is_dead_lettered_and_does_not_move_the_watermark() -> None:
+    ing, state, sink = make()
+    raw = compact(trade("ahead", "2199-06-02T15:00:00Z"))
+    await ing.handle([Record(0, 0, compact(trade("ok"))), Record(0, 1, raw)])
+    (dl,) = sink.letters
+    assert dl.reason == "in_future" and dl.offset == 1
+    assert dl.original_sha256 == hashlib.sha256(raw).hexdigest()
+    mark = (await state.marks(ing.topic))[0]
+    assert mark.offset == 1
+    assert mark.watermark < datetime(2026, 1, 1, tzinfo=timezone.utc).timestamp()
