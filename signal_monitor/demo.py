@@ -1,0 +1,236 @@
+"""The demo: the note's week end to end on the embedded default (or the configured broker and Redis).
+
+It generates the seeded data set, backfills its history into Redis, streams the
+four weeks up to the note's week through Kafka as individual events, runs a
+worker process on them, prints each alert as it fires and a summary of the
+state, then stops what it started.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+import time
+import uuid
+from collections import Counter
+from dataclasses import dataclass, field
+from datetime import date
+from pathlib import Path
+from typing import Any
+
+from rich.console import Console
+from rich.table import Table
+
+from signal_monitor.config.settings import Settings
+from signal_monitor.streams.topics import INPUTS
+
+REPO_ROOT = Path(__file__).resolve().parent.parent
+DEFAULT_VIX_CSV = REPO_ROOT / "data" / "vix-daily.csv"
+
+
+@dataclass
+class DemoResult:
+    """What a demo run produced."""
+
+    alerts: list[dict[str, Any]] = field(default_factory=list)
+    dead_letters: int = 0
+    produced: dict[str, int] = field(default_factory=dict)
+    note_week: str = ""
+    seconds: float = 0.0
+
+
+def _stream_messages(manifest: Any) -> list[tuple[float, str, bytes, bytes]]:
+    """Return every streamed event as (event time, kind, key, value), in event-time order."""
+    from datetime import datetime
+
+    out = []
+    for kind, rel in manifest.streams.items():
+        key_field = INPUTS[kind]
+        with manifest.path(rel).open("rb") as fh:
+            for line in fh:
+                if not line.strip():
+                    continue
+                event = json.loads(line)
+                ts = datetime.fromisoformat(event["ts"]).timestamp()
+                out.append((ts, kind, str(event[key_field]).encode(), line.rstrip(b"\n")))
+    out.sort(key=lambda m: m[0])
+    return out
+
+
+def _closed_through(client: Any, prefix: str) -> date | None:
+    raw = client.hget(f"{prefix}:rule:__closer__", "progress")
+    if not raw:
+        return None
+    day = json.loads(raw).get("day")
+    return date.fromisoformat(day) if day else None
+
+
+def run_demo(
+    settings: Settings,
+    *,
+    workdir: Path,
+    vix_csv: Path = DEFAULT_VIX_CSV,
+    console: Console | None = None,
+    timeout_s: float = 300.0,
+) -> DemoResult:
+    """Run the demo and return the alerts it fired; raises RuntimeError when the worker fails."""
+    import asyncio
+
+    import redis
+    from kafka import KafkaConsumer, KafkaProducer
+
+    from signal_monitor.backfill import backfill
+    from signal_monitor.embedded.services import ensure_services
+    from signal_monitor.simulate import simulate
+    from signal_monitor.state.redis import RedisState
+    from signal_monitor.streams.topics import ensure_topics
+
+    console = console or Console()
+    started = time.monotonic()
+    result = DemoResult()
+    workdir.mkdir(parents=True, exist_ok=True)
+    with ensure_services(settings, workdir=workdir / "services") as (bootstrap, redis_url):
+        run_id = uuid.uuid4().hex[:6]
+        demo = settings.model_copy(
+            update={
+                "kafka_bootstrap": bootstrap,
+                "redis_url": redis_url,
+                "key_prefix": f"{settings.key_prefix}-demo",
+                "topic_prefix": f"{settings.topic_prefix}-demo-{run_id}",
+                "app_id": f"{settings.app_id}-demo-{run_id}",
+                "idle_partition_s": 5.0,
+            }
+        )
+        client = redis.Redis.from_url(redis_url, decode_responses=True)
+        stale = list(client.scan_iter(match=f"{demo.key_prefix}:*", count=1000))
+        for i in range(0, len(stale), 500):
+            client.unlink(*stale[i : i + 500])
+        console.print(f"[bold]broker[/] {bootstrap}   [bold]redis[/] {redis_url}   [bold]keys[/] {demo.key_prefix}:*")
+
+        manifest = simulate(workdir / "data", vix_csv=vix_csv)
+        result.note_week = manifest.note_week
+        console.print(f"generated the data set in {manifest.root} (weeks streamed: {', '.join(manifest.stream_weeks)})")
+
+        async def load_history() -> Any:
+            state = RedisState.from_url(redis_url, prefix=demo.key_prefix, topic_prefix=demo.topic_prefix)
+            try:
+                return await backfill(state, **manifest.backfill_args())
+            finally:
+                await state.close()
+
+        summary = asyncio.run(load_history())
+        console.print(f"backfilled history up to {manifest.history_end}: {summary}")
+
+        ensure_topics(demo)
+        messages = _stream_messages(manifest)
+        producer = KafkaProducer(bootstrap_servers=bootstrap, linger_ms=20)
+        for _, kind, key, value in messages:
+            producer.send(demo.topic(kind), key=key, value=value)
+            result.produced[kind] = result.produced.get(kind, 0) + 1
+        producer.flush(timeout=60)
+        producer.close()
+        console.print("streamed " + ", ".join(f"{n} {k}" for k, n in result.produced.items()) + " events")
+
+        env = {
+            **os.environ,
+            "KAFKA_BOOTSTRAP": bootstrap,
+            "REDIS_URL": redis_url,
+            "SM_KEY_PREFIX": demo.key_prefix,
+            "SM_TOPIC_PREFIX": demo.topic_prefix,
+            "SM_APP_ID": demo.app_id,
+            "SM_IDLE_PARTITION_S": str(demo.idle_partition_s),
+            "SM_DATA_DIR": str(workdir / "worker"),
+            "SM_KAFKA_SESSION_TIMEOUT_S": "6",
+            "SM_KAFKA_REBALANCE_TIMEOUT_S": "4",
+        }
+        log_path = workdir / "worker.log"
+        with log_path.open("wb") as log:
+            worker = subprocess.Popen(
+                [sys.executable, "-m", "signal_monitor", "worker"], env=env, stdout=log, stderr=subprocess.STDOUT
+            )
+        console.print(f"worker started (pid {worker.pid}, log {log_path})\n")
+        consumer = KafkaConsumer(
+            demo.topic("alerts"), bootstrap_servers=bootstrap, auto_offset_reset="earliest",
+            enable_auto_commit=False, group_id=None, consumer_timeout_ms=500,
+        )
+        target = date.fromisoformat(manifest.note_week)
+        quiet_since: float | None = None
+        try:
+            deadline = time.monotonic() + timeout_s
+            while True:
+                got = 0
+                for msg in consumer:
+                    alert = json.loads(msg.value)
+                    result.alerts.append(alert)
+                    got += 1
+                    console.print(f"[bold yellow]{alert['rule']}[/]  {alert['text']}")
+                if worker.poll() is not None:
+                    raise RuntimeError(f"the worker exited with {worker.returncode}; see {log_path}")
+                done = (_closed_through(client, demo.key_prefix) or date.min) >= target
+                if done and not got:
+                    quiet_since = quiet_since or time.monotonic()
+                    if time.monotonic() - quiet_since > 2.0:
+                        break
+                else:
+                    quiet_since = None
+                if time.monotonic() > deadline:
+                    raise RuntimeError(f"the note's week was not processed within {timeout_s:.0f} s; see {log_path}")
+        finally:
+            consumer.close()
+            worker.terminate()
+            try:
+                worker.wait(timeout=30)
+            except subprocess.TimeoutExpired:
+                worker.kill()
+        dlq = KafkaConsumer(
+            demo.topic("dlq"), bootstrap_servers=bootstrap, auto_offset_reset="earliest",
+            enable_auto_commit=False, group_id=None, consumer_timeout_ms=1000,
+        )
+        result.dead_letters = sum(1 for _ in dlq)
+        dlq.close()
+        _print_summary(console, client, demo.key_prefix, result, target)
+        client.close()
+    result.seconds = time.monotonic() - started
+    console.print(f"\ndone in {result.seconds:.0f} s")
+    return result
+
+
+def _point(client: Any, prefix: str, sid: str, period: date) -> float | None:
+    o = period.toordinal()
+    rows = client.zrangebyscore(f"{prefix}:{{s:{sid}}}", o, o)
+    return float(rows[0].split("\x1f")[1]) if rows else None
+
+
+def _print_summary(console: Console, client: Any, prefix: str, result: DemoResult, week: date) -> None:
+    from signal_monitor.streams.events import GICS_SECTORS
+
+    console.print()
+    by_rule = Counter(a["rule"] for a in result.alerts)
+    table = Table(title=f"alerts: {len(result.alerts)}")
+    table.add_column("rule")
+    table.add_column("count", justify="right")
+    for rule, n in sorted(by_rule.items()):
+        table.add_row(rule, str(n))
+    console.print(table)
+    flows = Table(title=f"hedge-fund net buying, week ending {week.isoformat()} (state in Redis)")
+    flows.add_column("sector")
+    flows.add_column("net buying", justify="right")
+    flows.add_column("long/short", justify="right")
+    for sector in GICS_SECTORS:
+        scope = f"fund_type=hedge_fund|sector={sector}"
+        net = _point(client, prefix, f"net_buying:week|{scope}", week)
+        ratio = _point(client, prefix, f"ls_flow_ratio:week|{scope}", week)
+        flows.add_row(sector, "-" if net is None else f"${net / 1e9:,.2f}B", "-" if ratio is None else f"{ratio:.2f}")
+    console.print(flows)
+    lev = _point(client, prefix, "gross_leverage:week|strategy=fundamental_long_short", week)
+    net_lev = _point(client, prefix, "net_leverage:week|strategy=fundamental_long_short", week)
+    vix = _point(client, prefix, "close:day|symbol=VIX", week)
+    parts = []
+    if lev is not None and net_lev is not None:
+        parts.append(f"fundamental L/S gross leverage {lev * 100:.1f}%, net {net_lev * 100:.1f}%")
+    if vix is not None:
+        parts.append(f"VIX close {vix:.2f}")
+    parts.append(f"dead letters {result.dead_letters}")
+    console.print("; ".join(parts))

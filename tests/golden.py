@@ -1,0 +1,182 @@
+"""The desk note's claims as expectations on the alerts of the simulated scenario.
+
+Every figure here is read off ``shared/seed/hedge-funds-chase-the-rally.txt``
+(week ending Friday 2025-06-06) and ``shared/SIGNALS.md``; the VIX figures off
+the real CBOE history (16.77 on 2025-06-06; the last close below 17 before it,
+15.66 on 2025-02-20). None is taken from the program's output.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Mapping, Sequence
+from datetime import date
+from typing import Any
+
+NOTE_WEEK = "2025-06-06"
+HF = {"fund_type": "hedge_fund"}
+FLS = {"strategy": "fundamental_long_short"}
+
+
+def near(value: float, target: float, tol: float) -> bool:
+    """Return True when ``value`` is within ``tol`` of ``target``."""
+    return abs(value - target) <= tol
+
+
+def in_february_2025(text: str) -> bool:
+    """Return True for an ISO date in February 2025."""
+    return text.startswith("2025-02-")
+
+
+Check = Callable[[Mapping[str, Any]], bool]
+
+#: (rule, scope) -> named checks on the alert of the note's week
+NOTE_WEEK_ALERTS: dict[tuple[str, tuple[tuple[str, str], ...]], dict[str, Check]] = {
+    # 1. net bought for the fifth consecutive week
+    ("hf_net_buying_streak", (("fund_type", "hedge_fund"),)): {
+        "5th week": lambda a: a["context"]["streak"] == 5,
+    },
+    # 2. long purchases exceeding shorts by about 3 to 1
+    ("hf_long_short_flow_ratio", (("fund_type", "hedge_fund"),)): {
+        "about 3 to 1": lambda a: near(a["value"], 3.0, 0.05),
+    },
+    # 3. macro products 23 % of net buying, single stocks 77 %
+    ("hf_flow_mix", (("fund_type", "hedge_fund"),)): {
+        "macro 23%": lambda a: near(a["context"]["share"], 0.23, 0.005),
+        "single stocks 77%": lambda a: near(a["context"]["rest"], 0.77, 0.005),
+    },
+    # 4. single stocks net bought for the fifth week, 2.2 to 1
+    ("single_stock_net_buying_streak", (("fund_type", "hedge_fund"), ("instrument_type", "single_stock"))): {
+        "5th week": lambda a: a["context"]["streak"] == 5,
+        "2.2 to 1": lambda a: near(a["context"]["ls_flow_ratio"], 2.2, 0.05),
+    },
+    # 5. ETF shorts up 0.2 % after three consecutive weeks of covering
+    ("etf_short_covering_reversal", (("instrument_type", "etf"),)): {
+        "after 3 weeks": lambda a: a["context"]["ended_streak"] == 3,
+        "+0.2%": lambda a: near(a["context"]["change_pct"], 0.002, 0.0005),
+    },
+    # 6. 8 of 11 sectors; led by IT, health care, industrials, energy; 3 net sold
+    ("sector_breadth", (("fund_type", "hedge_fund"), ("sector", "*"))): {
+        "8 of 11": lambda a: a["context"]["count"] == 8 and a["context"]["of"] == 11,
+        "leaders": lambda a: [n for n, _ in a["context"]["leaders"][:4]]
+        == ["Information Technology", "Health Care", "Industrials", "Energy"],
+        "net sellers": lambda a: {n for n, _ in a["context"]["laggards"]}
+        == {"Communication Services", "Materials", "Utilities"},
+    },
+    # 7. industrials: net buying at a high not seen in over seven months, 3.7 to 1
+    ("sector_net_buying_high", (("fund_type", "hedge_fund"), ("sector", "Industrials"))): {
+        "over 7 months": lambda a: a["context"]["periods_ago"] >= 30,
+        "3.7 to 1": lambda a: near(a["context"]["ls_flow_ratio"], 3.7, 0.05),
+    },
+    # 8. industrials: nominal long buying at its highest in nearly four years
+    ("sector_long_buying_high", (("fund_type", "hedge_fund"), ("sector", "Industrials"))): {
+        "nearly 4 years": lambda a: 180 <= a["context"]["periods_ago"] < 209,
+    },
+    # 9. health care net bought for the sixth consecutive week
+    ("sector_net_buying_streak", (("fund_type", "hedge_fund"), ("sector", "Health Care"))): {
+        "6th week": lambda a: a["context"]["streak"] == 6,
+    },
+    # 10. biotech long/short 3.83, a two-year high, 86th percentile over five years
+    ("subindustry_ls_ratio_extreme", (("sub_industry", "Biotechnology"),)): {
+        "3.83": lambda a: near(a["value"], 3.83, 0.005),
+        "86th pct over 5y": lambda a: 85.5 <= a["context"]["percentile"] < 87 and a["context"]["window"] == "5y",
+        "two-year high": lambda a: a["context"]["periods_ago"] >= 104,
+    },
+    # 12. gross leverage down 2.5 points to 210.6 %, largest weekly decline since early April
+    ("gross_leverage_largest_drop", (("strategy", "fundamental_long_short"),)): {
+        "210.6%": lambda a: near(a["value"], 2.106, 0.0005),
+        "-2.5 pt from 213.1%": lambda a: near(a["context"]["change"], -0.025, 0.0005)
+        and near(a["context"]["previous"], 2.131, 0.0005),
+        "since early April": lambda a: "2025-04-01" <= a["context"]["since"] <= "2025-04-15",
+    },
+    # 13. 97th percentile over three years
+    ("gross_leverage_percentile", (("strategy", "fundamental_long_short"),)): {
+        "97th pct over 3y": lambda a: 96.5 <= a["context"]["percentile"] < 98 and a["context"]["window"] == "3y",
+    },
+    # 14. net leverage up for the fourth week, +0.9 pt to 51.2 %, 38th percentile over 3 years
+    ("net_leverage_rising_streak", (("strategy", "fundamental_long_short"),)): {
+        "51.2%": lambda a: near(a["value"], 0.512, 0.0005),
+        "4th week": lambda a: a["context"]["streak"] == 4,
+        "+0.9 pt": lambda a: near(a["context"]["change"], 0.009, 0.0005),
+        "38th pct": lambda a: 37.5 <= a["context"]["percentile"] < 39,
+    },
+    # 15. long/short ratio 1.642, 8th percentile over three years
+    ("ls_ratio_percentile", (("strategy", "fundamental_long_short"),)): {
+        "1.642": lambda a: near(a["value"], 1.642, 0.0005),
+        "8th pct over 3y": lambda a: 7.5 <= a["context"]["percentile"] < 9 and a["context"]["window"] == "3y",
+    },
+    # 16. the VIX closed below 17 for the first time since February, a new low since February
+    ("vix_below_17", (("symbol", "VIX"),)): {
+        "16.77": lambda a: near(a["value"], 16.77, 0.001),
+        "since February": lambda a: in_february_2025(a["context"]["since"]),
+    },
+    ("vix_low_since", (("symbol", "VIX"),)): {
+        "low since February": lambda a: in_february_2025(a["context"]["since"]) and a["context"]["periods_ago"] >= 60,
+    },
+    # 17. VIX futures positions cut for five consecutive weeks, $14.3 million in all
+    ("vix_futures_positioning_streak", (("series", "cftc_vix_futures_net"),)): {
+        "5 weeks": lambda a: a["context"]["streak"] >= 5,
+        "-$14.3M": lambda a: near(a["context"]["run_change"], -14.3e6, 0.05e6),
+    },
+    # 18. long-only funds net sold $3 billion while hedge funds were roughly flat
+    ("fund_type_divergence", (("fund_type", "long_only"),)): {
+        "-$3B": lambda a: near(a["value"], -3.0e9, 0.05e9),
+        "HF roughly flat": lambda a: abs(a["context"]["other"]) <= 0.5e9,
+    },
+    # 19. the VIP basket underperformed the most-short basket by 8 %
+    ("crowding_spread", (("symbol", "HF_VIP"),)): {
+        "-8%": lambda a: near(a["value"], -0.08, 0.005),
+    },
+    # 20. Nasdaq up over 2 % two weeks running, about 30 % above its low, near its high
+    ("index_weekly_gain_streak", (("symbol", "NDX"),)): {
+        "2 weeks >= 2%": lambda a: a["context"]["streak"] == 2 and a["value"] >= 0.02,
+        "about 30% off the low": lambda a: near(a["context"]["move"], 0.30, 0.02),
+        "near the high": lambda a: a["context"]["distance"] <= 0.03,
+    },
+}
+
+#: 11. the record gross leverage of 215 % falls a few weeks before the note's week
+RECORD_RULE = "gross_leverage_record"
+
+
+def key_of(alert: Mapping[str, Any]) -> tuple[str, tuple[tuple[str, str], ...]]:
+    """Return (rule, sorted scope items) of an alert."""
+    return alert["rule"], tuple(sorted(alert["scope"].items()))
+
+
+def check_alerts(alerts: Sequence[Mapping[str, Any]]) -> list[str]:
+    """Return every way ``alerts`` differ from the note; empty when they match."""
+    problems: list[str] = []
+    week = [a for a in alerts if a["period_end"] == NOTE_WEEK and not a.get("correction")]
+    got = {key_of(a): a for a in week}
+    if len(got) != len(week):
+        problems.append(f"an alert fired twice in the note's week: {[key_of(a) for a in week]}")
+    missing = set(NOTE_WEEK_ALERTS) - set(got)
+    extra = set(got) - set(NOTE_WEEK_ALERTS)
+    problems += [f"missing in the note's week: {k}" for k in sorted(missing)]
+    problems += [f"fired in the note's week beyond the note: {k}" for k in sorted(extra)]
+    for key, checks in NOTE_WEEK_ALERTS.items():
+        alert = got.get(key)
+        if alert is None:
+            continue
+        for name, check in checks.items():
+            try:
+                ok = check(alert)
+            except (KeyError, TypeError) as exc:
+                ok = False
+                name += f" ({type(exc).__name__}: {exc})"
+            if not ok:
+                problems.append(f"{key[0]}: {name} does not hold: value={alert['value']} context={alert['context']}")
+    records = [a for a in alerts if a["rule"] == RECORD_RULE and not a.get("correction")]
+    if len(records) != 1:
+        problems.append(f"{RECORD_RULE} fired {len(records)} times, expected once")
+    else:
+        rec = records[0]
+        end = date.fromisoformat(rec["period_end"])
+        if not (date(2025, 5, 9) < end < date(2025, 6, 6)):
+            problems.append(f"{RECORD_RULE} fired for {end}, not a few weeks before the note's week")
+        if not near(rec["value"], 2.15, 0.0005):
+            problems.append(f"{RECORD_RULE}: record {rec['value']} is not 215%")
+    for a in alerts:
+        if not a.get("text"):
+            problems.append(f"{a['rule']} has no text")
+    return problems
