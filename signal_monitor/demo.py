@@ -165,7 +165,7 @@ def run_demo(
                     alert = json.loads(msg.value)
                     result.alerts.append(alert)
                     got += 1
-                    console.print(f"[bold yellow]{alert['rule']}[/]  {alert['text']}")
+                    console.print(f"[bold yellow]{alert['rule']}[/] [dim]{alert['period_end']}[/]  {alert['text']}")
                 if worker.poll() is not None:
                     raise RuntimeError(f"the worker exited with {worker.returncode}; see {log_path}")
                 done = (_closed_through(client, demo.key_prefix) or date.min) >= target
@@ -222,7 +222,8 @@ def _print_summary(console: Console, client: Any, prefix: str, result: DemoResul
         scope = f"fund_type=hedge_fund|sector={sector}"
         net = _point(client, prefix, f"net_buying:week|{scope}", week)
         ratio = _point(client, prefix, f"ls_flow_ratio:week|{scope}", week)
-        flows.add_row(sector, "-" if net is None else f"${net / 1e9:,.2f}B", "-" if ratio is None else f"{ratio:.2f}")
+        shown_ratio = "-" if net is None else "no short sales" if ratio is None else f"{ratio:.2f}"
+        flows.add_row(sector, "-" if net is None else f"{net / 1e9:+,.2f}B", shown_ratio)
     console.print(flows)
     lev = _point(client, prefix, "gross_leverage:week|strategy=fundamental_long_short", week)
     net_lev = _point(client, prefix, "net_leverage:week|strategy=fundamental_long_short", week)
