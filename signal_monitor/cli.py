@@ -35,6 +35,8 @@ def worker(ctx: click.Context) -> None:
     from signal_monitor.streams.topics import ensure_topics
 
     settings = _settings()
+    if settings.rules_enabled:
+        _load_rules_or_exit(settings)  # a bad rule file stops start-up before anything connects
     if not settings.kafka_bootstrap or not settings.redis_url:
         raise click.ClickException("KAFKA_BOOTSTRAP and REDIS_URL must be set for a worker (make demo starts embedded ones)")
     try:

@@ -1,0 +1,64 @@
+"""The command line: start-up checks that need no broker."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+from click.testing import CliRunner
+
+from signal_monitor.cli import main
+
+BAD_RULES = """\
+version: 1
+rules:
+  - id: hf_net_buying_streak
+    description: streak
+    metric: net_buying
+    period: week
+    scope: {fund_type: hedge_fund}
+    kind: streak
+    params: {condition: gt, level: 0, min_count: 0}
+    severity: info
+"""
+
+
+def test_worker_with_an_invalid_rule_file_stops_naming_file_rule_and_field(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    path = tmp_path / "desk-rules.yaml"
+    path.write_text(BAD_RULES)
+    monkeypatch.setenv("SM_RULES_PATH", str(path))
+    monkeypatch.setenv("KAFKA_BOOTSTRAP", "127.0.0.1:1")
+    monkeypatch.setenv("REDIS_URL", "redis://127.0.0.1:1/0")
+    result = CliRunner().invoke(main, ["worker"])
+    assert result.exit_code == 2
+    assert "desk-rules.yaml" in result.output
+    assert "hf_net_buying_streak" in result.output
+    assert "params.min_count" in result.output
+
+
+def test_worker_without_connections_says_what_to_set(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.delenv("KAFKA_BOOTSTRAP", raising=False)
+    monkeypatch.delenv("REDIS_URL", raising=False)
+    result = CliRunner().invoke(main, ["worker"])
+    assert result.exit_code != 0
+    assert "KAFKA_BOOTSTRAP" in result.output
+
+
+def test_replay_of_the_real_vix_history_around_the_note_week(tmp_path: Path) -> None:
+    source = Path(__file__).resolve().parents[2] / "data" / "vix-daily.csv"
+    rows = [line for line in source.read_text().splitlines() if line.startswith(("DATE", "2024-", "2025-"))]
+    excerpt = tmp_path / "vix.csv"
+    excerpt.write_text("\n".join(rows) + "\n")
+    result = CliRunner().invoke(main, ["replay", "--quotes", str(excerpt), "--format", "cboe", "--symbol", "VIX", "--json", "--memory"])
+    assert result.exit_code == 0, result.output
+    lines = [line for line in result.output.splitlines() if line.startswith("{")]
+    import json
+
+    alerts = [json.loads(line) for line in lines]
+    june6 = {a["rule"]: a for a in alerts if a["period_end"] == "2025-06-06"}
+    # the real closes: 16.77 on 2025-06-06; the last close below 17 before it was 15.66 on 2025-02-20
+    assert june6["vix_below_17"]["value"] == pytest.approx(16.77)
+    assert june6["vix_below_17"]["context"]["since"] == "2025-02-20"
+    assert june6["vix_low_since"]["context"]["since"] == "2025-02-20"
