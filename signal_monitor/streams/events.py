@@ -8,23 +8,10 @@ from __future__ import annotations
 
 import math
 from datetime import datetime, timezone
-from typing import Annotated, Literal, Union
+from typing import Annotated, Literal, Union, get_args
 
 from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, field_validator, model_validator
 
-GICS_SECTORS: tuple[str, ...] = (
-    "Communication Services",
-    "Consumer Discretionary",
-    "Consumer Staples",
-    "Energy",
-    "Financials",
-    "Health Care",
-    "Industrials",
-    "Information Technology",
-    "Materials",
-    "Real Estate",
-    "Utilities",
-)
 BROAD = "broad"
 
 FundType = Literal["hedge_fund", "long_only"]
@@ -44,7 +31,9 @@ Sector = Literal[
     "Utilities",
     "broad",
 ]
-ACTIONS: tuple[str, ...] = ("buy_long", "sell_long", "sell_short", "buy_to_cover")
+ACTIONS: tuple[str, ...] = get_args(Action)
+#: The 11 GICS sectors (``broad`` is for macro products).
+GICS_SECTORS: tuple[str, ...] = tuple(s for s in get_args(Sector) if s != BROAD)
 NOTIONAL_TOLERANCE = 0.005
 #: Event times outside this range are bad input (the calendar arithmetic of periods needs room on both sides).
 EARLIEST_EVENT = datetime(1900, 1, 1, tzinfo=timezone.utc)

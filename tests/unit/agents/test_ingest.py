@@ -18,28 +18,10 @@ from signal_monitor.agents.ingest import Ingestor, Record
 from signal_monitor.state.base import ApplyResult, Batch
 from signal_monitor.state.memory import MemoryState
 from signal_monitor.streams.events import DeadLetter
+from tests.factories import trade_fields as trade
 
 DAY_S = 86400.0
 WEEK = date(2025, 6, 6)
-
-
-def trade(trade_id: str, at: str = "2025-06-04T14:00:00Z", **over: Any) -> dict[str, Any]:
-    body: dict[str, Any] = {
-        "ts": at,
-        "trade_id": trade_id,
-        "fund_id": "F1",
-        "fund_type": "hedge_fund",
-        "strategy": "macro",
-        "symbol": "XLE",
-        "instrument_type": "etf",
-        "sector": "Energy",
-        "action": "buy_long",
-        "quantity": 10,
-        "price": 100.0,
-        "notional": 1000.0,
-    }
-    body.update(over)
-    return body
 
 
 def compact(obj: Any) -> bytes:

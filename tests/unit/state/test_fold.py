@@ -7,32 +7,10 @@ from datetime import datetime, timezone
 from typing import Any
 
 from signal_monitor.state.fold import fold
-from signal_monitor.streams.events import Exposure, Observation, Quote, Trade
+from signal_monitor.streams.events import Exposure, Observation, Quote
+from tests.factories import trade, ts
 
 UTC = timezone.utc
-
-
-def ts(*args: int) -> datetime:
-    return datetime(*args, tzinfo=UTC)
-
-
-def trade(trade_id: str, at: datetime, **over: Any) -> Trade:
-    fields: dict[str, Any] = {
-        "ts": at,
-        "trade_id": trade_id,
-        "fund_id": "F1",
-        "fund_type": "hedge_fund",
-        "strategy": "macro",
-        "symbol": "XLE",
-        "instrument_type": "etf",
-        "sector": "Energy",
-        "action": "buy_long",
-        "quantity": 10,
-        "price": 100.0,
-        "notional": 1000.0,
-    }
-    fields.update(over)
-    return Trade(**fields)
 
 
 T1 = trade("t1", ts(2025, 6, 3, 14, 0))  # Tue, hedge_fund etf Energy macro, buy_long 1000, no sub_industry

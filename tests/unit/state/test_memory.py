@@ -16,7 +16,8 @@ import pytest
 from signal_monitor.state.base import Batch, State
 from signal_monitor.state.fold import fold
 from signal_monitor.state.memory import MemoryState
-from signal_monitor.streams.events import Exposure, Observation, Quote, Trade
+from signal_monitor.streams.events import Exposure, Observation, Quote
+from tests.factories import trade, ts
 
 UTC = timezone.utc
 # full topic names, as the app applies them (``Settings.topic``); RedisState reads each kind from
@@ -24,29 +25,6 @@ UTC = timezone.utc
 TRADES, QUOTES, EXPOSURES, OBSERVATIONS = (f"signals.{k}" for k in ("trades", "quotes", "exposures", "observations"))
 WEEK = date(2025, 6, 6)
 DAY = date(2025, 6, 4)
-
-
-def ts(*args: int) -> datetime:
-    return datetime(*args, tzinfo=UTC)
-
-
-def trade(trade_id: str, at: datetime, **over: Any) -> Trade:
-    fields: dict[str, Any] = {
-        "ts": at,
-        "trade_id": trade_id,
-        "fund_id": "F1",
-        "fund_type": "hedge_fund",
-        "strategy": "macro",
-        "symbol": "XLE",
-        "instrument_type": "etf",
-        "sector": "Energy",
-        "action": "buy_long",
-        "quantity": 10,
-        "price": 100.0,
-        "notional": 1000.0,
-    }
-    fields.update(over)
-    return Trade(**fields)
 
 
 def exposure(fund: str, at: datetime, nav: float, long_mv: float, short_mv: float) -> Exposure:
