@@ -21,6 +21,19 @@
   the real ones) and ``observations.jsonl`` (the weekly CFTC points);
 * ``manifest.json``: the files, the backfill arguments and the target figures.
 
+How the books are built: 200 funds in six (fund type, strategy) groups; per group
+and day a NAV, a long and a short MV (from gross and net leverage); instrument
+types (``single_stock``, ``etf``, ``index``) split a fund's book, sectors split its
+single-stock part (ETFs and index products are ``broad``, not sector-attributed),
+and the listed sub-industries cover part of their sector (the rest is not broken
+out). A fund's snapshot adds up accordingly, and the sum over funds of a group is
+the group's figure, so the all-fund history rows continue seamlessly into the
+stream. History exposure slices are the unscoped ones (``sector``, ``sub_industry``,
+``instrument_type``); the strategy x slice scopes exist only in the stream. Flows
+are designed per (fund type, sector or macro product) and week, then split into
+strategies and sub-industries: the cells every aggregate row is summed from.
+Amounts are USD.
+
 Conventions worth knowing: trades are stamped 09:30-15:58 US/Eastern (a Friday
 event at or after 16:00 belongs to the next week); the CFTC series is as of
 Tuesday and published on Friday; the desk ingests it on the following Monday at
@@ -46,7 +59,7 @@ import math
 import random
 from collections import defaultdict
 from collections.abc import Callable, Iterable, Mapping, Sequence
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass
 from datetime import date, datetime, time, timedelta
 from pathlib import Path
 from typing import Any
@@ -276,9 +289,10 @@ BIOTECH_FIXED_FROM = date(2025, 2, 14)  #: every week from here on is an anchor
 BIOTECH_BOOM_END = date(2022, 5, 13)  #: the level of the weeks before is tuned to the 5-year percentile
 BIOTECH_PERCENTILE = 86.0
 
-#: ETF short MV at week ends relative to the natural level of 2025-04-25
+#: week-over-week change of the all-fund ETF short MV (week ends) from the natural level of 2025-04-25:
+#: up into 2025-05-09, three weeks of covering, then +0.2 % (-15.7 % over the four weeks)
 ETF_SHORT_STEPS: dict[date, float] = {
-    date(2025, 5, 2): 1.02, date(2025, 5, 9): 1.03, date(2025, 5, 16): 0.95, date(2025, 5, 23): 0.94,
+    date(2025, 5, 2): 1.02, date(2025, 5, 9): 1.01, date(2025, 5, 16): 0.95, date(2025, 5, 23): 0.94,
     date(2025, 5, 30): 0.9421, NOTE_WEEK: 1.002,
 }
 ETF_SHORT_FROM = date(2025, 4, 25)
@@ -529,7 +543,6 @@ class _Sim:
         for d in self.days:
             self.week_last[week_of(d)] = d
         self.stream_days = [d for d in self.days if d >= FIRST_STREAM_DAY]
-        self.targets: list[dict[str, Any]] = []
 
     def rng(self, name: str) -> random.Random:
         """Return the random stream of one component (independent of the others)."""
@@ -561,7 +574,8 @@ class _Sim:
                 lo, hi = min(prev, cur), max(prev, cur)
                 value *= 1.0 + rng.gauss(0.0, jitter)
                 span = hi - lo
-                value = min(max(value, lo - 0.5 * span - 1e-12), hi)
+                # a day between two week ends never reaches the higher one (no daily record by accident)
+                value = min(max(value, lo - 0.5 * span - 1e-12), hi - 0.05 * span - 1e-9 * abs(hi))
             out.append(value)
         return out
 
@@ -782,8 +796,8 @@ class _Sim:
         level = etf_short(start_i)
         anchors = {float(start_i): math.log(level)}
         running = 1.0
-        for week, step in ETF_SHORT_STEPS.items():
-            running = step if week <= HISTORY_END else running * step
+        for week, step in sorted(ETF_SHORT_STEPS.items()):
+            running *= step
             anchors[float(self.day_index[self.week_last[week]])] = math.log(level * running)
         erng = self.rng("etf-short")
         for i in range(start_i + 1, n_days):
@@ -1048,7 +1062,7 @@ class _Sim:
 
     def _guard_highs(self, rng: random.Random) -> None:
         """Keep every other (fund type, sector) from a 26-week net-buying or 104-week long-buying high in the streamed weeks."""
-        plant_from = self.week_index[date(2024, 12, 6)]
+        plant_from = self.week_index[date(2024, 12, 20)]  # within 25 weeks of every streamed week
         plant_to = self.week_index[date(2025, 3, 28)]
         for ft in (HF, LO):
             for sector in GICS_SECTORS:
