@@ -10,7 +10,8 @@ from pathlib import Path
 from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
 
 from signal_monitor.config.settings import Settings
-from signal_monitor.embedded.broker import EmbeddedBroker, kafka_metadata_ok, tcp_open
+from signal_monitor.embedded.broker import EmbeddedBroker, kafka_metadata_ok
+from signal_monitor.embedded.process import tcp_open
 from signal_monitor.embedded.redis import EmbeddedRedis
 from signal_monitor.errors import EmbeddedServiceError
 
