@@ -21,7 +21,9 @@ from signal_monitor import __version__
 from signal_monitor.agents.closer import PeriodCloser
 from signal_monitor.agents.ingest import IngestStats, Ingestor, Record
 from signal_monitor.config.settings import Settings
+from signal_monitor.security import faust_broker_credentials
 from signal_monitor.state.base import Batch
+from signal_monitor.state.connect import redis_client
 from signal_monitor.state.redis import RedisState
 from signal_monitor.streams.events import DeadLetter
 from signal_monitor.streams.topics import INPUTS
@@ -49,6 +51,7 @@ def create_app(settings: Settings) -> faust.App:
     app = faust.App(
         settings.app_id,
         broker=[f"kafka://{h}" for h in settings.kafka_bootstrap.split(",")],
+        broker_credentials=faust_broker_credentials(settings),
         version=1,
         datadir=str(settings.data_dir / "faust"),
         key_serializer="raw",
@@ -68,9 +71,8 @@ def create_app(settings: Settings) -> faust.App:
         stream_buffer_maxsize=max(4096, settings.batch_max * 2),
         broker_max_poll_records=settings.batch_max,
     )
-    state = RedisState.from_url(
-        settings.redis_url,
-        password=settings.redis_password.get_secret_value() if settings.redis_password else None,
+    state = RedisState(
+        redis_client(settings),
         prefix=settings.key_prefix,
         lateness_s=settings.lateness_days * 86400,
         dedup_ttl_s=settings.dedup_ttl_days * 86400,

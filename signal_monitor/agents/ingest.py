@@ -12,6 +12,7 @@ from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
 
+from redis.exceptions import ClusterDownError, RedisClusterException, TryAgainError
 from redis.exceptions import ConnectionError as RedisConnectionError
 from redis.exceptions import TimeoutError as RedisTimeoutError
 
@@ -30,9 +31,19 @@ DLQ_ORIGINAL_MAX = 64 * 1024
 TRANSIENT_ERRORS: tuple[type[BaseException], ...] = (
     RedisConnectionError,
     RedisTimeoutError,
+    ClusterDownError,  # a cluster without a quorum of masters, or failing over
+    TryAgainError,  # a slot being migrated
     ConnectionError,
     OSError,
 )
+
+
+def is_transient(exc: BaseException) -> bool:
+    """Return whether ``exc`` means the store is unreachable for now, a cluster with no node answering included."""
+    if isinstance(exc, TRANSIENT_ERRORS):
+        return True
+    # redis-py raises the bare RedisClusterException when no node of a cluster answers
+    return type(exc) is RedisClusterException and "cannot be connected" in str(exc)
 
 
 @dataclass(frozen=True, slots=True)
@@ -225,7 +236,9 @@ class Ingestor:
         while True:
             try:
                 return await call()
-            except TRANSIENT_ERRORS as exc:
+            except Exception as exc:
+                if not is_transient(exc):
+                    raise
                 attempt += 1
                 self.stats.store_retries += 1
                 wait = min(self.retry_max_s, delay) * (0.8 + 0.4 * random.random())

@@ -11,7 +11,7 @@ from functools import lru_cache
 from pathlib import Path
 from typing import Literal
 
-from pydantic import AliasChoices, Field, SecretStr
+from pydantic import AliasChoices, Field, SecretStr, field_serializer
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 DEFAULT_RULES_PATH = Path(__file__).with_name("rules.yaml")
@@ -41,6 +41,23 @@ class Settings(BaseSettings):
     redis_password: SecretStr | None = Field(
         None, validation_alias=_env("REDIS_PASSWORD"), description="REDIS_PASSWORD, when not in the URL."
     )
+    redis_cluster: bool | None = Field(
+        None, validation_alias=_env("REDIS_CLUSTER"),
+        description="REDIS_CLUSTER: true for a Redis Cluster, false for one server; unset: ask the server (INFO cluster) at start-up.",
+    )
+    redis_ssl_ca_file: str = Field(
+        "", validation_alias=_env("REDIS_SSL_CA_FILE"),
+        description="REDIS_SSL_CA_FILE: CA bundle that signed the server's certificate (rediss://); empty: the system CAs.",
+    )
+    redis_ssl_cert_reqs: Literal["required", "optional", "none"] = Field(
+        "required", validation_alias=_env("REDIS_SSL_CERT_REQS"),
+        description="REDIS_SSL_CERT_REQS: required verifies the server's certificate and hostname; none only encrypts (a test bench).",
+    )
+    redis_ssl_certfile: str = Field(
+        "", validation_alias=_env("REDIS_SSL_CERTFILE"),
+        description="REDIS_SSL_CERTFILE: client certificate, for a server that asks for one (tls-auth-clients yes).",
+    )
+    redis_ssl_keyfile: str = Field("", validation_alias=_env("REDIS_SSL_KEYFILE"), description="REDIS_SSL_KEYFILE: its key.")
     kafka_security_protocol: Literal["PLAINTEXT", "SSL", "SASL_PLAINTEXT", "SASL_SSL"] = Field(
         "PLAINTEXT", validation_alias=_env("KAFKA_SECURITY_PROTOCOL")
     )
@@ -57,7 +74,19 @@ class Settings(BaseSettings):
     )
     kafka_sasl_username: str = Field("", validation_alias=_env("KAFKA_SASL_USERNAME"))
     kafka_sasl_password: SecretStr | None = Field(None, validation_alias=_env("KAFKA_SASL_PASSWORD"))
-    kafka_ssl_cafile: str = Field("", validation_alias=_env("KAFKA_SSL_CAFILE"))
+    kafka_ssl_cafile: str = Field(
+        "", validation_alias=_env("KAFKA_SSL_CAFILE"),
+        description="KAFKA_SSL_CAFILE: CA bundle that signed the brokers' certificates (SSL, SASL_SSL); empty: the system CAs.",
+    )
+    kafka_ssl_certfile: str = Field(
+        "", validation_alias=_env("KAFKA_SSL_CERTFILE"),
+        description="KAFKA_SSL_CERTFILE: client certificate, for brokers that require mutual TLS.",
+    )
+    kafka_ssl_keyfile: str = Field("", validation_alias=_env("KAFKA_SSL_KEYFILE"), description="KAFKA_SSL_KEYFILE: its key.")
+    kafka_ssl_check_hostname: bool = Field(
+        True, validation_alias=_env("KAFKA_SSL_CHECK_HOSTNAME"),
+        description="KAFKA_SSL_CHECK_HOSTNAME: check that a broker's certificate names the host dialled.",
+    )
 
     # --- Slack ---------------------------------------------------------------------
     slack_webhook_url: SecretStr | None = Field(None, validation_alias=_env("SLACK_WEBHOOK_URL"))
@@ -100,6 +129,13 @@ class Settings(BaseSettings):
     # --- rules ---------------------------------------------------------------------
     rules_path: Path = Field(DEFAULT_RULES_PATH, description="SM_RULES_PATH: the rule file (YAML).")
     rules_enabled: bool = Field(True, description="SM_RULES_ENABLED: run the rules when periods close.")
+
+    @field_serializer("redis_url", when_used="json")
+    def _redact_redis_url(self, url: str) -> str:
+        """Write REDIS_URL without its password (``repr`` leaves the field out altogether)."""
+        from signal_monitor.embedded.services import redact_url
+
+        return redact_url(url)
 
     def topic(self, name: str) -> str:
         """Return the full topic name of ``name`` (``trades`` -> ``signals.trades``)."""

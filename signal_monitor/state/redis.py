@@ -18,6 +18,7 @@ Key layout (``P`` is the key prefix; ``{...}`` is the Redis Cluster hash tag):
 
 from __future__ import annotations
 
+import asyncio
 import json
 import time
 from collections.abc import Mapping, Sequence
@@ -115,7 +116,7 @@ class RedisState(State):
 
     def __init__(
         self,
-        client: aioredis.Redis,
+        client: aioredis.Redis | aioredis.RedisCluster,
         *,
         prefix: str = "sm",
         lateness_s: float = 7 * 86400,
@@ -129,16 +130,19 @@ class RedisState(State):
         self.dedup_ttl_s = dedup_ttl_s
         # ingest keys live until no late event can reach them, plus room for re-evaluation
         self.ingest_ttl_s = int(lateness_s + 21 * 86400)
+        # a cluster pipeline runs neither MULTI across slots nor scripts
+        self.cluster = isinstance(client, aioredis.RedisCluster)
         self._apply = client.register_script(APPLY_LUA)
         self._upsert = client.register_script(UPSERT_LUA)
 
     @classmethod
-    def from_url(cls, url: str, *, password: str | None = None, **kwargs: Any) -> "RedisState":
-        """Return a RedisState connected to ``url`` (redis:// or rediss://)."""
-        client = aioredis.Redis.from_url(url, password=password, decode_responses=True,
-                                         socket_connect_timeout=2.0, socket_timeout=5.0,
-                                         health_check_interval=10)
-        return cls(client, **kwargs)
+    def from_url(
+        cls, url: str, *, password: str | None = None, cluster: bool | None = None, **kwargs: Any
+    ) -> "RedisState":
+        """Return a RedisState connected to ``url`` (redis:// or rediss://; a cluster when it is one)."""
+        from signal_monitor.state.connect import redis_client
+
+        return cls(redis_client(url, password=password, cluster=cluster), **kwargs)
 
     # --- keys -----------------------------------------------------------------------
     def _tag(self, topic: str, partition: int) -> str:
@@ -226,7 +230,8 @@ class RedisState(State):
 
     async def register(self, topic: str, partition: int, *, highwater: int) -> None:
         """Record a partition's end offset in its mark and list the partition."""
-        async with self.client.pipeline(transaction=True) as pipe:
+        # two slots on a cluster: no MULTI; the mark is written first, so a listed partition has one
+        async with self.client.pipeline(transaction=False) as pipe:
             pipe.hset(f"{self._tag(topic, partition)}:mark", "hw", highwater)
             pipe.sadd(f"{self.prefix}:parts:{topic}", partition)
             await pipe.execute()
@@ -286,19 +291,27 @@ class RedisState(State):
         await self._put({sid: points})
 
     async def _put(self, by_series: Mapping[str, Sequence[Point]]) -> None:
-        async with self.client.pipeline(transaction=False) as pipe:
-            for sid, points in by_series.items():
-                key = self._series_key(sid)
-                for start in range(0, len(points), 2000):
-                    args: list[object] = []
-                    for period, value in points[start : start + 2000]:
-                        args.append(period.toordinal())
-                        args.append(f"{period.isoformat()}{SEP}{float(value)!r}")
+        calls: list[tuple[str, list[object]]] = []
+        for sid, points in by_series.items():
+            key = self._series_key(sid)
+            for start in range(0, len(points), 2000):
+                args: list[object] = []
+                for period, value in points[start : start + 2000]:
+                    args.append(period.toordinal())
+                    args.append(f"{period.isoformat()}{SEP}{float(value)!r}")
+                calls.append((key, args))
+        if self.cluster:
+            # a cluster pipeline refuses scripts: one call per key, a few at a time
+            for start in range(0, len(calls), 32):
+                await asyncio.gather(*(self._upsert(keys=[k], args=a) for k, a in calls[start : start + 32]))
+        elif calls:
+            async with self.client.pipeline(transaction=False) as pipe:
+                for key, args in calls:
                     await self._upsert(keys=[key], args=args, client=pipe)
-            listed = [sid for sid, points in by_series.items() if points]
-            if listed:
-                pipe.sadd(f"{self.prefix}:series", *listed)
-            await pipe.execute()
+                await pipe.execute()
+        listed = [sid for sid, points in by_series.items() if points]
+        if listed:
+            await self.client.sadd(f"{self.prefix}:series", *listed)
 
     async def history(self, sid: str, *, since: date | None = None, until: date | None = None) -> list[Point]:
         """Return the points of a series with since <= period <= until, oldest first."""

@@ -39,9 +39,13 @@ NOTIONAL_TOLERANCE = 0.005
 EARLIEST_EVENT = datetime(1900, 1, 1, tzinfo=timezone.utc)
 LATEST_EVENT = datetime(2200, 1, 1, tzinfo=timezone.utc)
 
+#: Amounts are below a quadrillion, so a week's sums stay finite (Redis HINCRBYFLOAT refuses infinity).
+MAX_AMOUNT = 1e15
 Name = Annotated[str, Field(min_length=1, max_length=200)]
-Positive = Annotated[float, Field(gt=0, allow_inf_nan=False)]
-NonNegative = Annotated[float, Field(ge=0, allow_inf_nan=False)]
+#: Text that becomes part of a scope key or a series id (``k=v|k=v``): no ``|``, no control character.
+ScopeName = Annotated[str, Field(min_length=1, max_length=200, pattern=r"^[^|\x00-\x1f\x7f]+$")]
+Positive = Annotated[float, Field(gt=0, le=MAX_AMOUNT, allow_inf_nan=False)]
+NonNegative = Annotated[float, Field(ge=0, le=MAX_AMOUNT, allow_inf_nan=False)]
 
 
 class _Event(BaseModel):
@@ -63,11 +67,11 @@ class Trade(_Event):
     trade_id: Name
     fund_id: Name
     fund_type: FundType
-    strategy: Name
-    symbol: Name
+    strategy: ScopeName
+    symbol: ScopeName
     instrument_type: InstrumentType
     sector: Sector
-    sub_industry: Annotated[str, Field(max_length=200)] | None = None
+    sub_industry: ScopeName | None = None
     action: Action
     quantity: Positive
     price: Positive
@@ -87,7 +91,7 @@ class Trade(_Event):
 class Quote(_Event):
     """A price of a symbol, from ``signals.quotes`` (key: symbol); ``close`` is the official daily close."""
 
-    symbol: Name
+    symbol: ScopeName
     price: Positive
     kind: Literal["trade", "close"] = "trade"
 
@@ -106,20 +110,20 @@ class Exposure(_Event):
 
     fund_id: Name
     fund_type: FundType
-    strategy: Name
+    strategy: ScopeName
     nav: Positive
     long_mv: NonNegative
     short_mv: NonNegative
-    sectors: dict[str, LongShort] = Field(default_factory=dict)
-    sub_industries: dict[str, LongShort] = Field(default_factory=dict)
-    instrument_types: dict[str, LongShort] = Field(default_factory=dict)
+    sectors: dict[ScopeName, LongShort] = Field(default_factory=dict)
+    sub_industries: dict[ScopeName, LongShort] = Field(default_factory=dict)
+    instrument_types: dict[ScopeName, LongShort] = Field(default_factory=dict)
 
 
 class Observation(_Event):
     """A point of a series computed elsewhere (CFTC positioning, basket returns), from ``signals.observations``."""
 
-    series: Name
-    value: Annotated[float, Field(allow_inf_nan=False)]
+    series: ScopeName
+    value: Annotated[float, Field(allow_inf_nan=False, ge=-MAX_AMOUNT, le=MAX_AMOUNT)]
     unit: str = ""
     tags: dict[str, str] = Field(default_factory=dict)
 
