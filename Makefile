@@ -21,6 +21,7 @@ $(STAMP): pyproject.toml
 	@touch $@
 
 test: install
+	scripts/system-deps
 	$(VENV_PYTHON) -m pytest -q $(PYTEST_ARGS)
 
 demo: install

@@ -6,11 +6,12 @@ same code runs live and in replay.
 
 from __future__ import annotations
 
-import json
 import logging
 import os
 import socket
+import time
 from collections.abc import Sequence
+from datetime import datetime, timezone
 from typing import Any
 
 import faust
@@ -26,7 +27,12 @@ from signal_monitor.state.base import Batch
 from signal_monitor.state.connect import redis_client
 from signal_monitor.state.redis import RedisState
 from signal_monitor.streams.events import DeadLetter
+from signal_monitor.rules.alert import Alert
+from signal_monitor.status.publisher import install as install_status
 from signal_monitor.streams.topics import INPUTS
+from signal_monitor.web import install_web
+from signal_monitor.web.dashboard import remember_alert
+from signal_monitor.web.metrics import observe_alert_latency, observe_batch
 
 log = logging.getLogger(__name__)
 
@@ -89,11 +95,13 @@ def create_app(settings: Settings) -> faust.App:
                 dlq_topic, letter.topic.encode(), letter.model_dump_json().encode(), None, None, None
             )
 
-    async def emit_alerts(alerts: Sequence[Any]) -> None:
+    async def emit_alerts(alerts: Sequence[Alert]) -> None:
         for alert in alerts:
-            body = alert.model_dump_json() if hasattr(alert, "model_dump_json") else json.dumps(alert, default=str)
+            body = alert.model_dump_json()
             await app.producer.send_and_wait(alerts_topic, alert.rule.encode(), body.encode(), None, None, None)
-            log.warning("ALERT %s %s", alert.rule, getattr(alert, "text", ""))
+            observe_alert_latency((datetime.now(timezone.utc) - alert.fired_at).total_seconds())
+            await remember_alert(state.client, settings.key_prefix, body)
+            log.info("alert %s %s: %s", alert.rule, alert.period_end.isoformat(), alert.text)
 
     closer = PeriodCloser(
         state,
@@ -156,6 +164,8 @@ def create_app(settings: Settings) -> faust.App:
     app.sm_closer = closer  # type: ignore[attr-defined]
     app.sm_worker_id = wid  # type: ignore[attr-defined]
     app.sm_version = __version__  # type: ignore[attr-defined]
+    install_status(app, settings)
+    install_web(app, settings)
     return app
 
 
@@ -163,7 +173,9 @@ def _add_agent(app: faust.App, topic: Any, ingestor: Ingestor, closer: PeriodClo
     async def ingest(stream: Any) -> None:
         async for events in stream.take_events(settings.batch_max, within=settings.batch_within_s):
             records = [Record(e.message.partition, e.message.offset, e.message.value) for e in events]
+            started = time.perf_counter()
             await ingestor.handle(records)
+            observe_batch(time.perf_counter() - started)
             await closer.advance()
 
     ingest.__name__ = f"ingest_{ingestor.kind}"

@@ -49,6 +49,12 @@ def worker(ctx: click.Context) -> None:
         raise click.ClickException(str(exc)) from None
 
 
+def _register_subcommands() -> None:
+    from signal_monitor.status.cli import status
+
+    main.add_command(status)
+
+
 @main.command("create-topics")
 def create_topics() -> None:
     """Create the monitor's topics on the configured broker."""
@@ -230,3 +236,6 @@ def simulate_cmd(out: str, seed: int, vix_csv: str | None) -> None:
     click.echo(f"wrote {manifest.root}/manifest.json")
     for name, n in manifest.counts.items():
         click.echo(f"  {name}: {n}")
+
+
+_register_subcommands()

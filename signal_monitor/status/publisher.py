@@ -1,0 +1,146 @@
+"""Publication: every ``status_interval_s`` and on each rebalance, a worker produces its status record
+to the compacted ``<prefix>.status`` topic, keyed by its worker id.
+
+Every configured secret (each ``SecretStr`` setting: Slack webhook and token,
+Redis and Kafka passwords; a password inside ``REDIS_URL``) is masked in the encoded record, whatever
+field it might have slipped into (an error message, say).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections.abc import Callable, Iterable
+from typing import Any
+from urllib.parse import unquote, urlsplit
+
+from faust.types import TP
+from pydantic import SecretStr
+
+from signal_monitor.config.settings import Settings
+from signal_monitor.status.collector import Collector, DeliveryStats, RuleStats, redis_last_alert
+from signal_monitor.status.record import Reason, StatusRecord
+
+log = logging.getLogger(__name__)
+
+MASK = "***"
+
+
+def secret_values(settings: Settings) -> list[str]:
+    """Return every secret the settings hold (each ``SecretStr`` field, a password in ``REDIS_URL``), longest first."""
+    values = [v.get_secret_value() for v in (getattr(settings, name) for name in type(settings).model_fields)
+              if isinstance(v, SecretStr)]
+    if settings.redis_url:
+        try:
+            password = urlsplit(settings.redis_url).password
+        except ValueError:
+            password = None
+        if password:
+            values += [password, unquote(password)]
+    return sorted({v for v in values if v}, key=len, reverse=True)
+
+
+def encode(record: StatusRecord, secrets: Iterable[str] = ()) -> bytes:
+    """Return the record's JSON with every secret masked."""
+    text = record.model_dump_json()
+    for secret in secrets:
+        text = text.replace(secret, MASK)
+    return text.encode("utf-8")
+
+
+def default_rule_stats(settings: Settings) -> RuleStats:
+    """Return a reporter of how many rules the worker loaded (0 when rules are disabled)."""
+    loaded = 0
+    if settings.rules_enabled:
+        from signal_monitor.rules.model import load_rules
+
+        loaded = len(load_rules(settings.rules_path))
+    return lambda: {"loaded": loaded}
+
+
+class StatusPublisher:
+    """Collects and produces this worker's status records."""
+
+    def __init__(self, app: Any, settings: Settings, collector: Collector) -> None:
+        self.app = app
+        self.topic = settings.topic("status")
+        self.collector = collector
+        self.secrets = secret_values(settings)
+        self.last: StatusRecord | None = None
+        self.published = 0
+        self.hooks: tuple[Callable[..., Any], ...] = ()  # strong references to the timer and signal handlers
+        self._tasks: set[asyncio.Task[Any]] = set()
+
+    async def publish(self, *, reason: Reason = "interval", assigned: Iterable[TP] | None = None) -> StatusRecord:
+        """Collect a record and produce it to the status topic; return it."""
+        record = await self.collector.collect(self.app, reason=reason, assigned=assigned)
+        await self.app.producer.send_and_wait(
+            self.topic, record.worker_id.encode("utf-8"), encode(record, self.secrets), None, None, None
+        )
+        self.last = record
+        self.published += 1
+        return record
+
+    def publish_soon(self, *, reason: Reason, assigned: Iterable[TP]) -> None:
+        """Publish in the background, so that a rebalance does not wait for it."""
+        task = asyncio.ensure_future(self.publish(reason=reason, assigned=set(assigned)))
+        self._tasks.add(task)
+        task.add_done_callback(self._done)
+
+    def _done(self, task: asyncio.Task[Any]) -> None:
+        self._tasks.discard(task)
+        if not task.cancelled() and task.exception() is not None:
+            log.warning("status: publishing after a rebalance failed: %r", task.exception())
+
+
+def install(
+    app: Any,
+    settings: Settings,
+    *,
+    delivery_stats: DeliveryStats | None = None,
+    rules_stats: RuleStats | None = None,
+) -> StatusPublisher:
+    """Add the status timer and rebalance hooks to ``app``; idempotent. Returns the publisher."""
+    existing: StatusPublisher | None = getattr(app, "sm_status_publisher", None)
+    if existing is not None:
+        return existing
+    state = app.sm_state
+    client = getattr(state, "client", None)
+    collector = Collector(
+        interval_s=settings.status_interval_s,
+        app_id=settings.app_id,
+        delivery_stats=delivery_stats or getattr(app, "sm_delivery_stats", None),
+        rules_stats=rules_stats or getattr(app, "sm_rules_stats", None) or default_rule_stats(settings),
+        last_alert=redis_last_alert(client, settings.key_prefix) if client is not None else None,
+    )
+    publisher = StatusPublisher(app, settings, collector)
+    app.sm_status_collector = collector
+    app.sm_status_publisher = publisher
+
+    async def publish_status() -> None:
+        """Publish this worker's status record."""
+        try:
+            await publisher.publish()
+        except Exception:  # the next tick tries again
+            log.exception("status: publishing the status record failed; retrying on the next tick")
+
+    app.timer(interval=settings.status_interval_s, name=f"{settings.app_id}.status")(publish_status)
+
+    async def status_on_assigned(sender: Any, assigned: set[TP], **_: Any) -> None:
+        """Publish the new assignment."""
+        publisher.publish_soon(reason="assigned", assigned=assigned)
+
+    async def status_on_revoked(sender: Any, revoked: set[TP], **_: Any) -> None:
+        """Publish what is left after partitions were revoked (nothing to say when none were)."""
+        if not revoked:
+            return
+        try:
+            current = set(app.consumer.assignment())
+        except Exception:  # stopping: nothing is left
+            current = set()
+        publisher.publish_soon(reason="revoked", assigned=current - set(revoked))
+
+    app.on_partitions_assigned.connect(status_on_assigned)
+    app.on_partitions_revoked.connect(status_on_revoked)
+    publisher.hooks = (publish_status, status_on_assigned, status_on_revoked)
+    return publisher

@@ -1,0 +1,202 @@
+"""The web side without a server: Prometheus rendering, the dashboard's figures and SVG, the recent-alerts list."""
+
+from __future__ import annotations
+
+import json
+import re
+from datetime import date, datetime, timedelta
+from pathlib import Path
+from typing import Any
+
+import pytest
+from prometheus_client.parser import text_string_to_metric_families
+
+from signal_monitor.config.settings import Settings
+from signal_monitor.state.memory import MemoryState
+from signal_monitor.status.record import RedisHealth, RuleCounts
+from signal_monitor.web import install_web
+from signal_monitor.web.dashboard import (
+    FlowChart,
+    LineChart,
+    flow_chart,
+    flows_svg,
+    leverage_charts,
+    line_svg,
+    percentile,
+    recent_alerts,
+    remember_alert,
+    render_page,
+    rolling_band,
+    vix_chart,
+    vix_thresholds,
+)
+from signal_monitor.web.metrics import observe_alert_latency, observe_batch, render_metrics
+from tests.unit.status.records import make_record
+
+FRIDAY = date(2025, 6, 6)
+
+
+def samples(text: bytes) -> dict[tuple[str, tuple[tuple[str, str], ...]], float]:
+    return {(s.name, tuple(sorted(s.labels.items()))): s.value
+            for fam in text_string_to_metric_families(text.decode()) for s in fam.samples}
+
+
+def test_metrics_carry_the_records_figures() -> None:
+    record = make_record(lag={0: 4, 1: None}, dlq={"too_late": 3}, rules=RuleCounts(loaded=21, firing=2),
+                         redis=RedisHealth(ok=True, rtt_ms=2.5))
+    got = samples(render_metrics(record, published=7))
+    assert got[("sm_events_total", (("topic", "signals.trades"),))] == 10
+    assert got[("sm_consumer_lag", (("partition", "0"), ("topic", "signals.trades")))] == 4
+    assert ("sm_consumer_lag", (("partition", "1"), ("topic", "signals.trades"))) not in got  # unknown is absent, not 0
+    assert got[("sm_dead_letters_total", (("reason", "too_late"),))] == 3
+    assert got[("sm_rules", (("state", "loaded"),))] == 21 and ("sm_rules", (("state", "armed"),)) not in got
+    assert got[("sm_redis_rtt_seconds", ())] == pytest.approx(0.0025) and got[("sm_redis_up", ())] == 1
+    assert got[("sm_status_records_total", ())] == 7
+    assert got[("sm_worker_info", (("app_id", "signal-monitor"), ("host", "host-a"), ("version", "0.1.0"),
+                                   ("worker_id", "w1")))] == 1
+
+
+def test_histograms_count_what_the_agents_observe() -> None:
+    before = samples(render_metrics(make_record()))
+    observe_batch(0.003)
+    observe_batch(0.2)
+    observe_alert_latency(1.5)
+    after = samples(render_metrics(make_record()))
+    assert after[("sm_batch_seconds_count", ())] == before[("sm_batch_seconds_count", ())] + 2
+    assert after[("sm_batch_seconds_bucket", (("le", "0.005"),))] == before[("sm_batch_seconds_bucket", (("le", "0.005"),))] + 1
+    assert after[("sm_alert_latency_seconds_sum", ())] == pytest.approx(before[("sm_alert_latency_seconds_sum", ())] + 1.5)
+
+
+def test_percentile_interpolates_and_the_band_trails_three_years() -> None:
+    assert percentile([5, 1, 3, 2, 4], 50) == 3 and percentile([1, 2], 25) == 1.25
+    weeks = [(FRIDAY - timedelta(weeks=300 - i), float(i)) for i in range(301)]
+    band = rolling_band(weeks, since=FRIDAY - timedelta(weeks=1), band=(0.0, 100.0))
+    assert [d for d, _, _ in band] == [FRIDAY - timedelta(weeks=1), FRIDAY]
+    _, low, high = band[-1]
+    assert high == 300.0 and 300 - 157 <= low <= 300 - 155  # the window holds 3 years of weekly points
+
+
+def test_flow_bars_hold_every_value_sorted_by_this_week() -> None:
+    weeks = [FRIDAY - timedelta(weeks=1), FRIDAY]
+    chart = FlowChart("hedge_fund", weeks, {"Energy": [1e9, -2e9], "Tech & <Co>": [None, 3.5e9]})
+    svg = flows_svg(chart)
+    bars = re.findall(r'data-week="([\d-]+)" data-value="([^"]+)"', svg)
+    assert sorted(bars) == sorted([("2025-05-30", "1000000000.0"), ("2025-06-06", "-2000000000.0"),
+                                   ("2025-06-06", "3500000000.0")])
+    assert "Tech &amp; &lt;Co&gt;" in svg and "<Co>" not in svg
+    assert svg.index("Tech &amp;") < svg.index('data-sector="Energy"')
+    assert "-$2.00 B" in svg and "$3.50 B" in svg
+
+
+def test_line_chart_draws_series_band_and_thresholds() -> None:
+    points = [(FRIDAY - timedelta(days=i), 15.0 + i) for i in range(10, -1, -1)]
+    svg = line_svg(LineChart("close:day|symbol=VIX", "VIX", "level", points, thresholds=[(17.0, "17"), (18.0, "18")]))
+    assert 'data-count="11"' in svg and 'data-last-value="15.0"' in svg and 'data-last="2025-06-06"' in svg
+    assert svg.count('class="threshold"') == 2 and svg.count("<path") == 1
+    assert 'data-count="0"' in line_svg(LineChart("x:day", "X", "level"))
+
+
+async def test_charts_read_the_series_from_the_state() -> None:
+    state = MemoryState()
+    for k, sector in enumerate(("Energy", "Industrials")):
+        await state.put_series(f"net_buying:week|fund_type=hedge_fund|sector={sector}",
+                               [(FRIDAY - timedelta(weeks=w), (k + 1) * 1e8 * (w + 1)) for w in range(6)])
+    await state.put_series("net_buying:week|fund_type=long_only|sector=Energy", [(FRIDAY, 1.0)])
+    await state.put_series("gross_leverage:week|strategy=fundamental_long_short",
+                           [(FRIDAY - timedelta(weeks=w), 2.0 + w / 1000) for w in range(200)])
+    await state.put_series("close:day|symbol=VIX", [(FRIDAY - timedelta(days=d), 20.0 - d / 100) for d in range(400)])
+    flows = await flow_chart(state, weeks=4)
+    assert flows.weeks == [FRIDAY - timedelta(weeks=w) for w in (3, 2, 1, 0)]
+    assert flows.sectors == {"Energy": [4e8, 3e8, 2e8, 1e8], "Industrials": [8e8, 6e8, 4e8, 2e8]}
+    gross, net = await leverage_charts(state, weeks=52)
+    assert len(gross.points) == 52 and gross.points[-1] == (FRIDAY, 2.0) and len(gross.band) == 52
+    assert net.points == [] and 'class="chart empty"' in line_svg(net)
+    vix = await vix_chart(state, days=260)
+    assert len(vix.points) == 260 and vix.points[-1] == (FRIDAY, 20.0)
+
+
+def test_vix_thresholds_come_from_the_rule_file(tmp_path: Path) -> None:
+    assert vix_thresholds(Settings()) == (17.0, 18.0)
+    rules = tmp_path / "rules.yaml"
+    rules.write_text("""version: 1
+rules:
+  - id: vix_below_20
+    description: The VIX closed below 20.
+    metric: close
+    period: day
+    scope: {symbol: VIX}
+    kind: threshold_cross
+    params: {direction: below, level: 20.0, rearm: 22.5}
+""")
+    assert vix_thresholds(Settings(rules_path=rules)) == (20.0, 22.5)
+    assert vix_thresholds(Settings(rules_path=rules, rules_enabled=False)) == (17.0, 18.0)
+
+
+class FakeRedis:
+    """The list commands of redis.asyncio, in memory."""
+
+    def __init__(self) -> None:
+        self.lists: dict[str, list[Any]] = {}
+
+    def pipeline(self, transaction: bool = True) -> "FakePipe":
+        return FakePipe(self)
+
+    async def lrange(self, key: str, start: int, stop: int) -> list[Any]:
+        return self.lists.get(key, [])[start: stop + 1]
+
+
+class FakePipe:
+    def __init__(self, client: FakeRedis) -> None:
+        self.client, self.ops = client, []  # type: ignore[var-annotated]
+
+    async def __aenter__(self) -> "FakePipe":
+        return self
+
+    async def __aexit__(self, *_: Any) -> None:
+        return None
+
+    def lpush(self, key: str, value: Any) -> None:
+        self.ops.append(lambda: self.client.lists.setdefault(key, []).insert(0, value))
+
+    def ltrim(self, key: str, start: int, stop: int) -> None:
+        self.ops.append(lambda: self.client.lists.__setitem__(key, self.client.lists[key][start: stop + 1]))
+
+    async def execute(self) -> None:
+        for op in self.ops:
+            op()
+
+
+async def test_recent_alerts_are_capped_newest_first_and_skip_junk() -> None:
+    client = FakeRedis()
+    for i in range(5):
+        await remember_alert(client, "p", json.dumps({"rule": f"r{i}"}), cap=3)
+    client.lists["p:recent_alerts"].append("not json")
+    assert [a["rule"] for a in await recent_alerts(client, "p", limit=10)] == ["r4", "r3", "r2"]
+    assert len(client.lists["p:recent_alerts"]) == 4
+
+
+def test_the_page_escapes_alert_text_and_links_its_assets() -> None:
+    page = render_page(
+        worker_id="w<1>", flows=FlowChart("hedge_fund"), leverage=[LineChart("gross_leverage:week|strategy=x", "G", "pct")],
+        vix=LineChart("close:day|symbol=VIX", "VIX", "level", thresholds=[(17.0, "17")]),
+        alerts=[{"rule": "r", "severity": "warning", "text": "<script>alert(1)</script>", "scope": {"symbol": "VIX"}}],
+        status={"workers": []}, now=datetime(2025, 6, 6, 21, 0), refresh_s=10,
+    )
+    assert "<script>alert(1)</script>" not in page and "&lt;script&gt;" in page and "w&lt;1&gt;" in page
+    assert '/static/dashboard.js' in page and '/static/dashboard.css' in page
+    for asset in ("dashboard.js", "dashboard.css"):
+        assert (Path(__file__).resolve().parents[3] / "signal_monitor" / "web" / "static" / asset).is_file()
+
+
+def test_install_web_registers_nothing_when_the_web_server_is_off(tmp_path: Path) -> None:
+    from signal_monitor.app import create_app
+
+    settings = Settings(kafka_bootstrap="127.0.0.1:9", redis_url="redis://127.0.0.1:1/0", data_dir=tmp_path,
+                        rules_enabled=False, web_enabled=False)
+    app = create_app(settings)
+    assert install_web(app, settings) is False
+    assert hasattr(app, "sm_status_publisher"), "create_app publishes status whether or not the web server runs"
+    on = settings.model_copy(update={"web_enabled": True})
+    assert install_web(app, on) is True and install_web(app, on) is True
+    paths = {view.view_path for view in app.web.views.values()}
+    assert {"/", "/metrics", "/api/status", "/api/flows", "/api/leverage", "/api/vix", "/api/alerts"} <= paths
