@@ -50,7 +50,12 @@ def cboe_quotes(path: Path, symbol: str) -> Iterator[tuple[float, bytes]]:
             else:
                 d = date.fromisoformat(text)
             ts = datetime.combine(d, MARKET_CLOSE, tzinfo=EASTERN)
-            body = {"ts": ts.isoformat(), "symbol": symbol, "price": norm.get("CLOSE", ""), "kind": "close"}
+            close: object = norm.get("CLOSE", "")
+            try:
+                close = float(close)  # type: ignore[arg-type]
+            except ValueError:
+                pass  # left as text: the ingestor rejects the row as an invalid field
+            body = {"ts": ts.isoformat(), "symbol": symbol, "price": close, "kind": "close"}
             yield ts.timestamp(), json.dumps(body).encode()
 
 

@@ -44,14 +44,22 @@ MAX_AMOUNT = 1e15
 Name = Annotated[str, Field(min_length=1, max_length=200)]
 #: Text that becomes part of a scope key or a series id (``k=v|k=v``): no ``|``, no control character.
 ScopeName = Annotated[str, Field(min_length=1, max_length=200, pattern=r"^[^|\x00-\x1f\x7f]+$")]
-Positive = Annotated[float, Field(gt=0, le=MAX_AMOUNT, allow_inf_nan=False)]
-NonNegative = Annotated[float, Field(ge=0, le=MAX_AMOUNT, allow_inf_nan=False)]
+# strict: a JSON number only (an integer is fine), never "10" or true
+Positive = Annotated[float, Field(gt=0, le=MAX_AMOUNT, allow_inf_nan=False, strict=True)]
+NonNegative = Annotated[float, Field(ge=0, le=MAX_AMOUNT, allow_inf_nan=False, strict=True)]
 
 
 class _Event(BaseModel):
     model_config = ConfigDict(extra="ignore", frozen=True, str_strip_whitespace=True)
 
     ts: AwareDatetime
+
+    @field_validator("ts", mode="before")
+    @classmethod
+    def _iso_text(cls, ts: object) -> object:
+        if not isinstance(ts, (str, datetime)):
+            raise ValueError("ts must be an ISO-8601 string with a UTC offset")
+        return ts
 
     @field_validator("ts")
     @classmethod
@@ -123,7 +131,7 @@ class Observation(_Event):
     """A point of a series computed elsewhere (CFTC positioning, basket returns), from ``signals.observations``."""
 
     series: ScopeName
-    value: Annotated[float, Field(allow_inf_nan=False, ge=-MAX_AMOUNT, le=MAX_AMOUNT)]
+    value: Annotated[float, Field(allow_inf_nan=False, ge=-MAX_AMOUNT, le=MAX_AMOUNT, strict=True)]
     unit: str = ""
     tags: dict[str, str] = Field(default_factory=dict)
 

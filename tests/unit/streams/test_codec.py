@@ -333,3 +333,11 @@ def test_envelope_items_end_in_exactly_one_outcome(items: list[Any]) -> None:
     raw = json.dumps(items).encode()
     good, bad = decode(raw, "quotes", max_bytes=1 << 20)
     assert sorted([i for i, _ in good] + [r.index for r in bad]) == list(range(len(items)))  # type: ignore[type-var]
+
+
+@pytest.mark.parametrize(
+    ("field", "value"),
+    [("quantity", "10"), ("price", True), ("notional", "1000.0"), ("ts", 1749139200), ("ts", 1749139200.5)],
+)
+def test_a_wrong_json_type_is_an_invalid_field_not_a_coercion(field: str, value: object) -> None:
+    assert only_reason(enc(trade(**{field: value}))) == "invalid_field"
