@@ -22,6 +22,7 @@ from signal_monitor import __version__
 from signal_monitor.agents.closer import PeriodCloser
 from signal_monitor.agents.ingest import IngestStats, Ingestor, Record
 from signal_monitor.config.settings import Settings
+from signal_monitor.delivery.dispatcher import Dispatcher
 from signal_monitor.security import faust_broker_credentials
 from signal_monitor.state.base import Batch
 from signal_monitor.state.connect import redis_client
@@ -85,6 +86,9 @@ def create_app(settings: Settings) -> faust.App:
         topic_prefix=settings.topic_prefix,
     )
     engine = load_engine(settings, state) if settings.rules_enabled else None
+    dispatcher = Dispatcher(state.client, settings=settings, worker_id=wid) if settings.delivery_enabled else None
+    if dispatcher is not None and engine is not None:
+        dispatcher.routes.check_rule_ids(rule.id for rule in engine.rules)
     dlq_topic = settings.topic("dlq")
     alerts_topic = settings.topic("alerts")
     stats = IngestStats()
@@ -102,6 +106,8 @@ def create_app(settings: Settings) -> faust.App:
             observe_alert_latency((datetime.now(timezone.utc) - alert.fired_at).total_seconds())
             await remember_alert(state.client, settings.key_prefix, body)
             log.info("alert %s %s: %s", alert.rule, alert.period_end.isoformat(), alert.text)
+        if dispatcher is not None:
+            await dispatcher.submit(alerts)
 
     closer = PeriodCloser(
         state,
@@ -164,6 +170,17 @@ def create_app(settings: Settings) -> faust.App:
     app.sm_closer = closer  # type: ignore[attr-defined]
     app.sm_worker_id = wid  # type: ignore[attr-defined]
     app.sm_version = __version__  # type: ignore[attr-defined]
+    if dispatcher is not None:
+        app.sm_delivery_stats = dispatcher.stats  # type: ignore[attr-defined]
+
+        @app.task
+        async def deliver() -> None:
+            """Drain the outbox to Slack (or the console) until the worker stops."""
+            try:
+                await dispatcher.run()
+            finally:
+                await dispatcher.close()
+
     install_status(app, settings)
     install_web(app, settings)
     return app

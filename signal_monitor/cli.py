@@ -50,9 +50,12 @@ def worker(ctx: click.Context) -> None:
 
 
 def _register_subcommands() -> None:
+    from signal_monitor.delivery.cli import outbox, silence
     from signal_monitor.status.cli import status
 
     main.add_command(status)
+    main.add_command(silence)
+    main.add_command(outbox)
 
 
 @main.command("create-topics")
@@ -73,8 +76,10 @@ def _open_state(settings: Settings, *, prefix: str | None = None, memory: bool =
     url = settings.redis_url or DEFAULT_REDIS_URL
     password = settings.redis_password.get_secret_value() if settings.redis_password else None
     if not memory and redis_answers(url, password=password):
-        return RedisState.from_url(
-            url, password=password, prefix=prefix or settings.key_prefix,
+        from signal_monitor.state.connect import redis_client
+
+        return RedisState(
+            redis_client(settings.model_copy(update={"redis_url": url})), prefix=prefix or settings.key_prefix,
             lateness_s=settings.lateness_days * 86400, dedup_ttl_s=settings.dedup_ttl_days * 86400,
             topic_prefix=settings.topic_prefix,
         )
@@ -138,8 +143,10 @@ def backfill(closes: tuple[str, ...], flows: tuple[str, ...], exposures: tuple[s
 @click.option("--observations", type=click.Path(exists=True, dir_okay=False), help="Observation events (JSONL).")
 @click.option("--json", "as_json", is_flag=True, help="One JSON alert per line instead of a table.")
 @click.option("--memory", is_flag=True, help="Keep the state in memory even when Redis answers.")
+@click.option("--deliver", is_flag=True, help="Send what fires through the configured receivers (the outbox path).")
+@click.option("--deliver-timeout", type=float, default=600.0, show_default=True, help="Longest wait for delivery.")
 def replay(quotes: str | None, quotes_format: str, symbol: str, trades: str | None, exposures: str | None,
-           observations: str | None, as_json: bool, memory: bool) -> None:
+           observations: str | None, as_json: bool, memory: bool, deliver: bool, deliver_timeout: float) -> None:
     """Run the rules over event files in-process (no broker) and print the alerts they fire."""
     import asyncio
     import uuid
@@ -179,8 +186,32 @@ def replay(quotes: str | None, quotes_format: str, symbol: str, trades: str | No
                     await state.client.unlink(*keys[i : i + 500])
             await state.close()
         _print_replay(summary, as_json=as_json)
+        if deliver:
+            await _deliver(settings, summary.alerts, timeout=deliver_timeout)
 
     asyncio.run(run())
+
+
+async def _deliver(settings: Settings, alerts: list, *, timeout: float) -> None:  # type: ignore[type-arg]
+    """Send replayed alerts through the configured routes and receivers, by the outbox in Redis."""
+    from signal_monitor.delivery.dispatcher import Dispatcher
+    from signal_monitor.embedded.services import DEFAULT_REDIS_URL, redis_answers
+    from signal_monitor.state.connect import redis_client
+
+    url = settings.redis_url or DEFAULT_REDIS_URL
+    if not redis_answers(url, password=settings.redis_password.get_secret_value() if settings.redis_password else None):
+        raise click.ClickException("--deliver needs Redis (the outbox) at REDIS_URL")
+    client = redis_client(settings.model_copy(update={"redis_url": url}))
+    dispatcher = Dispatcher(client, settings=settings, worker_id="replay")
+    try:
+        await dispatcher.submit(alerts)
+        if not await dispatcher.drain(timeout):
+            raise click.ClickException(f"delivery did not finish within {timeout:g} s; the rest stays in the outbox")
+        stats = await dispatcher.refresh_stats()
+        click.echo(f"delivered: sent {stats.get('sent', 0)}, parked {stats.get('parked', 0)}", err=True)
+    finally:
+        await dispatcher.close()
+        await client.aclose()
 
 
 def _print_replay(summary, *, as_json: bool) -> None:  # type: ignore[no-untyped-def]

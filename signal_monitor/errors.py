@@ -16,20 +16,32 @@ class ConfigError(SignalMonitorError):
     """Settings or a configuration file are invalid; start-up stops."""
 
 
-class RuleFileError(ConfigError):
+class ConfigFileError(ConfigError):
+    """A configuration file is invalid: names the file, the entry (``where``) and the field."""
+
+    def __init__(self, path: str, where: str | None, field: str | None, message: str) -> None:
+        self.path = path
+        self.where = where
+        self.field = field
+        self.message = message
+        text = path
+        if where:
+            text += f", {where}"
+        if field:
+            text += f", field {field!r}"
+        super().__init__(f"{text}: {message}")
+
+
+class RuleFileError(ConfigFileError):
     """A rule file is invalid: names the file, the rule id and the field."""
 
     def __init__(self, path: str, rule_id: str | None, field: str | None, message: str) -> None:
-        self.path = path
         self.rule_id = rule_id
-        self.field = field
-        self.message = message
-        where = path
-        if rule_id:
-            where += f", rule {rule_id!r}"
-        if field:
-            where += f", field {field!r}"
-        super().__init__(f"{where}: {message}")
+        super().__init__(path, f"rule {rule_id!r}" if rule_id else None, field, message)
+
+
+class RouteFileError(ConfigFileError):
+    """A routes file is invalid: names the file, the route (or receiver) and the field."""
 
 
 class InvalidEvent(SignalMonitorError):

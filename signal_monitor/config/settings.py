@@ -15,6 +15,7 @@ from pydantic import AliasChoices, Field, SecretStr, field_serializer
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 DEFAULT_RULES_PATH = Path(__file__).with_name("rules.yaml")
+DEFAULT_ROUTES_PATH = Path(__file__).with_name("routes.yaml")
 
 
 def _env(name: str) -> AliasChoices:
@@ -92,6 +93,20 @@ class Settings(BaseSettings):
     slack_webhook_url: SecretStr | None = Field(None, validation_alias=_env("SLACK_WEBHOOK_URL"))
     slack_bot_token: SecretStr | None = Field(None, validation_alias=_env("SLACK_BOT_TOKEN"))
     slack_channel: str = Field("", validation_alias=_env("SLACK_CHANNEL"))
+    slack_api_url: str = Field("https://slack.com/api/", description="SM_SLACK_API_URL: the Web API base URL.")
+    slack_pace_s: float = Field(1.0, ge=0, description="SM_SLACK_PACE_S: at least this long between messages of a channel.")
+    slack_timeout_s: float = Field(10.0, gt=0, description="SM_SLACK_TIMEOUT_S: longest wait for Slack's answer.")
+
+    # --- delivery ------------------------------------------------------------------
+    delivery_enabled: bool = Field(True, description="SM_DELIVERY_ENABLED: route alerts to receivers (Slack, console).")
+    routes_path: Path = Field(DEFAULT_ROUTES_PATH, description="SM_ROUTES_PATH: the routing tree (YAML).")
+    delivery_retry_base_s: float = Field(1.0, gt=0, description="SM_DELIVERY_RETRY_BASE_S: first retry delay.")
+    delivery_retry_max_s: float = Field(300.0, gt=0, description="SM_DELIVERY_RETRY_MAX_S: longest retry delay.")
+    delivery_max_attempts: int = Field(12, ge=1, description="SM_DELIVERY_MAX_ATTEMPTS: then the message is parked.")
+    delivery_lease_s: float = Field(30.0, gt=0, description="SM_DELIVERY_LEASE_S: a worker's hold on a channel's queue.")
+    delivery_claim_ttl_days: float = Field(
+        14.0, gt=0, description="SM_DELIVERY_CLAIM_TTL_DAYS: how long an alert's dedup key blocks a second post."
+    )
 
     # --- the app -------------------------------------------------------------------
     app_id: str = Field("signal-monitor", description="SM_APP_ID: Faust app id, also the consumer group.")

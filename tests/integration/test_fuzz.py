@@ -19,7 +19,6 @@ from __future__ import annotations
 import hashlib
 import json
 import random
-import time
 from collections import Counter
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -402,7 +401,6 @@ def names(key_prefix: str, broker: str) -> Names:
 
 
 def test_a_fuzz_corpus_through_a_live_worker(broker: str, redis_url: str, names: Names, tmp_path: Path) -> None:
-    started = time.monotonic()
     corpus = Generator(SEED).build(messages=450)
     corpus.settle()
     expected = sum(corpus.letters.values())

@@ -15,7 +15,6 @@ from collections.abc import Sequence
 from datetime import date
 from typing import Any
 
-import pytest
 from hypothesis import HealthCheck, example, given, settings
 from hypothesis import strategies as st
 

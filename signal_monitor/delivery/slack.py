@@ -1,0 +1,564 @@
+"""Slack messages and senders: Block Kit built within Slack's limits, and each answer classified.
+
+A message is built with ``slack_sdk.models.blocks`` (a header with the
+severity, the text, a fields section with the numbers, a context line with the
+rule id, scope and period) plus a plain ``text`` fallback. Text longer than a
+limit is cut and ends with ``TRUNCATED``; nothing is refused for its size.
+
+Two senders post it: ``WebhookSender`` (an incoming webhook, slack_sdk's
+``AsyncWebhookClient``) and ``BotSender`` (``chat.postMessage`` with a bot token,
+``AsyncWebClient``). Each answer becomes an ``Outcome``: ``ok``, ``retry`` (with
+the wait Slack asked for, if any) or ``permanent`` (with Slack's reason). The
+webhook URL and the token are secrets: they appear in no log line, exception
+text or ``repr``; a webhook is shown as ``hooks.slack.com/services/T…/***``.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import email.utils
+import logging
+import math
+import re
+import time
+from collections import Counter
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+from typing import Any, Literal, Protocol
+
+import aiohttp
+from pydantic import SecretStr
+from slack_sdk.errors import SlackApiError, SlackClientError
+from slack_sdk.models.blocks import Block, ContextBlock, HeaderBlock, MarkdownTextObject, PlainTextObject, SectionBlock
+from slack_sdk.web.async_client import AsyncWebClient
+from slack_sdk.webhook.async_client import AsyncWebhookClient
+
+from signal_monitor.rules.alert import Alert
+
+log = logging.getLogger("signal_monitor.delivery")
+
+# slack_sdk logs request URLs (a webhook's is a secret) at DEBUG when its logger's own level allows it:
+# its clients get this logger, whose explicit level keeps those lines from ever being built.
+_SDK_LOG = logging.getLogger("signal_monitor.delivery.slack_sdk")
+_SDK_LOG.setLevel(logging.WARNING)
+
+MAX_BLOCKS = 50
+MAX_SECTION_TEXT = 3000
+MAX_FIELDS = 10
+MAX_FIELD_TEXT = 2000
+MAX_HEADER_TEXT = 150
+MAX_CONTEXT_TEXT = 2000
+MAX_FALLBACK_TEXT = 3000
+MAX_FIGURE_TEXT = 300
+TRUNCATED = "… [truncated]"
+METADATA_EVENT = "signal_monitor_alert"
+
+SEVERITY_EMOJI = {"critical": ":red_circle:", "warning": ":large_orange_circle:", "info": ":large_blue_circle:"}
+
+
+# --- building -------------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class SlackMessage:
+    """A message ready to post: the fallback ``text`` and the Block Kit ``blocks`` as dicts."""
+
+    text: str
+    blocks: list[dict[str, Any]]
+
+
+def truncate(text: str, limit: int) -> str:
+    """Return ``text`` cut to at most ``limit`` characters, ending with the truncation marker when cut."""
+    if len(text) <= limit:
+        return text
+    return text[: max(0, limit - len(TRUNCATED))].rstrip() + TRUNCATED
+
+
+def escape(text: str) -> str:
+    """Escape the three characters Slack's mrkdwn reserves (&, <, >)."""
+    return text.replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;")
+
+
+def format_number(value: float) -> str:
+    """Return a number as desk text: ``2.41B``, ``400.0M``, ``12,345``, ``16.77``, ``-0.8462``."""
+    if isinstance(value, bool):
+        return "yes" if value else "no"
+    if isinstance(value, int):
+        return f"{value:,}"
+    if math.isnan(value) or math.isinf(value):
+        return str(value)
+    size = abs(value)
+    if size >= 1e9:
+        return f"{value / 1e9:,.2f}B"
+    if size >= 1e6:
+        return f"{value / 1e6:.1f}M"
+    if size >= 1e4:
+        return f"{value:,.0f}"
+    return f"{value:.4g}"
+
+
+def format_figure(value: Any) -> str:
+    """Return a context figure (number, date, list of pairs, mapping) as short text."""
+    if value is None:
+        return "—"
+    if isinstance(value, bool | int | float):
+        return format_number(value)
+    if isinstance(value, list | tuple):
+        parts = []
+        for item in value:
+            if isinstance(item, list | tuple) and len(item) == 2:
+                parts.append(f"{item[0]} ({format_figure(item[1])})")
+            else:
+                parts.append(format_figure(item))
+        return ", ".join(parts) or "—"
+    if isinstance(value, Mapping):
+        return ", ".join(f"{k}={format_figure(v)}" for k, v in value.items()) or "—"
+    return str(value)
+
+
+def _scope_text(scope: Mapping[str, str]) -> str:
+    return ", ".join(f"{k}={v}" for k, v in sorted(scope.items())) or "all"
+
+
+def _period_text(alert: Alert) -> str:
+    if alert.period_start == alert.period_end:
+        return f"{alert.granularity} {alert.period_end.isoformat()}"
+    return f"{alert.granularity} {alert.period_start.isoformat()} – {alert.period_end.isoformat()}"
+
+
+def _label(alert: Alert) -> str:
+    if not alert.fired:
+        return "RESOLVED"
+    if alert.correction:
+        return f"CORRECTION ({alert.severity.upper()})"
+    return alert.severity.upper()
+
+
+def _emoji(alert: Alert) -> str:
+    if not alert.fired:
+        return ":white_check_mark:"
+    if alert.correction:
+        return ":pencil2:"
+    return SEVERITY_EMOJI[alert.severity]
+
+
+def _body(alert: Alert) -> str:
+    if not alert.fired:
+        return f"`{alert.rule}` no longer fires for {_scope_text(alert.scope)} ({_period_text(alert)})."
+    return alert.text or f"`{alert.rule}` fired for {_scope_text(alert.scope)}."
+
+
+def _context_line(alert: Alert) -> str:
+    parts = [f"`{alert.rule}`", escape(_scope_text(alert.scope)), _period_text(alert)]
+    if alert.revision > 1:
+        parts.append(f"revision {alert.revision}")
+    if alert.provisional:
+        parts.append("provisional")
+    parts.append(f"key {alert.dedup_key}")
+    return truncate(" · ".join(parts), MAX_CONTEXT_TEXT)
+
+
+def _figures(alert: Alert) -> list[tuple[str, str]]:
+    figures = [("value", format_figure(alert.value)), ("threshold", format_figure(alert.threshold))]
+    for key, value in alert.context.items():
+        figures.append((key.replace("_", " "), format_figure(value)))
+    return figures
+
+
+def _fields(alert: Alert) -> list[MarkdownTextObject]:
+    figures = _figures(alert)
+    if len(figures) > MAX_FIELDS:
+        hidden = len(figures) - (MAX_FIELDS - 1)
+        figures = [*figures[: MAX_FIELDS - 1], ("more", f"{hidden} more figures [truncated]")]
+    fields = []
+    for name, text in figures:
+        body = truncate(escape(text), MAX_FIGURE_TEXT)
+        fields.append(MarkdownTextObject(text=truncate(f"*{escape(name)}*\n{body}", MAX_FIELD_TEXT)))
+    return fields
+
+
+def _single(alert: Alert) -> tuple[str, list[Block]]:
+    header = truncate(f"{_emoji(alert)} {_label(alert)}: {alert.rule}", MAX_HEADER_TEXT)
+    blocks: list[Block] = [
+        HeaderBlock(text=PlainTextObject(text=header, emoji=True)),
+        SectionBlock(text=MarkdownTextObject(text=truncate(escape(_body(alert)), MAX_SECTION_TEXT))),
+        SectionBlock(fields=_fields(alert)),
+        ContextBlock(elements=[MarkdownTextObject(text=_context_line(alert))]),
+    ]
+    fallback = f"{_label(alert)} {alert.rule}: {_body(alert)}"
+    return fallback, blocks
+
+
+def _digest(alerts: Sequence[Alert], title: str | None) -> tuple[str, list[Block]]:
+    counts = Counter(a.severity for a in alerts if a.fired)
+    summary = ", ".join(f"{counts[s]} {s}" for s in ("critical", "warning", "info") if counts[s])
+    head = title or f"{len(alerts)} alerts"
+    header = truncate(f"{head}" + (f" ({summary})" if summary else ""), MAX_HEADER_TEXT)
+    blocks: list[Block] = [HeaderBlock(text=PlainTextObject(text=header, emoji=True))]
+    room = (MAX_BLOCKS - 2) // 2  # two blocks an alert, one header, one marker block if cut
+    shown = alerts if 1 + 2 * len(alerts) <= MAX_BLOCKS else alerts[:room]
+    for alert in shown:
+        line = f"{_emoji(alert)} *{_label(alert)}* `{alert.rule}` — {escape(_body(alert))}"
+        numbers = f"value {format_figure(alert.value)} · threshold {format_figure(alert.threshold)}"
+        blocks.append(SectionBlock(text=MarkdownTextObject(text=truncate(line, MAX_SECTION_TEXT))))
+        blocks.append(
+            ContextBlock(
+                elements=[MarkdownTextObject(text=truncate(f"{numbers} · {_context_line(alert)}", MAX_CONTEXT_TEXT))]
+            )
+        )
+    if len(shown) < len(alerts):
+        more = len(alerts) - len(shown)
+        marker = f"…and {more} more alerts (all are on the alerts topic) [truncated]"
+        blocks.append(SectionBlock(text=MarkdownTextObject(text=marker)))
+    fallback = f"{header}: " + "; ".join(f"{a.rule}: {_body(a)}" for a in alerts)
+    return fallback, blocks
+
+
+def build_message(alerts: Sequence[Alert], *, title: str | None = None) -> SlackMessage:
+    """Build the message of one alert, or a digest of several; never exceeds Slack's limits."""
+    if not alerts:
+        raise ValueError("a message needs at least one alert")
+    fallback, blocks = _single(alerts[0]) if len(alerts) == 1 else _digest(alerts, title)
+    return SlackMessage(text=truncate(fallback, MAX_FALLBACK_TEXT), blocks=[b.to_dict() for b in blocks])
+
+
+# --- answers --------------------------------------------------------------------------------------
+
+OutcomeKind = Literal["ok", "retry", "permanent"]
+
+# Web API errors worth retrying (the rest of ok:false answers are permanent).
+TRANSIENT_API_ERRORS = frozenset(
+    {"ratelimited", "internal_error", "fatal_error", "service_unavailable", "request_timeout"}
+)
+
+_BUG = "report it with the parked message (a bug in signal-monitor)"
+
+HINTS: dict[str, str] = {
+    "invalid_payload": f"Slack refused the message as malformed: {_BUG}",
+    "invalid_blocks": f"Slack refused the message's blocks: {_BUG}",
+    "invalid_blocks_format": f"Slack refused the message's blocks: {_BUG}",
+    "no_text": f"Slack found no text in the message: {_BUG}",
+    "msg_too_long": f"Slack found the message too long: {_BUG}",
+    "action_prohibited": "an admin restricted what this app may post: ask a workspace admin to allow it here",
+    "invalid_token": "the webhook or token is no longer valid: create a new incoming webhook or bot token and set "
+    "SLACK_WEBHOOK_URL / SLACK_BOT_TOKEN (or the receiver's webhook_url_env)",
+    "invalid_auth": "the bot token is not valid: set SLACK_BOT_TOKEN to the app's current xoxb- token",
+    "not_authed": "no bot token was sent: set SLACK_BOT_TOKEN",
+    "token_revoked": "the bot token was revoked: reinstall the app and set SLACK_BOT_TOKEN to the new token",
+    "token_expired": "the bot token expired: rotate it and set SLACK_BOT_TOKEN",
+    "account_inactive": "the app's bot user was deactivated: reinstall the app and set SLACK_BOT_TOKEN",
+    "missing_scope": "the bot token lacks the chat:write scope: add it under OAuth & Permissions and reinstall the app",
+    "channel_not_found": "the channel does not exist or the bot cannot see it: check SLACK_CHANNEL / the receiver's "
+    "channel, and /invite the app to a private channel",
+    "not_in_channel": "the bot is not a member of the channel: /invite the app in the channel",
+    "channel_is_archived": "the channel is archived: unarchive it, or point the receiver at another channel",
+    "is_archived": "the channel is archived: unarchive it, or point the receiver at another channel",
+    "no_service": "the incoming webhook was removed or disabled: create a new one and set SLACK_WEBHOOK_URL",
+    "no_service_id": "the webhook URL is incomplete: copy the whole URL into SLACK_WEBHOOK_URL",
+    "no_team": "the webhook URL names no workspace: copy the whole URL into SLACK_WEBHOOK_URL",
+    "team_disabled": "the Slack workspace is disabled: use a webhook of an active workspace",
+    "posting_to_general_channel_denied": "only admins may post in this channel: pick another channel for the receiver",
+    "restricted_action": "a workspace setting forbids this post: ask a workspace admin",
+    "unexpected_response": "something other than Slack answered 200 (a proxy or a login page?): check the URL and "
+    "any HTTP proxy between the worker and Slack",
+    "invalid_url": "the webhook URL is not a valid URL: copy the whole URL into SLACK_WEBHOOK_URL",
+    "retries_exhausted": "Slack did not accept the message after every retry: check the network path to Slack "
+    "and https://slack-status.com, then requeue the parked messages",
+    "receiver_removed": "the receiver of these messages is no longer in the routes file: add it back or drop them",
+}
+
+
+def hint(reason: str) -> str:
+    """Return what to fix for a permanent ``reason``."""
+    return HINTS.get(
+        reason, f"Slack refused the message with {reason!r}: see https://api.slack.com/methods/chat.postMessage#errors"
+    )
+
+
+@dataclass(frozen=True)
+class Outcome:
+    """How one attempt ended: ok, retry (after ``retry_after`` s when Slack said so) or permanent (with the reason).
+
+    ``uncertain`` marks a failure after which Slack may still have posted (a timeout, a dropped connection).
+    """
+
+    kind: OutcomeKind
+    reason: str = ""
+    status: int | None = None
+    retry_after: float | None = None
+    uncertain: bool = False
+    detail: str = ""
+    channel_id: str | None = None
+
+    @classmethod
+    def ok(cls, status: int = 200, channel_id: str | None = None) -> Outcome:
+        """Return a success."""
+        return cls("ok", "ok", status, channel_id=channel_id)
+
+
+def retry_after_seconds(headers: Mapping[str, str] | None, *, now: float | None = None) -> float | None:
+    """Return the wait a ``Retry-After`` header asks for (seconds, or an HTTP date), None when absent or unreadable."""
+    if not headers:
+        return None
+    raw = None
+    for key, value in headers.items():
+        if key.lower() == "retry-after":
+            raw = value
+            break
+    if raw is None:
+        return None
+    raw = str(raw).strip()
+    try:
+        return max(0.0, float(raw))
+    except ValueError:
+        pass
+    try:
+        when = email.utils.parsedate_to_datetime(raw)
+    except (TypeError, ValueError):
+        return None
+    return max(0.0, when.timestamp() - (time.time() if now is None else now))
+
+
+def _reason_code(body: str, status: int) -> str:
+    first = body.strip().split(None, 1)[0] if body.strip() else ""
+    return first if re.fullmatch(r"[a-z][a-z0-9_]{1,63}", first) else f"http_{status}"
+
+
+def classify_webhook(status: int, body: str, headers: Mapping[str, str] | None = None) -> Outcome:
+    """Classify an incoming webhook's answer: only 200 ``ok`` is a success."""
+    if status == 200:
+        if body.strip() == "ok":
+            return Outcome.ok(200)
+        return Outcome("permanent", "unexpected_response", status, detail="200 without 'ok'")
+    if status == 429:
+        return Outcome("retry", "rate_limited", status, retry_after_seconds(headers))
+    if status >= 500 or status == 408:
+        return Outcome("retry", f"http_{status}", status, retry_after_seconds(headers), uncertain=status != 503)
+    return Outcome("permanent", _reason_code(body, status), status, detail=truncate(body.strip(), 200))
+
+
+def classify_api(status: int, data: Mapping[str, Any] | None, headers: Mapping[str, str] | None = None) -> Outcome:
+    """Classify a Web API (chat.postMessage) answer: ok, retry or permanent with Slack's ``error``."""
+    if status == 429 or (data and data.get("error") == "ratelimited"):
+        return Outcome("retry", "rate_limited", status, retry_after_seconds(headers))
+    if status >= 500 or status == 408:
+        return Outcome("retry", f"http_{status}", status, retry_after_seconds(headers), uncertain=status != 503)
+    if data and data.get("ok") is True and status == 200:
+        channel = data.get("channel")
+        return Outcome.ok(200, channel if isinstance(channel, str) else None)
+    error = str(data.get("error")) if data and data.get("error") else f"http_{status}"
+    if error in TRANSIENT_API_ERRORS:
+        return Outcome("retry", error, status, retry_after_seconds(headers), uncertain=True)
+    return Outcome("permanent", error, status)
+
+
+def classify_exception(exc: BaseException, *, scrub: Sequence[str] = ()) -> Outcome:
+    """Classify a failure to get an answer: a refused connection (never sent), a timeout or drop (maybe sent)."""
+    detail = redact_text(f"{type(exc).__name__}: {exc}", scrub)
+    if isinstance(exc, aiohttp.InvalidURL):
+        return Outcome("permanent", "invalid_url", detail=type(exc).__name__)
+    if isinstance(exc, aiohttp.ClientConnectorError | ConnectionRefusedError):
+        return Outcome("retry", "connection_refused", detail=detail)
+    if isinstance(exc, asyncio.TimeoutError | TimeoutError):
+        return Outcome("retry", "timeout", uncertain=True, detail=detail)
+    if isinstance(exc, aiohttp.ClientError | OSError | SlackClientError):
+        return Outcome("retry", "connection_error", uncertain=True, detail=detail)
+    return Outcome("retry", "unexpected_error", uncertain=True, detail=detail)
+
+
+# --- secrets --------------------------------------------------------------------------------------
+
+
+def redact_webhook(url: str) -> str:
+    """Return a webhook URL safe to log: ``hooks.slack.com/services/T…/***`` (the host and the first segment)."""
+    match = re.match(r"^[a-zA-Z][a-zA-Z0-9+.-]*://([^/?#@]*@)?([^/?#]*)(/[^?#]*)?", url.strip())
+    if not match:
+        return "<webhook>"
+    host = match.group(2)
+    segments = [s for s in (match.group(3) or "").split("/") if s]
+    shown = host
+    if segments:
+        shown += f"/{segments[0]}"
+    if len(segments) > 1:
+        shown += f"/{segments[1][:1]}…"
+    return shown + "/***"
+
+
+def redact_text(text: str, secrets: Sequence[str]) -> str:
+    """Return ``text`` with every secret of ``secrets`` (and a webhook's path) replaced by ``***``."""
+    for secret in sorted((s for s in secrets if s), key=len, reverse=True):
+        text = text.replace(secret, "***")
+    return text
+
+
+def _webhook_secrets(url: str) -> list[str]:
+    match = re.match(r"^[a-zA-Z][a-zA-Z0-9+.-]*://[^/?#]*(/[^?#]*)?", url)
+    path = match.group(1) if match and match.group(1) else ""
+    return [url, path] if len(path) > 1 else [url]
+
+
+# --- senders --------------------------------------------------------------------------------------
+
+
+class Sender(Protocol):
+    """Posts messages to one destination; the console and the two Slack senders implement it."""
+
+    kind: str
+    label: str
+    pace: float
+
+    async def send(self, alerts: Sequence[Alert], *, outbox_id: str, title: str | None = None) -> Outcome:
+        """Deliver one alert, or a digest of several; return how it ended (never raises for a network failure)."""
+        ...
+
+    async def confirm(self, outbox_id: str, since: float, *, channel_id: str | None = None) -> bool | None:
+        """Return whether a message with ``outbox_id`` was posted since ``since``; None when it cannot tell."""
+        ...
+
+    async def close(self) -> None:
+        """Release connections."""
+        ...
+
+
+@dataclass(repr=False)
+class WebhookSender:
+    """Posts to an incoming webhook with slack_sdk's ``AsyncWebhookClient`` (no built-in retries)."""
+
+    url: SecretStr
+    timeout: float = 10.0
+    pace: float = 1.0
+    kind: str = field(default="webhook", init=False)
+
+    def __post_init__(self) -> None:
+        """Create the client."""
+        raw = self.url.get_secret_value()
+        self.label = f"webhook {redact_webhook(raw)}"
+        self._secrets = _webhook_secrets(raw)
+        self._client = AsyncWebhookClient(
+            url=raw, timeout=max(1, math.ceil(self.timeout)), logger=_SDK_LOG, retry_handlers=[]
+        )
+
+    def __repr__(self) -> str:
+        """Show the redacted webhook."""
+        return f"WebhookSender({self.label!r}, pace={self.pace})"
+
+    __str__ = __repr__
+
+    async def send(self, alerts: Sequence[Alert], *, outbox_id: str, title: str | None = None) -> Outcome:
+        """Post the message of ``alerts`` to the webhook and classify the answer."""
+        message = build_message(alerts, title=title)
+        try:
+            async with asyncio.timeout(self.timeout):
+                response = await self._client.send(text=message.text, blocks=message.blocks, unfurl_links=False)
+        except asyncio.CancelledError:
+            raise
+        except Exception as exc:  # aiohttp and slack_sdk raise many types; classify_exception sorts them
+            return classify_exception(exc, scrub=self._secrets)
+        return classify_webhook(response.status_code, response.body or "", dict(response.headers or {}))
+
+    async def confirm(self, outbox_id: str, since: float, *, channel_id: str | None = None) -> bool | None:
+        """An incoming webhook cannot read the channel: always None."""
+        return None
+
+    async def close(self) -> None:
+        """Nothing to release (the client opens a session per request)."""
+
+
+@dataclass(repr=False)
+class BotSender:
+    """Posts with ``chat.postMessage`` and a bot token; each message carries its outbox id in its metadata."""
+
+    token: SecretStr
+    channel: str
+    timeout: float = 10.0
+    pace: float = 1.0
+    base_url: str = "https://slack.com/api/"
+    kind: str = field(default="bot", init=False)
+
+    def __post_init__(self) -> None:
+        """Create the client."""
+        self.label = f"chat.postMessage to {self.channel}"
+        self._client = AsyncWebClient(
+            token=self.token.get_secret_value(),
+            base_url=self.base_url,
+            timeout=max(1, math.ceil(self.timeout)),
+            logger=_SDK_LOG,
+            retry_handlers=[],
+        )
+        self._secrets = [self.token.get_secret_value()]
+        self._confirm_warned = False
+
+    def __repr__(self) -> str:
+        """Show the channel, never the token."""
+        return f"BotSender({self.label!r}, pace={self.pace})"
+
+    __str__ = __repr__
+
+    async def send(self, alerts: Sequence[Alert], *, outbox_id: str, title: str | None = None) -> Outcome:
+        """Post the message of ``alerts`` to the channel and classify the answer."""
+        message = build_message(alerts, title=title)
+        try:
+            async with asyncio.timeout(self.timeout):
+                response = await self._client.chat_postMessage(
+                    channel=self.channel,
+                    text=message.text,
+                    blocks=message.blocks,
+                    unfurl_links=False,
+                    metadata={"event_type": METADATA_EVENT, "event_payload": {"outbox_id": outbox_id}},
+                )
+        except asyncio.CancelledError:
+            raise
+        except SlackApiError as exc:
+            res = exc.response
+            status = getattr(res, "status_code", None) or getattr(res, "status", 0) or 0
+            data = getattr(res, "data", None)
+            headers = getattr(res, "headers", None)
+            return classify_api(int(status), data if isinstance(data, Mapping) else None, dict(headers or {}))
+        except Exception as exc:  # aiohttp and slack_sdk raise many types; classify_exception sorts them
+            return classify_exception(exc, scrub=self._secrets)
+        return classify_api(
+            response.status_code,
+            response.data if isinstance(response.data, Mapping) else None,
+            dict(response.headers or {}),
+        )
+
+    async def confirm(self, outbox_id: str, since: float, *, channel_id: str | None = None) -> bool | None:
+        """Look for the outbox id in the metadata of the channel's messages since ``since`` (needs channels:history)."""
+        channel = channel_id or (self.channel if re.fullmatch(r"[CGD][A-Z0-9]{6,}", self.channel) else None)
+        if channel is None:
+            self._warn_confirm("the channel's id is not known yet (configure it as C0123… to check after a restart)")
+            return None
+        try:
+            async with asyncio.timeout(self.timeout):
+                response = await self._client.conversations_history(
+                    channel=channel, oldest=f"{since - 60:.6f}", limit=200, include_all_metadata=True
+                )
+        except asyncio.CancelledError:
+            raise
+        except SlackApiError as exc:
+            data = getattr(exc.response, "data", None)
+            error = data.get("error") if isinstance(data, Mapping) else None
+            self._warn_confirm(f"conversations.history answered {error or 'an error'} (the app needs channels:history)")
+            return None
+        except Exception as exc:  # network failures: cannot tell
+            self._warn_confirm(redact_text(type(exc).__name__, self._secrets))
+            return None
+        for item in response.get("messages") or []:
+            meta = item.get("metadata") or {}
+            if (
+                meta.get("event_type") == METADATA_EVENT
+                and (meta.get("event_payload") or {}).get("outbox_id") == outbox_id
+            ):
+                return True
+        return False
+
+    def _warn_confirm(self, why: str) -> None:
+        if not self._confirm_warned:
+            log.warning("%s: cannot check whether an interrupted post went out: %s; resending", self.label, why)
+            self._confirm_warned = True
+
+    async def close(self) -> None:
+        """Close the client's session, if it opened one."""
+        session = getattr(self._client, "session", None)
+        if session is not None and not session.closed:
+            await session.close()

@@ -1,0 +1,889 @@
+"""Delivery end to end: a real Redis and a fake Slack on a real HTTP server (pytest-httpserver).
+
+The fake speaks Slack's contracts: incoming webhooks (200 "ok", 429 with Retry-After, 5xx, the permanent
+errors as status + reason text) and the Web API (chat.postMessage, conversations.history with message
+metadata). Each test asserts exact delivery counts and order; one measures pacing; three stop a worker
+between claiming a message and acking it (SIGKILL of a subprocess, or a cancelled task) and restart it.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import io
+import itertools
+import json
+import logging
+import os
+import random
+import re
+import signal
+import socket
+import subprocess
+import sys
+import threading
+import time
+from collections import deque
+from collections.abc import AsyncIterator, Callable, Iterator, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import pytest
+import redis.asyncio as aioredis
+from click.testing import CliRunner
+from pytest_httpserver import HTTPServer
+from rich.console import Console
+from werkzeug import Request, Response
+
+from signal_monitor.config.settings import Settings
+from signal_monitor.delivery import DeliveryOptions, Dispatcher, parse_routes
+from signal_monitor.delivery.cli import outbox as outbox_cli
+from signal_monitor.delivery.cli import silence as silence_cli
+from signal_monitor.delivery.console import ConsoleSender
+from signal_monitor.delivery.slack import Outcome, Sender
+from signal_monitor.rules.alert import Alert
+from tests.unit.delivery.factory import make_alert, weekly
+
+REPO = Path(__file__).resolve().parents[2]
+HOOK_PATH = "/services/T0DESK001/B0ALERTS1/hookS3cretValue0123456789"
+TOKEN = "xoxb-4242-4343-t0kenS3cretValue"
+CHANNEL = "C0DESK001"
+KEY = re.compile(r"key ([0-9a-f]{16}(?::v\d+)?)")
+
+
+# --- the fake Slack ------------------------------------------------------------------------------
+
+
+@dataclass
+class Answer:
+    """One scripted answer: status, body, headers, a delay, or a hold until released (``arrived`` set first)."""
+
+    status: int = 200
+    body: str = "ok"
+    headers: dict[str, str] = field(default_factory=dict)
+    delay: float = 0.0
+    arrived: threading.Event | None = None
+    release: threading.Event | None = None
+    api_error: str | None = None  # Web API: {"ok": false, "error": ...} with this status
+
+
+@dataclass
+class Post:
+    """A request the fake received, and whether Slack would show the message."""
+
+    at: float
+    path: str
+    body: dict[str, Any]
+    posted: bool
+
+    @property
+    def keys(self) -> list[str]:
+        """Return the dedup keys in the message, in order."""
+        return KEY.findall(json.dumps(self.body.get("blocks", [])))
+
+
+class FakeSlack:
+    """Incoming webhooks under /services/, and /api/chat.postMessage + /api/conversations.history."""
+
+    def __init__(self, server: HTTPServer) -> None:
+        self.server = server
+        self.lock = threading.Lock()
+        self.requests: list[Post] = []
+        self.scripts: dict[str, deque[Answer]] = {}
+        server.expect_request(re.compile(r"^/services/.*"), method="POST").respond_with_handler(self._webhook)
+        server.expect_request("/api/chat.postMessage", method="POST").respond_with_handler(self._post_message)
+        server.expect_request("/api/conversations.history").respond_with_handler(self._history)
+
+    def url(self, path: str = HOOK_PATH) -> str:
+        """Return the URL of ``path`` on the fake."""
+        return self.server.url_for(path)
+
+    def script(self, path: str, *answers: Answer) -> None:
+        """Queue answers for ``path`` (then 200 ok)."""
+        self.scripts.setdefault(path, deque()).extend(answers)
+
+    def posted(self, path: str | None = None) -> list[Post]:
+        """Return the messages Slack would show (of one path), in arrival order."""
+        with self.lock:
+            return [p for p in self.requests if p.posted and (path is None or p.path == path)]
+
+    def received(self, path: str | None = None) -> list[Post]:
+        """Return every request received (of one path)."""
+        with self.lock:
+            return [p for p in self.requests if path is None or p.path == path]
+
+    def posted_keys(self, path: str | None = None) -> list[str]:
+        """Return the dedup keys of every shown message, in order."""
+        return [k for p in self.posted(path) for k in p.keys]
+
+    def _answer(self, request: Request) -> tuple[Answer, Post]:
+        at = time.time()
+        with self.lock:
+            queue = self.scripts.get(request.path)
+            answer = queue.popleft() if queue else Answer()
+        if answer.arrived is not None:
+            answer.arrived.set()
+        if answer.release is not None:
+            answer.release.wait(20)
+        if answer.delay:
+            time.sleep(answer.delay)
+        body = json.loads(request.get_data(as_text=True) or "{}")
+        ok = answer.status == 200 and (
+            answer.body == "ok" if request.path.startswith("/services/") else not answer.api_error
+        )
+        post = Post(at, request.path, body, ok)
+        with self.lock:
+            self.requests.append(post)
+        return answer, post
+
+    def _webhook(self, request: Request) -> Response:
+        answer, _ = self._answer(request)
+        return Response(answer.body, status=answer.status, headers=answer.headers, content_type="text/plain")
+
+    def _post_message(self, request: Request) -> Response:
+        if request.headers.get("Authorization") != f"Bearer {TOKEN}":
+            return Response(json.dumps({"ok": False, "error": "invalid_auth"}), content_type="application/json")
+        answer, post = self._answer(request)
+        if answer.api_error:
+            data: dict[str, Any] = {"ok": False, "error": answer.api_error}
+        elif answer.status == 200:
+            data = {"ok": True, "channel": CHANNEL, "ts": f"{post.at:.6f}"}
+        else:
+            data = {"ok": False, "error": "internal_error"}
+        return Response(json.dumps(data), status=answer.status, headers=answer.headers, content_type="application/json")
+
+    def _history(self, request: Request) -> Response:
+        oldest = float(request.args.get("oldest", "0"))
+        channel = request.args.get("channel") or request.form.get("channel")
+        with self.lock:
+            shown = [p for p in self.requests if p.posted and p.path == "/api/chat.postMessage" and p.at >= oldest]
+        messages = [
+            {"ts": f"{p.at:.6f}", "text": p.body.get("text", ""), "metadata": p.body.get("metadata")}
+            for p in shown
+            if p.body.get("channel") in (channel, CHANNEL)
+        ]
+        return Response(json.dumps({"ok": True, "messages": messages[::-1]}), content_type="application/json")
+
+
+@pytest.fixture(scope="module")
+def slack_server() -> Iterator[HTTPServer]:
+    """One HTTP server for the module (one thread: a slow answer holds the next request, as the tests expect)."""
+    server = HTTPServer(host="127.0.0.1", port=0)
+    server.start()
+    yield server
+    server.stop()
+
+
+@pytest.fixture
+def fake_slack(slack_server: HTTPServer) -> Iterator[FakeSlack]:
+    """A fresh fake Slack on the module's server."""
+    slack_server.clear()
+    yield FakeSlack(slack_server)
+    slack_server.clear()
+
+
+# --- dispatchers ---------------------------------------------------------------------------------
+
+CONSOLE_ROUTES = "receivers: [{name: desk, type: auto}]\nroute: {receiver: desk}\n"
+SLACK_ROUTES = "receivers: [{name: desk, type: slack}]\nroute: {receiver: desk}\n"
+
+
+def fast_options(fake: FakeSlack | None = None, **overrides: Any) -> DeliveryOptions:
+    """Delivery options for tests: short pacing, timeouts, backoff and lease."""
+    values: dict[str, Any] = {
+        "slack_pace_s": 0.02,
+        "slack_timeout_s": 2.0,
+        "retry_base_s": 0.05,
+        "retry_max_s": 0.2,
+        "max_attempts": 4,
+        "lease_s": 1.5,
+        "poll_s": 0.05,
+    }
+    if fake is not None:
+        values["slack_api_url"] = fake.url("/api/")
+    values.update(overrides)
+    return DeliveryOptions(**values)
+
+
+class FakeClock:
+    """A clock that moves only when told."""
+
+    def __init__(self) -> None:
+        self.now = time.time()
+
+    def __call__(self) -> float:
+        """Return the current fake time."""
+        return self.now
+
+    def advance(self, seconds: float) -> None:
+        """Move the clock forward."""
+        self.now += seconds
+
+
+@pytest.fixture
+async def client(redis_url: str) -> AsyncIterator[aioredis.Redis]:
+    """An async client of the shared Redis (keys only under the test's key_prefix)."""
+    connection = aioredis.Redis.from_url(redis_url, decode_responses=True)
+    yield connection
+    await connection.aclose()
+
+
+Make = Callable[..., Dispatcher]
+
+
+@pytest.fixture
+async def make(client: aioredis.Redis, key_prefix: str) -> AsyncIterator[Make]:
+    """Build dispatchers on the test's key prefix; all are closed at the end."""
+    made: list[Dispatcher] = []
+
+    def build(
+        routes: str = SLACK_ROUTES,
+        *,
+        webhook: str | None = None,
+        token: str | None = None,
+        channel: str = "",
+        options: DeliveryOptions | None = None,
+        **kwargs: Any,
+    ) -> Dispatcher:
+        settings = Settings(
+            key_prefix=key_prefix, slack_webhook_url=webhook, slack_bot_token=token, slack_channel=channel
+        )
+        dispatcher = Dispatcher(
+            client,
+            settings=settings,
+            routes=parse_routes(routes, "test-routes.yaml"),
+            options=options or fast_options(),
+            **kwargs,
+        )
+        made.append(dispatcher)
+        return dispatcher
+
+    yield build
+    for dispatcher in made:
+        await dispatcher.close()
+
+
+def keys(alerts: Sequence[Alert]) -> list[str]:
+    """Return the dedup keys of ``alerts``."""
+    return [a.dedup_key for a in alerts]
+
+
+# --- delivery ------------------------------------------------------------------------------------
+
+
+async def test_each_alert_is_posted_once_in_order(fake_slack: FakeSlack, make: Make) -> None:
+    dispatcher = make(webhook=fake_slack.url())
+    alerts = weekly("hf_net_buying_streak", 5)
+    await dispatcher.submit(alerts)
+    assert (await dispatcher.outbox.depths()) == {"desk": 5}  # durable before the first attempt
+    assert fake_slack.received() == []
+    assert await dispatcher.drain(timeout=10)
+    assert fake_slack.posted_keys(HOOK_PATH) == keys(alerts)
+    assert len(fake_slack.received()) == 5
+    stats = await dispatcher.refresh_stats()
+    assert (stats["sent"], stats["pending"], stats["parked"]) == (5, 0, 0)
+    assert stats["last_sent"]["rule"] == "hf_net_buying_streak"
+
+
+async def test_a_replay_and_a_second_worker_post_nothing_twice(fake_slack: FakeSlack, make: Make) -> None:
+    first, second = make(webhook=fake_slack.url()), make(webhook=fake_slack.url())
+    alerts = weekly("sector_net_buying_high", 4)
+    await asyncio.gather(first.submit(alerts), second.submit(alerts))
+    await first.submit(alerts)  # a batch replayed after a crash
+    results = await asyncio.gather(first.drain(timeout=10), second.drain(timeout=10))
+    assert results == [True, True]
+    assert fake_slack.posted_keys() == keys(alerts)
+    assert len(fake_slack.received()) == 4
+    counts = await first.outbox.counts()
+    assert counts["deduplicated"] == 8 and counts["enqueued"] == 4
+
+
+async def test_429_waits_the_retry_after_it_gives(fake_slack: FakeSlack, make: Make) -> None:
+    fake_slack.script(HOOK_PATH, Answer(429, "rate_limited", {"Retry-After": "1"}))
+    dispatcher = make(webhook=fake_slack.url())
+    alerts = weekly("vix_below_17", 2)
+    await dispatcher.submit(alerts)
+    assert await dispatcher.drain(timeout=10)
+    received = fake_slack.received()
+    assert len(received) == 3
+    assert received[1].at - received[0].at >= 0.95
+    assert fake_slack.posted_keys() == keys(alerts)
+    counts = await dispatcher.outbox.counts()
+    assert counts["rate_limited"] == 1 and "retried" not in counts
+
+
+async def test_5xx_is_retried_with_backoff_until_ok(
+    fake_slack: FakeSlack, make: Make, caplog: pytest.LogCaptureFixture
+) -> None:
+    fake_slack.script(HOOK_PATH, Answer(500, "oops"), Answer(503, "busy"))
+    dispatcher = make(webhook=fake_slack.url())
+    alert = make_alert()
+    with caplog.at_level(logging.WARNING, logger="signal_monitor.delivery"):
+        await dispatcher.submit([alert])
+        assert await dispatcher.drain(timeout=10)
+    assert [p.keys for p in fake_slack.received()] == [[alert.dedup_key]] * 3
+    assert fake_slack.posted_keys() == [alert.dedup_key]
+    assert (await dispatcher.outbox.counts())["retried"] == 2
+    assert "attempt 1 of 4" in caplog.text and "(3 left)" in caplog.text
+
+
+@pytest.mark.parametrize(
+    ("status", "reason", "fix"),
+    [
+        (400, "invalid_payload", "malformed"),
+        (403, "action_prohibited", "admin"),
+        (403, "invalid_token", "SLACK_WEBHOOK_URL"),
+        (404, "channel_not_found", "/invite"),
+        (404, "no_service", "create a new one"),
+        (410, "channel_is_archived", "unarchive"),
+    ],
+)
+async def test_permanent_errors_are_parked_once_and_the_queue_goes_on(
+    fake_slack: FakeSlack, make: Make, caplog: pytest.LogCaptureFixture, status: int, reason: str, fix: str
+) -> None:
+    fake_slack.script(HOOK_PATH, Answer(status, reason))
+    dispatcher = make(webhook=fake_slack.url())
+    refused, after = weekly("sector_breadth", 2)
+    with caplog.at_level(logging.ERROR, logger="signal_monitor.delivery"):
+        await dispatcher.submit([refused, after])
+        assert await dispatcher.drain(timeout=10)
+    assert [p.keys for p in fake_slack.received()] == [[refused.dedup_key], [after.dedup_key]]
+    assert fake_slack.posted_keys() == [after.dedup_key]
+    (parked,) = await dispatcher.outbox.parked()
+    assert (parked.reason, parked.status) == (reason, status)
+    assert parked.message["alerts"][0]["dedup_key"] == refused.dedup_key
+    stats = await dispatcher.refresh_stats()
+    assert stats["parked"] == 1 and stats["parked_by_reason"] == {reason: 1} and stats["sent"] == 1
+    line = next(r.getMessage() for r in caplog.records if "parked" in r.getMessage())
+    assert reason in line and fix in line and "outbox requeue" in line
+
+
+async def test_parked_message_is_delivered_after_requeue(fake_slack: FakeSlack, make: Make) -> None:
+    fake_slack.script(HOOK_PATH, Answer(404, "channel_not_found"))
+    dispatcher = make(webhook=fake_slack.url())
+    alert = make_alert()
+    await dispatcher.submit([alert])
+    assert await dispatcher.drain(timeout=10)
+    (parked,) = await dispatcher.outbox.parked()
+    assert await dispatcher.outbox.requeue(parked.id)
+    assert not await dispatcher.outbox.requeue(parked.id)
+    assert await dispatcher.drain(timeout=10)
+    assert fake_slack.posted_keys() == [alert.dedup_key]
+    assert await dispatcher.outbox.parked() == []
+
+
+async def test_slow_answer_within_the_timeout_is_one_post(fake_slack: FakeSlack, make: Make) -> None:
+    fake_slack.script(HOOK_PATH, Answer(delay=0.8))
+    dispatcher = make(webhook=fake_slack.url(), options=fast_options(slack_timeout_s=3.0))
+    alert = make_alert()
+    await dispatcher.submit([alert])
+    assert await dispatcher.drain(timeout=10)
+    assert len(fake_slack.received()) == 1 and fake_slack.posted_keys() == [alert.dedup_key]
+
+
+async def test_bot_answer_after_the_timeout_is_confirmed_not_reposted(fake_slack: FakeSlack, make: Make) -> None:
+    fake_slack.script("/api/chat.postMessage", Answer(delay=1.6))
+    dispatcher = make(token=TOKEN, channel=CHANNEL, options=fast_options(fake_slack, slack_timeout_s=1.0))
+    first, second = weekly("crowding_spread", 2)
+    await dispatcher.submit([first, second])
+    assert await dispatcher.drain(timeout=15)
+    assert [p.keys for p in fake_slack.received("/api/chat.postMessage")] == [[first.dedup_key], [second.dedup_key]]
+    assert fake_slack.posted_keys() == keys([first, second])
+    counts = await dispatcher.outbox.counts()
+    assert counts["confirmed"] == 1 and counts["sent"] == 2
+
+
+async def test_webhook_answer_after_the_timeout_is_resent_with_a_warning(
+    fake_slack: FakeSlack, make: Make, caplog: pytest.LogCaptureFixture
+) -> None:
+    # An incoming webhook cannot be asked whether it posted: at-least-once, said in the log.
+    fake_slack.script(HOOK_PATH, Answer(delay=1.6))
+    dispatcher = make(webhook=fake_slack.url(), options=fast_options(slack_timeout_s=1.0))
+    alert = make_alert()
+    with caplog.at_level(logging.WARNING, logger="signal_monitor.delivery"):
+        await dispatcher.submit([alert])
+        assert await dispatcher.drain(timeout=15)
+    assert len(fake_slack.received()) == 2
+    assert "got no answer; sending it again" in caplog.text
+    assert (await dispatcher.outbox.counts())["sent"] == 1
+
+
+async def test_connection_refused_is_retried_then_parked_not_lost(make: Make, caplog: pytest.LogCaptureFixture) -> None:
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        port = probe.getsockname()[1]
+    dispatcher = make(webhook=f"http://127.0.0.1:{port}{HOOK_PATH}", options=fast_options(max_attempts=3))
+    alert = make_alert()
+    with caplog.at_level(logging.WARNING, logger="signal_monitor.delivery"):
+        await dispatcher.submit([alert])
+        assert await dispatcher.drain(timeout=10)
+    (parked,) = await dispatcher.outbox.parked()
+    assert parked.reason == "retries_exhausted" and "connection_refused" in parked.detail
+    assert parked.message["alerts"][0]["dedup_key"] == alert.dedup_key
+    assert (await dispatcher.outbox.counts())["retried"] == 2
+    assert "attempt 2 of 3" in caplog.text and "retries_exhausted" in caplog.text
+
+
+async def test_pacing_spaces_each_channel_and_keeps_channels_independent(
+    fake_slack: FakeSlack, make: Make, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    other = "/services/T0DESK001/B0URGENT1/otherS3cretValue"
+    monkeypatch.setenv("SM_TEST_URGENT_HOOK", fake_slack.url(other))
+    routes = """
+receivers:
+  - {name: desk, type: slack}
+  - {name: urgent, type: slack, webhook_url_env: SM_TEST_URGENT_HOOK}
+route:
+  receiver: desk
+  routes: [{match: {severity: critical}, receiver: urgent}]
+"""
+    dispatcher = make(routes, webhook=fake_slack.url(), options=fast_options(slack_pace_s=1.0))
+    desk = weekly("hf_flow_mix", 3, severity="info")
+    urgent = weekly("gross_leverage_record", 3, severity="critical")
+    await dispatcher.submit(desk + urgent)
+    assert await dispatcher.drain(timeout=15)
+    for path, alerts in ((HOOK_PATH, desk), (other, urgent)):
+        assert fake_slack.posted_keys(path) == keys(alerts)
+        times = [p.at for p in fake_slack.posted(path)]
+        assert all(b - a >= 0.9 for a, b in itertools.pairwise(times)), times
+    # the two channels run side by side: neither waited for the other
+    assert abs(fake_slack.posted(HOOK_PATH)[0].at - fake_slack.posted(other)[0].at) < 0.5
+
+
+# --- a worker stopped between claim and ack ---------------------------------------------------------
+
+WORKER = """
+import asyncio, json, sys
+import redis.asyncio as aioredis
+from signal_monitor.config.settings import Settings
+from signal_monitor.delivery import DeliveryOptions, Dispatcher, parse_routes
+
+async def main() -> None:
+    cfg = json.loads(sys.argv[1])
+    client = aioredis.Redis.from_url(cfg["redis_url"], decode_responses=True)
+    settings = Settings(key_prefix=cfg["prefix"], slack_webhook_url=cfg.get("webhook"),
+                        slack_bot_token=cfg.get("token"), slack_channel=cfg.get("channel", ""))
+    dispatcher = Dispatcher(client, settings=settings, routes=parse_routes(cfg["routes"]),
+                            options=DeliveryOptions(**cfg["options"]))
+    print("draining", flush=True)
+    await dispatcher.drain(timeout=30)
+    print("drained", flush=True)
+
+asyncio.run(main())
+"""
+
+
+def _spawn(tmp_path: Path, config: dict[str, Any]) -> subprocess.Popen[str]:
+    script = tmp_path / "worker.py"
+    script.write_text(WORKER, encoding="utf-8")
+    env = {**os.environ, "PYTHONPATH": str(REPO)}
+    return subprocess.Popen(
+        [sys.executable, str(script), json.dumps(config)],
+        env=env,
+        cwd=REPO,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+
+
+def _options_dict(options: DeliveryOptions) -> dict[str, Any]:
+    return {k: getattr(options, k) for k in DeliveryOptions.__dataclass_fields__}
+
+
+async def _wait_for(predicate: Callable[[], bool], timeout: float, what: str) -> None:
+    deadline = time.monotonic() + timeout
+    while not predicate():
+        if time.monotonic() > deadline:
+            raise AssertionError(f"timed out waiting for {what}")
+        await asyncio.sleep(0.01)
+
+
+async def test_bot_worker_killed_while_slack_posts_resumes_without_a_repost(
+    fake_slack: FakeSlack, make: Make, redis_url: str, key_prefix: str, tmp_path: Path
+) -> None:
+    options = fast_options(fake_slack, slack_pace_s=0.1)
+    alerts = weekly("ls_ratio_percentile", 6)
+    await make(token=TOKEN, channel=CHANNEL, options=options).submit(alerts)
+    arrived, release = threading.Event(), threading.Event()
+    # Slack takes the third message, then the worker dies before hearing back.
+    fake_slack.script("/api/chat.postMessage", Answer(), Answer(), Answer(arrived=arrived, release=release))
+    worker = _spawn(
+        tmp_path,
+        {
+            "redis_url": redis_url,
+            "prefix": key_prefix,
+            "token": TOKEN,
+            "channel": CHANNEL,
+            "routes": SLACK_ROUTES,
+            "options": _options_dict(options),
+        },
+    )
+    try:
+        await _wait_for(arrived.is_set, 20, "the third post")
+        worker.send_signal(signal.SIGKILL)
+        assert worker.wait(10) == -signal.SIGKILL
+    finally:
+        release.set()
+        if worker.poll() is None:
+            worker.kill()
+    await _wait_for(lambda: len(fake_slack.posted()) == 3, 5, "the held post to finish")
+    restarted = make(token=TOKEN, channel=CHANNEL, options=options)
+    assert await restarted.drain(timeout=15)
+    assert fake_slack.posted_keys() == keys(alerts)
+    assert len(fake_slack.received("/api/chat.postMessage")) == 6
+    counts = await restarted.outbox.counts()
+    assert counts["confirmed"] == 1 and counts["sent"] == 6
+    assert await restarted.outbox.depths() == {}
+
+
+async def test_webhook_worker_killed_mid_queue_resumes_where_it_stopped(
+    fake_slack: FakeSlack, make: Make, redis_url: str, key_prefix: str, tmp_path: Path
+) -> None:
+    options = fast_options(slack_pace_s=0.5)
+    alerts = weekly("sector_net_buying_streak", 6)
+    await make(webhook=fake_slack.url(), options=options).submit(alerts)
+    worker = _spawn(
+        tmp_path,
+        {
+            "redis_url": redis_url,
+            "prefix": key_prefix,
+            "webhook": fake_slack.url(),
+            "routes": SLACK_ROUTES,
+            "options": _options_dict(options),
+        },
+    )
+    try:
+        await _wait_for(lambda: len(fake_slack.posted()) >= 3, 20, "three posts")
+        await asyncio.sleep(0.15)  # the third is acked; the worker waits out the pacing
+        worker.send_signal(signal.SIGKILL)
+        assert worker.wait(10) == -signal.SIGKILL
+    finally:
+        if worker.poll() is None:
+            worker.kill()
+    sent_before = len(fake_slack.posted())
+    assert 3 <= sent_before < 6
+    restarted = make(webhook=fake_slack.url(), options=options)
+    assert await restarted.drain(timeout=15)
+    assert fake_slack.posted_keys() == keys(alerts)
+    assert len(fake_slack.received()) == 6
+
+
+class _HangsOnThird:
+    """Wraps a sender: the third send hangs before anything reaches Slack (the worker is then stopped)."""
+
+    def __init__(self, inner: Sender) -> None:
+        self.inner = inner
+        self.kind, self.label, self.pace = inner.kind, inner.label, inner.pace
+        self.calls = 0
+        self.reached = asyncio.Event()
+
+    async def send(self, alerts: Sequence[Alert], *, outbox_id: str, title: str | None = None) -> Outcome:
+        """Hang on the third call; else pass through."""
+        self.calls += 1
+        if self.calls == 3:
+            self.reached.set()
+            await asyncio.Event().wait()
+        return await self.inner.send(alerts, outbox_id=outbox_id, title=title)
+
+    async def confirm(self, outbox_id: str, since: float, *, channel_id: str | None = None) -> bool | None:
+        """Pass through."""
+        return await self.inner.confirm(outbox_id, since, channel_id=channel_id)
+
+    async def close(self) -> None:
+        """Pass through."""
+        await self.inner.close()
+
+
+async def test_task_cancelled_between_claim_and_ack_loses_nothing(fake_slack: FakeSlack, make: Make) -> None:
+    plain = make(webhook=fake_slack.url())
+    hanging = _HangsOnThird(plain.senders["desk"])
+    stopping = make(webhook=fake_slack.url(), senders={"desk": hanging})
+    alerts = weekly("hf_long_short_flow_ratio", 5)
+    await stopping.submit(alerts)
+    worker = asyncio.create_task(stopping.run())
+    await asyncio.wait_for(hanging.reached.wait(), 10)
+    worker.cancel()  # the third message is claimed (in flight), not acked
+    with contextlib.suppress(asyncio.CancelledError):
+        await worker
+    assert fake_slack.posted_keys() == keys(alerts[:2])
+    head = await stopping.outbox.head("desk")
+    assert head is not None and head[1] is not None
+    assert head[1]["alerts"][0]["dedup_key"] == alerts[2].dedup_key
+    assert await stopping.outbox.inflight(head[0]) is not None
+    assert await plain.drain(timeout=10)
+    assert fake_slack.posted_keys() == keys(alerts)
+    assert len(fake_slack.received()) == 5
+
+
+async def test_run_cancelled_at_any_point_stops_promptly_and_loses_nothing(fake_slack: FakeSlack, make: Make) -> None:
+    # Regression: redis-py 8 on Python 3.11 can swallow (or hang on) a cancel that lands inside a command;
+    # the dispatcher keeps cancellation out of its Redis steps.
+    rng = random.Random(7)
+    alerts = weekly("net_leverage_rising_streak", 12)
+    submitting = asyncio.create_task(make(webhook=fake_slack.url()).submit(alerts))
+    await asyncio.sleep(0)
+    submitting.cancel()  # a cancelled submit still stores its whole batch
+    with contextlib.suppress(asyncio.CancelledError):
+        await submitting
+    assert sum((await make(webhook=fake_slack.url()).outbox.depths()).values()) == 12
+    for _ in range(15):
+        worker = make(webhook=fake_slack.url(), options=fast_options(lease_s=0.3))
+        task = asyncio.create_task(worker.run())
+        await asyncio.sleep(rng.uniform(0.0, 0.06))
+        task.cancel()
+        done, _ = await asyncio.wait({task}, timeout=8)
+        assert done, "run() did not stop after a cancel"
+    final = make(webhook=fake_slack.url())
+    assert await final.drain(timeout=15)
+    assert sorted(fake_slack.posted_keys()) == sorted(keys(alerts))
+    assert len(set(fake_slack.posted_keys())) == 12
+
+
+# --- noise control --------------------------------------------------------------------------------
+
+
+async def test_realert_drops_the_same_rule_and_scope_within_the_interval(fake_slack: FakeSlack, make: Make) -> None:
+    clock = FakeClock()
+    routes = "receivers: [{name: desk, type: slack}]\nroute: {receiver: desk, realert: 1h}\n"
+    dispatcher = make(routes, webhook=fake_slack.url(), clock=clock)
+    week1, week2, week3 = weekly("vix_below_17", 3, scope={"symbol": "VIX"})
+    other_scope = make_alert("vix_below_17", {"symbol": "VIX9D"})
+    await dispatcher.submit([week1, other_scope])
+    clock.advance(30 * 60)
+    await dispatcher.submit([week2])
+    clock.advance(31 * 60)
+    await dispatcher.submit([week3])
+    correction = make_alert("vix_below_17", {"symbol": "VIX"}, period=week3.period_end, revision=2)
+    await dispatcher.submit([correction])  # corrections always pass
+    assert await dispatcher.drain(timeout=10)
+    assert fake_slack.posted_keys() == [week1.dedup_key, other_scope.dedup_key, week3.dedup_key, correction.dedup_key]
+    assert (await dispatcher.outbox.counts())["realert_suppressed"] == 1
+
+
+async def test_alerts_within_group_wait_go_out_as_one_digest(fake_slack: FakeSlack, make: Make) -> None:
+    clock = FakeClock()
+    routes = "receivers: [{name: desk, type: slack}]\nroute: {receiver: desk, group_wait: 30s, group_max: 3}\n"
+    dispatcher = make(routes, webhook=fake_slack.url(), clock=clock)
+    alerts = weekly("sector_net_buying_high", 4)
+    await dispatcher.submit(alerts[:2])
+    clock.advance(20)
+    await dispatcher.submit(alerts[2:])
+    assert await dispatcher.flush_groups() == 0  # not due: 20 s of 30
+    assert await dispatcher.outbox.group_depth() == 4
+    clock.advance(11)
+    assert await dispatcher.flush_groups() == 2  # 4 alerts, 3 a message
+    assert await dispatcher.drain(timeout=10)
+    posts = fake_slack.posted()
+    assert [p.keys for p in posts] == [keys(alerts[:3]), keys(alerts[3:])]
+    assert posts[0].body["blocks"][0]["text"]["text"].startswith("3 alerts")
+    assert posts[1].body["blocks"][0]["text"]["text"].startswith(":large_orange_circle: WARNING")
+
+
+async def test_a_critical_alert_inhibits_warnings_of_its_scope(fake_slack: FakeSlack, make: Make) -> None:
+    clock = FakeClock()
+    routes = """
+receivers: [{name: desk, type: slack}]
+route: {receiver: desk, group_wait: 10s}
+inhibit: [{source: {severity: critical}, target: {severity: warning}, equal: [scope], for: 1h}]
+"""
+    dispatcher = make(routes, webhook=fake_slack.url(), clock=clock)
+    energy = {"sector": "Energy"}
+    early_warning = make_alert("sector_long_buying_high", energy, severity="warning")
+    await dispatcher.submit([early_warning])  # buffered in the group
+    critical = make_alert("sector_net_buying_high", energy, severity="critical")
+    same_batch = make_alert("sector_net_buying_streak", energy, severity="warning")
+    other = make_alert("sector_net_buying_streak", {"sector": "Tech"}, severity="warning")
+    await dispatcher.submit([same_batch, other, critical])
+    clock.advance(11)
+    assert await dispatcher.flush_groups() == 1  # the early warning is muted when its digest goes out
+    clock.advance(2 * 3600)
+    late_warning = make_alert(
+        "sector_net_buying_streak", energy, severity="warning", period=critical.period_end.replace(day=13)
+    )
+    await dispatcher.submit([late_warning])  # the inhibition has ended
+    assert await dispatcher.drain(timeout=10)
+    assert sorted(fake_slack.posted_keys()) == sorted(keys([critical, other, late_warning]))
+    assert (await dispatcher.outbox.counts())["inhibited"] == 2
+
+
+async def test_silences_mute_until_they_end_or_expire(fake_slack: FakeSlack, make: Make) -> None:
+    clock = FakeClock()
+    dispatcher = make(webhook=fake_slack.url(), clock=clock)
+    silence = await dispatcher.silences.add(
+        "vix_below_17", duration=7200, reason="CBOE feed late", scope={"symbol": "VIX"}
+    )
+    week1, week2, week3 = weekly("vix_below_17", 3, scope={"symbol": "VIX"})
+    unrelated = make_alert("vix_below_17", {"symbol": "VIX9D"})
+    await dispatcher.submit([week1, unrelated])
+    assert (await dispatcher.refresh_stats())["silences_active"] == 1
+    clock.advance(7200)
+    await dispatcher.submit([week2])  # the silence ended
+    second = await dispatcher.silences.add("*", duration=3600, reason="maintenance")
+    await dispatcher.submit([week3])
+    assert [s.id for s in await dispatcher.silences.active()] == [second.id]
+    assert (await dispatcher.silences.expire(second.id)) is not None
+    assert await dispatcher.silences.active() == []
+    assert await dispatcher.silences.expire("nope") is None
+    assert {s.id for s in await dispatcher.silences.all()} == {silence.id, second.id}
+    assert await dispatcher.drain(timeout=10)
+    assert fake_slack.posted_keys() == keys([unrelated, week2])
+    assert (await dispatcher.outbox.counts())["silenced"] == 2
+
+
+async def test_resolved_notices_only_for_alerts_that_were_sent(fake_slack: FakeSlack, make: Make) -> None:
+    routes = "receivers: [{name: desk, type: slack}]\nroute: {receiver: desk, resolved: true}\n"
+    dispatcher = make(routes, webhook=fake_slack.url())
+    sent = make_alert("hf_net_buying_streak", {"fund_type": "hedge_fund"})
+    withdrawn = make_alert("hf_net_buying_streak", {"fund_type": "hedge_fund"}, revision=2, fired=False, text="")
+    never_sent = make_alert("hf_flow_mix", {"fund_type": "hedge_fund"}, revision=2, fired=False, text="")
+    provisional = make_alert("hf_flow_mix", {"fund_type": "etf"}, provisional=True)
+    await dispatcher.submit([sent, provisional])
+    await dispatcher.submit([withdrawn, never_sent])
+    assert await dispatcher.drain(timeout=10)
+    assert fake_slack.posted_keys() == [sent.dedup_key, withdrawn.dedup_key]
+    assert "RESOLVED" in fake_slack.posted()[1].body["blocks"][0]["text"]["text"]
+    counts = await dispatcher.outbox.counts()
+    assert counts["resolved_skipped"] == 1 and counts["provisional_skipped"] == 1
+
+    quiet = make("receivers: [{name: desk, type: slack}]\nroute: {receiver: desk}\n", webhook=fake_slack.url())
+    other = make_alert("gross_leverage_record", {"strategy": "macro"})
+    await quiet.submit([other])
+    await quiet.submit([make_alert("gross_leverage_record", {"strategy": "macro"}, revision=2, fired=False, text="")])
+    assert await quiet.drain(timeout=10)
+    assert fake_slack.posted_keys()[-1] == other.dedup_key
+
+
+async def test_no_slack_configured_prints_to_the_console(make: Make) -> None:
+    out = io.StringIO()
+    dispatcher = make(CONSOLE_ROUTES, console=Console(file=out, width=200, color_system=None))
+    assert isinstance(dispatcher.senders["desk"], ConsoleSender)
+    alert = make_alert(
+        "vix_below_17",
+        {"symbol": "VIX"},
+        severity="critical",
+        text="VIX closed at 16.77 on 2025-06-06, below 17 for the first time since 2025-02-20.",
+    )
+    await dispatcher.submit([alert])
+    assert await dispatcher.drain(timeout=5)
+    printed = out.getvalue()
+    assert "CRITICAL vix_below_17 · symbol=VIX · week 2025-06-02–2025-06-06" in printed
+    assert "VIX closed at 16.77" in printed and "since 2024-10-25" in printed
+    assert (await dispatcher.refresh_stats())["sent"] == 1
+
+
+def test_slack_receiver_without_slack_settings_is_a_config_error(client: aioredis.Redis, key_prefix: str) -> None:
+    from signal_monitor.delivery.routing import RouteFileError
+
+    settings = Settings(key_prefix=key_prefix)
+    with pytest.raises(
+        RouteFileError, match=r"test-routes.yaml, receiver 'desk', field 'type': Slack is not configured"
+    ):
+        Dispatcher(client, settings=settings, routes=parse_routes(SLACK_ROUTES, "test-routes.yaml"))
+    channel = "receivers: [{name: desk, type: slack, channel: '#x'}]\nroute: {receiver: desk}\n"
+    with pytest.raises(RouteFileError, match="field 'channel': posting to a channel needs a bot token"):
+        Dispatcher(client, settings=settings, routes=parse_routes(channel, "test-routes.yaml"))
+
+
+# --- secrets --------------------------------------------------------------------------------------
+
+
+async def test_no_secret_in_logs_reprs_stats_or_parked_records(
+    fake_slack: FakeSlack, make: Make, caplog: pytest.LogCaptureFixture
+) -> None:
+    secrets = ["hookS3cretValue", "B0ALERTS1", "t0kenS3cretValue", TOKEN]
+    routes = """
+receivers:
+  - {name: desk, type: slack}
+  - {name: bot, type: slack, channel: C0DESK001}
+route:
+  receiver: desk
+  routes: [{match: {severity: critical}, receiver: bot}]
+"""
+    fake_slack.script(
+        HOOK_PATH,
+        Answer(500, "oops"),
+        Answer(429, "rate_limited", {"Retry-After": "0"}),
+        Answer(404, "channel_not_found"),
+    )
+    fake_slack.script("/api/chat.postMessage", Answer(api_error="not_in_channel"))
+    with caplog.at_level(logging.DEBUG):
+        dispatcher = make(routes, webhook=fake_slack.url(), token=TOKEN, options=fast_options(fake_slack))
+        await dispatcher.submit(weekly("sector_breadth", 2) + weekly("vix_below_17", 2, severity="critical"))
+        assert await dispatcher.drain(timeout=10)
+        with socket.socket() as probe:
+            probe.bind(("127.0.0.1", 0))
+            port = probe.getsockname()[1]
+        refused = make(webhook=f"http://127.0.0.1:{port}{HOOK_PATH}", token=TOKEN, options=fast_options(max_attempts=2))
+        await refused.submit([make_alert("refused")])
+        assert await refused.drain(timeout=10)
+    assert len(fake_slack.posted()) == 2  # one webhook post, one bot post; the rest parked
+    ours = [r for r in caplog.records if not r.name.startswith("werkzeug")]  # the fake server logs its paths
+    assert any(r.name == "signal_monitor.delivery" for r in ours)
+    texts = [r.getMessage() + (r.exc_text or "") for r in ours]
+    texts += [repr(dispatcher), str(dispatcher), repr(refused), json.dumps(await dispatcher.refresh_stats())]
+    texts += [repr(s) for s in dispatcher.senders.values()] + [repr(dispatcher.options), repr(dispatcher.routes)]
+    texts += [json.dumps(p.__dict__) for p in await dispatcher.outbox.parked() + await refused.outbox.parked()]
+    joined = "\n".join(texts)
+    for secret in secrets:
+        assert secret not in joined
+    assert "hooks" not in joined or "***" in joined
+    assert "127.0.0.1" in joined and "/services/T…/***" in joined  # the redacted form is what shows
+
+
+# --- the CLI ------------------------------------------------------------------------------------
+
+
+def test_silence_cli_add_list_expire(redis_url: str, key_prefix: str) -> None:
+    runner = CliRunner()
+    env = {"REDIS_URL": redis_url, "SM_KEY_PREFIX": key_prefix, "COLUMNS": "200"}
+    added = runner.invoke(
+        silence_cli,
+        ["add", "--rule", "vix_below_17", "--scope", "symbol=VIX", "--for", "2h", "--reason", "CBOE feed late"],
+        env=env,
+    )
+    assert added.exit_code == 0, added.output
+    silence_id = re.search(r"silence (\w{8}):", added.output).group(1)  # type: ignore[union-attr]
+    listed = runner.invoke(silence_cli, ["list"], env=env)
+    assert listed.exit_code == 0 and silence_id in listed.output and "symbol=VIX" in listed.output
+    assert "1 active" in listed.output and "CBOE feed late" in listed.output
+    expired = runner.invoke(silence_cli, ["expire", silence_id], env=env)
+    assert expired.exit_code == 0 and "ended" in expired.output
+    assert "0 active" in runner.invoke(silence_cli, ["list"], env=env).output
+    assert silence_id in runner.invoke(silence_cli, ["list", "--all"], env=env).output
+    assert runner.invoke(silence_cli, ["expire", "nope"], env=env).exit_code == 1
+    bad = runner.invoke(silence_cli, ["add", "--rule", "x", "--for", "soon", "--reason", "r"], env=env)
+    assert bad.exit_code == 2 and "not a duration" in bad.output
+    bad_scope = runner.invoke(
+        silence_cli, ["add", "--rule", "x", "--scope", "VIX", "--for", "1h", "--reason", "r"], env=env
+    )
+    assert bad_scope.exit_code == 2 and "key=value" in bad_scope.output
+
+
+def test_outbox_cli_status_parked_requeue(redis_url: str, key_prefix: str) -> None:
+    import redis
+
+    client = redis.Redis.from_url(redis_url, decode_responses=True)
+    try:
+        base = f"{key_prefix}:outbox"
+        message = {"id": "m1", "dest": "desk", "alerts": [make_alert().model_dump(mode="json")]}
+        client.hset(
+            f"{base}:parked",
+            "m1",
+            json.dumps(
+                {"dest": "desk", "reason": "channel_not_found", "detail": "", "status": 404, "parked_at": time.time()}
+            ),
+        )
+        client.hset(f"{base}:parked_msg", "m1", json.dumps(message))
+        runner = CliRunner()
+        env = {"REDIS_URL": redis_url, "SM_KEY_PREFIX": key_prefix, "COLUMNS": "300"}
+        parked = runner.invoke(outbox_cli, ["parked"], env=env)
+        assert parked.exit_code == 0 and "channel_not_found" in parked.output and "/invite" in parked.output
+        requeued = runner.invoke(outbox_cli, ["requeue", "--all"], env=env)
+        assert requeued.exit_code == 0 and "requeued 1" in requeued.output
+        assert client.lrange(f"{base}:q:desk", 0, -1) == ["m1"]
+        status = runner.invoke(outbox_cli, ["status"], env=env)
+        assert status.exit_code == 0 and "desk" in status.output and "requeued=1" in status.output
+    finally:
+        client.close()

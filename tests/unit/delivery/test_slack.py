@@ -1,0 +1,243 @@
+"""Slack messages within Slack's limits, answers classified, secrets redacted."""
+
+from __future__ import annotations
+
+import json
+from datetime import UTC, datetime, timedelta
+from email.utils import format_datetime
+
+import aiohttp
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+from pydantic import SecretStr
+
+from signal_monitor.delivery.slack import (
+    MAX_BLOCKS,
+    MAX_FIELDS,
+    MAX_HEADER_TEXT,
+    MAX_SECTION_TEXT,
+    TRUNCATED,
+    BotSender,
+    WebhookSender,
+    build_message,
+    classify_api,
+    classify_exception,
+    classify_webhook,
+    escape,
+    format_number,
+    hint,
+    redact_text,
+    redact_webhook,
+    retry_after_seconds,
+    truncate,
+)
+from tests.unit.delivery.factory import make_alert, weekly
+
+HOOK = "https://hooks.slack.com/services/T0123ABCD/B0456EFGH/s3cr3tS3cr3tS3cr3t"
+
+
+def _sections(blocks: list[dict]) -> list[dict]:
+    return [b for b in blocks if b["type"] == "section"]
+
+
+def _assert_within_limits(blocks: list[dict]) -> None:
+    assert len(blocks) <= MAX_BLOCKS
+    for block in blocks:
+        if block["type"] == "header":
+            assert len(block["text"]["text"]) <= MAX_HEADER_TEXT
+        if block["type"] == "section":
+            if "text" in block:
+                assert len(block["text"]["text"]) <= MAX_SECTION_TEXT
+            assert len(block.get("fields", [])) <= MAX_FIELDS
+            assert all(len(f["text"]) <= 2000 for f in block.get("fields", []))
+        if block["type"] == "context":
+            assert len(block["elements"]) <= 10
+
+
+# --- building ---------------------------------------------------------------------------------------
+
+
+def test_single_alert_has_header_text_fields_and_context() -> None:
+    alert = make_alert(
+        "sector_net_buying_high",
+        {"sector": "Industrials"},
+        severity="critical",
+        text="Industrials: hedge-fund net buying of $2.41 B this week is the largest since 2024-10-25.",
+    )
+    message = build_message([alert])
+    types = [b["type"] for b in message.blocks]
+    assert types == ["header", "section", "section", "context"]
+    header = message.blocks[0]["text"]["text"]
+    assert "CRITICAL" in header and "sector_net_buying_high" in header
+    assert message.blocks[1]["text"]["text"].startswith("Industrials: hedge-fund net buying of $2.41 B")
+    fields = [f["text"] for f in message.blocks[2]["fields"]]
+    assert fields[:2] == ["*value*\n2.41B", "*threshold*\n1.00B"]
+    assert "*since*\n2024-10-25" in fields and "*periods ago*\n32" in fields
+    context = message.blocks[3]["elements"][0]["text"]
+    assert "`sector_net_buying_high`" in context and "sector=Industrials" in context
+    assert "week 2025-06-02 – 2025-06-06" in context
+    assert message.text.startswith("CRITICAL sector_net_buying_high: Industrials: hedge-fund")
+
+
+def test_correction_and_withdrawal_are_labelled() -> None:
+    corrected = build_message([make_alert(revision=2)])
+    assert "CORRECTION" in corrected.blocks[0]["text"]["text"]
+    assert "revision 2" in corrected.blocks[-1]["elements"][0]["text"]
+    withdrawn = build_message([make_alert(revision=2, fired=False, text="")])
+    assert "RESOLVED" in withdrawn.blocks[0]["text"]["text"]
+    assert "no longer fires" in withdrawn.blocks[1]["text"]["text"]
+
+
+def test_mrkdwn_control_characters_are_escaped() -> None:
+    message = build_message([make_alert(text="spread <b> & > 3 <!channel>")])
+    assert message.blocks[1]["text"]["text"] == "spread &lt;b&gt; &amp; &gt; 3 &lt;!channel&gt;"
+    assert escape("a<b") == "a&lt;b"
+
+
+def test_long_text_is_truncated_with_the_marker_not_refused() -> None:
+    message = build_message([make_alert(text="x" * 10_000)])
+    body = message.blocks[1]["text"]["text"]
+    assert len(body) == MAX_SECTION_TEXT and body.endswith(TRUNCATED)
+    assert len(message.text) <= 3000 and message.text.endswith(TRUNCATED)
+    _assert_within_limits(message.blocks)
+
+
+def test_more_than_ten_figures_keep_nine_and_a_marker() -> None:
+    context = {f"figure_{i}": i * 1.5 for i in range(25)}
+    message = build_message([make_alert(context=context)])
+    fields = message.blocks[2]["fields"]
+    assert len(fields) == MAX_FIELDS
+    assert fields[-1]["text"] == "*more*\n18 more figures [truncated]"  # 27 figures: 9 shown
+
+
+def test_long_rule_id_header_is_cut_to_150() -> None:
+    message = build_message([make_alert(rule="r" * 400)])
+    assert len(message.blocks[0]["text"]["text"]) == MAX_HEADER_TEXT
+    assert message.blocks[0]["text"]["text"].endswith(TRUNCATED)
+
+
+def test_digest_lists_every_alert_when_it_fits() -> None:
+    alerts = weekly("hf_net_buying_streak", 5) + weekly("vix_below_17", 3, severity="critical")
+    message = build_message(alerts)
+    assert message.blocks[0]["text"]["text"] == "8 alerts (3 critical, 5 warning)"
+    assert len(_sections(message.blocks)) == 8
+    assert len(message.blocks) == 1 + 2 * 8
+
+
+def test_digest_too_long_for_50_blocks_is_cut_with_a_marker() -> None:
+    alerts = weekly("hf_net_buying_streak", 40)
+    message = build_message(alerts)
+    _assert_within_limits(message.blocks)
+    last = message.blocks[-1]["text"]["text"]
+    assert last.startswith("…and 16 more alerts") and last.endswith("[truncated]")
+    assert len(_sections(message.blocks)) == 24 + 1
+
+
+def test_no_alert_is_an_error() -> None:
+    with pytest.raises(ValueError):
+        build_message([])
+
+
+@settings(max_examples=60, deadline=None)
+@given(
+    text=st.text(max_size=5000),
+    rule=st.text(alphabet="abcdefghijklmnopqrstuvwxyz_", min_size=1, max_size=300),
+    n_context=st.integers(min_value=0, max_value=30),
+    n_alerts=st.integers(min_value=1, max_value=60),
+)
+def test_any_alerts_give_a_message_within_the_limits(text: str, rule: str, n_context: int, n_alerts: int) -> None:
+    context = {f"k{i}": "v" * (i * 150) for i in range(n_context)}
+    alerts = [make_alert(rule, {"sector": f"s{i}"}, text=text, context=context) for i in range(n_alerts)]
+    message = build_message(alerts)
+    _assert_within_limits(message.blocks)
+    assert len(message.text) <= 3000
+    json.dumps(message.blocks)
+
+
+def test_number_formats() -> None:
+    assert format_number(2.41e9) == "2.41B"
+    assert format_number(-399_963_876.8) == "-400.0M"
+    assert format_number(12345.6) == "12,346"
+    assert format_number(16.77) == "16.77"
+    assert format_number(5) == "5"
+    assert truncate("abc", 3) == "abc"
+
+
+# --- answers ----------------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("status", "body", "reason"),
+    [
+        (400, "invalid_payload", "invalid_payload"),
+        (400, "no_text", "no_text"),
+        (403, "action_prohibited", "action_prohibited"),
+        (403, "invalid_token", "invalid_token"),
+        (404, "channel_not_found", "channel_not_found"),
+        (404, "no_service", "no_service"),
+        (410, "channel_is_archived", "channel_is_archived"),
+        (404, "<html>Not Found</html>", "http_404"),
+    ],
+)
+def test_webhook_permanent_errors_keep_slacks_reason(status: int, body: str, reason: str) -> None:
+    outcome = classify_webhook(status, body)
+    assert (outcome.kind, outcome.reason, outcome.status) == ("permanent", reason, status)
+    assert hint(reason)
+
+
+def test_webhook_ok_429_and_5xx() -> None:
+    assert classify_webhook(200, "ok").kind == "ok"
+    assert classify_webhook(200, "<html>proxy login</html>").reason == "unexpected_response"
+    limited = classify_webhook(429, "rate_limited", {"Retry-After": "7"})
+    assert (limited.kind, limited.reason, limited.retry_after) == ("retry", "rate_limited", 7.0)
+    assert classify_webhook(429, "", {}).retry_after is None
+    server = classify_webhook(500, "oops")
+    assert (server.kind, server.uncertain) == ("retry", True)
+    assert classify_webhook(503, "", {"retry-after": "2"}).retry_after == 2.0
+
+
+def test_api_answers() -> None:
+    assert classify_api(200, {"ok": True, "channel": "C0123456"}).channel_id == "C0123456"
+    assert classify_api(200, {"ok": False, "error": "channel_not_found"}).reason == "channel_not_found"
+    assert classify_api(200, {"ok": False, "error": "not_in_channel"}).kind == "permanent"
+    assert classify_api(200, {"ok": False, "error": "internal_error"}).kind == "retry"
+    limited = classify_api(429, {"ok": False, "error": "ratelimited"}, {"Retry-After": "3"})
+    assert (limited.kind, limited.retry_after) == ("retry", 3.0)
+    assert classify_api(502, None).kind == "retry"
+
+
+def test_exceptions_are_transient_and_marked_uncertain_when_slack_may_have_posted() -> None:
+    refused = classify_exception(ConnectionRefusedError(111, "Connection refused"))
+    assert (refused.kind, refused.reason, refused.uncertain) == ("retry", "connection_refused", False)
+    timeout = classify_exception(TimeoutError())
+    assert (timeout.kind, timeout.reason, timeout.uncertain) == ("retry", "timeout", True)
+    dropped = classify_exception(aiohttp.ServerDisconnectedError())
+    assert (dropped.kind, dropped.uncertain) == ("retry", True)
+    leaky = classify_exception(ValueError(f"bad {HOOK}"), scrub=[HOOK])
+    assert HOOK not in leaky.detail and "***" in leaky.detail
+
+
+def test_retry_after_as_an_http_date() -> None:
+    now = datetime(2025, 6, 6, 12, 0, tzinfo=UTC)
+    later = format_datetime(now + timedelta(seconds=30), usegmt=True)
+    assert retry_after_seconds({"Retry-After": later}, now=now.timestamp()) == pytest.approx(30.0)
+    assert retry_after_seconds({"Retry-After": "soon"}) is None
+
+
+# --- secrets ----------------------------------------------------------------------------------------
+
+
+def test_webhook_is_redacted_to_host_and_team_initial() -> None:
+    assert redact_webhook(HOOK) == "hooks.slack.com/services/T…/***"
+    assert redact_webhook("not a url") == "<webhook>"
+    assert "s3cr3t" not in redact_text(f"POST {HOOK} failed", [HOOK])
+
+
+def test_senders_never_show_their_secret() -> None:
+    webhook = WebhookSender(SecretStr(HOOK))
+    bot = BotSender(SecretStr("xoxb-1111-2222-s3cr3tT0k3n"), "#desk")
+    for text in (repr(webhook), str(webhook), webhook.label, repr(bot), str(bot), bot.label):
+        assert "s3cr3t" not in text
+        assert "B0456EFGH" not in text
+    assert webhook.label == "webhook hooks.slack.com/services/T…/***"
