@@ -12,15 +12,15 @@ and the field.
 from __future__ import annotations
 
 import re
-from collections.abc import Hashable, Iterable, Mapping
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Annotated, Any, Literal
 
-import yaml
 from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, ValidationError
 
 from signal_monitor.config.settings import DEFAULT_ROUTES_PATH
+from signal_monitor.config.yamlfile import load_yaml
 from signal_monitor.errors import RouteFileError
 from signal_monitor.metrics import scope_key
 from signal_monitor.rules.alert import Alert
@@ -290,26 +290,6 @@ class _FileSpec(BaseModel):
     rules: dict[str, _RuleNoiseSpec] = Field(default_factory=dict)
 
 
-class _UniqueKeyLoader(yaml.SafeLoader):
-    """A safe YAML loader that refuses a key repeated within one mapping."""
-
-    def construct_mapping(self, node: yaml.MappingNode, deep: bool = False) -> dict[Any, Any]:
-        """Build a mapping, raising on a duplicate key (with its line)."""
-        seen: set[Hashable] = set()
-        for key_node, _ in node.value:
-            key = self.construct_object(key_node, deep=deep)
-            if isinstance(key, Hashable):
-                if key in seen:
-                    raise yaml.constructor.ConstructorError(
-                        "while constructing a mapping",
-                        node.start_mark,
-                        f"found duplicate key {key!r}",
-                        key_node.start_mark,
-                    )
-                seen.add(key)
-        return super().construct_mapping(node, deep)
-
-
 # --- loading -----------------------------------------------------------------------------------
 
 
@@ -326,14 +306,7 @@ def load_routes(path: str | Path | None = None) -> Routes:
 
 def parse_routes(text: str, path: str = "<routes>") -> Routes:
     """Validate the text of a routes file; ``path`` names it in errors."""
-    try:
-        doc = yaml.load(text, Loader=_UniqueKeyLoader)  # a SafeLoader subclass
-    except yaml.MarkedYAMLError as exc:
-        mark = exc.problem_mark or exc.context_mark
-        at = f" at line {mark.line + 1}, column {mark.column + 1}" if mark else ""
-        raise RouteFileError(path, None, None, f"YAML syntax error{at}: {exc.problem or exc.context}") from exc
-    except yaml.YAMLError as exc:
-        raise RouteFileError(path, None, None, f"YAML error: {exc}") from exc
+    doc = load_yaml(text, path, RouteFileError)
     if not isinstance(doc, dict):
         raise RouteFileError(path, None, None, "the file must be a mapping with 'receivers' and 'route'")
     try:

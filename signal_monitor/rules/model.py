@@ -10,15 +10,15 @@ context without gating it. Every error names the file, the rule and the field.
 
 from __future__ import annotations
 
-from collections.abc import Hashable, Iterator, Mapping
+from collections.abc import Iterator, Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from string import Template
 from typing import Any, Literal
 
-import yaml
 from pydantic import BaseModel, ConfigDict, Field, SerializeAsAny, ValidationError
 
+from signal_monitor.config.yamlfile import load_yaml
 from signal_monitor.errors import RuleFileError
 from signal_monitor.metrics import (
     EXPOSURE_FUND_SCOPES,
@@ -167,26 +167,6 @@ class _RuleSpec(BaseModel):
     message: str | None = None
 
 
-class _UniqueKeyLoader(yaml.SafeLoader):
-    """A safe YAML loader that refuses a key repeated within one mapping."""
-
-    def construct_mapping(self, node: yaml.MappingNode, deep: bool = False) -> dict[Any, Any]:
-        """Build a mapping, raising on a duplicate key (with its line)."""
-        seen: set[Hashable] = set()
-        for key_node, _ in node.value:
-            key = self.construct_object(key_node, deep=deep)
-            if isinstance(key, Hashable):
-                if key in seen:
-                    raise yaml.constructor.ConstructorError(
-                        "while constructing a mapping",
-                        node.start_mark,
-                        f"found duplicate key {key!r}",
-                        key_node.start_mark,
-                    )
-                seen.add(key)
-        return super().construct_mapping(node, deep)
-
-
 # --- loading ------------------------------------------------------------------------
 
 
@@ -202,14 +182,7 @@ def load_rules(path: str | Path) -> RuleSet:
 
 def parse_rules(text: str, path: str = "<rules>") -> RuleSet:
     """Validate the text of a rule file; ``path`` names it in errors."""
-    try:
-        doc = yaml.load(text, Loader=_UniqueKeyLoader)  # a SafeLoader subclass
-    except yaml.MarkedYAMLError as exc:
-        mark = exc.problem_mark or exc.context_mark
-        where = f" at line {mark.line + 1}, column {mark.column + 1}" if mark else ""
-        raise RuleFileError(path, None, None, f"YAML syntax error{where}: {exc.problem or exc.context}") from exc
-    except yaml.YAMLError as exc:
-        raise RuleFileError(path, None, None, f"YAML error: {exc}") from exc
+    doc = load_yaml(text, path, RuleFileError)
     if not isinstance(doc, dict) or not isinstance(doc.get("rules"), list):
         raise RuleFileError(path, None, "rules", "the file must be a mapping with a 'rules' list")
     unknown = sorted(str(k) for k in doc if k not in ("version", "rules"))

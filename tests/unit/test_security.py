@@ -259,15 +259,15 @@ def test_no_code_in_the_package_evaluates_or_formats_rule_text() -> None:
     """No eval, exec or pickle anywhere; YAML through a SafeLoader; rule messages through string.Template only."""
     import yaml
 
-    from signal_monitor.rules import model
+    from signal_monitor.config import yamlfile
 
     root = Path(__file__).resolve().parents[2] / "signal_monitor"
-    banned = re.compile(r"(?<![.\w])(eval|exec|__import__)\(|pickle\.loads?\(|yaml\.(unsafe_)?load\((?!.*Loader=_UniqueKeyLoader)")
+    banned = re.compile(r"(?<![.\w])(eval|exec|__import__)\(|pickle\.loads?\(|yaml\.(unsafe_)?load\((?!.*Loader=UniqueKeyLoader)")
     for path in root.rglob("*.py"):
         for number, line in enumerate(path.read_text(encoding="utf-8").splitlines(), start=1):
             code = line.split("#", 1)[0]
             assert not banned.search(code), f"{path.relative_to(root)}:{number}: {line.strip()}"
-    assert issubclass(model._UniqueKeyLoader, yaml.SafeLoader)
+    assert issubclass(yamlfile.UniqueKeyLoader, yaml.SafeLoader)
     text_py = (root / "rules" / "text.py").read_text(encoding="utf-8")
     assert "safe_substitute" in text_py and ".format_map(" not in text_py
 
