@@ -20,16 +20,18 @@ from mode import CrashingSupervisor
 
 from signal_monitor import __version__
 from signal_monitor.agents.closer import PeriodCloser
-from signal_monitor.agents.ingest import IngestStats, Ingestor, Record
+from signal_monitor.agents.ingest import Ingestor, IngestStats, Record
 from signal_monitor.config.settings import Settings
 from signal_monitor.delivery.dispatcher import Dispatcher
+from signal_monitor.rules.alert import Alert
+from signal_monitor.rules.engine import RuleEngine
+from signal_monitor.rules.model import load_rules
 from signal_monitor.security import faust_broker_credentials
 from signal_monitor.state.base import Batch
 from signal_monitor.state.connect import redis_client
 from signal_monitor.state.redis import RedisState
-from signal_monitor.streams.events import DeadLetter
-from signal_monitor.rules.alert import Alert
 from signal_monitor.status.publisher import install as install_status
+from signal_monitor.streams.events import DeadLetter
 from signal_monitor.streams.topics import INPUTS
 from signal_monitor.web import install_web
 from signal_monitor.web.dashboard import remember_alert
@@ -43,11 +45,8 @@ def worker_id(settings: Settings) -> str:
     return settings.worker_id or f"{socket.gethostname()}:{os.getpid()}"
 
 
-def load_engine(settings: Settings, state: RedisState) -> Any:
+def load_engine(settings: Settings, state: RedisState) -> RuleEngine:
     """Return the rule engine over the configured rule file (raises RuleFileError when invalid)."""
-    from signal_monitor.rules.engine import RuleEngine
-    from signal_monitor.rules.model import load_rules
-
     return RuleEngine(load_rules(settings.rules_path), state)
 
 
