@@ -217,10 +217,11 @@ class Ingestor:
             good = [(o, e) for o, e in good if o > mark.offset]
             if not records:
                 return
-        mark = self._marks[partition]
-        mark.offset = batch.last_offset
-        mark.watermark = max(mark.watermark, batch.watermark)
-        mark.updated = time.time()
+        mark = self._marks.get(partition)
+        if mark is not None:  # a rebalance may have dropped it meanwhile: the next batch reads the store
+            mark.offset = batch.last_offset
+            mark.watermark = max(mark.watermark, batch.watermark)
+            mark.updated = time.time()
         self.stats.batches += 1
         self.stats.messages[self.topic] += len(records)
         self.stats.events[self.topic] += len(good) - duplicates

@@ -286,3 +286,17 @@ async def test_an_event_from_the_future_is_dead_lettered_and_does_not_move_the_w
     mark = (await state.marks(ing.topic))[0]
     assert mark.offset == 1
     assert mark.watermark < datetime(2026, 1, 1, tzinfo=timezone.utc).timestamp()
+
+
+async def test_a_rebalance_that_forgets_the_partition_during_an_apply_does_not_fail_the_batch() -> None:
+    ing, state, _ = make()
+
+    class ForgettingState(MemoryState):
+        async def apply(self, batch: Batch) -> ApplyResult:
+            ing.forget([batch.partition])  # what on_partitions_assigned does while a batch is in flight
+            return await super().apply(batch)
+
+    ing.state = ForgettingState()
+    await ing.handle([Record(0, 0, compact(trade("a")))])
+    await ing.handle([Record(0, 0, compact(trade("a"))), Record(0, 1, compact(trade("b")))])
+    assert (await ing.state.flow_sums(WEEK))[""]["n"] == 2.0
