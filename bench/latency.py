@@ -1,0 +1,263 @@
+"""Alert latency: from producing the event that fires an alert to the alert arriving on ``<prefix>.alerts``.
+
+The worker runs with a one-rule file (:data:`RULES`): a ``threshold_cross``
+below 17 (re-armed at 18) on the daily ``close`` of a symbol, and
+``SM_CLOSE_GRACE_S=0``. Official close quotes for that symbol alternate 20 (arms)
+and 15 (fires) on consecutive trading days in the past; a day closes when the
+next day's quote moves the watermark past its 16:00 close, so the alert of a
+"15" day is fired by the quote of the day after. That quote is the event timed:
+the clock starts just before it is produced and stops when the alert for its
+previous day is read from the alerts topic by a consumer in this process.
+
+The background load is trades stamped with the wall clock, produced at a fixed
+rate in envelopes (100 events a message by default) to ``<prefix>.trades``. Its
+partitions' watermarks are therefore ahead of the quote days and never hold
+them back; the quotes partition decides. The first quote is applied before the
+load starts, so the closer's calendar starts at the quote days.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import time
+import uuid
+from dataclasses import dataclass, field
+from datetime import date, datetime, timedelta, timezone
+from datetime import time as dtime
+from pathlib import Path
+
+import redis
+
+from bench.monitor import BenchError, WorkerProcess, delete_prefix, rss_mb, worker_env
+from bench.report import percentile
+from bench.workload import TradeGenerator, _stable_partition, quote
+from signal_monitor.periods import EASTERN
+
+SYMBOL = "BENCHVOL"
+RULES = f"""\
+version: 1
+rules:
+  - id: bench_close_below
+    description: The benchmark symbol closed below 17, re-armed by a close at or above 18.
+    metric: close
+    period: day
+    scope: {{symbol: {SYMBOL}}}
+    kind: threshold_cross
+    params: {{direction: below, level: 17.0, rearm: 18.0}}
+    severity: info
+    labels: {{desk: bench}}
+"""
+
+
+@dataclass
+class LatencyResult:
+    """Latencies of one worker run, per repetition."""
+
+    reps: list[list[float]] = field(default_factory=list)  #: milliseconds, per repetition
+    to_fired: list[float] = field(default_factory=list)  #: ms from producing the quote to the alert's ``fired_at``
+    background_events_per_s: float = 0.0
+    rss_start_mb: float = 0.0
+    rss_end_mb: float = 0.0
+
+    @property
+    def p99_per_rep(self) -> list[float]:
+        """The p99 of each repetition."""
+        return [percentile(r, 99) for r in self.reps]
+
+    @property
+    def p50_per_rep(self) -> list[float]:
+        """The median of each repetition."""
+        return [percentile(r, 50) for r in self.reps]
+
+
+def trading_days(start: date, count: int) -> list[date]:
+    """Return ``count`` weekdays from ``start`` on."""
+    out: list[date] = []
+    day = start
+    while len(out) < count:
+        if day.weekday() < 5:
+            out.append(day)
+        day += timedelta(days=1)
+    return out
+
+
+def _close_ts(day: date) -> datetime:
+    """15:59 US/Eastern of ``day``: the day's official close quote, just inside the day."""
+    return datetime.combine(day, dtime(15, 59), tzinfo=EASTERN)
+
+
+class _Background:
+    """Trades at a fixed rate, stamped with the wall clock, in envelopes."""
+
+    def __init__(self, producer: object, topic: str, *, rate: float, envelope: int, partitions: int) -> None:
+        self.producer = producer
+        self.topic = topic
+        self.rate = rate
+        self.envelope = envelope
+        self.partitions = partitions
+        self.sent = 0
+        self.t0 = 0.0
+        self.gen = TradeGenerator(1, seed=11)
+
+    def _message(self) -> tuple[bytes, bytes]:
+        gen = self.gen
+        fund = gen.funds[gen.rng.randrange(len(gen.funds))]
+        now = datetime.now(timezone.utc).replace(microsecond=0).isoformat()
+        body = ",".join(gen.trade(self.sent + j, fund, ts=now) for j in range(self.envelope))
+        return fund.fund_id.encode(), f"[{body}]".encode()
+
+    async def run(self, stop: asyncio.Event) -> None:
+        self.t0 = time.perf_counter()
+        if self.rate <= 0:
+            return
+        interval = self.envelope / self.rate
+        next_at = time.perf_counter()
+        while not stop.is_set():
+            key, value = self._message()
+            await self.producer.send(self.topic, value, key=key, partition=_stable_partition(key, self.partitions))  # type: ignore[attr-defined]
+            self.sent += self.envelope
+            next_at += interval
+            delay = next_at - time.perf_counter()
+            if delay > 0:
+                await asyncio.sleep(delay)
+            elif delay < -1.0:  # fell behind by a second: do not burst to catch up
+                next_at = time.perf_counter()
+
+    @property
+    def achieved(self) -> float:
+        return self.sent / (time.perf_counter() - self.t0) if self.t0 else 0.0
+
+
+async def _measure(
+    *,
+    bootstrap: str,
+    redis_url: str,
+    key_prefix: str,
+    topic_prefix: str,
+    worker: WorkerProcess,
+    reps: int,
+    alerts_per_rep: int,
+    rate: float,
+    envelope: int,
+    partitions: int,
+    timeout_s: float,
+) -> LatencyResult:
+    from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, TopicPartition
+
+    result = LatencyResult()
+    producer = AIOKafkaProducer(bootstrap_servers=bootstrap, linger_ms=0, max_request_size=8 * 1024 * 1024)
+    alerts_tp = TopicPartition(f"{topic_prefix}.alerts", 0)
+    consumer = AIOKafkaConsumer(bootstrap_servers=bootstrap, enable_auto_commit=False, fetch_max_wait_ms=10)
+    await producer.start()
+    await consumer.start()
+    client = redis.Redis.from_url(redis_url, decode_responses=True)
+    stop = asyncio.Event()
+    background = _Background(producer, f"{topic_prefix}.trades", rate=rate, envelope=envelope, partitions=partitions)
+    load: asyncio.Task[None] | None = None
+    try:
+        consumer.assign([alerts_tp])
+        await consumer.seek_to_end(alerts_tp)
+        quotes_topic = f"{topic_prefix}.quotes"
+        qpart = _stable_partition(SYMBOL.encode(), partitions)
+        days = trading_days(date.today() - timedelta(days=2 * 366), 1 + 2 * reps * alerts_per_rep + 1)
+        # day 0 arms the rule and starts the closer's calendar, before any load
+        await producer.send_and_wait(quotes_topic, quote(SYMBOL, _close_ts(days[0]), 20.0), key=SYMBOL.encode(), partition=qpart)
+        mark = f"{key_prefix}:{{{quotes_topic}:{qpart}}}:mark"
+        deadline = time.monotonic() + timeout_s
+        while client.hget(mark, "offset") is None:
+            if not worker.alive():
+                raise BenchError(f"the latency worker exited; log {worker.log_path}:\n{worker.log_tail()}")
+            if time.monotonic() > deadline:
+                raise BenchError(f"the latency worker applied nothing in {timeout_s:.0f} s; log {worker.log_path}")
+            await asyncio.sleep(0.05)
+        result.rss_start_mb = rss_mb(worker.pid)
+        load = asyncio.create_task(background.run(stop))
+        if rate > 0:
+            await asyncio.sleep(2.0)  # let the load reach its rate
+        i = 1
+        for _ in range(reps):
+            samples: list[float] = []
+            for _ in range(alerts_per_rep):
+                fire_day, next_day = days[i], days[i + 1]
+                i += 2
+                await producer.send_and_wait(quotes_topic, quote(SYMBOL, _close_ts(fire_day), 15.0), key=SYMBOL.encode(), partition=qpart)
+                await asyncio.sleep(0.05)
+                t0 = time.perf_counter()
+                wall0 = time.time()
+                await producer.send_and_wait(quotes_topic, quote(SYMBOL, _close_ts(next_day), 20.0), key=SYMBOL.encode(), partition=qpart)
+                want = fire_day.isoformat()
+                got = False
+                while not got:
+                    remaining = deadline_for(t0, timeout_s)
+                    if remaining <= 0:
+                        raise BenchError(f"no alert for {want} within {timeout_s:.0f} s; log {worker.log_path}:\n{worker.log_tail()}")
+                    batches = await consumer.getmany(alerts_tp, timeout_ms=int(min(remaining, 1.0) * 1000))
+                    for record in batches.get(alerts_tp, []):
+                        alert = json.loads(record.value)
+                        if alert.get("rule") == "bench_close_below" and alert.get("period_end") == want:
+                            samples.append((time.perf_counter() - t0) * 1000.0)
+                            fired = datetime.fromisoformat(alert["fired_at"]).timestamp()
+                            result.to_fired.append((fired - wall0) * 1000.0)
+                            got = True
+                    if not worker.alive():
+                        raise BenchError(f"the latency worker exited; log {worker.log_path}:\n{worker.log_tail()}")
+                await asyncio.sleep(0.05)
+            result.reps.append(samples)
+        result.background_events_per_s = background.achieved
+        result.rss_end_mb = rss_mb(worker.pid)
+        return result
+    finally:
+        stop.set()
+        if load is not None:
+            await load
+        await consumer.stop()
+        await producer.stop()
+        client.close()
+
+
+def deadline_for(t0: float, timeout_s: float) -> float:
+    """Seconds left until ``t0 + timeout_s``."""
+    return t0 + timeout_s - time.perf_counter()
+
+
+def run_latency(
+    *,
+    bootstrap: str,
+    redis_url: str,
+    topic_prefix: str,
+    workdir: Path,
+    reps: int = 3,
+    alerts_per_rep: int = 10,
+    rate: float = 10_000.0,
+    envelope: int = 100,
+    partitions: int = 4,
+    timeout_s: float = 60.0,
+    extra_env: dict[str, str] | None = None,
+    argv: list[str] | None = None,
+) -> LatencyResult:
+    """Start a worker with the one-rule file and measure alert latencies under the background load."""
+    run = uuid.uuid4().hex[:8]
+    key_prefix = f"smbench:{run}"
+    workdir.mkdir(parents=True, exist_ok=True)
+    rules_path = workdir / f"rules-{run}.yaml"
+    rules_path.write_text(RULES)
+    env = worker_env(
+        bootstrap=bootstrap, redis_url=redis_url, key_prefix=key_prefix, topic_prefix=topic_prefix,
+        app_id=f"smbench-{run}", data_dir=workdir / f"data-{run}", tag="lat",
+        extra={"SM_RULES_PATH": str(rules_path), "SM_CLOSE_GRACE_S": "0", **(extra_env or {})},
+    )
+    worker = WorkerProcess(env, workdir / f"worker-latency-{run}.log", *([argv] if argv else [])).start()
+    client = redis.Redis.from_url(redis_url, decode_responses=True)
+    try:
+        return asyncio.run(
+            _measure(
+                bootstrap=bootstrap, redis_url=redis_url, key_prefix=key_prefix, topic_prefix=topic_prefix,
+                worker=worker, reps=reps, alerts_per_rep=alerts_per_rep, rate=rate, envelope=envelope,
+                partitions=partitions, timeout_s=timeout_s,
+            )
+        )
+    finally:
+        worker.stop()
+        delete_prefix(client, key_prefix)
+        client.close()

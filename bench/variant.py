@@ -1,0 +1,101 @@
+"""Run ``signal-monitor`` with a proposed change patched in, without touching ``signal_monitor/``.
+
+``python -m bench.variant [--uvloop] [--fast-decode] [--fast-fold | --cell-fold] [--direct-consumer]
+[--faust NAME=VALUE ...] -- worker``
+
+* ``--uvloop``: run the worker's event loop on uvloop (needs the ``uvloop`` package);
+* ``--fast-decode`` / ``--fast-fold`` / ``--cell-fold``: :func:`bench.fastpath.decode` /
+  :func:`bench.fastpath.fold` / :func:`bench.fastpath.fold_cells` in place of the ingestor's
+  ``decode`` / ``fold``;
+* ``--direct-consumer``: :class:`bench.direct.DirectIngest` in place of the ingest agents;
+* ``--faust NAME=VALUE``: override a keyword of ``faust.App(...)`` in ``create_app``.
+
+``python -m bench.compare`` runs the variants side by side through this launcher.
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from typing import Any
+
+
+def _value(text: str) -> Any:
+    for cast in (int, float):
+        try:
+            return cast(text)
+        except ValueError:
+            pass
+    if text.lower() in ("true", "false"):
+        return text.lower() == "true"
+    return text
+
+
+def apply(args: argparse.Namespace) -> None:
+    """Install the patches named by ``args``."""
+    if args.uvloop:
+        import asyncio
+
+        import uvloop
+
+        asyncio.set_event_loop_policy(uvloop.EventLoopPolicy())
+    if args.fast_decode:
+        import signal_monitor.agents.ingest as ingest
+        from bench import fastpath
+
+        ingest.decode = fastpath.decode  # type: ignore[assignment]
+    if args.fast_fold:
+        import signal_monitor.agents.ingest as ingest
+        from bench import fastpath
+
+        ingest.fold = fastpath.fold  # type: ignore[assignment]
+    if args.cell_fold:
+        import signal_monitor.agents.ingest as ingest
+        from bench import fastpath
+
+        ingest.fold = fastpath.fold_cells  # type: ignore[assignment]
+    if args.direct_consumer:
+        from bench import direct
+
+        direct.install()
+    if args.faust:
+        import faust
+
+        overrides = {name: _value(value) for name, _, value in (item.partition("=") for item in args.faust)}
+        original = faust.App.__init__
+
+        def init(self: Any, *a: Any, **kw: Any) -> None:
+            kw.update(overrides)
+            original(self, *a, **kw)
+
+        faust.App.__init__ = init  # type: ignore[method-assign]
+
+
+def parser() -> argparse.ArgumentParser:
+    """Return the launcher's argument parser."""
+    p = argparse.ArgumentParser(prog="python -m bench.variant")
+    p.add_argument("--uvloop", action="store_true")
+    p.add_argument("--fast-decode", action="store_true")
+    p.add_argument("--fast-fold", action="store_true")
+    p.add_argument("--cell-fold", action="store_true")
+    p.add_argument("--direct-consumer", action="store_true")
+    p.add_argument("--faust", action="append", default=[], metavar="NAME=VALUE")
+    return p
+
+
+def main() -> None:
+    """Apply the patches, then run the signal-monitor command line with the arguments after ``--``."""
+    argv = sys.argv[1:]
+    rest: list[str] = []
+    if "--" in argv:
+        i = argv.index("--")
+        argv, rest = argv[:i], argv[i + 1 :]
+    apply(parser().parse_args(argv))
+    from signal_monitor.cli import main as cli
+
+    sys.argv = ["signal-monitor", *rest]
+    cli()
+
+
+if __name__ == "__main__":
+    main()
