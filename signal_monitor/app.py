@@ -149,8 +149,14 @@ def create_app(settings: Settings) -> faust.App:
             log.exception("closing periods failed; retrying on the next tick")
 
     @app.on_partitions_assigned.connect
-    async def seek_to_store(app_: faust.App, assigned: set, **_: Any) -> None:  # type: ignore[type-arg]
-        """Start each assigned input partition after the offset the store has applied."""
+    async def register_backlog(app_: faust.App, assigned: set, **_: Any) -> None:  # type: ignore[type-arg]
+        """Reload each assigned input partition's stored offset and record its backlog for the closer.
+
+        Kafka offsets are committed only for batches applied to the store, so the
+        consumer resumes at most the batches in flight behind the stored offset,
+        and the ingestor skips those. (Seeking from this signal races with the
+        consumer's fetcher thread, which can stop the worker, so it does not seek.)
+        """
         inputs = [tp for tp in assigned if tp.topic in ingestors]
         ends = await app.consumer.highwaters(*inputs) if inputs else {}
         for tp in inputs:
@@ -160,9 +166,6 @@ def create_app(settings: Settings) -> faust.App:
             if ends.get(tp, 0) > stored + 1:
                 # the closer must wait for this partition's backlog
                 await state.register(tp.topic, tp.partition, highwater=ends[tp])
-            if stored >= 0:
-                await app.consumer.seek(tp, stored + 1)
-                log.info("%s[%d]: resuming after stored offset %d", tp.topic, tp.partition, stored)
 
     app.sm_state = state  # type: ignore[attr-defined]
     app.sm_stats = stats  # type: ignore[attr-defined]

@@ -10,8 +10,10 @@ watermark is the newest event time of all plus the grace, so the period of the
 last event (the Friday close quote, say) closes on its own. A replay sets the
 watermark itself (``clock``), since its events arrive in time order. A
 day closes once the watermark passes its 16:00 US/Eastern close plus the grace;
-a week closes with its Friday. Each close is claimed in the store so that one
-worker does it; an event that lands in a closed period (inside the lateness
+a week closes with its Friday. Each calendar day is closed under a lease in the
+store, so one worker does it, and the shared progress moves only once it is
+done: a worker that dies mid-close is taken over when its lease runs out (the
+rule engine's own claims keep an alert from firing twice). An event that lands in a closed period (inside the lateness
 allowance) reopens it: its points are recomputed and the rules re-evaluated,
 which can emit corrections.
 """
@@ -63,7 +65,7 @@ class PeriodCloser:
         emit: AlertSink,
         grace_s: float,
         idle_s: float,
-        claim_ttl_s: float = 600.0,
+        claim_ttl_s: float = 60.0,
         clock: Callable[[], float | None] | None = None,
     ) -> None:
         self.state = state
@@ -137,17 +139,20 @@ class PeriodCloser:
                 return closed
             day = date.fromisoformat(progress["day"]) + timedelta(days=1)
             while close_at(day, "day").timestamp() + self.grace_s <= wm:
+                # a lease on the calendar day: another worker holds it while it closes the day (and its week),
+                # or held it when it died, until the lease runs out; either way, try again on a later tick
+                if not await self.state.claim(f"close:{day.isoformat()}", ttl_s=self.claim_ttl_s):
+                    break
                 if day.weekday() < 5:
                     closed += await self._close(day, "day")
                 if day.weekday() == 4:
                     closed += await self._close(day, "week")
+                # progress moves only once the day is closed, so a closer that dies mid-way is taken over
                 await self.state.set_rule_state(CLOSER_STATE, "progress", {"day": day.isoformat()})
                 day += timedelta(days=1)
             return closed
 
     async def _close(self, period: date, granularity: Granularity) -> int:
-        if not await self.state.claim(f"close:{granularity}:{period.isoformat()}", ttl_s=self.claim_ttl_s):
-            return 0
         await self.materialize(period, granularity)
         if granularity == "day":
             self.closed_days += 1

@@ -261,3 +261,43 @@ async def test_late_event_in_an_open_week_does_not_reopen(state: MemoryState, cl
     await feed.send("trades", [trade("next", ts(2025, 6, 9, 15, 0), "buy_long", 100.0)])
     assert await closer.advance() == 0
     assert await state.history("net_buying:week|fund_type=hedge_fund", since=NEXT_FRI) == []
+
+
+class DyingEvaluator:
+    """Evaluates like the rule engine but dies while evaluating the day ``die_on``, once."""
+
+    def __init__(self, die_on: date) -> None:
+        self.die_on = die_on
+        self.died = False
+        self.evaluated: list[tuple[date, str]] = []
+
+    async def evaluate(self, period: date, granularity: str) -> list[Any]:
+        if period == self.die_on and granularity == "day" and not self.died:
+            self.died = True
+            raise RuntimeError("killed while evaluating")
+        self.evaluated.append((period, granularity))
+        return []
+
+    async def reevaluate(self, period: date, granularity: str) -> list[Any]:
+        return []
+
+
+async def test_a_closer_that_dies_mid_close_is_taken_over_once_its_lease_runs_out(
+    state: MemoryState, sink: ListSink
+) -> None:
+    evaluator = DyingEvaluator(die_on=WED)
+    topics = ["trades", "quotes", "exposures", "observations"]
+    first = PeriodCloser(state, topics=topics, evaluator=evaluator, emit=sink, grace_s=GRACE_S, idle_s=IDLE_S,
+                         claim_ttl_s=0.2)
+    await feed_week(Feed(state, first))
+    with pytest.raises(RuntimeError):
+        await first.advance()
+    # the day that was being closed is not marked done: Monday and Tuesday are
+    assert await state.get_rule_state(CLOSER_STATE, "progress") == {"day": "2025-06-03"}
+    second = PeriodCloser(state, topics=topics, evaluator=evaluator, emit=sink, grace_s=GRACE_S, idle_s=IDLE_S,
+                          claim_ttl_s=0.2)
+    assert await second.advance() == 0, "the dead closer's lease on Wednesday still holds"
+    time.sleep(0.3)
+    assert await second.advance() == 4  # Wednesday, Thursday, Friday and the week
+    assert await state.get_rule_state(CLOSER_STATE, "progress") == {"day": "2025-06-06"}
+    assert evaluator.evaluated == [(MON, "day"), (TUE, "day"), (WED, "day"), (THU, "day"), (FRI, "day"), (FRI, "week")]
