@@ -6,7 +6,7 @@ VENV_PYTHON := $(VENV)/bin/python
 STAMP := $(VENV)/.installed
 PYTEST_ARGS ?=
 
-.PHONY: install test demo bench clean
+.PHONY: install test demo bench chaos clean
 
 install: $(STAMP)
 
@@ -29,6 +29,9 @@ demo: install
 
 bench: install
 	$(VENV_PYTHON) -m bench
+
+chaos: install
+	$(VENV_PYTHON) -m chaos
 
 clean:
 	rm -rf $(VENV) .run .pytest_cache .hypothesis .mypy_cache .ruff_cache build dist *.egg-info

@@ -1,0 +1,1010 @@
+"""The fault campaign: a live stream through two workers while workers die, Redis restarts and Slack fails.
+
+One run, end to end, on services it starts for itself:
+
+1. builds the workload (``chaos.workload``): about 1M trades over 8 weeks in envelopes of 500,
+   keyed by fund, and the ground truth (per week x fund type x sector: summed notional per
+   action and the count), computed from the generated events, not by the monitor's code;
+2. forks the expectation: ``signal_monitor.replay.replay`` over a ``MemoryState`` with the same
+   rule file and the same events gives the alerts that must reach Slack;
+3. starts the embedded broker (Tansu), its own redis-server with AOF (as in
+   docker-compose.yml), the local Slack receiver (``chaos.receiver``), and two
+   ``signal-monitor worker`` processes in one consumer group over 4 partitions, with
+   the campaign's rules (``chaos/rules.yaml``) and routes (every alert to a webhook and to a
+   bot-token channel, one message each);
+4. streams the weeks in order, paced, while it
+   - SIGKILLs a random worker at random moments (at least 5 times) and restarts it,
+   - stops its Redis mid-stream and starts it again on the same port (AOF: the data survives),
+   - makes the receiver fail for 30 s while alerts are due: listener closed (connection
+     refused) for 10 s, then 429 with Retry-After for 10 s, then 500 for 10 s,
+   - restarts any worker that exits on its own (and counts it);
+5. waits until every partition is applied to its end, the last week is closed and the
+   outbox is empty, and compares:
+   - ``lost`` / ``double_counted``: trades missing from / counted twice in the stored weekly
+     counts, against the ground truth;
+   - ``duplicate_alerts``: posts beyond the first of one dedup key on one receiver;
+   - ``missing_alerts``: (receiver, dedup key) pairs the replay expects that never posted.
+
+It prints a table and, as its last line, one JSON object: kills, events, lost,
+double_counted, duplicate_alerts, missing_alerts, seconds. Exit status 0 when the four
+figures are zero (and nothing else is off), else 1.
+
+``CHAOS_QUICK=1``: 200k events, 3 kills, a shorter stream. ``CHAOS_SEED`` fixes the fault
+plan and the data; ``CHAOS_EVENTS``, ``CHAOS_KILLS``, ``CHAOS_STREAM_S`` override; ``CHAOS_DIR``
+is where logs go (default ``.run/chaos``); ``CHAOS_KEEP=1`` keeps Redis' AOF and the broker files.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import itertools
+import json
+import multiprocessing
+import os
+import random
+import re
+import shutil
+import signal
+import sys
+import threading
+import time
+import traceback
+import uuid
+from collections import Counter, defaultdict
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from datetime import datetime
+from pathlib import Path
+from typing import Any
+
+from chaos.receiver import CHANNEL, SlackReceiver
+from chaos.workload import Workload, build
+
+HERE = Path(__file__).resolve().parent
+RULES_PATH = HERE / "rules.yaml"
+ROUTES = f"""\
+# The campaign's routes: every alert to both receivers, one message each, nothing held back.
+version: 1
+receivers:
+  - {{name: webhook, type: slack, webhook_url_env: CHAOS_WEBHOOK_URL}}
+  - {{name: bot, type: slack, channel: "{CHANNEL}"}}
+route:
+  receiver: webhook
+  group_wait: 0s
+  realert: 0s
+  resolved: true
+  routes:
+    - {{name: to-bot, receiver: bot, continue: true}}
+    - {{name: to-webhook, receiver: webhook}}
+"""
+OUTAGE_PHASES = (("refused", 10.0), ("429", 10.0), ("500", 10.0))
+RECEIVERS = ("webhook", "bot")
+
+
+@dataclass
+class Plan:
+    """The size of the run and its fault plan."""
+
+    events: int
+    weeks: int
+    kills: int
+    stream_s: float
+    seed: int
+    envelope: int = 500
+    funds: int = 48
+    workers: int = 2
+    partitions: int = 4
+    redis_down_s: float = 2.0
+    final_timeout_s: float = 150.0
+    scenario: str = "campaign"
+    quick: bool = False
+
+    @classmethod
+    def from_env(cls, scenario: str = "campaign", env: dict[str, str] | None = None) -> Plan:
+        """Return the plan: the full campaign, or the quick one with CHAOS_QUICK=1; overrides from CHAOS_*."""
+        env = dict(os.environ if env is None else env)
+        quick = env.get("CHAOS_QUICK", "") not in ("", "0", "false", "no")
+        seed = int(env.get("CHAOS_SEED") or random.SystemRandom().randrange(1, 10_000))
+        if scenario != "campaign":
+            plan = cls(events=120_000, weeks=5, kills=0, stream_s=40.0, seed=seed, scenario=scenario)
+        elif quick:
+            plan = cls(events=200_000, weeks=6, kills=3, stream_s=50.0, seed=seed, quick=True)
+        else:
+            plan = cls(events=1_000_000, weeks=8, kills=6, stream_s=160.0, seed=seed)
+        if env.get("CHAOS_EVENTS"):
+            plan.events = int(env["CHAOS_EVENTS"])
+        if env.get("CHAOS_KILLS"):
+            plan.kills = int(env["CHAOS_KILLS"])
+        if env.get("CHAOS_STREAM_S"):
+            plan.stream_s = float(env["CHAOS_STREAM_S"])
+        return plan
+
+
+def group_stuck(log: str) -> bool:
+    """Whether a worker log shows a consumer group that never completes a rebalance: the same generation joined
+    four times in a row with no assignment after the first of them."""
+    joins = list(re.finditer(r"Joined group '[^']+' \(generation (\d+)\)", log))
+    if len(joins) < 4 or len({m.group(1) for m in joins[-4:]}) != 1:
+        return False
+    return "Setting newly assigned partitions" not in log[joins[-4].end():]
+
+
+# --- the expectation: the replay engine over the same events, in a forked process -------------------
+
+
+def _expected_alerts(work: Workload, rules_path: Path) -> dict[str, Any]:
+    from signal_monitor.replay import replay
+    from signal_monitor.rules.engine import RuleEngine
+    from signal_monitor.rules.model import load_rules
+    from signal_monitor.state.memory import MemoryState
+
+    async def run() -> dict[str, Any]:
+        state = MemoryState()
+        engine = RuleEngine(load_rules(rules_path), state)
+        started = time.perf_counter()
+        summary = await replay(state, [("trades", iter(work.trades))], evaluator=engine)
+        return {
+            "seconds": time.perf_counter() - started,
+            "events": summary.events.get("trades", 0),
+            "dead_letters": len(summary.dead_letters),
+            "closed_weeks": summary.closed_weeks,
+            "alerts": [
+                {
+                    "key": a.dedup_key,
+                    "rule": a.rule,
+                    "scope": a.scope,
+                    "period": a.period_end.isoformat(),
+                    "fired": a.fired,
+                    "provisional": a.provisional,
+                    "correction": a.correction,
+                }
+                for a in summary.alerts
+            ],
+        }
+
+    return asyncio.run(run())
+
+
+def _replay_child(work: Workload, rules_path: Path, conn: Any) -> None:
+    try:
+        conn.send(("ok", _expected_alerts(work, rules_path)))
+    except BaseException:  # noqa: BLE001 - the parent reports it
+        conn.send(("error", traceback.format_exc()))
+    finally:
+        conn.close()
+
+
+class Expectation:
+    """The replay, run in a forked child while the campaign streams (the data is shared copy-on-write)."""
+
+    def __init__(self, work: Workload, rules_path: Path) -> None:
+        ctx = multiprocessing.get_context("fork")
+        self._recv, send = ctx.Pipe(duplex=False)
+        self._proc = ctx.Process(target=_replay_child, args=(work, rules_path, send), daemon=True, name="chaos-replay")
+        self._proc.start()
+        send.close()
+
+    def result(self, timeout: float) -> dict[str, Any]:
+        """Wait for the child's result."""
+        if not self._recv.poll(timeout):
+            self._proc.kill()
+            raise RuntimeError(f"the replay did not finish within {timeout:.0f} s")
+        status, value = self._recv.recv()
+        self._proc.join(timeout=10)
+        if status != "ok":
+            raise RuntimeError(f"the replay failed:\n{value}")
+        return value
+
+    def cancel(self) -> None:
+        """Stop the child if it still runs."""
+        if self._proc.is_alive():
+            self._proc.kill()
+            self._proc.join(timeout=5)
+
+
+# --- workers ----------------------------------------------------------------------------------------
+
+
+@dataclass
+class Life:
+    """One worker process: its tag, generation, log and how it ended."""
+
+    tag: str
+    gen: int
+    worker: Any  # tests.integration.harness.Worker
+    started: float
+    ended: float | None = None
+    how: str = ""  # killed | crashed | stopped
+    why: str = ""  # for a kill: random | mid-post (webhook/bot) | at close
+
+    @property
+    def name(self) -> str:
+        """``a1``, ``b3``: tag and generation."""
+        return f"{self.tag}{self.gen}"
+
+
+class Pool:
+    """The campaign's worker processes: start, SIGKILL, restart, and notice the ones that exit on their own."""
+
+    def __init__(self, bootstrap: str, redis_url: str, names: Any, workdir: Path, env: Callable[[str], dict[str, str]]) -> None:
+        self.bootstrap = bootstrap
+        self.redis_url = redis_url
+        self.names = names
+        self.workdir = workdir
+        self.env = env
+        self.lives: list[Life] = []
+        self.current: dict[str, Life] = {}
+        self.lock = threading.Lock()
+
+    def start(self, tag: str) -> Life:
+        """Start the next generation of worker ``tag``."""
+        from tests.integration.harness import Worker
+
+        with self.lock:
+            gen = sum(1 for life in self.lives if life.tag == tag) + 1
+            name = f"{tag}{gen}"
+            worker = Worker(self.bootstrap, self.redis_url, self.names, self.workdir, env=self.env(name), tag=name)
+            worker.start()
+            life = Life(tag, gen, worker, time.time())
+            self.lives.append(life)
+            self.current[tag] = life
+            return life
+
+    def by_name(self, name: str) -> Life | None:
+        """The current life called ``name`` (``a3``), if it is the current one of its tag."""
+        with self.lock:
+            for life in self.current.values():
+                if life.name == name:
+                    return life
+        return None
+
+    def running(self) -> list[Life]:
+        """The lives whose process runs."""
+        with self.lock:
+            return [life for life in self.current.values() if life.ended is None and life.worker.proc.poll() is None]
+
+    def kill(self, life: Life, why: str = "random") -> bool:
+        """SIGKILL one worker (and reap it); False when it had already ended."""
+        with self.lock:
+            if life.ended is not None:
+                return False
+            life.how = "killed"
+            life.why = why
+            life.ended = time.time()
+        life.worker.kill(signal.SIGKILL)
+        return True
+
+    def reap_crashed(self) -> list[Life]:
+        """Return the lives that exited without being killed or stopped (marked crashed)."""
+        out = []
+        with self.lock:
+            for life in self.current.values():
+                if life.ended is None and life.worker.proc is not None and life.worker.proc.poll() is not None:
+                    life.ended = time.time()
+                    life.how = f"crashed (exit {life.worker.proc.returncode})"
+                    out.append(life)
+        return out
+
+    def stop_all(self) -> None:
+        """SIGTERM every running worker, SIGKILL after the harness' timeout."""
+        for life in list(self.current.values()):
+            if life.ended is None:
+                life.how = "stopped"
+                life.ended = time.time()
+                life.worker.stop()
+
+    def logs(self) -> dict[str, str]:
+        """name -> log text of every life."""
+        return {life.name: life.worker.log for life in self.lives}
+
+
+# --- the campaign -------------------------------------------------------------------------------
+
+
+@dataclass
+class Timeline:
+    """What happened when (seconds since the stream started)."""
+
+    t0: float = 0.0
+    entries: list[tuple[float, str]] = field(default_factory=list)
+    lock: threading.Lock = field(default_factory=threading.Lock)
+
+    def note(self, text: str) -> None:
+        """Record and print an entry."""
+        at = time.time() - self.t0 if self.t0 else 0.0
+        with self.lock:
+            self.entries.append((at, text))
+        print(f"  [{at:6.1f}s] {text}", flush=True)
+
+
+@dataclass
+class Result:
+    """The figures of a run."""
+
+    kills: int = 0
+    events: int = 0
+    lost: int = 0
+    double_counted: int = 0
+    duplicate_alerts: int = 0
+    missing_alerts: int = 0
+    seconds: float = 0.0
+
+    def as_json(self) -> str:
+        """The last line of the report."""
+        return json.dumps(
+            {
+                "kills": self.kills,
+                "events": self.events,
+                "lost": self.lost,
+                "double_counted": self.double_counted,
+                "duplicate_alerts": self.duplicate_alerts,
+                "missing_alerts": self.missing_alerts,
+                "seconds": round(self.seconds, 1),
+            }
+        )
+
+
+class Campaign:
+    """One run of the fault campaign."""
+
+    def __init__(self, plan: Plan, workdir: Path) -> None:
+        self.plan = plan
+        self.workdir = workdir
+        self.rng = random.Random(plan.seed)
+        self.timeline = Timeline()
+        self.rows: list[tuple[str, str]] = []
+        self.problems: list[str] = []
+        self.faults: Counter[str] = Counter()
+        self._actions: list[tuple[float, str, Callable[[], None]]] = []
+        self._alock = threading.Lock()
+        self._threads: list[threading.Thread] = []
+        self.producer_done = threading.Event()
+        self.settled = threading.Event()
+        self.midpost_armed: set[str] = set()
+        self.outage_armed = False
+        self.producer_error: list[str] = []
+        self.produced_messages = 0
+
+    # --- scheduling -----------------------------------------------------------------------
+
+    def at(self, when: float, what: str, fn: Callable[[], None]) -> None:
+        """Run ``fn`` (in its own thread) at absolute time ``when``."""
+        with self._alock:
+            self._actions.append((when, what, fn))
+
+    def _run_due(self) -> None:
+        now = time.time()
+        with self._alock:
+            due = [a for a in self._actions if a[0] <= now]
+            self._actions = [a for a in self._actions if a[0] > now]
+        for _, what, fn in sorted(due, key=lambda a: a[0]):
+            thread = threading.Thread(target=self._guard, args=(what, fn), name=f"chaos:{what}", daemon=True)
+            thread.start()
+            self._threads.append(thread)
+
+    def _guard(self, what: str, fn: Callable[[], None]) -> None:
+        try:
+            fn()
+        except Exception as exc:  # noqa: BLE001 - a fault that could not be injected is a problem of the run
+            self.problems.append(f"{what}: {type(exc).__name__}: {exc}")
+            self.timeline.note(f"{what} FAILED: {type(exc).__name__}: {exc}")
+
+    # --- faults ---------------------------------------------------------------------------
+
+    def kill_random(self) -> None:
+        """SIGKILL a random running worker, then restart it after a short random pause."""
+        running = self.pool.running()
+        if not running:
+            self.timeline.note("kill skipped: no worker running")
+            return
+        life = self.rng.choice(running)
+        if not self.pool.kill(life):
+            self.timeline.note(f"kill skipped: {life.name} had just ended")
+            return
+        self.faults["kills"] += 1
+        pause = self.rng.uniform(0.0, 1.5)
+        self.timeline.note(f"SIGKILL worker {life.name} (pid {life.worker.proc.pid}); restart in {pause:.1f} s")
+        time.sleep(pause)
+        new = self.pool.start(life.tag)
+        self.timeline.note(f"started worker {new.name} (pid {new.worker.proc.pid})")
+
+    def restart_later(self, tag: str, pause: float) -> None:
+        """Start the next generation of ``tag`` after ``pause`` seconds."""
+
+        def start() -> None:
+            new = self.pool.start(tag)
+            self.timeline.note(f"started worker {new.name} (pid {new.worker.proc.pid})")
+
+        self.at(time.time() + pause, f"restart {tag}", start)
+
+    def on_post(self, kind: str, worker: str) -> None:
+        """Receiver hook, called after a message was posted and before the answer: start the armed outage now
+        (the rest of the burst meets it), or SIGKILL the posting worker (the midpost scenario)."""
+        with self._alock:
+            outage, self.outage_armed = self.outage_armed, False
+        if outage:
+            self.at(time.time(), "receiver outage", self.receiver_outage)
+        self.kill_mid_post(kind, worker)
+
+    def kill_mid_post(self, kind: str, worker: str) -> None:
+        """Once per armed kind, SIGKILL the worker that posts, after Slack took the message, before it hears back."""
+        with self._alock:
+            if kind not in self.midpost_armed:
+                return
+            self.midpost_armed.discard(kind)
+        life = self.pool.by_name(worker)
+        if life is None or not self.pool.kill(life, why=f"mid-post ({kind})"):
+            with self._alock:
+                self.midpost_armed.add(kind)
+            return
+        self.faults["kills"] += 1
+        self.faults[f"midpost_{kind}"] += 1
+        self.timeline.note(f"SIGKILL worker {life.name} inside a {kind} post (posted, answer not sent yet)")
+        self.restart_later(life.tag, 0.5)
+
+    def watch_closes(self, targets: list[tuple[str, str]]) -> None:
+        """Tail the workers' logs and SIGKILL a worker the moment it logs, for a target week, ``closed week <friday>``
+        (it is about to evaluate the week's rules) or its first ``alert <rule> <friday>`` (the rules have run and
+        their alerts are being handed on)."""
+        pending = {(friday, moment): re.compile(
+            (rf"closed week {friday}" if moment == "close" else rf"\] alert \S+ {friday}:").encode()
+        ) for friday, moment in targets}
+        offsets: dict[str, int] = {}
+        while pending and not self.settled.is_set():
+            for life in self.pool.running():
+                try:
+                    with open(life.worker.log_path, "rb") as fh:
+                        fh.seek(offsets.get(life.name, 0))
+                        chunk = fh.read()
+                except OSError:
+                    continue
+                end = chunk.rfind(b"\n")
+                if end < 0:
+                    continue
+                offsets[life.name] = offsets.get(life.name, 0) + end + 1
+                for (friday, moment), pattern in list(pending.items()):
+                    if pattern.search(chunk[: end + 1]):
+                        del pending[(friday, moment)]
+                        what = f"'closed week {friday}'" if moment == "close" else f"its first alert of {friday}"
+                        if self.pool.kill(life, why=f"at {moment} of {friday}"):
+                            self.faults["kills"] += 1
+                            self.timeline.note(f"SIGKILL worker {life.name} right after it logged {what}")
+                            self.restart_later(life.tag, 0.5)
+            time.sleep(0.002)
+
+    def restart_redis(self) -> None:
+        """Stop Redis (SIGTERM: it flushes its AOF), wait, start it again on the same port."""
+        self.timeline.note(f"Redis: stop (pid {self.redis.pid})")
+        self.redis.stop()
+        time.sleep(self.plan.redis_down_s)
+        started = time.time()
+        self.redis.start()
+        self.faults["redis_restarts"] += 1
+        self.timeline.note(f"Redis: started again on port {self.redis.port} (pid {self.redis.pid}), AOF loaded in {time.time() - started:.1f} s")
+
+    def redis_full(self) -> None:
+        """Redis refuses writes for a while (maxmemory reached, noeviction): an error that is not an outage."""
+        import redis
+
+        client = redis.Redis.from_url(self.redis.url, decode_responses=True)
+        try:
+            used = int(client.info("memory")["used_memory"])
+            client.config_set("maxmemory-policy", "noeviction")
+            client.config_set("maxmemory", str(used))
+            self.timeline.note(f"Redis: maxmemory set to its used memory ({used:,} bytes): writes fail with OOM")
+            crashes = self.faults["crashes"]
+            deadline = time.time() + 15.0
+            while time.time() < deadline and self.faults["crashes"] == crashes:
+                time.sleep(0.1)
+            time.sleep(2.0)
+            client.config_set("maxmemory", "0")
+            self.faults["redis_full"] += 1
+            self.timeline.note("Redis: maxmemory lifted")
+        finally:
+            client.close()
+
+    def receiver_outage(self) -> None:
+        """The receiver fails for 30 s: refused, then 429 with Retry-After, then 500."""
+        self.outage_started = time.time()
+        for phase, seconds in OUTAGE_PHASES:
+            if phase == "refused":
+                self.receiver.stop()
+                self.timeline.note(f"Slack receiver: listener closed (connection refused) for {seconds:.0f} s")
+            else:
+                if not self.receiver.listening:
+                    self.receiver.start()
+                self.receiver.set_mode(phase)
+                self.timeline.note(f"Slack receiver: answering {phase} for {seconds:.0f} s")
+            time.sleep(seconds)
+        self.receiver.set_mode("ok")
+        self.outage_ended = time.time()
+        self.faults["receiver_outages"] += 1
+        self.timeline.note("Slack receiver: ok again")
+
+    # --- the stream -----------------------------------------------------------------------
+
+    def produce(self, work: Workload, topic: str, on_week: Callable[[int], None]) -> None:
+        """Produce week after week, each over its share of the stream time; the tail at the end."""
+        from kafka import KafkaProducer
+
+        try:
+            producer = KafkaProducer(
+                bootstrap_servers=self.broker.bootstrap,
+                linger_ms=5,
+                max_request_size=4 * 1024 * 1024,
+                max_in_flight_requests_per_connection=1,  # keeps each partition in week order on a retry
+                retries=10,
+                acks=1,
+            )
+            slot = self.plan.stream_s / self.plan.weeks
+            start = time.time()
+            for w, messages in enumerate(work.messages):
+                on_week(w)
+                begin = start + w * slot
+                for j, (key, value) in enumerate(messages):
+                    due = begin + slot * j / max(1, len(messages))
+                    pause = due - time.time()
+                    if pause > 0:
+                        time.sleep(pause)
+                    producer.send(topic, key=key, value=value)
+                    self.produced_messages += 1
+                producer.flush(timeout=120)
+            producer.close(timeout=30)
+        except Exception as exc:  # noqa: BLE001 - reported
+            self.producer_error.append(f"{type(exc).__name__}: {exc}")
+            self.timeline.note(f"producer FAILED: {type(exc).__name__}: {exc}")
+        finally:
+            self.producer_done.set()
+
+    # --- the run ----------------------------------------------------------------------------
+
+    def run(self) -> Result:
+        """Run the campaign; return the figures (and fill the table)."""
+        from signal_monitor.embedded import EmbeddedBroker, EmbeddedRedis
+        from tests.integration.harness import Names, create_topics
+
+        plan = self.plan
+        began = time.time()
+        print(f"chaos campaign: {plan.events:,} trades over {plan.weeks} weeks, {plan.workers} workers, "
+              f"{plan.partitions} partitions, {plan.kills} kills, seed {plan.seed}; logs in {self.workdir}", flush=True)
+        work = build(plan.events, weeks=plan.weeks, funds=plan.funds, envelope=plan.envelope, seed=plan.seed)
+        built = time.time()
+        print(f"  built {work.events:,} trades in {work.message_count:,} envelopes ({work.resent:,} resent) "
+              f"in {built - began:.1f} s", flush=True)
+        expectation = Expectation(work, RULES_PATH)
+        self.broker = EmbeddedBroker(self.workdir / "broker")
+        self.redis = EmbeddedRedis(self.workdir / "redis", appendonly=True)
+        self.receiver = SlackReceiver()
+        self.outage_started = self.outage_ended = 0.0
+        result = Result(events=work.events)
+        try:
+            self.broker.start()
+            self.redis.start()
+            self.receiver.start()
+            names = Names(key_prefix=f"chaos-{uuid.uuid4().hex[:6]}", topic_prefix="chaos", app_id="sm-chaos")
+            create_topics(self.broker.bootstrap, names, partitions=plan.partitions)
+            routes = self.workdir / "routes.yaml"
+            routes.write_text(ROUTES)
+            topic = names.topic("trades")
+
+            def env(name: str) -> dict[str, str]:
+                return {
+                    "PYTHONPATH": os.pathsep.join(p for p in (str(HERE.parent), os.environ.get("PYTHONPATH", "")) if p),
+                    "SM_WORKER_ID": name,
+                    "SM_RULES_ENABLED": "true",
+                    "SM_RULES_PATH": str(RULES_PATH),
+                    "SM_ROUTES_PATH": str(routes),
+                    "CHAOS_WEBHOOK_URL": self.receiver.webhook_url(name),
+                    "SLACK_BOT_TOKEN": self.receiver.token(name),
+                    "SLACK_CHANNEL": CHANNEL,
+                    "SM_SLACK_API_URL": self.receiver.api_url,
+                    "SM_SLACK_PACE_S": "0.05",
+                    "SM_SLACK_TIMEOUT_S": "2",
+                    "SM_DELIVERY_RETRY_BASE_S": "0.5",
+                    "SM_DELIVERY_RETRY_MAX_S": "2",
+                    "SM_DELIVERY_MAX_ATTEMPTS": "100",
+                    "SM_DELIVERY_LEASE_S": "3",
+                    "SM_REDIS_RETRY_MAX_S": "1",
+                    "SM_KAFKA_SESSION_TIMEOUT_S": "6",
+                    "SM_KAFKA_REBALANCE_TIMEOUT_S": "4",
+                }
+
+            self.pool = Pool(self.broker.bootstrap, self.redis.url, names, self.workdir, env)
+            tags = [chr(ord("a") + i) for i in range(plan.workers)]
+            for tag in tags:
+                self.pool.start(tag)
+            self._wait(lambda: all("Ready" in life.worker.log for life in self.pool.running()) and len(self.pool.running()) == len(tags),
+                       timeout=120, what="the workers to be ready")
+            print(f"  services up, workers ready in {time.time() - built:.1f} s: broker {self.broker.bootstrap}, "
+                  f"redis {self.redis.url} (AOF), receiver :{self.receiver.port}", flush=True)
+
+            # the fault plan, relative to the start of the stream
+            t0 = time.time()
+            self.timeline.t0 = t0
+            outage_week = -1
+            self.receiver.on_post = self.on_post
+            if plan.scenario == "campaign":
+                for when in self._kill_times():
+                    self.at(t0 + when, "kill", self.kill_random)
+                self.at(t0 + self.rng.uniform(0.3, 0.7) * plan.stream_s, "redis restart", self.restart_redis)
+                outage_week = max(2, plan.weeks // 2)
+            elif plan.scenario == "redis-full":
+                self.at(t0 + 0.4 * plan.stream_s, "redis full", self.redis_full)
+            elif plan.scenario == "midpost":
+                self.midpost_armed = {"bot", "webhook"}
+            elif plan.scenario == "close-kill":
+                first, second = (f.isoformat() for f in work.fridays[1 : plan.weeks - 1 : 2])
+                targets = [(first, "close"), (second, "alert")]
+                watcher = threading.Thread(target=self._guard, args=("close watcher", lambda: self.watch_closes(targets)),
+                                           name="chaos:closes", daemon=True)
+                watcher.start()
+                self._threads.append(watcher)
+            else:
+                raise ValueError(f"unknown scenario {plan.scenario!r}")
+
+            def on_week(w: int) -> None:
+                if w < plan.weeks:
+                    self.timeline.note(f"producing week {w + 1}/{plan.weeks} ({len(work.messages[w])} envelopes)")
+                else:
+                    self.timeline.note("producing the tail (next Monday morning, every fund)")
+                if w == outage_week:  # the close of the week before is due now: its first post starts the outage
+                    with self._alock:
+                        self.outage_armed = True
+                    self.timeline.note("Slack outage armed: it starts at the next post")
+
+            producer = threading.Thread(target=self.produce, args=(work, topic, on_week), name="chaos:producer", daemon=True)
+            producer.start()
+            self._loop_until_done(names, topic, work)
+            self.settled.set()
+            self.pool.stop_all()
+            stream_end = time.time()
+            self.timeline.note("workers stopped")
+            expected = expectation.result(timeout=max(60.0, 600 - (time.time() - began)))
+            result = self._verify(work, names, topic, expected, result)
+            self.rows.append(("stream + faults + drain", f"{stream_end - t0:.1f} s"))
+            self.rows.append(("replay (expected alerts)", (f"{expected['seconds']:.1f} s in a forked process, "
+                              f"{expected['events']:,} events, {expected['closed_weeks']} weeks closed")))
+        finally:
+            expectation.cancel()
+            for stop in (getattr(self, "pool", None) and self.pool.stop_all, self.receiver.stop, self.redis.stop, self.broker.stop):
+                if stop:
+                    try:
+                        stop()
+                    except Exception as exc:  # noqa: BLE001 - cleanup goes on
+                        print(f"  cleanup: {type(exc).__name__}: {exc}", file=sys.stderr)
+            if os.environ.get("CHAOS_KEEP", "") in ("", "0"):
+                for sub in ("redis", "broker"):
+                    shutil.rmtree(self.workdir / sub, ignore_errors=True)
+        result.kills = self.faults["kills"]
+        result.seconds = time.time() - began
+        return result
+
+    def _kill_times(self) -> list[float]:
+        """Random moments over the stream, at least a few seconds apart."""
+        s, k = self.plan.stream_s, self.plan.kills
+        gap = min(8.0, 0.8 * s / max(1, k))
+        for _ in range(1000):
+            times = sorted(self.rng.uniform(0.05, 0.95) * s for _ in range(k))
+            if all(b - a >= gap for a, b in itertools.pairwise(times)):
+                return times
+        return [s * (i + 0.5) / k for i in range(k)]
+
+    def _wait(self, predicate: Callable[[], bool], *, timeout: float, what: str) -> None:
+        deadline = time.time() + timeout
+        while time.time() < deadline:
+            if predicate():
+                return
+            time.sleep(0.2)
+        raise RuntimeError(f"timed out after {timeout:.0f} s waiting for {what}")
+
+    def _loop_until_done(self, names: Any, topic: str, work: Workload) -> None:
+        """Run the fault plan, keep workers alive, and return once everything is applied, closed and delivered."""
+        last_friday = work.fridays[-1].isoformat()
+        deadline: float | None = None
+        settled_since: float | None = None
+        while True:
+            self._run_due()
+            for life in self.pool.reap_crashed():
+                self.faults["crashes"] += 1
+                self.timeline.note(f"worker {life.name} exited on its own: {life.how}; restarting it")
+                self.pool.start(life.tag)
+            with self._alock:
+                pending_actions = len(self._actions)
+            busy = any(t.is_alive() for t in self._threads if t.name != "chaos:closes")
+            if self.producer_done.is_set() and not pending_actions and not busy:
+                if deadline is None:
+                    deadline = time.time() + self.plan.final_timeout_s
+                    self.timeline.note("stream produced and every fault injected; waiting for the workers to finish")
+                if self._settled(names, topic, last_friday):
+                    settled_since = settled_since or time.time()
+                    if time.time() - settled_since >= 2.0:
+                        self.timeline.note("all applied, last week closed, outbox empty")
+                        return
+                else:
+                    settled_since = None
+                if time.time() > deadline:
+                    self.problems.append(f"not settled {self.plan.final_timeout_s:.0f} s after the stream: {self._progress(names, topic)}")
+                    self.timeline.note("gave up waiting: " + self._progress(names, topic))
+                    stuck = [life.name for life in self.pool.running() if group_stuck(life.worker.log)]
+                    if stuck:
+                        self.problems.append(
+                            f"the consumer group never completed a rebalance: {', '.join(stuck)} joined the same generation "
+                            "over and over without an assignment (a stall of the embedded broker's group coordinator)"
+                        )
+                    return
+            time.sleep(0.1)
+
+    def _progress(self, names: Any, topic: str) -> str:
+        import redis
+
+        from tests.integration.harness import applied_offsets, end_offsets
+
+        try:
+            client = redis.Redis.from_url(self.redis.url, decode_responses=True, socket_timeout=2)
+            try:
+                closer = client.hget(f"{names.key_prefix}:rule:__closer__", "progress")
+                dests = client.smembers(f"{names.key_prefix}:outbox:dests")
+                groups = client.zcard(f"{names.key_prefix}:noise:groups")
+                parked = client.hlen(f"{names.key_prefix}:outbox:parked")
+            finally:
+                client.close()
+            ends = end_offsets(self.broker.bootstrap, topic)
+            applied = applied_offsets(self.redis.url, names.key_prefix, topic)
+            return f"ends {ends}, applied {applied}, closer {closer!r}, outbox queues {sorted(dests)}, groups {groups}, parked {parked}"
+        except Exception as exc:  # noqa: BLE001 - reported
+            return f"unknown ({type(exc).__name__}: {exc})"
+
+    def _settled(self, names: Any, topic: str, last_friday: str) -> bool:
+        import redis
+
+        from tests.integration.harness import caught_up
+
+        try:
+            if not caught_up(self.broker.bootstrap, self.redis.url, names.key_prefix, topic)():
+                return False
+            client = redis.Redis.from_url(self.redis.url, decode_responses=True, socket_timeout=2)
+            try:
+                raw = client.hget(f"{names.key_prefix}:rule:__closer__", "progress")
+                day = json.loads(raw).get("day", "") if raw else ""
+                if day < last_friday:
+                    return False
+                if client.scard(f"{names.key_prefix}:outbox:dests") or client.zcard(f"{names.key_prefix}:noise:groups"):
+                    return False
+                return client.hlen(f"{names.key_prefix}:outbox:inflight") == 0
+            finally:
+                client.close()
+        except Exception:  # noqa: BLE001 - Redis restarting, the broker busy: not yet
+            return False
+
+    # --- verification -----------------------------------------------------------------------
+
+    def _verify(self, work: Workload, names: Any, topic: str, expected: dict[str, Any], result: Result) -> Result:
+        import redis
+
+        from tests.integration.harness import stored_truth
+
+        plan = self.plan
+        # aggregates: counts give lost and double-counted trades; sums must match too
+        truth = dict(work.truth)
+        stored = stored_truth(self.redis.url, names.key_prefix, topic, truth)
+        lost = double = 0
+        sums_off = 0
+        for tkey, want in truth.items():
+            got = stored.get(tkey, 0.0)
+            _, scope, fld = tkey
+            if fld == "n":
+                if not scope:
+                    continue
+                diff = round(got - want)
+                lost += max(0, -diff)
+                double += max(0, diff)
+            elif abs(got - want) > 1e-6 * max(1.0, abs(want)):
+                sums_off += 1
+        totals = sum(v for (w, s, f), v in stored.items() if f == "n" and not s)
+        result.lost, result.double_counted = lost, double
+        if lost or double:
+            self.rows.append(("where counts differ", self._locate(work, names, topic)))
+
+        # alerts: what the replay expects vs what each receiver showed
+        exp = [a for a in expected["alerts"] if a["fired"] and not a["provisional"] and not a["correction"]]
+        exp_keys = {a["key"] for a in exp}
+        info = {a["key"]: a for a in exp}
+        odd_expected = len(expected["alerts"]) - len(exp)
+        kills = [(life.ended, life.name) for life in self.pool.lives if life.how == "killed"]
+        duplicates = missing = unexpected = 0
+        details: list[str] = []
+        explained_webhook = 0
+        for kind in RECEIVERS:
+            posts = self.receiver.posted_keys(kind)
+            by_key: dict[str, list[Any]] = defaultdict(list)
+            for key, req in posts:
+                by_key[key].append(req)
+            extra = {k: v for k, v in by_key.items() if len(v) > 1}
+            miss = sorted(exp_keys - set(by_key))
+            odd = sorted(set(by_key) - exp_keys)
+            for key, reqs in extra.items():
+                first = reqs[0]
+                killed_after = [n for t, n in kills if n == first.worker and t is not None and -1.0 <= t - first.at <= 2.0]
+                why = f"first by {first.worker} at +{first.at - self.timeline.t0:.1f}s" + (
+                    f", {first.worker} SIGKILLed right after" if killed_after else ""
+                )
+                what = f"{info[key]['rule']} {info[key]['period']} " if key in info else ""
+                details.append(f"{kind}: {what}{key} posted {len(reqs)} times ({why}; then by {', '.join(r.worker for r in reqs[1:])})")
+                if kind == "webhook" and killed_after:
+                    explained_webhook += len(reqs) - 1
+            if miss:
+                by_period = Counter(f"{info[k]['rule']} {info[k]['period']}" for k in miss)
+                details.append(f"{kind}: {len(miss)} expected never posted: " + ", ".join(f"{n} x {rp}" for rp, n in sorted(by_period.items())))
+            for key in odd:
+                details.append(f"{kind}: posted {key}, which the replay does not expect")
+            duplicates += sum(len(v) - 1 for v in extra.values())
+            missing += len(miss)
+            unexpected += len(odd)
+            statuses = Counter(r.status for r in self.receiver.snapshot() if r.kind == kind)
+            self.rows.append((f"receiver {kind}", (f"{len(by_key)} alerts posted, {sum(len(v) for v in by_key.values())} posts; "
+                              f"answers {dict(sorted(statuses.items()))}; duplicates {sum(len(v) - 1 for v in extra.values())}, "
+                              f"missing {len(miss)}, unexpected {len(odd)}")))
+        result.duplicate_alerts, result.missing_alerts = duplicates, missing
+
+        # what the workers said about the faults
+        logs = self.pool.logs()
+        joined = "\n".join(logs.values())
+        refused = joined.count("connection_refused")
+        rate_limited = joined.count("Slack rate-limits this channel")
+        http5xx = joined.count("HTTP 500")
+        redis_pauses = joined.count("Redis unavailable")
+        resend_warnings = joined.count("got no answer; sending it again")
+        confirmed = joined.count("was posted by an interrupted attempt")
+        resumed = joined.count("resuming after stored offset")
+        skipped = joined.count("skipping what it holds")
+        client = redis.Redis.from_url(self.redis.url, decode_responses=True)
+        try:
+            stats = client.hgetall(f"{names.key_prefix}:outbox:stats")
+            parked = client.hlen(f"{names.key_prefix}:outbox:parked")
+        finally:
+            client.close()
+        # the alerts topic: every alert, with the time it fired; those that fired while the receiver was down
+        # (or were attempted and failed) must all have been posted to both receivers in the end
+        on_topic = self._alerts_on_topic(names)
+        topic_keys = Counter(a.get("dedup_key", "") for a in on_topic)
+        held = {
+            a.get("dedup_key", "")
+            for a in on_topic
+            if self.outage_started <= datetime.fromisoformat(a["fired_at"]).timestamp() <= self.outage_ended
+        }
+        held |= {k for r in self.receiver.snapshot() if r.kind in RECEIVERS and not r.posted for k in r.keys}
+        for m in re.finditer(r"(webhook|chat\.postMessage)[^\n]*: attempt \d+ of \d+ for \S+ \(([0-9a-f]{16})\) failed", joined):
+            held.add(m.group(2))
+        posted_sets = [{k for k, _ in self.receiver.posted_keys(kind)} for kind in RECEIVERS]
+        held_delivered = len({k for k in held if all(k in p for p in posted_sets)})
+
+        rows = [
+            ("events (distinct trades)", (f"{work.events:,} in {work.message_count:,} envelopes of <= {plan.envelope}, "
+             f"+{work.resent:,} resent trade ids; {plan.weeks} weeks + a tail, {plan.funds} funds over {plan.partitions} partitions")),
+            ("stored trade counts", f"{int(totals):,} (truth {work.events:,}); lost {lost}, double counted {double}, sums off {sums_off}"),
+            ("worker kills (SIGKILL)", f"{self.faults['kills']}: " + ", ".join(
+                f"{life.name}@{(life.ended or 0.0) - self.timeline.t0:.1f}s" + ("" if life.why == "random" else f" ({life.why})")
+                for life in sorted(self.pool.lives, key=lambda life: life.ended or 0.0) if life.how == "killed")),
+            ("worker exits on their own", str(self.faults["crashes"])),
+            ("Redis restarts (AOF)", f"{self.faults['redis_restarts']}; worker log lines 'Redis unavailable': {redis_pauses}"),
+            ("receiver outage", (f"{self.faults['receiver_outages']} x 30 s: attempts refused {refused}, 429s {rate_limited}, "
+             f"5xx {http5xx} (worker logs); {len(held)} alerts fired or failed during it, "
+             f"{held_delivered} of them posted to both receivers in the end")),
+            ("alerts topic", (f"{len(on_topic)} records, {len(topic_keys)} dedup keys, {sum(n - 1 for n in topic_keys.values())} repeated, "
+             f"{len(exp_keys - set(topic_keys))} expected keys absent")),
+            ("partition resumptions", f"{resumed} seeks to a stored offset, {skipped} redelivered batches skipped"),
+            ("expected alerts (replay)", f"{len(exp)} ({', '.join(f'{r} {n}' for r, n in sorted(Counter(a['rule'] for a in exp).items()))})"
+             + (f"; {odd_expected} provisional/corrections" if odd_expected else "")),
+            ("outbox", (f"sent {stats.get('sent', 0)}, enqueued {stats.get('enqueued', 0)}, deduplicated {stats.get('deduplicated', 0)}, "
+             f"parked {parked}; interrupted posts confirmed in history {confirmed}, resent after no answer {resend_warnings}")),
+        ]
+        self.rows[:0] = rows
+        if explained_webhook:
+            self.rows.append(("webhook reposts after a SIGKILL mid-post", f"{explained_webhook} (the documented webhook window)"))
+        if details:
+            self.rows.append(("alert details", "; ".join(details[:20]) + (" ..." if len(details) > 20 else "")))
+        if sums_off:
+            self.problems.append(f"{sums_off} stored sums differ from the truth")
+        if unexpected:
+            self.problems.append(f"{unexpected} posted alerts are not expected by the replay")
+        if parked:
+            self.problems.append(f"{parked} messages parked in the outbox")
+        if plan.scenario == "campaign" and not (self.faults["receiver_outages"] and self.faults["redis_restarts"]):
+            self.problems.append("the receiver outage or the Redis restart did not happen")
+        if self.faults["kills"] < plan.kills:
+            self.problems.append(f"only {self.faults['kills']} of {plan.kills} kills happened")
+        if self.producer_error:
+            self.problems.extend(self.producer_error)
+        if expected["dead_letters"]:
+            self.problems.append(f"the replay dead-lettered {expected['dead_letters']} events")
+        return result
+
+    def _locate(self, work: Workload, names: Any, topic: str) -> str:
+        """Per (partition, week): stored trade count minus the truth, where they differ."""
+        import redis
+        from kafka.partitioner.default import murmur2
+
+        want: Counter[tuple[int, str]] = Counter()
+        for (fund, week), n in work.fund_weeks.items():
+            want[((murmur2(fund.encode()) & 0x7FFFFFFF) % self.plan.partitions, week)] += n
+        client = redis.Redis.from_url(self.redis.url, decode_responses=True)
+        try:
+            out = []
+            for (p, week), n in sorted(want.items()):
+                got = float(client.hget(f"{names.key_prefix}:{{{topic}:{p}}}:flow:{week}", "\x1fn") or 0)
+                if round(got) != n:
+                    out.append(f"p{p} {week}: {round(got) - n:+d}")
+            marks = {p: client.hget(f"{names.key_prefix}:{{{topic}:{p}}}:mark", "offset") for p in range(self.plan.partitions)}
+        finally:
+            client.close()
+        return ", ".join(out) + f"; stored offsets {marks}"
+
+    def _alerts_on_topic(self, names: Any) -> list[dict[str, Any]]:
+        """Every record of the alerts topic (JSON), read from the start."""
+        from kafka import KafkaConsumer
+
+        consumer = KafkaConsumer(
+            names.topic("alerts"), bootstrap_servers=self.broker.bootstrap, auto_offset_reset="earliest",
+            enable_auto_commit=False, consumer_timeout_ms=3000, group_id=None,
+        )
+        try:
+            return [json.loads(msg.value) for msg in consumer]
+        finally:
+            consumer.close()
+
+    def table(self, result: Result) -> str:
+        """The report table."""
+        rows = list(self.rows)
+        rows.append(("problems", "; ".join(self.problems) if self.problems else "none"))
+        width = max(len(k) for k, _ in rows)
+        lines = ["", "chaos campaign results", "-" * (width + 60)]
+        lines += [f"{k.ljust(width)}  {v}" for k, v in rows]
+        figures = [("kills", result.kills), ("events", f"{result.events:,}"), ("lost", result.lost),
+                   ("double_counted", result.double_counted), ("duplicate_alerts", result.duplicate_alerts),
+                   ("missing_alerts", result.missing_alerts), ("seconds", f"{result.seconds:.1f}")]
+        lines.append("-" * (width + 60))
+        lines += [f"{k.ljust(width)}  {v}" for k, v in figures]
+        return "\n".join(lines)
+
+
+SCENARIOS = {
+    "campaign": "the fault campaign (default)",
+    "midpost": "SIGKILL a worker inside a webhook post and inside a chat.postMessage, after Slack took the message",
+    "redis-full": "Redis refuses writes (maxmemory reached) for a few seconds mid-stream, then takes them again",
+    "close-kill": "SIGKILL the worker that closes a week: as it starts on the rules, then (another week) as it hands on the alerts",
+}
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Run the campaign (or a targeted scenario); print the table and the JSON line; exit 0 when everything is exact."""
+    args = list(sys.argv[1:] if argv is None else argv)
+    if args and args[0] in ("-h", "--help"):
+        print("usage: python -m chaos [SCENARIO]\n\nscenarios:")
+        for name, text in SCENARIOS.items():
+            print(f"  {name:12} {text}")
+        print("\nenvironment: CHAOS_QUICK=1, CHAOS_SEED, CHAOS_EVENTS, CHAOS_KILLS, CHAOS_STREAM_S, CHAOS_DIR, CHAOS_KEEP=1")
+        return 0
+    scenario = args[0] if args else "campaign"
+    if scenario not in SCENARIOS:
+        print(f"unknown scenario {scenario!r}; one of: {', '.join(SCENARIOS)}", file=sys.stderr)
+        return 2
+    plan = Plan.from_env(scenario)
+    root = Path(os.environ.get("CHAOS_DIR") or ".run/chaos")
+    workdir = (root / time.strftime("%Y%m%d-%H%M%S")).resolve()
+    workdir.mkdir(parents=True, exist_ok=True)
+    campaign = Campaign(plan, workdir)
+    try:
+        result = campaign.run()
+    except Exception as exc:  # noqa: BLE001 - reported
+        traceback.print_exc()
+        campaign.problems.append(f"the campaign failed: {type(exc).__name__}: {exc}")
+        result = Result(kills=campaign.faults["kills"])
+        print(campaign.table(result))
+        print(result.as_json())
+        return 2
+    print(campaign.table(result))
+    print(f"command: {'CHAOS_QUICK=1 ' if plan.quick else ''}CHAOS_SEED={plan.seed} python -m chaos"
+          f"{'' if scenario == 'campaign' else ' ' + scenario}    logs: {workdir}")
+    print(result.as_json(), flush=True)
+    ok = not (result.lost or result.double_counted or result.duplicate_alerts or result.missing_alerts or campaign.problems)
+    return 0 if ok else 1

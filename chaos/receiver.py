@@ -1,0 +1,261 @@
+"""A local Slack-compatible receiver: incoming webhooks and the Web API, with faults on demand.
+
+It speaks the two contracts the monitor posts to (``signal_monitor.delivery.slack``):
+
+* incoming webhooks, ``POST /services/<T>/<B>/<secret>``: 200 ``ok`` when posted;
+* the Web API, ``POST /api/chat.postMessage`` (bearer token, JSON body with the
+  message metadata that carries the outbox id) and ``GET /api/conversations.history``
+  (the channel's posted messages with their metadata, newest first).
+
+Modes (``set_mode``): ``ok``; ``429`` (rate limited, with ``Retry-After``); ``500`` (a
+server error: nothing posted); and ``down`` (``stop()``: the listener is closed, so a
+connection is refused; ``start()`` opens it again on the same port). Every request is
+recorded with its answer; ``posted`` marks what Slack would show in the channel.
+
+The path of a webhook URL and the bot token name the worker process that posts
+(``/services/TCHAOS/B<worker>/<secret>``, ``xoxb-chaos-<worker>``), so a duplicate can be
+traced to the process that sent each copy.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+import threading
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from typing import Any, Self
+from urllib.parse import parse_qs, urlsplit
+
+KEY = re.compile(r"key ([0-9a-f]{16}(?::v\d+)?)")
+CHANNEL = "C0CHAOS01"
+TOKEN_PREFIX = "xoxb-chaos-"
+MODES = ("ok", "429", "500")
+
+
+@dataclass
+class Request:
+    """One request the receiver answered."""
+
+    at: float
+    kind: str  # webhook | bot | history
+    worker: str
+    status: int
+    posted: bool
+    keys: list[str] = field(default_factory=list)
+    outbox_id: str = ""
+
+
+class SlackReceiver:
+    """The fake Slack; thread-safe; a context manager."""
+
+    def __init__(self, *, port: int = 0, retry_after_s: float = 1.0) -> None:
+        #: called as ``on_post(kind, worker)`` after a message is posted and before the answer is sent
+        self.on_post: Callable[[str, str], None] | None = None
+        self.host = "127.0.0.1"
+        self.port = port
+        self.retry_after_s = retry_after_s
+        self.mode = "ok"
+        self.lock = threading.Lock()
+        self.requests: list[Request] = []
+        self.channel: list[dict[str, Any]] = []  # posted chat.postMessage messages (for history)
+        self._server: ThreadingHTTPServer | None = None
+        self._thread: threading.Thread | None = None
+
+    # --- control --------------------------------------------------------------------------
+
+    def start(self) -> Self:
+        """Open the listener (on the same port after a ``stop``)."""
+        receiver = self
+
+        class Handler(BaseHTTPRequestHandler):
+            protocol_version = "HTTP/1.0"  # one request per connection: a stopped listener refuses the next
+
+            def log_message(self, format: str, *args: Any) -> None:
+                return
+
+            def do_POST(self) -> None:
+                receiver._handle(self, "POST")
+
+            def do_GET(self) -> None:
+                receiver._handle(self, "GET")
+
+        server = ThreadingHTTPServer((self.host, self.port), Handler)
+        server.daemon_threads = True
+        self.port = server.server_address[1]
+        self._server = server
+        self._thread = threading.Thread(target=server.serve_forever, kwargs={"poll_interval": 0.05}, daemon=True)
+        self._thread.start()
+        return self
+
+    def stop(self) -> None:
+        """Close the listener: connections are refused until ``start``."""
+        server, self._server = self._server, None
+        if server is not None:
+            server.shutdown()
+            server.server_close()
+        if self._thread is not None:
+            self._thread.join(timeout=5)
+            self._thread = None
+
+    @property
+    def listening(self) -> bool:
+        """Whether the listener is open."""
+        return self._server is not None
+
+    def set_mode(self, mode: str) -> None:
+        """Answer ``ok``, ``429`` or ``500`` from now on."""
+        if mode not in MODES:
+            raise ValueError(f"mode must be one of {MODES}")
+        with self.lock:
+            self.mode = mode
+
+    def __enter__(self) -> Self:
+        return self.start()
+
+    def __exit__(self, *exc: object) -> None:
+        self.stop()
+
+    # --- addresses ------------------------------------------------------------------------
+
+    def webhook_url(self, worker: str) -> str:
+        """The incoming-webhook URL a worker posts to."""
+        return f"http://{self.host}:{self.port}/services/TCHAOS/B{worker}/chaosS3cret"
+
+    @property
+    def api_url(self) -> str:
+        """The Web API base (SM_SLACK_API_URL)."""
+        return f"http://{self.host}:{self.port}/api/"
+
+    @staticmethod
+    def token(worker: str) -> str:
+        """The bot token a worker posts with."""
+        return f"{TOKEN_PREFIX}{worker}"
+
+    # --- reading --------------------------------------------------------------------------
+
+    def snapshot(self) -> list[Request]:
+        """Every request answered so far."""
+        with self.lock:
+            return list(self.requests)
+
+    def posted_keys(self, kind: str) -> list[tuple[str, Request]]:
+        """(dedup key, request) of every message shown in the channel of ``kind`` (webhook or bot), in order."""
+        return [(k, r) for r in self.snapshot() if r.kind == kind and r.posted for k in r.keys]
+
+    # --- serving --------------------------------------------------------------------------
+
+    def _handle(self, handler: BaseHTTPRequestHandler, method: str) -> None:
+        url = urlsplit(handler.path)
+        length = int(handler.headers.get("Content-Length") or 0)
+        raw = handler.rfile.read(length) if length else b""
+        with self.lock:
+            mode = self.mode
+        now = time.time()
+        if method == "POST" and url.path.startswith("/services/"):
+            parts = url.path.split("/")
+            worker = parts[3][1:] if len(parts) > 3 else ""
+            self._webhook(handler, raw, mode, now, worker)
+        elif url.path == "/api/chat.postMessage":
+            self._post_message(handler, raw, mode, now)
+        elif url.path == "/api/conversations.history":
+            params = {k: v[-1] for k, v in parse_qs(url.query).items()}
+            if method == "POST" and raw:
+                params.update({k: v[-1] for k, v in parse_qs(raw.decode("utf-8", "replace")).items()})
+            self._history(handler, params, mode, now)
+        else:
+            self._reply(handler, 404, "text/plain", b"not_found")
+
+    def _fault(self, handler: BaseHTTPRequestHandler, mode: str, *, api: bool) -> int | None:
+        """Answer a 429 or a 500 when the mode says so; return the status sent (None in mode ok)."""
+        if mode == "429":
+            body = json.dumps({"ok": False, "error": "ratelimited"}).encode() if api else b"rate_limited"
+            self._reply(
+                handler, 429, "application/json" if api else "text/plain", body,
+                {"Retry-After": f"{self.retry_after_s:g}"},
+            )
+            return 429
+        if mode == "500":
+            body = json.dumps({"ok": False, "error": "internal_error"}).encode() if api else b"internal_error"
+            self._reply(handler, 500, "application/json" if api else "text/plain", body)
+            return 500
+        return None
+
+    def _webhook(self, handler: BaseHTTPRequestHandler, raw: bytes, mode: str, now: float, worker: str) -> None:
+        body = _json(raw)
+        keys = KEY.findall(json.dumps(body.get("blocks", [])))
+        status = self._fault(handler, mode, api=False)
+        with self.lock:
+            self.requests.append(Request(now, "webhook", worker, status or 200, status is None, keys))
+        if status is None:
+            self._posted("webhook", worker)
+            self._reply(handler, 200, "text/plain", b"ok")
+
+    def _post_message(self, handler: BaseHTTPRequestHandler, raw: bytes, mode: str, now: float) -> None:
+        auth = handler.headers.get("Authorization", "")
+        token = auth.removeprefix("Bearer ").strip()
+        if not token.startswith(TOKEN_PREFIX):
+            self._reply(handler, 200, "application/json", json.dumps({"ok": False, "error": "invalid_auth"}).encode())
+            return
+        worker = token.removeprefix(TOKEN_PREFIX)
+        body = _json(raw)
+        keys = KEY.findall(json.dumps(body.get("blocks", [])))
+        outbox_id = str(((body.get("metadata") or {}).get("event_payload") or {}).get("outbox_id", ""))
+        status = self._fault(handler, mode, api=True)
+        if status is not None:
+            with self.lock:
+                self.requests.append(Request(now, "bot", worker, status, False, keys, outbox_id))
+            return
+        with self.lock:
+            ts = f"{max(now, float(self.channel[-1]['ts']) + 1e-6) if self.channel else now:.6f}"
+            self.channel.append({"ts": ts, "text": body.get("text", ""), "metadata": body.get("metadata")})
+            self.requests.append(Request(now, "bot", worker, 200, True, keys, outbox_id))
+        self._posted("bot", worker)
+        reply = {"ok": True, "channel": CHANNEL, "ts": ts}
+        self._reply(handler, 200, "application/json", json.dumps(reply).encode())
+
+    def _history(self, handler: BaseHTTPRequestHandler, params: dict[str, str], mode: str, now: float) -> None:
+        status = self._fault(handler, mode, api=True)
+        if status is None:
+            status = 200
+            oldest = float(params.get("oldest") or 0)
+            limit = int(params.get("limit") or 100)
+            with self.lock:
+                shown = [m for m in self.channel if float(m["ts"]) >= oldest][::-1][:limit]
+            reply = {"ok": True, "messages": shown, "has_more": False}
+            self._reply(handler, 200, "application/json", json.dumps(reply).encode())
+        with self.lock:
+            self.requests.append(Request(now, "history", "", status, False))
+
+    def _posted(self, kind: str, worker: str) -> None:
+        hook = self.on_post
+        if hook is not None:
+            try:
+                hook(kind, worker)
+            except Exception as exc:  # noqa: BLE001 - a hook's failure must not turn into an HTTP error
+                print(f"chaos receiver: the post hook failed: {type(exc).__name__}: {exc}", flush=True)
+
+    @staticmethod
+    def _reply(
+        handler: BaseHTTPRequestHandler, status: int, ctype: str, body: bytes, headers: dict[str, str] | None = None
+    ) -> None:
+        try:
+            handler.send_response(status)
+            handler.send_header("Content-Type", ctype)
+            handler.send_header("Content-Length", str(len(body)))
+            for k, v in (headers or {}).items():
+                handler.send_header(k, v)
+            handler.end_headers()
+            handler.wfile.write(body)
+        except OSError:  # the client went away (a killed worker): what it sent is recorded all the same
+            pass
+
+
+def _json(raw: bytes) -> dict[str, Any]:
+    try:
+        value = json.loads(raw or b"{}")
+    except ValueError:
+        return {}
+    return value if isinstance(value, dict) else {}
