@@ -25,6 +25,7 @@ from signal_monitor.periods import week_end
 from signal_monitor.state.memory import MemoryState
 from signal_monitor.streams.codec import REASONS, validate
 from signal_monitor.streams.events import ACTIONS, GICS_SECTORS, DeadLetter
+from tests.factories import trade_fields
 
 TOPIC = "signals.trades"
 MAX_BYTES = 2048
@@ -42,20 +43,7 @@ class Sink:
 
 
 def base_trade(i: int) -> dict[str, Any]:
-    return {
-        "trade_id": f"T{i}",
-        "ts": "2025-06-04T14:00:00+00:00",
-        "fund_id": "F1",
-        "fund_type": "hedge_fund",
-        "strategy": "macro",
-        "symbol": "XLE",
-        "instrument_type": "etf",
-        "sector": "Energy",
-        "action": "buy_long",
-        "quantity": 10,
-        "price": 100.0,
-        "notional": 1000.0,
-    }
+    return trade_fields(f"T{i}", "2025-06-04T14:00:00+00:00")
 
 
 # --- strategies -------------------------------------------------------------------------
