@@ -855,7 +855,7 @@ class Campaign:
         redis_pauses = joined.count("Redis unavailable")
         resend_warnings = joined.count("got no answer; sending it again")
         confirmed = joined.count("was posted by an interrupted attempt")
-        resumed = joined.count("resuming after stored offset")
+        resumed = joined.count("Setting newly assigned partitions")
         skipped = joined.count("skipping what it holds")
         client = redis.Redis.from_url(self.redis.url, decode_responses=True)
         try:
@@ -892,7 +892,7 @@ class Campaign:
              f"{held_delivered} of them posted to both receivers in the end")),
             ("alerts topic", (f"{len(on_topic)} records, {len(topic_keys)} dedup keys, {sum(n - 1 for n in topic_keys.values())} repeated, "
              f"{len(exp_keys - set(topic_keys))} expected keys absent")),
-            ("partition resumptions", f"{resumed} seeks to a stored offset, {skipped} redelivered batches skipped"),
+            ("partition assignments", f"{resumed} (workers joining or rebalancing), {skipped} redelivered batches skipped by the store"),
             ("expected alerts (replay)", f"{len(exp)} ({', '.join(f'{r} {n}' for r, n in sorted(Counter(a['rule'] for a in exp).items()))})"
              + (f"; {odd_expected} provisional/corrections" if odd_expected else "")),
             ("outbox", (f"sent {stats.get('sent', 0)}, enqueued {stats.get('enqueued', 0)}, deduplicated {stats.get('deduplicated', 0)}, "

@@ -193,7 +193,14 @@ def _add_agent(app: faust.App, topic: Any, ingestor: Ingestor, closer: PeriodClo
         async for events in stream.take_events(settings.batch_max, within=settings.batch_within_s):
             records = [Record(e.message.partition, e.message.offset, e.message.value) for e in events]
             started = time.perf_counter()
-            await ingestor.handle(records)
+            try:
+                await ingestor.handle(records)
+            except Exception:
+                # leaving the take_events loop would acknowledge (and commit) the batch it held;
+                # exit at once instead, so a restart reads it again after the stored offsets
+                log.critical("%s: stopping the worker on an unexpected error", ingestor.topic, exc_info=True)
+                logging.shutdown()
+                os._exit(70)
             observe_batch(time.perf_counter() - started)
             await closer.advance()
 

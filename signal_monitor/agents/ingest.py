@@ -12,7 +12,14 @@ from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
 
-from redis.exceptions import ClusterDownError, RedisClusterException, TryAgainError
+from redis.exceptions import (
+    BusyLoadingError,
+    ClusterDownError,
+    ReadOnlyError,
+    RedisClusterException,
+    ResponseError,
+    TryAgainError,
+)
 from redis.exceptions import ConnectionError as RedisConnectionError
 from redis.exceptions import TimeoutError as RedisTimeoutError
 
@@ -40,8 +47,10 @@ TRANSIENT_ERRORS: tuple[type[BaseException], ...] = (
 
 def is_transient(exc: BaseException) -> bool:
     """Return whether ``exc`` means the store is unreachable for now, a cluster with no node answering included."""
-    if isinstance(exc, TRANSIENT_ERRORS):
+    if isinstance(exc, TRANSIENT_ERRORS + (BusyLoadingError, ReadOnlyError)):
         return True
+    if isinstance(exc, ResponseError) and str(exc).startswith("OOM"):
+        return True  # Redis refuses writes at maxmemory: wait for room, as for an outage
     # redis-py raises the bare RedisClusterException when no node of a cluster answers
     return type(exc) is RedisClusterException and "cannot be connected" in str(exc)
 

@@ -11,6 +11,7 @@ from datetime import date, datetime, timezone
 from typing import Any
 
 import pytest
+from redis.exceptions import BusyLoadingError, ReadOnlyError, ResponseError
 from redis.exceptions import ConnectionError as RedisConnectionError
 
 from signal_monitor.agents import ingest as ingest_mod
@@ -300,3 +301,28 @@ async def test_a_rebalance_that_forgets_the_partition_during_an_apply_does_not_f
     await ing.handle([Record(0, 0, compact(trade("a")))])
     await ing.handle([Record(0, 0, compact(trade("a"))), Record(0, 1, compact(trade("b")))])
     assert (await ing.state.flow_sums(WEEK))[""]["n"] == 2.0
+
+
+@pytest.mark.parametrize(
+    "error",
+    [ResponseError("OOM command not allowed when used memory > 'maxmemory'."), BusyLoadingError("loading"),
+     ReadOnlyError("You can't write against a read only replica.")],
+)
+async def test_redis_refusing_writes_for_a_while_is_waited_out_not_fatal(error: Exception, monkeypatch: pytest.MonkeyPatch) -> None:
+    async def no_wait(_: float) -> None:
+        return None
+
+    monkeypatch.setattr(ingest_mod.asyncio, "sleep", no_wait)
+    calls = {"n": 0}
+
+    class FullState(MemoryState):
+        async def apply(self, batch: Batch) -> ApplyResult:
+            calls["n"] += 1
+            if calls["n"] == 1:
+                raise error
+            return await super().apply(batch)
+
+    ing, _, _ = make()
+    ing.state = FullState()
+    await ing.handle([Record(0, 0, compact(trade("a")))])
+    assert (await ing.state.flow_sums(WEEK))[""]["n"] == 1.0 and calls["n"] == 2
