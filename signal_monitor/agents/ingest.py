@@ -15,6 +15,7 @@ from datetime import datetime, timezone
 from redis.exceptions import (
     BusyLoadingError,
     ClusterDownError,
+    OutOfMemoryError,
     ReadOnlyError,
     RedisClusterException,
     ResponseError,
@@ -49,7 +50,7 @@ def is_transient(exc: BaseException) -> bool:
     """Return whether ``exc`` means the store is unreachable for now, a cluster with no node answering included."""
     if isinstance(exc, TRANSIENT_ERRORS + (BusyLoadingError, ReadOnlyError)):
         return True
-    if isinstance(exc, ResponseError) and str(exc).startswith("OOM"):
+    if isinstance(exc, OutOfMemoryError) or (isinstance(exc, ResponseError) and str(exc).startswith("OOM")):
         return True  # Redis refuses writes at maxmemory: wait for room, as for an outage
     # redis-py raises the bare RedisClusterException when no node of a cluster answers
     return type(exc) is RedisClusterException and "cannot be connected" in str(exc)

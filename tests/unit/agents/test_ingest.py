@@ -11,7 +11,7 @@ from datetime import date, datetime, timezone
 from typing import Any
 
 import pytest
-from redis.exceptions import BusyLoadingError, ReadOnlyError, ResponseError
+from redis.exceptions import BusyLoadingError, OutOfMemoryError, ReadOnlyError
 from redis.exceptions import ConnectionError as RedisConnectionError
 
 from signal_monitor.agents import ingest as ingest_mod
@@ -305,7 +305,7 @@ async def test_a_rebalance_that_forgets_the_partition_during_an_apply_does_not_f
 
 @pytest.mark.parametrize(
     "error",
-    [ResponseError("OOM command not allowed when used memory > 'maxmemory'."), BusyLoadingError("loading"),
+    [OutOfMemoryError("command not allowed when used memory > 'maxmemory'."), BusyLoadingError("loading"),
      ReadOnlyError("You can't write against a read only replica.")],
 )
 async def test_redis_refusing_writes_for_a_while_is_waited_out_not_fatal(error: Exception, monkeypatch: pytest.MonkeyPatch) -> None:
