@@ -4,7 +4,8 @@ Key layout (``P`` is the key prefix; ``{...}`` is the Redis Cluster hash tag):
 
 * ingest, tagged by input partition so one batch is one atomic script on one slot:
   ``P:{<topic>:<p>}:mark`` (hash: offset, watermark, updated),
-  ``P:{<topic>:<p>}:seen`` (zset trade_id -> event time, trimmed past the dedup TTL),
+  ``P:{<topic>:<p>}:seen:<YYYY-MM-DD>`` (set of the trade ids whose event time falls on
+  that UTC day; see *Trade ids* below),
   ``P:{<topic>:<p>}:flow:<week>`` (hash ``scope\\x1ffield`` -> sum),
   ``P:{<topic>:<p>}:exp:<day>`` (hash fund -> ``ts\\x1fjson``),
   ``P:{<topic>:<p>}:quote:<day>`` (hash symbol -> ``ts\\x1fprice\\x1fclose``),
@@ -14,6 +15,25 @@ Key layout (``P`` is the key prefix; ``{...}`` is the Redis Cluster hash tag):
 * series, tagged by series: ``P:{s:<series id>}`` (zset, score = the period's
   ordinal day, member ``<iso date>\\x1f<value>``); ``P:series`` (set of series ids).
 * rules: ``P:rule:<rule id>`` (hash scope -> JSON), ``P:claim:<key>`` (SET NX PX).
+
+Trade ids: a batch is refused (``seen``) when one of its trade ids is in the bucket
+of its partition and of the UTC day of its event time; a resent trade carries the
+same event time, so it meets its first copy in the same bucket. The script checks
+each bucket the batch touches (SMISMEMBER), adds the ids (SADD) and sets the
+bucket's expiry to ``dedup_ttl`` after the later of the day's end and now: a live
+bucket lasts until ``dedup_ttl`` after its day ends, and one of replayed history
+(a day long past) lasts ``dedup_ttl`` after its last write, so it still catches
+resends within the replay. A replay moves the event time faster than the clock,
+so each batch also drops the buckets of the two days whose end just fell
+``dedup_ttl`` behind the batch's newest event time: an event that old is past the
+lateness allowance (when ``lateness <= dedup_ttl``) and is dead-lettered before it
+reaches the store. The same trade id under another event day, or on another
+partition, is not recognised.
+
+The layout before day buckets kept one zset per partition, ``P:{<topic>:<p>}:seen``
+(trade id -> event time). While one exists, the script also consults it, trims it
+below the batch's event time minus ``dedup_ttl`` as before, and gives it an expiry
+of ``dedup_ttl``, so resends across the upgrade are caught and the zset goes away.
 """
 
 from __future__ import annotations
@@ -23,6 +43,7 @@ import json
 import time
 from collections.abc import Mapping, Sequence
 from datetime import date
+from functools import lru_cache
 from typing import Any
 
 import redis.asyncio as aioredis
@@ -32,24 +53,41 @@ from signal_monitor.state.base import ApplyResult, Batch, PartitionMark, Point, 
 from signal_monitor.state.memory import snapshot_from_json
 
 SEP = "\x1f"
+DAY_S = 86400
+_EPOCH_ORDINAL = date(1970, 1, 1).toordinal()
+
+
+@lru_cache(maxsize=4096)
+def utc_day(n: int) -> str:
+    """Return the ISO date of UTC day ``n`` (days since 1970-01-01), which names a trade-id bucket."""
+    return date.fromordinal(_EPOCH_ORDINAL + n).isoformat()
+
 
 APPLY_LUA = r"""
 local p = cjson.decode(ARGV[1])
-local mark, seen = KEYS[1], KEYS[2]
+local mark = KEYS[1]
 local stored = tonumber(redis.call('HGET', mark, 'offset') or '-1')
 if p.first <= stored then return {0, stored, 'stale'} end
-local ids = p.ids
-local n = #ids
-if n > 0 then
+-- p.seen: one entry per UTC event day of the batch's trades: {key index, expire seconds, {ids}}
+local days = p.seen
+if #days > 0 then
   local known = {}
   for _, k in ipairs(p.known) do known[k] = true end
+  -- the zset of the layout before day buckets, consulted until it is gone
+  local legacy = KEYS[2]
+  local has_legacy = redis.call('EXISTS', legacy) == 1
   local dup = {}
-  for i = 1, n, 500 do
-    local chunk = {}
-    for j = i, math.min(i + 499, n) do chunk[#chunk + 1] = ids[j] end
-    local scores = redis.call('ZMSCORE', seen, unpack(chunk))
-    for j = 1, #chunk do
-      if scores[j] and not known[chunk[j]] then dup[#dup + 1] = chunk[j] end
+  for _, d in ipairs(days) do
+    local key, ids = KEYS[d[1]], d[3]
+    local n = #ids
+    for i = 1, n, 1000 do
+      local last = math.min(i + 999, n)
+      local hit = redis.call('SMISMEMBER', key, unpack(ids, i, last))
+      local old = has_legacy and redis.call('ZMSCORE', legacy, unpack(ids, i, last))
+      for j = 1, #hit do
+        local id = ids[i + j - 1]
+        if (hit[j] == 1 or (old and old[j])) and not known[id] then dup[#dup + 1] = id end
+      end
     end
   end
   if #dup > 0 then
@@ -57,17 +95,19 @@ if n > 0 then
     for _, d in ipairs(dup) do out[#out + 1] = d end
     return out
   end
-  local ts = p.ts
-  for i = 1, n, 500 do
-    local args = {}
-    for j = i, math.min(i + 499, n) do
-      args[#args + 1] = ts[j]
-      args[#args + 1] = ids[j]
-    end
-    redis.call('ZADD', seen, 'NX', unpack(args))
+  for _, d in ipairs(days) do
+    local key, ids = KEYS[d[1]], d[3]
+    local n = #ids
+    for i = 1, n, 1000 do redis.call('SADD', key, unpack(ids, i, math.min(i + 999, n))) end
+    redis.call('EXPIRE', key, d[2])
   end
-  redis.call('ZREMRANGEBYSCORE', seen, '-inf', p.wm - p.dedup_ttl)
+  if has_legacy then
+    redis.call('ZREMRANGEBYSCORE', legacy, '-inf', p.wm - p.dedup_ttl)
+    if redis.call('TTL', legacy) == -1 then redis.call('EXPIRE', legacy, p.dedup_ttl) end
+  end
 end
+-- day buckets the event time has moved dedup_ttl past (never one of this batch's days)
+for _, k in ipairs(p.evict) do redis.call('UNLINK', KEYS[k]) end
 local ttl = p.ttl
 local touched = {}
 for _, op in ipairs(p.flows) do
@@ -151,11 +191,18 @@ class RedisState(State):
     def _series_key(self, sid: str) -> str:
         return f"{self.prefix}:{{s:{sid}}}"
 
+    def _bucket_ttl(self, day: int, now: float) -> int:
+        """Return how long a trade-id bucket of UTC day ``day`` lives from ``now``, in whole seconds.
+
+        That is ``dedup_ttl`` past the later of the day's end and ``now``.
+        """
+        return int(self.dedup_ttl_s + max(0.0, (day + 1) * DAY_S - now)) + 1
+
     # --- ingest ---------------------------------------------------------------------
     async def apply(self, batch: Batch) -> ApplyResult:
         """Apply a batch in one Lua call unless its offsets are applied already."""
         tag = self._tag(batch.topic, batch.partition)
-        keys = [f"{tag}:mark", f"{tag}:seen"]
+        keys = [f"{tag}:mark", f"{tag}:seen"]  # the second: the zset of the layout before day buckets
         index: dict[str, int] = {}
 
         def key_no(name: str) -> int:
@@ -165,6 +212,20 @@ class RedisState(State):
                 n = index[name] = len(keys)
             return n
 
+        now = time.time()
+        by_day: dict[int, list[str]] = {}
+        for trade_id, t in batch.trade_ids.items():
+            n = int(t // DAY_S)
+            ids = by_day.get(n)
+            if ids is None:
+                ids = by_day[n] = []
+            ids.append(trade_id)
+        seen = [(key_no(f"seen:{utc_day(n)}"), self._bucket_ttl(n, now), ids) for n, ids in by_day.items()]
+        evict = []
+        if by_day:
+            # the newest day whose end is dedup_ttl behind the batch's event time, and the day before
+            gone = int((batch.watermark - self.dedup_ttl_s) // DAY_S) - 1
+            evict = [key_no(f"seen:{utc_day(n)}") for n in (gone - 1, gone) if n not in by_day]
         flows = []
         for week, scopes in batch.flows.items():
             k = key_no(f"flow:{week}")
@@ -185,13 +246,13 @@ class RedisState(State):
             "first": batch.first_offset,
             "last": batch.last_offset,
             "wm": batch.watermark,
-            "now": f"{time.time():.3f}",
+            "now": f"{now:.3f}",
             "who": batch.worker,
             "hw": batch.highwater,
-            "ids": list(batch.trade_ids),
-            "ts": [f"{t:.3f}" for t in batch.trade_ids.values()],
+            "seen": seen,
+            "evict": evict,
             "known": sorted(batch.known_seen),
-            "dedup_ttl": self.dedup_ttl_s,
+            "dedup_ttl": int(self.dedup_ttl_s),
             "ttl": self.ingest_ttl_s,
             "flows": flows,
             "latest": latest,
