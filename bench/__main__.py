@@ -11,7 +11,9 @@ repetitions:
 * ``events_per_s_single`` / ``events_per_s_batched``: ``signal-monitor worker``
   subprocesses (validation, state in Redis, the default rules) over one trade per
   message / envelopes of 500 trades, timed from the first applied offset to the last;
-* ``alert_latency_p99_ms``: see :mod:`bench.latency`;
+* ``alert_latency_p99_ms``: from producing the event that fires an alert to a local Slack-compatible
+  webhook getting it, with the alerts topic and the alert's ``fired_at`` as secondary splits; see
+  :mod:`bench.latency` (the worker there uses a routes file without ``group_wait``);
 * ``rss_start_mb`` / ``rss_end_mb``: the worker of the longest run (the soak in a
   full run, the batched run with ``BENCH_QUICK=1``), at its first applied batch and its end.
 
@@ -173,11 +175,20 @@ def main() -> int:
             bootstrap=svc.bootstrap, redis_url=svc.redis_url, topic_prefix=lat_prefix, workdir=workdir / "latency",
             reps=3, alerts_per_rep=plan.latency_alerts,
         )
-        add("alert latency p99, produce -> alerts topic", lat.p99_per_rep, "ms",
-            f"{plan.latency_alerts} alerts a rep; receiver hop not included", "alert_latency_p99_ms")
-        add("alert latency p50, produce -> alerts topic", lat.p50_per_rep, "ms")
-        add("  of which produce -> rule fired (p50)", [percentile(lat.to_fired, 50)], "ms",
-            "the alert's fired_at; the rest is producing and fetching the alert")
+        add("alert latency p99, produce -> Slack-compatible receiver", lat.p99_per_rep, "ms",
+            f"{plan.latency_alerts} alerts a rep; local webhook, routes without group_wait", "alert_latency_p99_ms")
+        add("alert latency p50, produce -> receiver", lat.p50_per_rep, "ms",
+            f"each alert a pace ({lat.pace_s:g} s) after the last: its channel idle")
+        add("alert latency p99, produce -> alerts topic", lat.topic_p99_per_rep, "ms", "read by a consumer here")
+        add("alert latency p50, produce -> alerts topic", lat.topic_p50_per_rep, "ms")
+        for name, values, note in (
+            ("produce -> rule fired", lat.to_fired, "the alert's fired_at: the consumer, the closer, the rule"),
+            ("rule fired -> alerts topic", lat.fired_to_topic, "producing the alert and fetching it here"),
+            ("rule fired -> receiver", lat.fired_to_receiver, "the alerts topic, the outbox, the dispatcher, the POST"),
+        ):
+            add(f"  of which {name} (p50)", [percentile(values, 50)], "ms", f"p99 {percentile(values, 99):,.1f} ms; {note}")
+        if lat.unexpected_posts:
+            add("  posts to the receiver not waited for", [], "", "duplicates?", value=float(lat.unexpected_posts))
         add("background load during the latency runs", [lat.background_events_per_s], "ev/s", "envelopes of 100 trades")
 
         # --- scale ------------------------------------------------------------------------------------

@@ -1,4 +1,4 @@
-"""Alert latency: from producing the event that fires an alert to the alert arriving on ``<prefix>.alerts``.
+"""Alert latency: from producing the event that fires an alert to a local Slack-compatible receiver getting it.
 
 The worker runs with a one-rule file (:data:`RULES`): a ``threshold_cross``
 below 17 (re-armed at 18) on the daily ``close`` of a symbol, and
@@ -7,7 +7,22 @@ and 15 (fires) on consecutive trading days in the past; a day closes when the
 next day's quote moves the watermark past its 16:00 close, so the alert of a
 "15" day is fired by the quote of the day after. That quote is the event timed:
 the clock starts just before it is produced and stops when the alert for its
-previous day is read from the alerts topic by a consumer in this process.
+previous day reaches the receiver.
+
+The receiver (:class:`WebhookReceiver`) is an incoming-webhook endpoint served
+by this process on a free local port: it answers every POST 200 ``ok``, as
+Slack does, and stamps each request's arrival. The worker delivers to it
+through its outbox, dispatcher and slack_sdk webhook client, with the routes
+file :data:`ROUTES`: one webhook receiver (its URL in
+``SM_SLACK_WEBHOOK_URL``) and **no grouping delay** (``group_wait: 0s``, the
+shipped file waits 30 s to make digests) and no realert window. Pacing is the
+worker's own (``SM_SLACK_PACE_S``, 1 s by default): each timed event is
+produced at least a pace after the previous alert reached the receiver, so
+every alert finds its channel idle, as a lone real alert does.
+
+Two secondary figures come from the same alerts: the time to the alert's
+``fired_at`` (the worker's clock, this machine's) and the time until a
+consumer in this process reads the alert from ``<prefix>.alerts``.
 
 The background load is trades stamped with the wall clock, produced at a fixed
 rate in envelopes (100 events a message by default) to ``<prefix>.trades``. Its
@@ -20,25 +35,30 @@ from __future__ import annotations
 
 import asyncio
 import json
+import threading
 import time
 import uuid
 from dataclasses import dataclass, field
 from datetime import date, datetime, timedelta, timezone
 from datetime import time as dtime
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
+from typing import Any
 
 import redis
 
 from bench.monitor import BenchError, WorkerProcess, delete_prefix, rss_mb, worker_env
 from bench.report import percentile
 from bench.workload import TradeGenerator, _stable_partition, quote
+from signal_monitor.config.settings import Settings
 from signal_monitor.periods import EASTERN
 
 SYMBOL = "BENCHVOL"
+RULE_ID = "bench_close_below"
 RULES = f"""\
 version: 1
 rules:
-  - id: bench_close_below
+  - id: {RULE_ID}
     description: The benchmark symbol closed below 17, re-armed by a close at or above 18.
     metric: close
     period: day
@@ -48,27 +68,132 @@ rules:
     severity: info
     labels: {{desk: bench}}
 """
+#: One webhook receiver; every alert is sent at once, one message each (no digest wait, no realert window).
+ROUTES = """\
+version: 1
+receivers:
+  - name: bench
+    type: slack
+    webhook_url_env: SM_SLACK_WEBHOOK_URL
+route:
+  receiver: bench
+  group_wait: 0s
+  realert: 0s
+  resolved: false
+"""
+#: The path of the local webhook (shaped like Slack's; the worker logs it masked).
+HOOK_PATH = "/services/TBENCH0001/BBENCH0001/benchLatencyHook"
+#: Slack settings the worker must not inherit from the environment of the benchmark.
+_SLACK_ENV = (
+    "SLACK_WEBHOOK_URL", "SM_SLACK_WEBHOOK_URL", "SLACK_BOT_TOKEN", "SM_SLACK_BOT_TOKEN", "SLACK_CHANNEL", "SM_SLACK_CHANNEL",
+)
 
 
 @dataclass
 class LatencyResult:
-    """Latencies of one worker run, per repetition."""
+    """Latencies of one worker run."""
 
-    reps: list[list[float]] = field(default_factory=list)  #: milliseconds, per repetition
+    reps: list[list[float]] = field(default_factory=list)  #: ms from producing the quote to the receiver, per repetition
+    topic_reps: list[list[float]] = field(default_factory=list)  #: ms from producing the quote to the alerts topic, per repetition
     to_fired: list[float] = field(default_factory=list)  #: ms from producing the quote to the alert's ``fired_at``
+    fired_to_topic: list[float] = field(default_factory=list)  #: ms from ``fired_at`` to reading the alert from the topic
+    fired_to_receiver: list[float] = field(default_factory=list)  #: ms from ``fired_at`` to the receiver's arrival stamp
+    unexpected_posts: int = 0  #: requests to the receiver that were not the alert waited for (a duplicate would count)
+    pace_s: float = 0.0  #: the worker's pacing, waited out between alerts
     background_events_per_s: float = 0.0
     rss_start_mb: float = 0.0
     rss_end_mb: float = 0.0
 
     @property
     def p99_per_rep(self) -> list[float]:
-        """The p99 of each repetition."""
+        """The p99 to the receiver of each repetition."""
         return [percentile(r, 99) for r in self.reps]
 
     @property
     def p50_per_rep(self) -> list[float]:
-        """The median of each repetition."""
+        """The median to the receiver of each repetition."""
         return [percentile(r, 50) for r in self.reps]
+
+    @property
+    def topic_p99_per_rep(self) -> list[float]:
+        """The p99 to the alerts topic of each repetition."""
+        return [percentile(r, 99) for r in self.topic_reps]
+
+    @property
+    def topic_p50_per_rep(self) -> list[float]:
+        """The median to the alerts topic of each repetition."""
+        return [percentile(r, 50) for r in self.topic_reps]
+
+
+class WebhookReceiver:
+    """A Slack-compatible incoming webhook on 127.0.0.1: every POST gets 200 ``ok``; arrivals go to a queue.
+
+    It runs in its own threads, so its stamps (``time.perf_counter()`` once a request's body is read) do not
+    wait for the benchmark's event loop.
+    """
+
+    def __init__(self) -> None:
+        self._queue: asyncio.Queue[tuple[float, str]] | None = None
+        self._loop: asyncio.AbstractEventLoop | None = None
+        self._server: ThreadingHTTPServer | None = None
+        self._thread: threading.Thread | None = None
+
+    @property
+    def url(self) -> str:
+        """The webhook URL to give the worker."""
+        assert self._server is not None, "start the receiver first"
+        host, port = self._server.server_address[:2]
+        return f"http://{host}:{port}{HOOK_PATH}"
+
+    def start(self) -> WebhookReceiver:
+        """Listen on a free port; arrivals are queued on the running event loop."""
+        self._loop = asyncio.get_running_loop()
+        self._queue = asyncio.Queue()
+        receiver = self
+
+        class Handler(BaseHTTPRequestHandler):
+            def do_POST(self) -> None:  # noqa: N802 (http.server's name)
+                length = int(self.headers.get("Content-Length") or 0)
+                body = self.rfile.read(length).decode("utf-8", "replace")
+                at = time.perf_counter()
+                ok = self.path == HOOK_PATH
+                reply = b"ok" if ok else b"no_service"
+                self.send_response(200 if ok else 404)
+                self.send_header("Content-Type", "text/plain")
+                self.send_header("Content-Length", str(len(reply)))
+                self.end_headers()
+                self.wfile.write(reply)
+                if ok:
+                    receiver._arrived(at, body)
+
+            def log_message(self, format: str, *args: Any) -> None:  # noqa: A002 (http.server's signature)
+                """Quiet: one line a request would drown the benchmark's output."""
+
+        self._server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        self._server.daemon_threads = True
+        self._thread = threading.Thread(target=self._server.serve_forever, name="bench-webhook", daemon=True)
+        self._thread.start()
+        return self
+
+    def _arrived(self, at: float, body: str) -> None:
+        assert self._loop is not None and self._queue is not None
+        self._loop.call_soon_threadsafe(self._queue.put_nowait, (at, body))
+
+    async def next(self, timeout: float) -> tuple[float, str] | None:
+        """Return the next arrival as (perf_counter stamp, body), or None after ``timeout`` seconds."""
+        assert self._queue is not None, "start the receiver first"
+        try:
+            return await asyncio.wait_for(self._queue.get(), timeout)
+        except TimeoutError:
+            return None
+
+    def stop(self) -> None:
+        """Stop listening."""
+        if self._server is not None:
+            self._server.shutdown()
+            self._server.server_close()
+        if self._thread is not None:
+            self._thread.join(timeout=5)
 
 
 def trading_days(start: date, count: int) -> list[date]:
@@ -129,6 +254,69 @@ class _Background:
         return self.sent / (time.perf_counter() - self.t0) if self.t0 else 0.0
 
 
+def _check_alive(worker: WorkerProcess) -> None:
+    if not worker.alive():
+        raise BenchError(f"the latency worker exited; log {worker.log_path}:\n{worker.log_tail()}")
+
+
+async def _await_alert(
+    *,
+    consumer: Any,
+    alerts_tp: Any,
+    receiver: WebhookReceiver,
+    worker: WorkerProcess,
+    want: str,
+    t0: float,
+    timeout_s: float,
+    result: LatencyResult,
+) -> tuple[float, float, float]:
+    """Wait for the alert of the day ``want`` on the alerts topic and at the receiver.
+
+    Return (read from the topic, ``time.perf_counter()``; its ``fired_at``, epoch s; arrival at the receiver,
+    ``time.perf_counter()``).
+    """
+
+    def fail(where: str) -> BenchError:
+        return BenchError(
+            f"no alert for {want} {where} within {timeout_s:.0f} s; log {worker.log_path}:\n{worker.log_tail()}"
+        )
+
+    async def from_topic() -> tuple[float, float]:
+        while True:
+            remaining = deadline_for(t0, timeout_s)
+            if remaining <= 0:
+                raise fail("on the alerts topic")
+            batches = await consumer.getmany(alerts_tp, timeout_ms=int(min(remaining, 1.0) * 1000))
+            for record in batches.get(alerts_tp, []):
+                alert = json.loads(record.value)
+                if alert.get("rule") == RULE_ID and alert.get("period_end") == want:
+                    return time.perf_counter(), datetime.fromisoformat(alert["fired_at"]).timestamp()
+            _check_alive(worker)
+
+    async def at_receiver() -> float:
+        while True:
+            remaining = deadline_for(t0, timeout_s)
+            if remaining <= 0:
+                raise fail("at the receiver")
+            got = await receiver.next(min(remaining, 1.0))
+            if got is None:
+                _check_alive(worker)
+                continue
+            at, body = got
+            if RULE_ID in body and f"day {want}" in body:
+                return at
+            result.unexpected_posts += 1
+
+    tasks: list[asyncio.Task[Any]] = [asyncio.create_task(from_topic()), asyncio.create_task(at_receiver())]
+    try:
+        (topic_at, fired), arrived = await asyncio.gather(*tasks)
+    finally:
+        for task in tasks:
+            task.cancel()
+        await asyncio.gather(*tasks, return_exceptions=True)
+    return topic_at, fired, arrived
+
+
 async def _measure(
     *,
     bootstrap: str,
@@ -136,6 +324,8 @@ async def _measure(
     key_prefix: str,
     topic_prefix: str,
     worker: WorkerProcess,
+    receiver: WebhookReceiver,
+    pace_s: float,
     reps: int,
     alerts_per_rep: int,
     rate: float,
@@ -145,7 +335,7 @@ async def _measure(
 ) -> LatencyResult:
     from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, TopicPartition
 
-    result = LatencyResult()
+    result = LatencyResult(pace_s=pace_s)
     producer = AIOKafkaProducer(bootstrap_servers=bootstrap, linger_ms=0, max_request_size=8 * 1024 * 1024)
     alerts_tp = TopicPartition(f"{topic_prefix}.alerts", 0)
     consumer = AIOKafkaConsumer(bootstrap_servers=bootstrap, enable_auto_commit=False, fetch_max_wait_ms=10)
@@ -166,8 +356,7 @@ async def _measure(
         mark = f"{key_prefix}:{{{quotes_topic}:{qpart}}}:mark"
         deadline = time.monotonic() + timeout_s
         while client.hget(mark, "offset") is None:
-            if not worker.alive():
-                raise BenchError(f"the latency worker exited; log {worker.log_path}:\n{worker.log_tail()}")
+            _check_alive(worker)
             if time.monotonic() > deadline:
                 raise BenchError(f"the latency worker applied nothing in {timeout_s:.0f} s; log {worker.log_path}")
             await asyncio.sleep(0.05)
@@ -176,34 +365,32 @@ async def _measure(
         if rate > 0:
             await asyncio.sleep(2.0)  # let the load reach its rate
         i = 1
+        last_arrival = -float("inf")
         for _ in range(reps):
             samples: list[float] = []
+            topic_samples: list[float] = []
             for _ in range(alerts_per_rep):
                 fire_day, next_day = days[i], days[i + 1]
                 i += 2
                 await producer.send_and_wait(quotes_topic, quote(SYMBOL, _close_ts(fire_day), 15.0), key=SYMBOL.encode(), partition=qpart)
-                await asyncio.sleep(0.05)
+                # the channel is idle again once the worker's pace has passed since the last delivery
+                await asyncio.sleep(max(0.05, last_arrival + pace_s + 0.05 - time.perf_counter()))
                 t0 = time.perf_counter()
                 wall0 = time.time()
                 await producer.send_and_wait(quotes_topic, quote(SYMBOL, _close_ts(next_day), 20.0), key=SYMBOL.encode(), partition=qpart)
-                want = fire_day.isoformat()
-                got = False
-                while not got:
-                    remaining = deadline_for(t0, timeout_s)
-                    if remaining <= 0:
-                        raise BenchError(f"no alert for {want} within {timeout_s:.0f} s; log {worker.log_path}:\n{worker.log_tail()}")
-                    batches = await consumer.getmany(alerts_tp, timeout_ms=int(min(remaining, 1.0) * 1000))
-                    for record in batches.get(alerts_tp, []):
-                        alert = json.loads(record.value)
-                        if alert.get("rule") == "bench_close_below" and alert.get("period_end") == want:
-                            samples.append((time.perf_counter() - t0) * 1000.0)
-                            fired = datetime.fromisoformat(alert["fired_at"]).timestamp()
-                            result.to_fired.append((fired - wall0) * 1000.0)
-                            got = True
-                    if not worker.alive():
-                        raise BenchError(f"the latency worker exited; log {worker.log_path}:\n{worker.log_tail()}")
-                await asyncio.sleep(0.05)
+                topic_at, fired, arrived = await _await_alert(
+                    consumer=consumer, alerts_tp=alerts_tp, receiver=receiver, worker=worker, want=fire_day.isoformat(),
+                    t0=t0, timeout_s=timeout_s, result=result,
+                )
+                last_arrival = arrived
+                to_fired = (fired - wall0) * 1000.0
+                samples.append((arrived - t0) * 1000.0)
+                topic_samples.append((topic_at - t0) * 1000.0)
+                result.to_fired.append(to_fired)
+                result.fired_to_topic.append((topic_at - t0) * 1000.0 - to_fired)
+                result.fired_to_receiver.append((arrived - t0) * 1000.0 - to_fired)
             result.reps.append(samples)
+            result.topic_reps.append(topic_samples)
         result.background_events_per_s = background.achieved
         result.rss_end_mb = rss_mb(worker.pid)
         return result
@@ -236,28 +423,66 @@ def run_latency(
     extra_env: dict[str, str] | None = None,
     argv: list[str] | None = None,
 ) -> LatencyResult:
-    """Start a worker with the one-rule file and measure alert latencies under the background load."""
+    """Start a worker with the one-rule file delivering to a local webhook; measure alert latencies under load."""
+    return asyncio.run(
+        _run(
+            bootstrap=bootstrap, redis_url=redis_url, topic_prefix=topic_prefix, workdir=workdir, reps=reps,
+            alerts_per_rep=alerts_per_rep, rate=rate, envelope=envelope, partitions=partitions, timeout_s=timeout_s,
+            extra_env=extra_env, argv=argv,
+        )
+    )
+
+
+async def _run(
+    *,
+    bootstrap: str,
+    redis_url: str,
+    topic_prefix: str,
+    workdir: Path,
+    reps: int,
+    alerts_per_rep: int,
+    rate: float,
+    envelope: int,
+    partitions: int,
+    timeout_s: float,
+    extra_env: dict[str, str] | None,
+    argv: list[str] | None,
+) -> LatencyResult:
     run = uuid.uuid4().hex[:8]
     key_prefix = f"smbench:{run}"
     workdir.mkdir(parents=True, exist_ok=True)
     rules_path = workdir / f"rules-{run}.yaml"
     rules_path.write_text(RULES)
+    routes_path = workdir / f"routes-{run}.yaml"
+    routes_path.write_text(ROUTES)
+    receiver = WebhookReceiver().start()
     env = worker_env(
         bootstrap=bootstrap, redis_url=redis_url, key_prefix=key_prefix, topic_prefix=topic_prefix,
         app_id=f"smbench-{run}", data_dir=workdir / f"data-{run}", tag="lat",
-        extra={"SM_RULES_PATH": str(rules_path), "SM_CLOSE_GRACE_S": "0", **(extra_env or {})},
+        extra={
+            "SM_RULES_PATH": str(rules_path),
+            "SM_CLOSE_GRACE_S": "0",
+            "SM_ROUTES_PATH": str(routes_path),
+            "SM_DELIVERY_ENABLED": "true",
+            **(extra_env or {}),
+        },
     )
+    for name in _SLACK_ENV:  # never a real Slack: the only receiver is the local webhook
+        env.pop(name, None)
+    env["SM_SLACK_WEBHOOK_URL"] = receiver.url
+    pace_s = float(Settings.model_fields["slack_pace_s"].default)
+    if env.get("SM_SLACK_PACE_S"):
+        pace_s = float(env["SM_SLACK_PACE_S"])
     worker = WorkerProcess(env, workdir / f"worker-latency-{run}.log", *([argv] if argv else [])).start()
     client = redis.Redis.from_url(redis_url, decode_responses=True)
     try:
-        return asyncio.run(
-            _measure(
-                bootstrap=bootstrap, redis_url=redis_url, key_prefix=key_prefix, topic_prefix=topic_prefix,
-                worker=worker, reps=reps, alerts_per_rep=alerts_per_rep, rate=rate, envelope=envelope,
-                partitions=partitions, timeout_s=timeout_s,
-            )
+        return await _measure(
+            bootstrap=bootstrap, redis_url=redis_url, key_prefix=key_prefix, topic_prefix=topic_prefix,
+            worker=worker, receiver=receiver, pace_s=pace_s, reps=reps, alerts_per_rep=alerts_per_rep, rate=rate,
+            envelope=envelope, partitions=partitions, timeout_s=timeout_s,
         )
     finally:
-        worker.stop()
+        await asyncio.to_thread(worker.stop)
+        receiver.stop()
         delete_prefix(client, key_prefix)
         client.close()
