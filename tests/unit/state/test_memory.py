@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import AsyncIterator
-from datetime import date, datetime, timezone
+from datetime import date, datetime, timedelta, timezone
 from typing import Any
 
 import pytest
@@ -110,6 +110,67 @@ async def test_seen_trade_is_refused_then_refold_without_it_applies(state: State
         {"buy_long": 1000.0, "sell_short": 200.0, "buy_to_cover": 25.0, "n": 3.0}
     )
     assert (await state.marks(TRADES))[0].offset == 3
+
+
+async def reopen(state: State, backend: str, request: pytest.FixtureRequest) -> State:
+    """Return the store as a restarted worker finds it: a new client of the same Redis keys (MemoryState: itself)."""
+    return state if backend == "memory" else await open_state(backend, request)
+
+
+def ingestor(state: State, worker: str) -> Any:
+    """Return an Ingestor of the trades topic over ``state``, as one life of a worker runs it."""
+    from signal_monitor.agents.ingest import Ingestor
+
+    async def no_letters(letters: Any) -> None:
+        raise AssertionError(f"unexpected dead letters: {letters}")
+
+    return Ingestor(state, topic=TRADES, kind="trades", dead_letters=no_letters, lateness_s=7 * 86400,
+                    max_message_bytes=64 * 1024, worker_id=worker)
+
+
+def record(offset: int, *trades: Any) -> Any:
+    """Return a record of partition 0 holding ``trades`` (an envelope when more than one)."""
+    from signal_monitor.agents.ingest import Record
+
+    items = [t.model_dump_json() for t in trades]
+    return Record(0, offset, (items[0] if len(items) == 1 else "[" + ",".join(items) + "]").encode())
+
+
+async def test_a_resent_trade_is_applied_once_in_a_batch_a_later_batch_another_day_and_after_a_restart(
+    state: State, backend: str, request: pytest.FixtureRequest
+) -> None:
+    ta, tb = trade("ta", ts(2025, 6, 2, 15, 0)), trade("tb", ts(2025, 6, 2, 19, 0))
+    tc, td = trade("tc", ts(2025, 6, 3, 15, 0)), trade("td", ts(2025, 6, 5, 15, 0))
+    te = trade("te", ts(2025, 6, 5, 16, 0))
+    first = ingestor(state, "w1")
+    await first.handle([record(0, ta, tb), record(1, ta)])  # ta again in the same batch
+    await first.handle([record(2, tc), record(3, tb)])  # tb again in a later batch
+    await first.handle([record(4, td, ta)])  # ta again, next to a trade two days later
+    assert (first.stats.events[TRADES], first.stats.duplicates[TRADES]) == (4, 3)
+    again = await reopen(state, backend, request)
+    try:
+        second = ingestor(again, "w2")  # a restarted worker, with nothing in memory
+        await second.handle([record(5, tc, te), record(6, td)])
+        assert (second.stats.events[TRADES], second.stats.duplicates[TRADES]) == (1, 2)
+        assert (await again.flow_sums(WEEK))[""] == pytest.approx({"buy_long": 5000.0, "n": 5.0})
+        assert (await again.marks(TRADES))[0].offset == 6
+    finally:
+        if again is not state:
+            await again.close()
+
+
+async def test_distinct_trade_ids_around_midnight_do_not_collide(state: State) -> None:
+    """Ids on both sides of UTC and of US/Eastern midnight, over several days: none is taken for another."""
+    edges = [ts(2025, 6, 2, 23, 59, 59), ts(2025, 6, 3, 0, 0, 0), ts(2025, 6, 3, 3, 59, 59), ts(2025, 6, 3, 4, 0, 0)]
+    days = [ts(2025, 6, 2, 14) + timedelta(days=i) for i in range(4)]
+    trades = [trade(f"id-{i}", at) for i, at in enumerate(edges + days)]
+    assert (await state.apply(folded(TRADES, 0, list(enumerate(trades[:5]))))).applied
+    assert (await state.apply(folded(TRADES, 0, [(5 + i, t) for i, t in enumerate(trades[5:])]))).applied
+    assert (await state.flow_sums(WEEK))[""]["n"] == pytest.approx(len(trades))
+    # and each one is known afterwards, wherever its day falls
+    res = await state.apply(folded(TRADES, 0, [(100 + i, t) for i, t in enumerate(reversed(trades))]))
+    assert (res.applied, res.stale) == (False, False)
+    assert sorted(res.seen) == sorted(t.trade_id for t in trades)
 
 
 async def test_marks_hold_offsets_and_watermarks(state: State) -> None:
