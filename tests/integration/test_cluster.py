@@ -313,6 +313,21 @@ async def test_ingest_aggregates_and_offsets_are_exact_on_a_cluster(
     await memory.apply(folded(TRADES, p0, pair, skip=frozenset(refused.seen)))
     landed = events + [{**fresh.model_dump(mode="json"), "ts": fresh.ts.isoformat()}]
 
+    # trade ids sit in one set per partition and UTC event day, in the partition's slot, and expire
+    for p, batches in parts.items():
+        mark = f"{state._tag(TRADES, p)}:mark"
+        by_day: dict[str, set[str]] = {}
+        for batch in batches:
+            for _, t in batch:
+                by_day.setdefault(t.ts.astimezone(UTC).date().isoformat(), set()).add(t.trade_id)
+        if p == p0:
+            by_day[fresh.ts.astimezone(UTC).date().isoformat()].add(fresh.trade_id)
+        for day, ids in by_day.items():
+            bucket = f"{state._tag(TRADES, p)}:seen:{day}"
+            assert client.keyslot(bucket) == client.keyslot(mark)
+            assert await client.smembers(bucket) == ids
+            assert await client.ttl(bucket) > 0
+
     # offsets and watermarks per partition
     marks = await state.marks(TRADES)
     for p, batches in parts.items():
