@@ -12,6 +12,13 @@ A final evaluation writes the record, then claims ``eval:<dedup_key>`` before
 returning a fired alert, so two workers closing the same period produce it once;
 a period already in ``recent`` is not evaluated again (use :meth:`reevaluate`).
 A provisional evaluation reads the same state and writes nothing.
+
+The entry of a period that fired also keeps its ``alert`` (as JSON), until a
+later period of the same rule and scope is final. A worker can die after the
+record is written and before the alert is handed on; whoever takes the close
+over evaluates with ``resume=True``, which returns these alerts again, the same
+ones with the same dedup keys (the delivery outbox's claim on the key keeps
+Slack to one post), and evaluates the scopes the dead worker had not reached.
 """
 
 from __future__ import annotations
@@ -79,21 +86,31 @@ class RuleEngine:
 
     # --- public -----------------------------------------------------------------------
 
-    async def evaluate(self, period: date, granularity: Granularity, *, provisional: bool = False) -> list[Alert]:
+    async def evaluate(
+        self, period: date, granularity: Granularity, *, provisional: bool = False, resume: bool = False
+    ) -> list[Alert]:
         """Evaluate every rule of this granularity for a period; return the alerts that fired.
 
         Final (``provisional=False``): persists each rule's state and result and
         returns only alerts this call claimed. Provisional: returns what would fire,
         marked provisional, and changes nothing.
+
+        ``resume=True`` is for a close taken over from a worker that did not finish
+        it: where the period was already evaluated, it returns the alert that
+        evaluation fired (whether or not it was handed on before the worker died),
+        and a correction if the data changed since; elsewhere it evaluates as usual.
         """
         alerts: list[Alert] = []
         for rule in self.rules:
             if rule.period != granularity:
                 continue
             for scope in await self._targets(rule):
-                alert = await (self._provisional if provisional else self._final)(rule, scope, period)
-                if alert is not None:
-                    alerts.append(alert)
+                if provisional:
+                    alert = await self._provisional(rule, scope, period)
+                    if alert is not None:
+                        alerts.append(alert)
+                else:
+                    alerts.extend(await self._final(rule, scope, period, resume=resume))
         return alerts
 
     async def reevaluate(self, period: date, granularity: Granularity) -> list[Alert]:
@@ -116,25 +133,33 @@ class RuleEngine:
 
     # --- one rule, one scope --------------------------------------------------------------
 
-    async def _final(self, rule: Rule, scope: dict[str, str], period: date) -> Alert | None:
-        """Evaluate for good: persist, then claim and return the alert if it fired."""
+    async def _final(self, rule: Rule, scope: dict[str, str], period: date, *, resume: bool) -> list[Alert]:
+        """Evaluate for good: persist (with the alert if it fired), then claim and return the alert.
+
+        A period already evaluated returns nothing, or with ``resume`` what that evaluation fired.
+        """
         key, iso = scope_key(scope), period.isoformat()
         record = await self.state.get_rule_state(rule.id, key)
         recent: dict[str, Any] = record.get("recent", {})
         if iso in recent:
-            return None
+            return await self._resume(rule, scope, period, recent[iso]) if resume else []
         last = record.get("period")
         advancing = last is None or last < iso
         before = record.get("checks", {}) if advancing else {}
         outcome = await self._run(rule, scope, period, before)
-        entry = {
+        alert = self._alert(rule, scope, period, outcome) if outcome.fired else None
+        entry: dict[str, Any] = {
             "fired": outcome.fired,
             "value": outcome.value,
             "threshold": outcome.threshold,
             "revision": 1,
             "before": before,
         }
-        kept = dict(sorted({**recent, iso: entry}.items())[-RECENT_PERIODS:])
+        if alert is not None:
+            entry["alert"] = alert.model_dump(mode="json")
+        # only the newest final period can still be in a close that has to be taken over: older ones drop their alert
+        older = {p: {k: v for k, v in e.items() if k != "alert"} if p < iso else e for p, e in recent.items()}
+        kept = dict(sorted({**older, iso: entry}.items())[-RECENT_PERIODS:])
         await self.state.set_rule_state(
             rule.id,
             key,
@@ -144,12 +169,33 @@ class RuleEngine:
                 "recent": kept,
             },
         )
-        if not outcome.fired:
-            return None
-        alert = self._alert(rule, scope, period, outcome)
+        if alert is None:
+            return []
         if not await self.state.claim(f"eval:{alert.dedup_key}", ttl_s=self.claim_ttl_s):
-            return None
-        return alert
+            return []
+        return [alert]
+
+    async def _resume(self, rule: Rule, scope: dict[str, str], period: date, entry: Mapping[str, Any]) -> list[Alert]:
+        """Return what the final evaluation of a period fired, then a correction if the data changed since.
+
+        The alert is the one stored with the result; an entry without it (its period is no
+        longer the newest) is run again from its starting state, which gives the same dedup key.
+        A corrected entry returns no first alert: a correction needs the period closed, so its
+        close was finished, alerts handed on included.
+        """
+        alerts: list[Alert] = []
+        if entry["revision"] == 1:
+            stored = entry.get("alert")
+            if stored is not None:
+                alerts.append(Alert.model_validate(stored))
+            elif entry["fired"]:
+                outcome = await self._run(rule, scope, period, entry["before"])
+                if outcome.fired:
+                    alerts.append(self._alert(rule, scope, period, outcome))
+        correction = await self._recheck(rule, scope, period)
+        if correction is not None:
+            alerts.append(correction)
+        return alerts
 
     async def _provisional(self, rule: Rule, scope: dict[str, str], period: date) -> Alert | None:
         """Evaluate without changing anything; return the alert that would fire, marked provisional."""

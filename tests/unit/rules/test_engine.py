@@ -296,6 +296,77 @@ async def test_two_workers_correct_once(state: MemoryState, streak_rules: RuleSe
     assert len(first) == 1 and second == []
 
 
+async def test_resume_hands_on_again_what_an_unfinished_close_had_evaluated(
+    state: MemoryState, streak_rules: RuleSet
+) -> None:
+    # a worker evaluated the week (state written, alert claimed) and died before handing the alert on
+    await state.put_series(HF_NET, weekly([1e9] * 5))
+    [lost] = await engine(streak_rules, state).evaluate(WEEK, "week")
+    # whoever takes the close over gets the same alert again, not a new one
+    later = RuleEngine(streak_rules, state, clock=lambda: NOW + timedelta(minutes=2))
+    assert await later.evaluate(WEEK, "week") == []
+    [again] = await later.evaluate(WEEK, "week", resume=True)
+    assert again.model_dump_json() == lost.model_dump_json()
+    assert again.dedup_key == lost.dedup_key and again.fired_at == NOW and not again.correction
+    # resuming changes nothing: a second take-over returns it again, a plain evaluation still nothing
+    [third] = await later.evaluate(WEEK, "week", resume=True)
+    assert third.model_dump_json() == lost.model_dump_json()
+    assert await later.evaluate(WEEK, "week") == []
+    assert await later.reevaluate(WEEK, "week") == []
+
+
+async def test_resume_evaluates_the_scopes_not_reached_yet(state: MemoryState, streak_rules: RuleSet) -> None:
+    every_type = parse_rules(STREAK.replace("{fund_type: hedge_fund}", '{fund_type: "*"}'))
+    await state.put_series(HF_NET, weekly([1e9] * 5))
+    await state.put_series("net_buying:week|fund_type=long_only", weekly([2e9] * 5))
+    # the dead worker had got through the hedge-fund scope only
+    [hedge] = await engine(streak_rules, state).evaluate(WEEK, "week")
+    resumed = await engine(every_type, state).evaluate(WEEK, "week", resume=True)
+    assert [(a.scope["fund_type"], a.correction) for a in resumed] == [("hedge_fund", False), ("long_only", False)]
+    assert resumed[0].model_dump_json() == hedge.model_dump_json()
+    assert resumed[1].dedup_key == dedup_key("hf_net_buying_streak", {"fund_type": "long_only"}, WEEK)
+    # the scope evaluated by the take-over is claimed as usual
+    assert await engine(every_type, state).evaluate(WEEK, "week") == []
+
+
+async def test_resume_also_corrects_what_changed_since(state: MemoryState, streak_rules: RuleSet) -> None:
+    await state.put_series(HF_NET, weekly([1e9, 1e9, 1e9, 1e9, 1.2e9]))
+    [lost] = await engine(streak_rules, state).evaluate(WEEK, "week")
+    # data of the week arrived after the dead worker evaluated it; the take-over recomputed the points
+    await state.put_points(WEEK, {HF_NET: 1.5e9})
+    again, fix = await engine(streak_rules, state).evaluate(WEEK, "week", resume=True)
+    assert again.dedup_key == lost.dedup_key and again.value == 1.2e9
+    assert fix.correction and fix.revision == 2 and fix.value == 1.5e9 and fix.dedup_key == f"{lost.dedup_key}:v2"
+    # a corrected period was closed before: resuming it again hands on no first alert, and no correction twice
+    assert await engine(streak_rules, state).evaluate(WEEK, "week", resume=True) == []
+    assert await engine(streak_rules, state).reevaluate(WEEK, "week") == []
+
+
+async def test_resume_of_a_period_that_did_not_fire_returns_nothing(state: MemoryState, streak_rules: RuleSet) -> None:
+    await state.put_series(HF_NET, weekly([1e9, 1e9, -1e9]))
+    eng = engine(streak_rules, state)
+    assert await eng.evaluate(WEEK, "week") == []
+    assert await eng.evaluate(WEEK, "week", resume=True) == []
+
+
+async def test_only_the_newest_period_keeps_its_alert(state: MemoryState, streak_rules: RuleSet) -> None:
+    await state.put_series(HF_NET, weekly([1e9] * 6))
+    eng = engine(streak_rules, state)
+    [previous] = await eng.evaluate(WEEK - timedelta(weeks=1), "week")
+    [current] = await eng.evaluate(WEEK, "week")
+    record = await state.get_rule_state("hf_net_buying_streak", "fund_type=hedge_fund")
+    assert "alert" not in record["recent"]["2025-05-30"]
+    assert record["recent"]["2025-06-06"]["alert"]["dedup_key"] == current.dedup_key
+    # a period without its stored alert is run again from its starting state: same key, same numbers
+    [rebuilt] = await eng.evaluate(WEEK - timedelta(weeks=1), "week", resume=True)
+    assert rebuilt.dedup_key == previous.dedup_key
+    assert (rebuilt.value, rebuilt.context["streak"], rebuilt.text) == (
+        previous.value,
+        previous.context["streak"],
+        previous.text,
+    )
+
+
 async def test_a_correction_replaces_the_memory_of_the_last_period(state: MemoryState) -> None:
     rules = RuleSet("defaults", (load_rules(DEFAULT_RULES_PATH).get("vix_below_17"),))
     sid = "close:day|symbol=VIX"
