@@ -12,21 +12,35 @@ watermark itself (``clock``), since its events arrive in time order. A
 day closes once the watermark passes its 16:00 US/Eastern close plus the grace;
 a week closes with its Friday. Each calendar day is closed under a lease in the
 store, so one worker does it, and the shared progress moves only once it is
-done: a worker that dies mid-close is taken over when its lease runs out (the
-rule engine's own claims keep an alert from firing twice). An event that lands in a closed period (inside the lateness
-allowance) reopens it: its points are recomputed and the rules re-evaluated,
-which can emit corrections.
+done: a worker that dies mid-close is taken over when its lease runs out.
+
+Before a day's periods are closed, a marker ``closing:<day>`` (in the closer's
+rule state) records that the close started, and then which of its granularities
+were closed, alerts handed on included. Whoever finds the marker of a day it is
+about to close takes over an unfinished close: it closes the granularities not
+recorded as done with the rule engine's ``resume``, so the alerts the previous
+holder had evaluated, and perhaps not handed on, are handed on again (the same
+alerts; the delivery outbox's claim on their dedup keys keeps Slack to one post).
+The markers stay, one small entry per calendar day closed.
+
+Redis being unreachable (``is_transient``) pauses ``note`` and ``advance``, which
+retry with backoff instead of failing the agent; a close retried by the closer
+that holds its lease resumes it the same way. An event that lands in a closed
+period (inside the lateness allowance) reopens it: its points are recomputed and
+the rules re-evaluated, which can emit corrections.
 """
 
 from __future__ import annotations
 
 import asyncio
 import logging
+import random
 import time
 from collections.abc import Awaitable, Callable, Sequence
 from datetime import date, datetime, timedelta, timezone
 from typing import Any, Protocol
 
+from signal_monitor.agents.ingest import is_transient
 from signal_monitor.metrics import aggregate_exposures, flow_metrics, points_of, series_id
 from signal_monitor.periods import EASTERN, Granularity, close_at, week_of
 from signal_monitor.state.base import Batch, State
@@ -39,8 +53,12 @@ CLOSER_STATE = "__closer__"  # rule-state id under which the closer keeps its pr
 class Evaluator(Protocol):
     """What the closer needs of the rule engine."""
 
-    async def evaluate(self, period: date, granularity: Granularity) -> list[Any]:
-        """Evaluate the rules of a closed period; return the alerts that fire."""
+    async def evaluate(self, period: date, granularity: Granularity, *, resume: bool = False) -> list[Any]:
+        """Evaluate the rules of a closed period; return the alerts that fire.
+
+        ``resume``: the close was started before and not finished; also return the alerts
+        of the rules already evaluated for the period.
+        """
 
     async def reevaluate(self, period: date, granularity: Granularity) -> list[Any]:
         """Evaluate a period again after late data; return corrections."""
@@ -66,6 +84,7 @@ class PeriodCloser:
         grace_s: float,
         idle_s: float,
         claim_ttl_s: float = 60.0,
+        retry_max_s: float = 30.0,
         clock: Callable[[], float | None] | None = None,
     ) -> None:
         self.state = state
@@ -75,9 +94,14 @@ class PeriodCloser:
         self.grace_s = grace_s
         self.idle_s = idle_s
         self.claim_ttl_s = claim_ttl_s
+        self.retry_max_s = retry_max_s
         self.clock = clock
         self._lock = asyncio.Lock()
         self._reopened: set[tuple[date, Granularity]] = set()
+        # the day whose lease this closer took, and when (monotonic) the lease runs out at the latest
+        self._lease: tuple[date, float] | None = None
+        self._tally = 0  # periods closed or recomputed by the current advance
+        self.store_retries = 0
         self.closed_days = 0
         self.closed_weeks = 0
 
@@ -107,7 +131,13 @@ class PeriodCloser:
         return await self.state.get_rule_state(CLOSER_STATE, "progress")
 
     async def note(self, batch: Batch) -> None:
-        """Record a batch: start the calendar at its first day, reopen closed periods it changed."""
+        """Record a batch: start the calendar at its first day, reopen closed periods it changed.
+
+        Waits for Redis while it is unreachable.
+        """
+        await self._retrying(lambda: self._note(batch), "record a batch for closing periods")
+
+    async def _note(self, batch: Batch) -> None:
         progress = await self._progress()
         if batch.earliest and "day" not in progress:
             first = _day_of(batch.earliest)
@@ -130,29 +160,92 @@ class PeriodCloser:
                         self._reopened.add((week_of(d), "week"))
 
     async def advance(self) -> int:
-        """Close every period the watermark has passed; return how many closed."""
-        async with self._lock:
-            closed = await self._redo_reopened()
-            wm = await self.watermark()
-            progress = await self._progress()
-            if wm is None or "day" not in progress:
-                return closed
-            day = date.fromisoformat(progress["day"]) + timedelta(days=1)
-            while close_at(day, "day").timestamp() + self.grace_s <= wm:
-                # a lease on the calendar day: another worker holds it while it closes the day (and its week),
-                # or held it when it died, until the lease runs out; either way, try again on a later tick
-                if not await self.state.claim(f"close:{day.isoformat()}", ttl_s=self.claim_ttl_s):
-                    break
-                if day.weekday() < 5:
-                    closed += await self._close(day, "day")
-                if day.weekday() == 4:
-                    closed += await self._close(day, "week")
-                # progress moves only once the day is closed, so a closer that dies mid-way is taken over
-                await self.state.set_rule_state(CLOSER_STATE, "progress", {"day": day.isoformat()})
-                day += timedelta(days=1)
-            return closed
+        """Close every period the watermark has passed; return how many closed (or were recomputed).
 
-    async def _close(self, period: date, granularity: Granularity) -> int:
+        Waits for Redis while it is unreachable, then goes on where it stopped.
+        """
+        async with self._lock:
+            self._tally = 0
+            await self._retrying(self._advance, "close periods")
+            return self._tally
+
+    async def _retrying(self, call: Callable[[], Awaitable[Any]], what: str) -> Any:
+        """Run ``call`` until it returns, pausing with backoff while Redis is unreachable; other errors raise."""
+        delay = 0.5
+        attempt = 0
+        while True:
+            try:
+                return await call()
+            except Exception as exc:
+                if not is_transient(exc):
+                    raise
+                attempt += 1
+                self.store_retries += 1
+                wait = min(self.retry_max_s, delay) * (0.8 + 0.4 * random.random())
+                log.warning(
+                    "Redis unavailable while trying to %s (%s: %s); paused, retry %d in %.1f s",
+                    what, type(exc).__name__, exc, attempt, wait,
+                )
+                await asyncio.sleep(wait)
+                delay = min(self.retry_max_s, delay * 2)
+
+    async def _advance(self) -> None:
+        self._tally += await self._redo_reopened()
+        wm = await self.watermark()
+        progress = await self._progress()
+        if wm is None or "day" not in progress:
+            return
+        day = date.fromisoformat(progress["day"]) + timedelta(days=1)
+        while close_at(day, "day").timestamp() + self.grace_s <= wm:
+            # a lease on the calendar day: another worker holds it while it closes the day (and its week),
+            # or held it when it died, until the lease runs out; either way, try again on a later tick
+            if not await self._take(day):
+                break
+            await self._close_day(day)
+            # progress moves only once the day is closed, so a closer that dies mid-way is taken over
+            await self.state.set_rule_state(CLOSER_STATE, "progress", {"day": day.isoformat()})
+            self._lease = None
+            day += timedelta(days=1)
+
+    async def _take(self, day: date) -> bool:
+        """Take the lease on closing ``day``; True also while this closer still holds it from an attempt that failed."""
+        now = time.monotonic()
+        if self._lease is not None and self._lease[0] == day and now < self._lease[1]:
+            return True
+        if not await self.state.claim(f"close:{day.isoformat()}", ttl_s=self.claim_ttl_s):
+            return False
+        self._lease = (day, now + self.claim_ttl_s)
+        return True
+
+    async def _close_day(self, day: date) -> None:
+        """Close the periods that end on ``day``, resuming a close that was started and not finished."""
+        due: list[Granularity] = []
+        if day.weekday() < 5:
+            due.append("day")
+        if day.weekday() == 4:
+            due.append("week")
+        if not due:
+            return
+        marker = f"closing:{day.isoformat()}"
+        started = await self.state.get_rule_state(CLOSER_STATE, marker)
+        done: list[str] = list(started.get("done", []))
+        resume = bool(started)
+        if resume:
+            log.warning(
+                "taking over the close of %s, started before and not finished (closed: %s); "
+                "handing its alerts on again",
+                day.isoformat(), ", ".join(done) or "nothing",
+            )
+        else:
+            await self.state.set_rule_state(CLOSER_STATE, marker, {"done": done})
+        for granularity in due:
+            if granularity in done:
+                continue
+            self._tally += await self._close(day, granularity, resume=resume)
+            done.append(granularity)
+            await self.state.set_rule_state(CLOSER_STATE, marker, {"done": done})
+
+    async def _close(self, period: date, granularity: Granularity, *, resume: bool = False) -> int:
         await self.materialize(period, granularity)
         if granularity == "day":
             self.closed_days += 1
@@ -160,7 +253,7 @@ class PeriodCloser:
             self.closed_weeks += 1
         log.log(logging.INFO if granularity == "week" else logging.DEBUG, "closed %s %s", granularity, period.isoformat())
         if self.evaluator is not None:
-            alerts = await self.evaluator.evaluate(period, granularity)
+            alerts = await self.evaluator.evaluate(period, granularity, resume=resume)
             if alerts:
                 await self.emit(alerts)
         return 1
@@ -168,13 +261,17 @@ class PeriodCloser:
     async def _redo_reopened(self) -> int:
         redo = sorted(self._reopened, key=lambda pg: (pg[0], pg[1] == "week"))
         self._reopened.clear()
-        for period, granularity in redo:
-            log.info("late data changed the closed %s %s: recomputing", granularity, period.isoformat())
-            await self.materialize(period, granularity)
-            if self.evaluator is not None:
-                corrections = await self.evaluator.reevaluate(period, granularity)
-                if corrections:
-                    await self.emit(corrections)
+        for i, (period, granularity) in enumerate(redo):
+            try:
+                log.info("late data changed the closed %s %s: recomputing", granularity, period.isoformat())
+                await self.materialize(period, granularity)
+                if self.evaluator is not None:
+                    corrections = await self.evaluator.reevaluate(period, granularity)
+                    if corrections:
+                        await self.emit(corrections)
+            except BaseException:
+                self._reopened.update(redo[i:])  # not done: the next attempt recomputes them
+                raise
         return len(redo)
 
     async def materialize(self, period: date, granularity: Granularity) -> int:

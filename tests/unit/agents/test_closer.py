@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import time
 from collections import defaultdict
 from collections.abc import Sequence
@@ -9,10 +10,16 @@ from datetime import date, datetime, timezone
 from typing import Any
 
 import pytest
+import redis.asyncio as aioredis
+from redis.exceptions import ConnectionError as RedisConnectionError
 
 from signal_monitor.agents.closer import CLOSER_STATE, PeriodCloser
+from signal_monitor.rules.alert import dedup_key
+from signal_monitor.rules.engine import RuleEngine
+from signal_monitor.rules.model import parse_rules
 from signal_monitor.state.fold import fold
 from signal_monitor.state.memory import MemoryState
+from signal_monitor.state.redis import RedisState
 from signal_monitor.streams.events import Exposure, Quote, Trade
 
 UTC = timezone.utc
@@ -263,41 +270,425 @@ async def test_late_event_in_an_open_week_does_not_reopen(state: MemoryState, cl
     assert await state.history("net_buying:week|fund_type=hedge_fund", since=NEXT_FRI) == []
 
 
+class LeaseClockState(MemoryState):
+    """A MemoryState whose claims (the closer's leases among them) run out when the test moves ``now``."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.now = 0.0
+        self._until: dict[str, float] = {}
+
+    async def claim(self, key: str, *, ttl_s: float) -> bool:
+        if self._until.get(key, float("-inf")) > self.now:
+            return False
+        self._until[key] = self.now + ttl_s
+        return True
+
+
+TOPICS = ["trades", "quotes", "exposures", "observations"]
+LEASE_S = 60.0
+
+
 class DyingEvaluator:
     """Evaluates like the rule engine but dies while evaluating the day ``die_on``, once."""
 
     def __init__(self, die_on: date) -> None:
         self.die_on = die_on
         self.died = False
-        self.evaluated: list[tuple[date, str]] = []
+        self.evaluated: list[tuple[date, str, bool]] = []
 
-    async def evaluate(self, period: date, granularity: str) -> list[Any]:
+    async def evaluate(self, period: date, granularity: str, *, resume: bool = False) -> list[Any]:
         if period == self.die_on and granularity == "day" and not self.died:
             self.died = True
             raise RuntimeError("killed while evaluating")
-        self.evaluated.append((period, granularity))
+        self.evaluated.append((period, granularity, resume))
         return []
 
     async def reevaluate(self, period: date, granularity: str) -> list[Any]:
         return []
 
 
-async def test_a_closer_that_dies_mid_close_is_taken_over_once_its_lease_runs_out(
-    state: MemoryState, sink: ListSink
-) -> None:
+async def test_a_closer_that_dies_mid_close_is_taken_over_once_its_lease_runs_out(sink: ListSink) -> None:
+    state = LeaseClockState()
     evaluator = DyingEvaluator(die_on=WED)
-    topics = ["trades", "quotes", "exposures", "observations"]
-    first = PeriodCloser(state, topics=topics, evaluator=evaluator, emit=sink, grace_s=GRACE_S, idle_s=IDLE_S,
-                         claim_ttl_s=0.2)
+    first = PeriodCloser(state, topics=TOPICS, evaluator=evaluator, emit=sink, grace_s=GRACE_S, idle_s=IDLE_S,
+                         claim_ttl_s=LEASE_S)
     await feed_week(Feed(state, first))
     with pytest.raises(RuntimeError):
         await first.advance()
     # the day that was being closed is not marked done: Monday and Tuesday are
     assert await state.get_rule_state(CLOSER_STATE, "progress") == {"day": "2025-06-03"}
-    second = PeriodCloser(state, topics=topics, evaluator=evaluator, emit=sink, grace_s=GRACE_S, idle_s=IDLE_S,
-                          claim_ttl_s=0.2)
+    second = PeriodCloser(state, topics=TOPICS, evaluator=evaluator, emit=sink, grace_s=GRACE_S, idle_s=IDLE_S,
+                          claim_ttl_s=LEASE_S)
     assert await second.advance() == 0, "the dead closer's lease on Wednesday still holds"
-    time.sleep(0.3)
+    state.now += LEASE_S
     assert await second.advance() == 4  # Wednesday, Thursday, Friday and the week
     assert await state.get_rule_state(CLOSER_STATE, "progress") == {"day": "2025-06-06"}
-    assert evaluator.evaluated == [(MON, "day"), (TUE, "day"), (WED, "day"), (THU, "day"), (FRI, "day"), (FRI, "week")]
+    # Wednesday's close was started and not finished: it is resumed; the days after are closed as usual
+    assert evaluator.evaluated == [
+        (MON, "day", False), (TUE, "day", False), (WED, "day", True), (THU, "day", False), (FRI, "day", False),
+        (FRI, "week", False),
+    ]
+
+
+# --- taking over a close whose alerts were evaluated and not handed on ----------------------------------
+
+TAKEOVER_RULES = """
+rules:
+  - id: close_up
+    description: A close above zero.
+    metric: close
+    period: day
+    scope: {symbol: "*"}
+    kind: streak
+    params: {condition: gt, level: 0, min_count: 1}
+    severity: info
+  - id: week_net_buying
+    description: Net buying this week.
+    metric: net_buying
+    period: week
+    scope: {fund_type: "*"}
+    kind: streak
+    params: {condition: gt, level: 0, min_count: 1}
+    severity: warning
+"""
+
+
+class Killed(Exception):
+    """Stands for the SIGKILL of the worker that holds the close."""
+
+
+class Delivery:
+    """What lies downstream of the closers: the alerts topic (every record) and an outbox that admits a key once."""
+
+    def __init__(self) -> None:
+        self.topic: list[Any] = []
+        self.posted: dict[str, Any] = {}
+
+    def take(self, alerts: Sequence[Any]) -> None:
+        self.topic.extend(alerts)
+        for alert in alerts:
+            self.posted.setdefault(alert.dedup_key, alert)
+
+    def posts(self) -> list[str]:
+        return sorted(self.posted)
+
+
+class DyingSink:
+    """Hands alerts on like the app's emit, except that the worker is killed at the emit of ``die_at``.
+
+    ``handed`` of that emit's alerts are on the topic before the kill (the app produces them one by one
+    and queues them for delivery after the last one).
+    """
+
+    def __init__(self, delivery: Delivery, die_at: tuple[date, str], handed: int = 0) -> None:
+        self.delivery = delivery
+        self.die_at = die_at
+        self.handed = handed
+        self.doomed: list[Any] = []
+
+    async def __call__(self, alerts: Sequence[Any]) -> None:
+        first = alerts[0]
+        if (first.period_end, first.granularity) == self.die_at:
+            self.doomed = list(alerts)
+            self.delivery.topic.extend(alerts[: self.handed])
+            raise Killed
+        self.delivery.take(alerts)
+
+
+def closer_of(state: MemoryState, emit: Any, **over: Any) -> PeriodCloser:
+    rules = parse_rules(TAKEOVER_RULES)
+    engine = RuleEngine(rules, state, clock=lambda: datetime(2025, 6, 9, tzinfo=UTC))
+    kwargs: dict[str, Any] = {"grace_s": GRACE_S, "idle_s": IDLE_S, "claim_ttl_s": LEASE_S, **over}
+    return PeriodCloser(state, topics=TOPICS, evaluator=engine, emit=emit, **kwargs)
+
+
+def keys(alerts: Sequence[Any]) -> list[str]:
+    return sorted(a.dedup_key for a in alerts)
+
+
+def week_keys() -> list[str]:
+    return sorted(dedup_key("week_net_buying", {"fund_type": t}, FRI) for t in ("hedge_fund", "long_only"))
+
+
+async def normal_run() -> Delivery:
+    """The alerts of the test week closed by one closer that does not die."""
+    state = MemoryState()
+    delivery = Delivery()
+
+    async def emit(alerts: Sequence[Any]) -> None:
+        delivery.take(alerts)
+
+    closer = closer_of(state, emit)
+    await feed_week(Feed(state, closer))
+    await closer.advance()
+    return delivery
+
+
+async def test_a_normal_close_hands_each_alert_on_once() -> None:
+    state = LeaseClockState()
+    delivery = Delivery()
+
+    async def emit(alerts: Sequence[Any]) -> None:
+        delivery.take(alerts)
+
+    closer = closer_of(state, emit)
+    feed = Feed(state, closer)
+    await feed_week(feed)
+    assert await closer.advance() == 6
+    assert keys(delivery.topic) == delivery.posts()  # nothing twice on the topic
+    assert [a.dedup_key for a in delivery.topic if a.granularity == "week"] == week_keys()
+    assert sorted(a.period_end for a in delivery.topic if a.rule == "close_up" and a.scope["symbol"] == "VIX") == [
+        MON, TUE, WED, THU, FRI
+    ]
+    on_topic = len(delivery.topic)
+    # later closes, by this closer or by another worker's after every lease ran out, hand on nothing again
+    state.now += 10 * LEASE_S
+    assert await closer.advance() == 0
+    other = closer_of(state, emit)
+    assert await other.advance() == 0
+    await feed.send("quotes", [close_quote(NEXT_MON, 25.0), Quote(ts=ts(2025, 6, 10, 14, 0), symbol="SPX", price=1.0)])
+    await feed.send("trades", [trade("n1", ts(2025, 6, 10, 14, 0), "buy_long", 10.0)])
+    await feed.send("exposures", [snapshot("F1", ts(2025, 6, 10, 14, 0), 100.0, 100.0, 20.0)])
+    assert await other.advance() == 1  # Monday of the next week
+    assert [(a.rule, a.period_end) for a in delivery.topic[on_topic:]] == [("close_up", NEXT_MON)]
+    assert keys(delivery.topic) == delivery.posts()
+
+
+@pytest.mark.parametrize("handed", [0, 1], ids=["before-any", "after-the-first"])
+async def test_a_close_killed_at_the_emit_is_taken_over_and_its_alerts_handed_on(handed: int) -> None:
+    state = LeaseClockState()
+    delivery = Delivery()
+    dying = DyingSink(delivery, die_at=(FRI, "week"), handed=handed)
+    first = closer_of(state, dying)
+    await feed_week(Feed(state, first))
+    with pytest.raises(Killed):
+        await first.advance()
+    # the dead worker had evaluated the week, claimed its alerts and written their results
+    assert keys(dying.doomed) == week_keys()
+    assert not any(a.granularity == "week" for a in delivery.posted.values())
+
+    async def emit(alerts: Sequence[Any]) -> None:
+        delivery.take(alerts)
+
+    second = closer_of(state, emit)
+    assert await second.advance() == 0  # the lease still holds
+    state.now += LEASE_S
+    assert await second.advance() == 1  # the week only: Friday's day close was finished
+    assert await state.get_rule_state(CLOSER_STATE, "progress") == {"day": "2025-06-06"}
+    # the same alerts as the dead worker evaluated, same keys, same content
+    taken_over = [a for a in delivery.topic if a.granularity == "week"][handed:]
+    assert [a.model_dump_json() for a in taken_over] == [a.model_dump_json() for a in dying.doomed]
+    # once each past the outbox's claim; on the topic, only what the dead worker had produced comes twice
+    assert delivery.posts() == (await normal_run()).posts()
+    repeated = len(delivery.topic) - len(delivery.posted)
+    assert repeated == handed
+    # the day alerts were not handed on again
+    assert len([a for a in delivery.topic if a.granularity == "day"]) == len(
+        {a.dedup_key for a in delivery.topic if a.granularity == "day"}
+    )
+    # and once only: nothing more on later advances
+    before = len(delivery.topic)
+    state.now += 10 * LEASE_S
+    assert await second.advance() == 0
+    assert len(delivery.topic) == before
+
+
+async def test_a_close_cancelled_at_the_emit_is_taken_over() -> None:
+    state = LeaseClockState()
+    delivery = Delivery()
+    reached = asyncio.Event()
+    doomed: list[Any] = []
+
+    async def stuck(alerts: Sequence[Any]) -> None:
+        if alerts[0].granularity == "week":
+            doomed.extend(alerts)
+            reached.set()
+            await asyncio.Event().wait()  # the worker stops here for good
+        delivery.take(alerts)
+
+    first = closer_of(state, stuck)
+    await feed_week(Feed(state, first))
+    task = asyncio.create_task(first.advance())
+    await reached.wait()
+    task.cancel()
+    with pytest.raises(asyncio.CancelledError):
+        await task
+
+    async def emit(alerts: Sequence[Any]) -> None:
+        delivery.take(alerts)
+
+    state.now += LEASE_S
+    assert await closer_of(state, emit).advance() == 1
+    assert [a.dedup_key for a in delivery.topic if a.granularity == "week"] == [a.dedup_key for a in doomed]
+    assert delivery.posts() == (await normal_run()).posts()
+    assert len(delivery.topic) == len(delivery.posted)
+
+
+async def test_a_close_killed_while_evaluating_the_day_resumes_both_periods() -> None:
+    # killed at the emit of Friday's day alerts: the take-over hands them on, then closes the week as usual
+    state = LeaseClockState()
+    delivery = Delivery()
+    dying = DyingSink(delivery, die_at=(FRI, "day"))
+    await feed_week(Feed(state, closer_of(state, dying)))
+    with pytest.raises(Killed):
+        await closer_of(state, dying).advance()
+    assert {a.period_end for a in dying.doomed} == {FRI}
+
+    async def emit(alerts: Sequence[Any]) -> None:
+        delivery.take(alerts)
+
+    state.now += LEASE_S
+    assert await closer_of(state, emit).advance() == 2
+    assert delivery.posts() == (await normal_run()).posts()
+    assert len(delivery.topic) == len(delivery.posted)
+
+
+async def test_corrections_after_a_take_over_are_emitted_once() -> None:
+    state = LeaseClockState()
+    delivery = Delivery()
+    dying = DyingSink(delivery, die_at=(FRI, "week"))
+    feed = Feed(state, closer_of(state, dying))
+    await feed_week(feed)
+    with pytest.raises(Killed):
+        await feed.closer.advance()
+
+    async def emit(alerts: Sequence[Any]) -> None:
+        delivery.take(alerts)
+
+    state.now += LEASE_S
+    second = closer_of(state, emit)
+    feed.closer = second
+    assert await second.advance() == 1
+    # a late hedge-fund sale of Wednesday turns the week's hedge-fund net buying negative
+    await feed.send("trades", [trade("late", ts(2025, 6, 4, 16, 0), "sell_long", 1000.0)])
+    assert await second.advance() >= 1
+    [fix] = [a for a in delivery.topic if a.correction]
+    hedge = dedup_key("week_net_buying", {"fund_type": "hedge_fund"}, FRI)
+    assert fix.dedup_key == f"{hedge}:v2" and not fix.fired
+    assert await second.advance() == 0
+    assert len([a for a in delivery.topic if a.correction]) == 1
+
+
+# --- Redis unreachable for a moment ----------------------------------------------------------------------
+
+
+class Flaky:
+    """Wraps a state: the named methods raise a Redis ConnectionError on their first ``times`` calls."""
+
+    def __init__(self, inner: MemoryState, fail: dict[str, int]) -> None:
+        self._inner = inner
+        self._fail = dict(fail)
+        self.failed = 0
+
+    def __getattr__(self, name: str) -> Any:
+        attr = getattr(self._inner, name)
+        if name not in self._fail:
+            return attr
+
+        async def call(*args: Any, **kwargs: Any) -> Any:
+            if self._fail[name] > 0:
+                self._fail[name] -= 1
+                self.failed += 1
+                raise RedisConnectionError("Connection refused")
+            return await attr(*args, **kwargs)
+
+        return call
+
+
+async def test_note_waits_for_redis() -> None:
+    inner = MemoryState()
+    flaky = Flaky(inner, {"get_rule_state": 2})
+    closer = PeriodCloser(
+        flaky,  # type: ignore[arg-type]
+        topics=TOPICS, evaluator=None, emit=ListSink(), grace_s=GRACE_S, idle_s=IDLE_S, retry_max_s=0.001,
+    )
+    batch, _ = fold("quotes", 0, [(0, close_quote(MON, 18.0))])
+    assert (await inner.apply(batch)).applied
+    await closer.note(batch)
+    assert flaky.failed == 2 and closer.store_retries == 2
+    assert await inner.get_rule_state(CLOSER_STATE, "progress") == {"day": "2025-06-01"}
+
+
+@pytest.mark.parametrize("method", ["claim", "set_rule_state", "put_points", "emit"])
+async def test_advance_waits_for_redis_and_hands_every_alert_on_once(method: str) -> None:
+    state = MemoryState()
+    delivery = Delivery()
+    calls = {"emit": 0}
+
+    async def emit(alerts: Sequence[Any]) -> None:
+        # the app's emit writes to Redis too (the alert log, the outbox): fail the week's once, after the topic
+        if method == "emit" and alerts[0].granularity == "week" and not calls["emit"]:
+            calls["emit"] += 1
+            delivery.topic.extend(alerts)
+            raise RedisConnectionError("Connection refused")
+        delivery.take(alerts)
+
+    flaky = Flaky(state, {} if method == "emit" else {method: 0})
+    closer = closer_of(flaky, emit, retry_max_s=0.001)  # type: ignore[arg-type]
+    await feed_week(Feed(state, closer))
+    if method != "emit":
+        # fail at the first call made while the week is closed
+        original = closer._close
+
+        async def close(period: date, granularity: Any, *, resume: bool = False) -> int:
+            if granularity == "week" and not flaky.failed:
+                flaky._fail[method] = 1
+            return await original(period, granularity, resume=resume)
+
+        closer._close = close  # type: ignore[method-assign]
+    assert await closer.advance() >= 6
+    assert closer.store_retries == 1
+    assert await state.get_rule_state(CLOSER_STATE, "progress") == {"day": "2025-06-06"}
+    assert delivery.posts() == (await normal_run()).posts()
+    assert await closer.advance() == 0
+
+
+async def test_advance_raises_other_errors() -> None:
+    state = MemoryState()
+
+    async def emit(alerts: Sequence[Any]) -> None:
+        raise ValueError("a bug")
+
+    closer = closer_of(state, emit, retry_max_s=0.001)
+    await feed_week(Feed(state, closer))
+    with pytest.raises(ValueError):
+        await closer.advance()
+    assert closer.store_retries == 0
+
+
+# --- the same over Redis ---------------------------------------------------------------------------------
+
+
+class RedisFeed(Feed):
+    """A Feed onto the topic names the RedisState reads (``signals.<kind>``)."""
+
+    async def send(self, topic: str, events: Sequence[Any], partition: int = 0) -> None:
+        await super().send(f"signals.{topic}", events, partition)
+
+
+async def test_a_take_over_over_redis(redis_url: str, key_prefix: str) -> None:
+    client = aioredis.Redis.from_url(redis_url, decode_responses=True)
+    try:
+        state = RedisState(client, prefix=key_prefix, topic_prefix="signals")
+        delivery = Delivery()
+        dying = DyingSink(delivery, die_at=(FRI, "week"), handed=1)
+        wm = {"t": ts(2025, 6, 9, 14, 0).timestamp()}
+        first = closer_of(state, dying, clock=lambda: wm["t"])  # type: ignore[arg-type]
+        await feed_week(RedisFeed(state, first))  # type: ignore[arg-type]
+        with pytest.raises(Killed):
+            await first.advance()
+
+        async def emit(alerts: Sequence[Any]) -> None:
+            delivery.take(alerts)
+
+        second = closer_of(state, emit, clock=lambda: wm["t"])  # type: ignore[arg-type]
+        assert await second.advance() == 0
+        await client.delete(f"{key_prefix}:claim:close:2025-06-06")  # the lease runs out
+        assert await second.advance() == 1
+        taken_over = [a for a in delivery.topic if a.granularity == "week"][1:]
+        assert [a.model_dump_json() for a in taken_over] == [a.model_dump_json() for a in dying.doomed]
+        assert delivery.posts() == (await normal_run()).posts()
+        assert len(delivery.topic) - len(delivery.posted) == 1
+    finally:
+        await client.aclose()
