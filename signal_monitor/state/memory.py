@@ -39,7 +39,13 @@ def quote_wins(new: tuple[float, float, bool], old: tuple[float, float, bool] | 
 
 
 class MemoryState(State):
-    """Everything in dicts; one process only."""
+    """Everything in dicts; one process only.
+
+    Trade ids are remembered for good and across partitions and days, so every
+    resend is refused: stricter than ``RedisState``, which remembers an id for
+    ``dedup_ttl`` under its partition and the UTC day of its event time. For
+    resends that keep their event time and partition, within that window, both agree.
+    """
 
     def __init__(self) -> None:
         self._marks: dict[tuple[str, int], PartitionMark] = {}
