@@ -1,15 +1,18 @@
 """The dispatcher: routes alerts, filters the noise, writes them to the outbox, and drains it to the receivers.
 
-``submit`` decides and stores (it returns once every alert is in Redis); ``run`` is the background loop that
-flushes due groups and sends each destination's queue in order, one message at a time, paced, retrying
-transient failures and parking permanent ones; ``drain`` delivers everything pending now (replay, demo,
-tests). Several workers may run dispatchers on one Redis: claims keep an alert from being queued twice and
-a lease per destination lets one worker at a time send to it.
+``submit`` decides and stores (it returns once every alert is in Redis) and wakes ``run``, the background
+loop that flushes due groups and sends each destination's queue in order, one message at a time, paced,
+retrying transient failures and parking permanent ones; between wake-ups ``run`` looks every ``poll_s`` for
+work that other workers queued. ``drain`` delivers everything pending now (replay, demo, tests). Several
+workers may run dispatchers on one Redis: claims keep an alert from being queued twice and a lease per
+destination lets one worker at a time send to it.
 """
 
 from __future__ import annotations
 
 import asyncio
+import contextlib
+import functools
 import json
 import logging
 import os
@@ -69,7 +72,7 @@ class DeliveryOptions:
     max_attempts: int = 12
     lease_s: float = 30.0
     claim_ttl_s: float = 14 * 86400.0
-    poll_s: float = 0.2
+    poll_s: float = 0.2  #: how often ``run`` looks for work it was not woken for (queued by another worker)
 
     @classmethod
     def from_settings(cls, settings: Settings) -> DeliveryOptions:
@@ -181,6 +184,8 @@ class Dispatcher:
         self.token = f"{who}:{uuid.uuid4().hex[:8]}"
         self._tasks: dict[str, asyncio.Task[None]] = {}
         self._stopping = False
+        self._wake: asyncio.Event | None = None  # set to make run() look at the outbox now (while it runs)
+        self._submits = 0  # submit calls so far
         self._snapshot: dict[str, Any] = {}
 
     def __repr__(self) -> str:
@@ -201,7 +206,16 @@ class Dispatcher:
         A caller cancelled meanwhile gets its CancelledError once the batch is stored (see ``_guarded``).
         """
         if alerts:
-            await _guarded(self._submit(list(alerts)))
+            try:
+                await _guarded(self._submit(list(alerts)))
+            finally:
+                self._submits += 1
+                self._nudge()
+
+    def _nudge(self) -> None:
+        """Wake ``run`` now rather than at its next poll."""
+        if self._wake is not None:
+            self._wake.set()
 
     async def _submit(self, alerts: list[Alert]) -> None:
         silences = await self.silences.active()
@@ -310,11 +324,17 @@ class Dispatcher:
     # --- sending ------------------------------------------------------------------------------
 
     async def run(self) -> None:
-        """Flush due groups and send every destination's queue until cancelled."""
+        """Flush due groups and send every destination's queue until cancelled.
+
+        It looks again as soon as ``submit`` stored alerts (also when a destination's loop that was running
+        then ends, since it may have seen its queue empty just before) and otherwise every ``poll_s``.
+        """
         failures = 0
         self._stopping = False
+        wake = self._wake = asyncio.Event()
         try:
             while True:
+                wake.clear()  # a submit from here on makes the next tick
                 try:
                     await _guarded(self._tick(force_groups=False))
                     failures = 0
@@ -324,8 +344,11 @@ class Dispatcher:
                     log.warning("delivery: Redis does not answer (%s); retrying in %.1fs", type(exc).__name__, pause)
                     await asyncio.sleep(pause)
                     continue
-                await asyncio.sleep(self.options.poll_s)
+                with contextlib.suppress(TimeoutError):
+                    await asyncio.wait_for(wake.wait(), self.options.poll_s)
         finally:
+            if self._wake is wake:
+                self._wake = None
             await self._stop_tasks()
 
     async def drain(self, timeout: float) -> bool:
@@ -366,8 +389,15 @@ class Dispatcher:
             if task is not None and not task.cancelled() and task.exception() is not None:
                 exc = task.exception()
                 log.error("delivery to %s stopped: %s: %s", dest, type(exc).__name__, exc)
-            self._tasks[dest] = asyncio.create_task(self._drain_dest(dest), name=f"deliver:{dest}")
+            task = asyncio.create_task(self._drain_dest(dest), name=f"deliver:{dest}")
+            task.add_done_callback(functools.partial(self._dest_done, self._submits))
+            self._tasks[dest] = task
         await self.refresh_stats()
+
+    def _dest_done(self, submits: int, _task: asyncio.Task[None]) -> None:
+        """Wake ``run`` when alerts were submitted while a destination's loop ran (and so was not restarted)."""
+        if self._submits != submits:
+            self._nudge()
 
     async def _join_tasks(self, timeout: float) -> None:
         tasks = [t for t in self._tasks.values() if not t.done()]

@@ -451,6 +451,83 @@ route:
     assert abs(fake_slack.posted(HOOK_PATH)[0].at - fake_slack.posted(other)[0].at) < 0.5
 
 
+# --- the run loop wakes on submit -----------------------------------------------------------------
+
+# Both would hang (and time out) if run() waited for its poll: it is set to an hour here.
+NEVER_POLL = 3600.0
+
+
+@contextlib.asynccontextmanager
+async def running(dispatcher: Dispatcher) -> AsyncIterator[asyncio.Task[None]]:
+    """Run ``dispatcher.run()`` past its first look at the outbox; cancel it on exit."""
+    task = asyncio.create_task(dispatcher.run())
+    try:
+        await _wait_for(lambda: bool(dispatcher.stats()) or task.done(), 10, "the first tick of run()")
+        assert not task.done(), task
+        yield task
+    finally:
+        task.cancel()
+        with contextlib.suppress(asyncio.CancelledError):
+            await task
+
+
+async def test_run_sends_a_submitted_alert_at_once_to_an_idle_channel(fake_slack: FakeSlack, make: Make) -> None:
+    # neither the poll nor the pacing holds the first message of a channel that has been quiet
+    dispatcher = make(webhook=fake_slack.url(), options=fast_options(poll_s=NEVER_POLL, slack_pace_s=NEVER_POLL))
+    first, second = weekly("vix_below_17", 2, scope={"symbol": "VIX"})
+    async with running(dispatcher):
+        await dispatcher.submit([first])
+        await _wait_for(lambda: fake_slack.posted_keys() == [first.dedup_key], 10, "the first alert")
+    # a new worker on the same outbox: the channel is no longer idle, so its pace holds the next message
+    later = make(webhook=fake_slack.url(), options=fast_options(poll_s=NEVER_POLL, slack_pace_s=NEVER_POLL))
+    async with running(later):
+        await later.submit([second])
+        await _wait_for(lambda: bool(later.stats().get("pending")), 10, "the second alert queued")
+        assert await later.outbox.depths() == {"desk": 1}
+    assert fake_slack.posted_keys() == [first.dedup_key]
+
+
+async def test_run_wakes_for_each_submit_after_its_queue_went_empty(fake_slack: FakeSlack, make: Make) -> None:
+    dispatcher = make(webhook=fake_slack.url(), options=fast_options(poll_s=NEVER_POLL))
+    alerts = weekly("hf_net_buying_streak", 3)
+    async with running(dispatcher):
+        for n, alert in enumerate(alerts, 1):
+            await dispatcher.submit([alert])
+            await _wait_for(lambda n=n: len(fake_slack.posted_keys()) == n, 10, f"alert {n}")
+    assert fake_slack.posted_keys() == keys(alerts)
+
+
+async def test_an_alert_queued_while_the_channel_loop_ends_is_not_left_to_the_poll(
+    fake_slack: FakeSlack, make: Make, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # The channel's loop finds its queue empty; before it ends, an alert is queued and run() is woken, looks,
+    # and sees the loop still running. The loop's end must wake run() once more.
+    dispatcher = make(webhook=fake_slack.url(), options=fast_options(poll_s=NEVER_POLL))
+    first, late = weekly("sector_net_buying_high", 2)
+    head, refresh = dispatcher.outbox.head, dispatcher.refresh_stats
+    ticks = 0
+
+    async def counted_refresh() -> dict[str, Any]:
+        nonlocal ticks
+        ticks += 1
+        return await refresh()
+
+    async def head_then_submit(dest: str) -> tuple[str, dict[str, Any] | None] | None:
+        found = await head(dest)
+        if found is None and late.dedup_key not in fake_slack.posted_keys():
+            seen = ticks
+            await dispatcher.submit([late])
+            await _wait_for(lambda: ticks > seen, 10, "run() to look while the channel loop still runs")
+        return found
+
+    monkeypatch.setattr(dispatcher, "refresh_stats", counted_refresh)
+    monkeypatch.setattr(dispatcher.outbox, "head", head_then_submit)
+    async with running(dispatcher):
+        await dispatcher.submit([first])
+        await _wait_for(lambda: fake_slack.posted_keys() == keys([first, late]), 10, "both alerts")
+    assert len(fake_slack.received()) == 2
+
+
 # --- a worker stopped between claim and ack ---------------------------------------------------------
 
 WORKER = """
