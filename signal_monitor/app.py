@@ -31,6 +31,7 @@ from signal_monitor.state.base import Batch
 from signal_monitor.state.connect import redis_client
 from signal_monitor.state.redis import RedisState
 from signal_monitor.status.publisher import install as install_status
+from signal_monitor.streams.consumer import BatchStream, Transport
 from signal_monitor.streams.events import DeadLetter
 from signal_monitor.streams.topics import INPUTS
 from signal_monitor.web import install_web
@@ -50,11 +51,21 @@ def load_engine(settings: Settings, state: RedisState) -> RuleEngine:
     return RuleEngine(load_rules(settings.rules_path), state)
 
 
+class MonitorApp(faust.App):
+    """A Faust app whose consumer delivers fetches in batches (:mod:`signal_monitor.streams.consumer`)."""
+
+    #: How long the broker may hold a fetch on a quiet partition, in milliseconds.
+    fetch_max_wait_ms: int = 100
+
+    def _new_transport(self) -> Transport:
+        return Transport(self.conf.broker_consumer, self)
+
+
 def create_app(settings: Settings) -> faust.App:
     """Build the Faust app of one worker from the settings."""
     wid = worker_id(settings)
     (settings.data_dir / "faust").mkdir(parents=True, exist_ok=True)
-    app = faust.App(
+    app = MonitorApp(
         settings.app_id,
         broker=[f"kafka://{h}" for h in settings.kafka_bootstrap.split(",")],
         broker_credentials=faust_broker_credentials(settings),
@@ -74,9 +85,13 @@ def create_app(settings: Settings) -> faust.App:
         broker_heartbeat_interval=min(3.0, settings.kafka_session_timeout_s / 4),
         broker_commit_every=10_000,
         broker_commit_interval=1.0,
-        stream_buffer_maxsize=max(4096, settings.batch_max * 2),
+        # messages queued per input topic: a batch is at most this many messages, and an envelope
+        # of 500 events can be ~150 KB, so this bounds the memory held ahead of the agents
+        stream_buffer_maxsize=max(64, settings.batch_max // 4),
         broker_max_poll_records=settings.batch_max,
+        Stream=BatchStream,
     )
+    app.fetch_max_wait_ms = int(settings.batch_within_s * 1000)
     state = RedisState(
         redis_client(settings),
         prefix=settings.key_prefix,
@@ -115,6 +130,7 @@ def create_app(settings: Settings) -> faust.App:
         emit=emit_alerts,
         grace_s=settings.close_grace_s,
         idle_s=settings.idle_partition_s,
+        retry_max_s=settings.redis_retry_max_s,
     )
 
     async def on_applied(batch: Batch) -> None:
@@ -190,13 +206,13 @@ def create_app(settings: Settings) -> faust.App:
 
 def _add_agent(app: faust.App, topic: Any, ingestor: Ingestor, closer: PeriodCloser, settings: Settings) -> None:
     async def ingest(stream: Any) -> None:
-        async for events in stream.take_events(settings.batch_max, within=settings.batch_within_s):
+        async for events in stream.batches(settings.batch_max):
             records = [Record(e.message.partition, e.message.offset, e.message.value) for e in events]
             started = time.perf_counter()
             try:
                 await ingestor.handle(records)
             except Exception:
-                # leaving the take_events loop would acknowledge (and commit) the batch it held;
+                # the batch is not acknowledged, but a restarted agent would read on after it;
                 # exit at once instead, so a restart reads it again after the stored offsets
                 log.critical("%s: stopping the worker on an unexpected error", ingestor.topic, exc_info=True)
                 logging.shutdown()

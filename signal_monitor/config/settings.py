@@ -122,7 +122,10 @@ class Settings(BaseSettings):
 
     # --- the stream ----------------------------------------------------------------
     batch_max: int = Field(2000, ge=1, description="SM_BATCH_MAX: events folded into one Redis call.")
-    batch_within_s: float = Field(0.2, gt=0, description="SM_BATCH_WITHIN_S: longest wait to fill a batch.")
+    batch_within_s: float = Field(
+        0.1, gt=0, le=10,
+        description="SM_BATCH_WITHIN_S: longest the broker holds a fetch of a quiet partition; a batch is what arrived by then.",
+    )
     lateness_days: float = Field(
         7.0, ge=0, description="SM_LATENESS_DAYS: events older than the partition's newest by more go to the DLQ."
     )

@@ -1,0 +1,187 @@
+"""Faust's Kafka consumer and streams, tuned for a worker that applies messages in batches.
+
+Faust hands messages to agents one at a time: per message its consumer waits on
+two futures (the delivery and the "flow suspended" signal), and per message a
+stream runs its processors, sets context variables and calls the sensors. For
+an agent that takes whole batches that path costs more than the agent's own
+work. Three changes keep Faust's consumer, conductor, acks, commits and
+rebalancing, and take the per-message waits out:
+
+* :class:`Consumer` delivers everything one fetch returned inside a single wait
+  (a rebalance still interrupts it, exactly as it interrupts one message);
+* :class:`ConsumerThread` lets the worker choose how long the broker may hold a
+  fetch on a quiet partition (Faust fixes it at 1.5 s, which is then the floor
+  of every alert's latency);
+* :meth:`BatchStream.batches` yields what is queued for the agent as one list,
+  as soon as there is anything — no timer, no buffer processor — and
+  acknowledges each message after the batch has been handled.
+
+:class:`Transport` puts the consumer into a Faust app (see
+:func:`signal_monitor.app.create_app`).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import weakref
+from collections.abc import AsyncIterator
+from typing import Any, cast
+
+import aiokafka
+import faust
+from faust.streams import _current_event
+from faust.transport.consumer import CONSUMER_FETCHING
+from faust.transport.drivers import aiokafka as faust_aiokafka
+from faust.types import TP, EventT, Message
+
+#: The broker's long-poll on a quiet partition when the app does not say otherwise, in milliseconds.
+DEFAULT_FETCH_MAX_WAIT_MS = 100
+#: Messages delivered to the streams between two yields to the event loop.
+YIELD_EVERY = 500
+
+
+class ConsumerThread(faust_aiokafka.AIOKafkaConsumerThread):
+    """Faust's aiokafka consumer thread with the fetch wait taken from the app (``app.fetch_max_wait_ms``)."""
+
+    def _create_worker_consumer(self, transport: faust_aiokafka.Transport) -> aiokafka.AIOKafkaConsumer:
+        consumer = super()._create_worker_consumer(transport)
+        # read by the fetcher the consumer creates when it starts
+        consumer._fetch_max_wait_ms = int(getattr(self.app, "fetch_max_wait_ms", DEFAULT_FETCH_MAX_WAIT_MS))
+        return consumer
+
+
+class Consumer(faust_aiokafka.Consumer):
+    """Faust's aiokafka consumer, delivering each fetch to the streams under one wait."""
+
+    def _new_consumer_thread(self) -> faust_aiokafka.AIOKafkaConsumerThread:
+        return ConsumerThread(self, loop=self.loop, beacon=self.beacon)
+
+    async def _drain_messages(self, fetcher: Any) -> None:  # pragma: no cover - runs inside a live worker
+        consumer_should_stop = self._stopped.is_set
+        fetcher_should_stop = fetcher._stopped.is_set
+        set_flag = self.diag.set_flag
+        unset_flag = self.diag.unset_flag
+        try:
+            while not (consumer_should_stop() or fetcher_should_stop()):
+                set_flag(CONSUMER_FETCHING)
+                fetched: list[tuple[TP, Message]] = [item async for item in self.getmany(timeout=1.0)]
+                # getmany can return at once many times in a row: let the streams run
+                await self.sleep(0)
+                if fetched and not self.should_stop:
+                    # one wait for the whole fetch: a rebalance (suspend_flow) still cuts it short,
+                    # and what was not delivered is fetched again from the committed offsets
+                    await self.wait_first(self._deliver(fetched), self.suspend_flow.wait())
+                unset_flag(CONSUMER_FETCHING)
+        except self.consumer_stopped_errors:
+            if self.transport.app.should_stop:
+                self.log.info("Broker stopped consumer, shutting down...")
+                return
+            raise
+        except asyncio.CancelledError:
+            if self.transport.app.should_stop:
+                self.log.info("Consumer shutting down for user cancel.")
+                return
+            raise
+        except Exception as exc:
+            self.log.exception("Drain messages raised: %r", exc)
+            raise
+        finally:
+            unset_flag(CONSUMER_FETCHING)
+
+    async def _deliver(self, fetched: list[tuple[TP, Message]]) -> None:
+        """Hand fetched messages to the conductor in order, as Faust's drain loop does one by one."""
+        callback = self.callback
+        read_offset = self._read_offset
+        acks_enabled_for = self.app.topics.acks_enabled_for
+        commit_every = self._commit_every
+        since_yield = 0
+        for tp, message in fetched:
+            since_yield += 1
+            if since_yield >= YIELD_EVERY:
+                await asyncio.sleep(0)
+                since_yield = 0
+            offset = message.offset
+            r_offset = read_offset[tp]
+            if r_offset is not None and offset < r_offset:
+                continue  # already delivered before a seek back
+            if r_offset and offset - r_offset > 1 and acks_enabled_for(message.topic):
+                await self._add_gap(tp, r_offset + 1, offset)
+            if commit_every is not None and self._n_acked >= commit_every:
+                self._n_acked = 0
+                await self.commit()
+            await callback(message)
+            read_offset[tp] = offset
+
+
+class Transport(faust_aiokafka.Transport):
+    """Faust's aiokafka transport with :class:`Consumer`."""
+
+    Consumer = Consumer
+
+
+class BatchStream(faust.Stream):
+    """A Faust stream that can also be read as batches of events (:meth:`batches`)."""
+
+    async def batches(self, max_: int) -> AsyncIterator[list[EventT]]:
+        """Yield the events queued for this stream, up to ``max_`` at a time, as soon as one is there.
+
+        Each event of a batch is acknowledged when the consumer of the batch asks
+        for the next one; leaving the loop (an exception, a cancel) acknowledges
+        nothing of the batch in hand, so a restart reads it again. Events from
+        before a rebalance, or read while flow control is off, are acknowledged
+        and left out, as Faust's own stream iteration does.
+        """
+        channel = aiter(self.channel)
+        queue = cast(Any, channel).queue
+        app = self.app
+        consumer = app.consumer
+        flow_active = app.flow_control.is_active
+        add_unacked = consumer.unacked.add
+        acking_topics = app.topics.acking_topics
+        on_message_in = self._on_message_in
+        on_stream_event_in = self._on_stream_event_in
+        on_stream_event_out = self._on_stream_event_out
+        on_message_out = self._on_message_out
+        try:
+            while not self.should_stop:
+                batch: list[tuple[EventT, Any]] = []
+                skipped: list[EventT] = []
+                try:
+                    item = await queue.get()
+                except StopAsyncIteration:  # the channel was closed: the stream is stopping
+                    return
+                while True:
+                    event = cast(EventT, item)
+                    message = event.message
+                    if not flow_active() or message.generation_id != app.consumer_generation_id:
+                        skipped.append(event)
+                    else:
+                        if message.topic in acking_topics and not message.tracked:
+                            message.tracked = True
+                            add_unacked(message)
+                            on_message_in(message.tp, message.offset, message)
+                        batch.append((event, on_stream_event_in(message.tp, message.offset, self, event)))
+                    if len(batch) >= max_ or queue.empty():
+                        break
+                    item = queue.get_nowait()
+                for event in skipped:
+                    self._ack_event(event, None, on_stream_event_out, on_message_out)
+                if not batch:
+                    continue
+                events = [event for event, _ in batch]
+                self.events_total += len(events)
+                self.current_event = events[-1]
+                _current_event.set(weakref.ref(events[-1]))
+                yield events
+                for event, sensor_state in batch:
+                    self._ack_event(event, sensor_state, on_stream_event_out, on_message_out)
+                self.current_event = None
+        finally:
+            self._channel_stop_iteration(channel)
+
+    def _ack_event(self, event: EventT, sensor_state: Any, on_stream_event_out: Any, on_message_out: Any) -> None:
+        message = event.message
+        last_to_ack = event.ack()
+        on_stream_event_out(message.tp, message.offset, self, event, sensor_state)
+        if last_to_ack:
+            on_message_out(message.tp, message.offset, message)
