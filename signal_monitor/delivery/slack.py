@@ -420,6 +420,18 @@ class Sender(Protocol):
         ...
 
 
+def _keep_alive(client: AsyncWebhookClient | AsyncWebClient) -> None:
+    """Give a slack_sdk client one HTTP session for all its requests: one TLS handshake, not one per post."""
+    if client.session is None or client.session.closed:
+        client.session = aiohttp.ClientSession()
+
+
+async def _close_session(client: AsyncWebhookClient | AsyncWebClient) -> None:
+    session = client.session
+    if session is not None and not session.closed:
+        await session.close()
+
+
 @dataclass(repr=False)
 class WebhookSender:
     """Posts to an incoming webhook with slack_sdk's ``AsyncWebhookClient`` (no built-in retries)."""
@@ -447,6 +459,7 @@ class WebhookSender:
     async def send(self, alerts: Sequence[Alert], *, outbox_id: str, title: str | None = None) -> Outcome:
         """Post the message of ``alerts`` to the webhook and classify the answer."""
         message = build_message(alerts, title=title)
+        _keep_alive(self._client)
         try:
             async with asyncio.timeout(self.timeout):
                 response = await self._client.send(text=message.text, blocks=message.blocks, unfurl_links=False)
@@ -461,7 +474,8 @@ class WebhookSender:
         return None
 
     async def close(self) -> None:
-        """Nothing to release (the client opens a session per request)."""
+        """Close the HTTP session."""
+        await _close_session(self._client)
 
 
 @dataclass(repr=False)
@@ -497,6 +511,7 @@ class BotSender:
     async def send(self, alerts: Sequence[Alert], *, outbox_id: str, title: str | None = None) -> Outcome:
         """Post the message of ``alerts`` to the channel and classify the answer."""
         message = build_message(alerts, title=title)
+        _keep_alive(self._client)
         try:
             async with asyncio.timeout(self.timeout):
                 response = await self._client.chat_postMessage(
@@ -528,6 +543,7 @@ class BotSender:
         if channel is None:
             self._warn_confirm("the channel's id is not known yet (configure it as C0123… to check after a restart)")
             return None
+        _keep_alive(self._client)
         try:
             async with asyncio.timeout(self.timeout):
                 response = await self._client.conversations_history(
@@ -558,7 +574,5 @@ class BotSender:
             self._confirm_warned = True
 
     async def close(self) -> None:
-        """Close the client's session, if it opened one."""
-        session = getattr(self._client, "session", None)
-        if session is not None and not session.closed:
-            await session.close()
+        """Close the HTTP session."""
+        await _close_session(self._client)

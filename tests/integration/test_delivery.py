@@ -964,3 +964,20 @@ def test_outbox_cli_status_parked_requeue(redis_url: str, key_prefix: str) -> No
         assert status.exit_code == 0 and "desk" in status.output and "requeued=1" in status.output
     finally:
         client.close()
+
+
+async def test_a_sender_keeps_one_http_session_for_its_posts(fake_slack: FakeSlack) -> None:
+    from pydantic import SecretStr
+
+    from signal_monitor.delivery.slack import WebhookSender
+
+    sender = WebhookSender(SecretStr(fake_slack.url()), pace=0)
+    alerts = weekly("hf_net_buying_streak", 2)
+    first = await sender.send([alerts[0]], outbox_id="o1")
+    session = sender._client.session
+    second = await sender.send([alerts[1]], outbox_id="o2")
+    assert (first.kind, second.kind) == ("ok", "ok")
+    assert session is not None and sender._client.session is session  # one session: connections are kept alive
+    await sender.close()
+    assert session.closed
+    assert fake_slack.posted_keys(HOOK_PATH) == keys(alerts)
