@@ -27,7 +27,7 @@ from redis.exceptions import TimeoutError as RedisTimeoutError
 from signal_monitor.errors import InvalidEvent
 from signal_monitor.state.base import Batch, PartitionMark, State
 from signal_monitor.state.fold import fold
-from signal_monitor.streams.codec import Rejected, decode, original_text
+from signal_monitor.streams.codec import Rejected, decode, event_json, original_text
 from signal_monitor.streams.events import DeadLetter, Event
 
 log = logging.getLogger(__name__)
@@ -160,7 +160,7 @@ class Ingestor:
                     ahead = InvalidEvent(
                         "in_future", f"event time {event.ts.isoformat()} is ahead of the wall clock by more than {self.future_s:g} s"
                     )
-                    rejected.append((rec, Rejected(index, ahead, (rec.value or b"") if index is None else event.model_dump_json().encode())))
+                    rejected.append((rec, Rejected(index, ahead, (rec.value or b"") if index is None else event_json(event))))
                     continue
                 if watermark and ts < watermark - self.lateness_s:
                     late = InvalidEvent(
@@ -168,7 +168,7 @@ class Ingestor:
                         f"event time {event.ts.isoformat()} is more than {self.lateness_s / 86400:g} days "
                         f"before the partition's newest event",
                     )
-                    raw = (rec.value or b"") if index is None else event.model_dump_json().encode()
+                    raw = (rec.value or b"") if index is None else event_json(event)
                     rejected.append((rec, Rejected(index, late, raw)))
                     continue
                 if ts > watermark:
