@@ -142,7 +142,7 @@ def fold(
                 duplicates += 1
                 continue
             trade_ids[trade_id] = ts
-            periods = periods_by_hour.get(int(ts // 3600)) or _periods(ts, event_ts)
+            periods = periods_by_hour.get(ts // 3600) or _periods(ts, event_ts)  # a float finds its int key
             key = (periods[0], event.fund_type, event.instrument_type, event.sector,  # type: ignore[union-attr]
                    event.sub_industry, event.strategy, event.action)  # type: ignore[union-attr]
             cell = cells.get(key)
