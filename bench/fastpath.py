@@ -1,83 +1,44 @@
-"""Drop-in variants of the hot path's functions, measured against the originals (proposals, not in use).
+"""The hot path's functions as they were before the fast path, to measure the gain against (:mod:`bench.micro`).
 
-Each has the signature and the result of the function it replaces, so
-:mod:`bench.micro` can check equality and time both, and :mod:`bench.variant` can
-patch it into a real worker subprocess to measure the end-to-end gain:
+* :func:`reference_decode`: ``json.loads`` then each item through its pydantic
+  model — :func:`signal_monitor.streams.codec.decode_models`, which the fast
+  decode (msgspec structs) falls back to for any message it does not accept whole;
+* :func:`reference_fold`: the fold adding each trade to each of its scopes, with
+  two ``astimezone`` per trade for its week.
 
-* :func:`decode`: pydantic-core parses and validates the JSON bytes in one step
-  (``Model.model_validate_json``, ``TypeAdapter(list[Model]).validate_json`` for an
-  envelope) instead of ``json.loads`` then ``model_validate`` of each dict; when
-  anything in the message is invalid it falls back to
-  :func:`signal_monitor.streams.codec.decode`, which names each bad item, so dead
-  letters are unchanged.
-* :func:`fold`: :func:`signal_monitor.state.fold.fold` with the week and the day
-  of an event looked up per hour of event time (every period boundary in
-  US/Eastern, DST included, falls on a whole hour) instead of two ``astimezone``
-  calls per event, and the epoch time computed once.
+:func:`decode`, :func:`fold` and :func:`fold_cells` are the functions in use
+(they were proposals here before being adopted): :mod:`bench.variant`'s
+``--fast-decode``, ``--fast-fold`` and ``--cell-fold`` patch them in, which
+changes nothing now.
 """
 
 from __future__ import annotations
 
 from collections.abc import Iterable
-from datetime import date
-
-from pydantic import TypeAdapter, ValidationError
+from datetime import date, datetime, timedelta, timezone
 
 from signal_monitor.periods import trading_day, week_end
 from signal_monitor.state.base import Batch
 from signal_monitor.state.fold import _scopes, _snapshot_json
+from signal_monitor.state.fold import fold as fold
 from signal_monitor.state.memory import quote_wins
-from signal_monitor.streams import codec
-from signal_monitor.streams.codec import Rejected
-from signal_monitor.streams.events import (
-    EVENT_TYPES,
-    Event,
-    Exposure,
-    Observation,
-    Quote,
-    Trade,
-)
+from signal_monitor.streams.codec import decode as decode
+from signal_monitor.streams.codec import decode_models as reference_decode
+from signal_monitor.streams.events import Event, Exposure, Observation, Quote, Trade
 
-_LISTS = {kind: TypeAdapter(list[model]) for kind, model in EVENT_TYPES.items()}  # type: ignore[valid-type]
+fold_cells = fold
+
+__all__ = ["decode", "fold", "fold_cells", "hour_boundaries_hold", "reference_decode", "reference_fold"]
 
 
-def decode(value: bytes | None, kind: str, *, max_bytes: int) -> tuple[list[tuple[int | None, Event]], list[Rejected]]:
-    """:func:`signal_monitor.streams.codec.decode`, validating the JSON bytes in pydantic-core when all is valid."""
-    raw = value or b""
-    if 0 < len(raw) <= max_bytes:
-        head = raw[:1]
-        try:
-            if head == b"[":
-                return list(enumerate(_LISTS[kind].validate_json(raw))), []
-            if head == b"{":
-                return [(None, EVENT_TYPES[kind].model_validate_json(raw))], []  # type: ignore[list-item]
-        except (ValidationError, ValueError):
-            pass  # the original path names every bad item and its reason
-    return codec.decode(value, kind, max_bytes=max_bytes)
-
-
-_HOUR_CACHE: dict[int, tuple[str, str]] = {}
-
-
-def _periods(ts: float, event_ts: object) -> tuple[str, str]:
-    """Return (week Friday, trading day) as ISO text for an event time, cached per hour of epoch time."""
-    hour = int(ts // 3600)
-    hit = _HOUR_CACHE.get(hour)
-    if hit is None:
-        if len(_HOUR_CACHE) > 100_000:
-            _HOUR_CACHE.clear()
-        hit = _HOUR_CACHE[hour] = (week_end(event_ts).isoformat(), trading_day(event_ts).isoformat())  # type: ignore[arg-type]
-    return hit
-
-
-def fold(
+def reference_fold(
     topic: str,
     partition: int,
     events: Iterable[tuple[int, Event]],
     *,
     skip_trades: frozenset[str] = frozenset(),
 ) -> tuple[Batch, int]:
-    """:func:`signal_monitor.state.fold.fold` with periods looked up per hour and fewer lookups per scope."""
+    """:func:`signal_monitor.state.fold.fold` before cells and the hourly period cache (models only)."""
     first = last = -1
     watermark = 0.0
     earliest = 0.0
@@ -96,42 +57,33 @@ def fold(
             watermark = ts
         if not earliest or ts < earliest:
             earliest = ts
-        if type(event) is Trade:
-            tid = event.trade_id
-            if tid in trade_ids or tid in skip_trades:
+        if isinstance(event, Trade):
+            if event.trade_id in trade_ids or event.trade_id in skip_trades:
                 duplicates += 1
                 continue
-            trade_ids[tid] = ts
-            week_key = _periods(ts, event.ts)[0]
-            week = flows.get(week_key)
-            if week is None:
-                week = flows[week_key] = {}
-            action = event.action
-            notional = event.notional
+            trade_ids[event.trade_id] = ts
+            week = flows.setdefault(week_end(event.ts).isoformat(), {})
             for scope in _scopes(event.fund_type, event.instrument_type, event.sector, event.sub_industry, event.strategy):
                 fields = week.get(scope)
                 if fields is None:
-                    week[scope] = {action: notional, "n": 1.0}
-                else:
-                    fields[action] = fields.get(action, 0.0) + notional
-                    fields["n"] += 1.0
+                    fields = week[scope] = {}
+                fields[event.action] = fields.get(event.action, 0.0) + event.notional
+                fields["n"] = fields.get("n", 0.0) + 1.0
         elif isinstance(event, Quote):
-            day = quotes.setdefault(_periods(ts, event.ts)[1], {})
+            day = quotes.setdefault(trading_day(event.ts).isoformat(), {})
             quote = (ts, event.price, event.kind == "close")
             if quote_wins(quote, day.get(event.symbol)):
                 day[event.symbol] = quote
         elif isinstance(event, Exposure):
-            day_e = exposures.setdefault(_periods(ts, event.ts)[1], {})
+            day_e = exposures.setdefault(trading_day(event.ts).isoformat(), {})
             old = day_e.get(event.fund_id)
             if old is None or ts >= old[0]:
                 day_e[event.fund_id] = (ts, _snapshot_json(event))
         elif isinstance(event, Observation):
-            day_o = observations.setdefault(_periods(ts, event.ts)[1], {})
+            day_o = observations.setdefault(trading_day(event.ts).isoformat(), {})
             old_o = day_o.get(event.series)
             if old_o is None or ts >= old_o[0]:
                 day_o[event.series] = (ts, event.value)
-        elif isinstance(event, Trade):  # a subclass of Trade: the general path
-            return _original_fold(topic, partition, events, skip_trades=skip_trades)
     batch = Batch(
         topic=topic,
         partition=partition,
@@ -149,87 +101,13 @@ def fold(
     return batch, duplicates
 
 
-def fold_cells(
-    topic: str,
-    partition: int,
-    events: Iterable[tuple[int, Event]],
-    *,
-    skip_trades: frozenset[str] = frozenset(),
-) -> tuple[Batch, int]:
-    """:func:`fold`, summing trades per cell (week, fund type, instrument, sector, sub-industry, strategy, action)
-    first and spreading each cell over its scopes once per batch, instead of every trade over its ~10 scopes.
-
-    Same sums as the original up to float rounding (the additions happen in another order).
-    """
-    trades: list[tuple[int, Event]] = []
-    others: list[tuple[int, Event]] = []
-    for item in events:
-        (trades if type(item[1]) is Trade else others).append(item)
-    if others:  # quotes, exposures, observations are few: the general path
-        return fold(topic, partition, trades + others if not trades else sorted(trades + others, key=lambda x: x[0]),
-                    skip_trades=skip_trades)
-    first = last = -1
-    watermark = 0.0
-    earliest = 0.0
-    trade_ids: dict[str, float] = {}
-    cells: dict[tuple[str, str, str, str, str | None, str, str], list[float]] = {}
-    duplicates = 0
-    for offset, event in trades:
-        if first < 0:
-            first = offset
-        last = offset
-        ts = event.ts.timestamp()
-        if ts > watermark:
-            watermark = ts
-        if not earliest or ts < earliest:
-            earliest = ts
-        tid = event.trade_id  # type: ignore[union-attr]
-        if tid in trade_ids or tid in skip_trades:
-            duplicates += 1
-            continue
-        trade_ids[tid] = ts
-        key = (_periods(ts, event.ts)[0], event.fund_type, event.instrument_type, event.sector,  # type: ignore[union-attr]
-               event.sub_industry, event.strategy, event.action)  # type: ignore[union-attr]
-        cell = cells.get(key)
-        if cell is None:
-            cells[key] = [event.notional, 1.0]  # type: ignore[union-attr]
-        else:
-            cell[0] += event.notional  # type: ignore[union-attr]
-            cell[1] += 1.0
-    flows: dict[str, dict[str, dict[str, float]]] = {}
-    for (week_key, fund_type, instrument, sector, sub, strategy, action), (notional, n) in cells.items():
-        week = flows.get(week_key)
-        if week is None:
-            week = flows[week_key] = {}
-        for scope in _scopes(fund_type, instrument, sector, sub, strategy):
-            fields = week.get(scope)
-            if fields is None:
-                week[scope] = {action: notional, "n": n}
-            else:
-                fields[action] = fields.get(action, 0.0) + notional
-                fields["n"] += n
-    batch = Batch(topic=topic, partition=partition, first_offset=first, last_offset=last, watermark=watermark,
-                  earliest=earliest, flows=flows, trade_ids=trade_ids, known_seen=skip_trades)
-    return batch, duplicates
-
-
-def _original_fold(*args: object, **kwargs: object) -> tuple[Batch, int]:
-    from signal_monitor.state.fold import fold as original
-
-    return original(*args, **kwargs)  # type: ignore[arg-type]
-
-
 def hour_boundaries_hold(start: date, end: date) -> bool:
     """Check that week and day are constant within every UTC hour between ``start`` and ``end`` (used by bench.micro)."""
-    from datetime import datetime, timedelta, timezone
-
     t = datetime(start.year, start.month, start.day, tzinfo=timezone.utc)
     stop = datetime(end.year, end.month, end.day, tzinfo=timezone.utc)
+    last = timedelta(minutes=59, seconds=59, microseconds=999999)
     while t < stop:
-        a = (week_end(t), trading_day(t))
-        b = (week_end(t + timedelta(minutes=59, seconds=59, microseconds=999999)),
-             trading_day(t + timedelta(minutes=59, seconds=59, microseconds=999999)))
-        if a != b:
+        if (week_end(t), trading_day(t)) != (week_end(t + last), trading_day(t + last)):
             return False
         t += timedelta(hours=1)
     return True

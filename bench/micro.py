@@ -1,17 +1,20 @@
-"""In-process micro-benchmarks of the hot path's pieces and of the variants in :mod:`bench.fastpath`.
+"""In-process micro-benchmarks of the hot path's pieces, against their earlier versions in :mod:`bench.fastpath`.
 
-``python -m bench.micro [--events N]`` times, per event, over the benchmark's
-trades: decoding (one event per message and envelopes of 500), folding, building
-and ``Ingestor.handle`` end to end on a ``MemoryState`` (no I/O) and, with
-``--redis``, on a ``RedisState`` over a private redis-server (the variant row
-there uses the fast decode and the cell fold) — each original against its variant, after checking that both give the same
-result. Figures are the best of 5 rounds (the least disturbed by other load).
+``python -m bench.micro [--events N] [--redis]`` times, per event, over the
+benchmark's trades: decoding (one event per message and envelopes of 500),
+folding, and ``Ingestor.handle`` end to end on a ``MemoryState`` (no I/O) and,
+with ``--redis``, on a ``RedisState`` over a private redis-server (its keys under
+a prefix of their own, deleted after each round) — each earlier version (the
+models' decode, the plain fold) against the one in use, after checking that both
+give the same result. Figures are the best of 5 rounds (3 for ``handle``), the
+least disturbed by other load.
 """
 
 from __future__ import annotations
 
 import argparse
 import asyncio
+import gc
 import json
 import time
 import uuid
@@ -19,12 +22,15 @@ from collections.abc import Callable
 from datetime import date
 from pathlib import Path
 
+import msgspec
+
 from bench import fastpath
 from bench.workload import TradeGenerator
 from signal_monitor.agents.ingest import Ingestor, Record
 from signal_monitor.state import fold as fold_module
 from signal_monitor.state.memory import MemoryState
 from signal_monitor.streams import codec
+from signal_monitor.streams.structs import to_model
 
 MAX = 1024 * 1024
 
@@ -33,6 +39,7 @@ def best_us(fn: Callable[[], object], n_events: int, *, rounds: int = 5) -> floa
     """Return the best of ``rounds`` timings of ``fn()``, in microseconds per event."""
     best = float("inf")
     for _ in range(rounds):
+        gc.collect()  # each round starts without the garbage of the one before
         t0 = time.perf_counter()
         fn()
         best = min(best, time.perf_counter() - t0)
@@ -50,23 +57,30 @@ def main(argv: list[str] | None = None) -> int:
     envelopes = [v for _, v in TradeGenerator(n, seed=1).messages(envelope=500)]
 
     # same results first
+    def same_decode(raw: bytes) -> None:
+        a, b = fastpath.reference_decode(raw, "trades", max_bytes=MAX), codec.decode(raw, "trades", max_bytes=MAX)
+        assert [(i, e.model_dump()) for i, e in a[0]] == [(i, to_model(e).model_dump()) for i, e in b[0]]
+        assert [codec.event_json(e) for _, e in a[0]] == [codec.event_json(e) for _, e in b[0]]
+        assert repr(a[1]) == repr(b[1])
+
     for raw in single[:200] + envelopes[:2]:
-        a, b = codec.decode(raw, "trades", max_bytes=MAX), fastpath.decode(raw, "trades", max_bytes=MAX)
-        assert [(i, e.model_dump()) for i, e in a[0]] == [(i, e.model_dump()) for i, e in b[0]] and not a[1] and not b[1]
-    bad = b'[{"trade_id": "x"}, ' + single[0] + b"]"
-    assert repr(codec.decode(bad, "trades", max_bytes=MAX)) == repr(fastpath.decode(bad, "trades", max_bytes=MAX))
+        same_decode(raw)
+    same_decode(b'[{"trade_id": "x"}, ' + single[0] + b"]")
+    for raw in (single[0], envelopes[0]):  # the fast path takes the benchmark's messages
+        assert isinstance(codec.decode(raw, "trades", max_bytes=MAX)[0][0][1], msgspec.Struct)
     assert fastpath.hour_boundaries_hold(date(2024, 1, 1), date(2026, 12, 31)), "a period boundary is not on the hour"
     events = [(i, e) for i, raw in enumerate(envelopes) for _, e in codec.decode(raw, "trades", max_bytes=MAX)[0]]
-    a_batch, _ = fold_module.fold("t", 0, events)
-    for variant in (fastpath.fold, fastpath.fold_cells):
-        b_batch, _ = variant("t", 0, events)
+    models = [(i, e) for i, raw in enumerate(envelopes) for _, e in fastpath.reference_decode(raw, "trades", max_bytes=MAX)[0]]
+    a_batch, _ = fastpath.reference_fold("t", 0, models)  # type: ignore[arg-type]
+    for variant_events in (events, models):
+        b_batch, _ = fold_module.fold("t", 0, variant_events)
         assert a_batch.flows.keys() == b_batch.flows.keys() and a_batch.trade_ids == b_batch.trade_ids
         assert (a_batch.first_offset, a_batch.last_offset, a_batch.watermark, a_batch.earliest) == (
             b_batch.first_offset, b_batch.last_offset, b_batch.watermark, b_batch.earliest)
         for week, scopes in a_batch.flows.items():
-            assert scopes.keys() == b_batch.flows[week].keys()
+            assert list(scopes) == list(b_batch.flows[week])
             for scope, fields in scopes.items():
-                assert fields.keys() == b_batch.flows[week][scope].keys()
+                assert list(fields) == list(b_batch.flows[week][scope])
                 for name, value in fields.items():
                     assert abs(b_batch.flows[week][scope][name] - value) <= 1e-9 * abs(value), (week, scope, name)
 
@@ -75,15 +89,16 @@ def main(argv: list[str] | None = None) -> int:
     def decode_all(fn: Callable[..., object], messages: list[bytes]) -> Callable[[], None]:
         return lambda: [fn(raw, "trades", max_bytes=MAX) for raw in messages] and None
 
-    rows.append(("decode, one event per message", best_us(decode_all(codec.decode, single), n),
-                 best_us(decode_all(fastpath.decode, single), n)))
-    rows.append(("decode, envelopes of 500", best_us(decode_all(codec.decode, envelopes), n),
-                 best_us(decode_all(fastpath.decode, envelopes), n)))
+    rows.append(("decode, one event per message", best_us(decode_all(fastpath.reference_decode, single), n),
+                 best_us(decode_all(codec.decode, single), n)))
+    rows.append(("decode, envelopes of 500", best_us(decode_all(fastpath.reference_decode, envelopes), n),
+                 best_us(decode_all(codec.decode, envelopes), n)))
     batches = [events[i : i + 2000] for i in range(0, len(events), 2000)]
-    rows.append(("fold, batches of 2000", best_us(lambda: [fold_module.fold("t", 0, b) for b in batches], n),
-                 best_us(lambda: [fastpath.fold("t", 0, b) for b in batches], n)))
-    rows.append(("fold by cell, batches of 2000", best_us(lambda: [fold_module.fold("t", 0, b) for b in batches], n),
-                 best_us(lambda: [fastpath.fold_cells("t", 0, b) for b in batches], n)))
+    model_batches = [models[i : i + 2000] for i in range(0, len(models), 2000)]
+    rows.append(("fold, batches of 2000", best_us(lambda: [fastpath.reference_fold("t", 0, b) for b in model_batches], n),
+                 best_us(lambda: [fold_module.fold("t", 0, b) for b in batches], n)))
+    rows.append(("  the same fold on models", float("nan"),
+                 best_us(lambda: [fold_module.fold("t", 0, b) for b in model_batches], n)))
     rows.append(("json.loads only, one event per message", best_us(lambda: [json.loads(r) for r in single], n), float("nan")))
 
     redis_url = ""
@@ -94,13 +109,13 @@ def main(argv: list[str] | None = None) -> int:
         server = EmbeddedRedis(Path(".run/bench/micro-redis")).start()
         redis_url = server.url
 
-    def handle(records: list[Record], patched: bool, *, redis: bool = False) -> Callable[[], None]:
+    def handle(records: list[Record], earlier: bool, *, redis: bool = False) -> Callable[[], None]:
         import signal_monitor.agents.ingest as ingest
 
         def run() -> None:
             original = ingest.decode, ingest.fold
-            if patched:
-                ingest.decode, ingest.fold = fastpath.decode, fastpath.fold_cells  # type: ignore[assignment]
+            if earlier:
+                ingest.decode, ingest.fold = fastpath.reference_decode, fastpath.reference_fold  # type: ignore[assignment]
             try:
                 async def go() -> None:
                     if redis:
@@ -130,19 +145,19 @@ def main(argv: list[str] | None = None) -> int:
 
     single_records = [Record(0, i, raw) for i, raw in enumerate(single)]
     env_records = [Record(0, i, raw) for i, raw in enumerate(envelopes)]
-    rows.append(("Ingestor.handle on MemoryState, single", best_us(handle(single_records, False), n, rounds=3),
-                 best_us(handle(single_records, True), n, rounds=3)))
-    rows.append(("Ingestor.handle on MemoryState, envelopes", best_us(handle(env_records, False), n, rounds=3),
-                 best_us(handle(env_records, True), n, rounds=3)))
+    rows.append(("Ingestor.handle on MemoryState, single", best_us(handle(single_records, True), n, rounds=3),
+                 best_us(handle(single_records, False), n, rounds=3)))
+    rows.append(("Ingestor.handle on MemoryState, envelopes", best_us(handle(env_records, True), n, rounds=3),
+                 best_us(handle(env_records, False), n, rounds=3)))
 
     if server is not None:
-        rows.append(("Ingestor.handle on RedisState, single", best_us(handle(single_records, False, redis=True), n, rounds=3),
-                     best_us(handle(single_records, True, redis=True), n, rounds=3)))
-        rows.append(("Ingestor.handle on RedisState, envelopes", best_us(handle(env_records, False, redis=True), n, rounds=3),
-                     best_us(handle(env_records, True, redis=True), n, rounds=3)))
+        rows.append(("Ingestor.handle on RedisState, single", best_us(handle(single_records, True, redis=True), n, rounds=3),
+                     best_us(handle(single_records, False, redis=True), n, rounds=3)))
+        rows.append(("Ingestor.handle on RedisState, envelopes", best_us(handle(env_records, True, redis=True), n, rounds=3),
+                     best_us(handle(env_records, False, redis=True), n, rounds=3)))
         server.stop()
 
-    print(f"{'piece':45s} {'original µs/ev':>15s} {'variant µs/ev':>15s} {'speed-up':>9s}")
+    print(f"{'piece':45s} {'earlier µs/ev':>15s} {'in use µs/ev':>15s} {'speed-up':>9s}")
     for name, orig, var in rows:
         speed = orig / var if var == var and var else float("nan")
         print(f"{name:45s} {orig:15.2f} {var:15.2f} {speed:9.2f}")
