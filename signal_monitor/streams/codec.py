@@ -84,12 +84,10 @@ def decode(value: bytes | None, kind: str, *, max_bytes: int) -> tuple[list[tupl
         events = _decode_fast(raw, kind)
         if events is not None:
             return events, []
-    return decode_models(value, kind, max_bytes=max_bytes)
+    return decode_models(value, kind, max_bytes=max_bytes)  # type: ignore[return-value]
 
 
-def decode_models(
-    value: bytes | None, kind: str, *, max_bytes: int
-) -> tuple[list[tuple[int | None, AnyEvent]], list[Rejected]]:
+def decode_models(value: bytes | None, kind: str, *, max_bytes: int) -> tuple[list[tuple[int | None, Event]], list[Rejected]]:
     """:func:`decode` with ``json.loads`` and the pydantic models, naming every bad item and why."""
     raw = value or b""
     if len(raw) > max_bytes:
@@ -101,7 +99,7 @@ def decode_models(
     except (ValueError, RecursionError) as exc:
         return [], [Rejected(None, InvalidEvent("malformed_json", str(exc)[:200]), raw)]
     if isinstance(obj, list):
-        good: list[tuple[int | None, AnyEvent]] = []
+        good: list[tuple[int | None, Event]] = []
         bad: list[Rejected] = []
         for i, item in enumerate(obj):
             try:
