@@ -56,6 +56,8 @@ class MonitorApp(faust.App):
 
     #: How long the broker may hold a fetch on a quiet partition, in milliseconds.
     fetch_max_wait_ms: int = 100
+    #: Bytes of messages queued ahead of the agents before the consumer holds the next fetch back (0: no bound).
+    stream_buffer_bytes: int = 0
 
     def _new_transport(self) -> Transport:
         return Transport(self.conf.broker_consumer, self)
@@ -92,6 +94,7 @@ def create_app(settings: Settings) -> faust.App:
         Stream=BatchStream,
     )
     app.fetch_max_wait_ms = int(settings.batch_within_s * 1000)
+    app.stream_buffer_bytes = int(settings.buffer_mb * 1024 * 1024)
     state = RedisState(
         redis_client(settings),
         prefix=settings.key_prefix,

@@ -126,6 +126,9 @@ class Settings(BaseSettings):
         0.1, gt=0, le=10,
         description="SM_BATCH_WITHIN_S: longest the broker holds a fetch of a quiet partition; a batch is what arrived by then.",
     )
+    buffer_mb: float = Field(
+        16.0, gt=0, description="SM_BUFFER_MB: message bytes queued ahead of the agents before the consumer waits."
+    )
     lateness_days: float = Field(
         7.0, ge=0, description="SM_LATENESS_DAYS: events older than the partition's newest by more go to the DLQ."
     )

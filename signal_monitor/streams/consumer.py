@@ -14,7 +14,10 @@ rebalancing, and take the per-message waits out:
   of every alert's latency);
 * :meth:`BatchStream.batches` yields what is queued for the agent as one list,
   as soon as there is anything — no timer, no buffer processor — and
-  acknowledges each message after the batch has been handled.
+  acknowledges each message after the batch has been handled;
+* the consumer holds a fetch back while the batch streams' queues hold more than
+  ``app.stream_buffer_bytes`` of message values: Faust bounds a queue in
+  messages only, and 500 envelopes of 500 events are ~75 MB.
 
 :class:`Transport` puts the consumer into a Faust app (see
 :func:`signal_monitor.app.create_app`).
@@ -25,6 +28,7 @@ from __future__ import annotations
 import asyncio
 import weakref
 from collections.abc import AsyncIterator
+from weakref import WeakSet
 from typing import Any, cast
 
 import aiokafka
@@ -38,6 +42,8 @@ from faust.types import TP, EventT, Message
 DEFAULT_FETCH_MAX_WAIT_MS = 100
 #: Messages delivered to the streams between two yields to the event loop.
 YIELD_EVERY = 500
+#: How often a consumer held back by full queues looks again, in seconds.
+ROOM_POLL_S = 0.002
 
 
 class ConsumerThread(faust_aiokafka.AIOKafkaConsumerThread):
@@ -52,6 +58,15 @@ class ConsumerThread(faust_aiokafka.AIOKafkaConsumerThread):
 
 class Consumer(faust_aiokafka.Consumer):
     """Faust's aiokafka consumer, delivering each fetch to the streams under one wait."""
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        #: The queues :meth:`BatchStream.batches` reads, whose bytes bound what is delivered.
+        self.batch_queues: WeakSet[Any] = WeakSet()
+
+    def queued_bytes(self) -> int:
+        """Return the bytes of the message values waiting in the batch streams' queues."""
+        return sum(len(event.message.value or b"") for queue in list(self.batch_queues) for event in list(queue._queue))
 
     def _new_consumer_thread(self) -> faust_aiokafka.AIOKafkaConsumerThread:
         return ConsumerThread(self, loop=self.loop, beacon=self.beacon)
@@ -90,6 +105,10 @@ class Consumer(faust_aiokafka.Consumer):
 
     async def _deliver(self, fetched: list[tuple[TP, Message]]) -> None:
         """Hand fetched messages to the conductor in order, as Faust's drain loop does one by one."""
+        limit = getattr(self.app, "stream_buffer_bytes", 0)
+        if limit:
+            while self.queued_bytes() > limit:
+                await asyncio.sleep(ROOM_POLL_S)
         callback = self.callback
         read_offset = self._read_offset
         acks_enabled_for = self.app.topics.acks_enabled_for
@@ -139,6 +158,8 @@ class BatchStream(faust.Stream):
         queue = cast(Any, channel).queue
         app = self.app
         consumer = app.consumer
+        if isinstance(consumer, Consumer):
+            consumer.batch_queues.add(queue)
         flow_active = app.flow_control.is_active
         add_unacked = consumer.unacked.add
         acking_topics = app.topics.acking_topics

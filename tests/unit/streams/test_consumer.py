@@ -150,3 +150,34 @@ async def test_batches_end_when_the_agent_is_cancelled(app: faust.App) -> None:
     stream.channel._throw(StopAsyncIteration())  # what Faust's actor does when it cancels an agent
     await asyncio.wait_for(task, timeout=5)  # ends, where a bare StopAsyncIteration would become a RuntimeError
     assert seen == [0]
+
+
+async def test_a_fetch_waits_while_the_queues_hold_more_bytes_than_the_bound(app: MonitorApp) -> None:
+    app.stream_buffer_bytes = 10
+    consumer = app.consumer
+    assert isinstance(consumer, Consumer)
+    channel = app.channel()
+    stream = app.stream(channel)
+    it = stream.batches(1)
+    first = asyncio.ensure_future(_next(it))
+    await asyncio.sleep(0.01)
+    assert len(consumer.batch_queues) == 1  # the stream's queue counts towards the bound
+    for o in range(4):
+        await channel.put(event(app, o))  # 4 values of 2 bytes; the first is taken at once
+    await first
+    assert consumer.queued_bytes() == 6
+    delivered: list[int] = []
+
+    async def callback(message: Any) -> None:
+        delivered.append(message.offset)
+
+    consumer.callback = callback  # type: ignore[method-assign]
+    message = SimpleNamespace(offset=9, topic=TOPIC, partition=0, value=b"xx")
+    app.stream_buffer_bytes = 5
+    deliver = asyncio.ensure_future(consumer._deliver([(TP(TOPIC, 0), message)]))
+    await asyncio.sleep(0.05)
+    assert delivered == []  # 6 bytes queued > 5: held back
+    await _next(it)  # the agent takes one more (2 bytes): 4 <= 5
+    await asyncio.wait_for(deliver, timeout=5)
+    assert delivered == [9]
+    await it.aclose()
