@@ -6,6 +6,7 @@ same code runs live and in replay.
 
 from __future__ import annotations
 
+import gc
 import logging
 import os
 import socket
@@ -232,10 +233,29 @@ def _add_agent(app: faust.App, topic: Any, ingestor: Ingestor, closer: PeriodClo
     )(ingest)
 
 
+#: Allocations between two collections of the youngest generation (CPython's default is 700).
+GC_YOUNG_THRESHOLD = 50_000
+
+
+def tune_gc() -> None:
+    """Collect garbage less often in a worker: it allocates a few objects per event and keeps few of them.
+
+    The objects alive after start-up (modules, the app, the rules) are frozen out
+    of every collection, and the youngest generation is collected every 50,000
+    allocations instead of 700: with one event per message this is a quarter
+    more events per second, with the same memory (see BENCHMARKS.md).
+    """
+    gc.collect()
+    gc.freeze()
+    _, older, oldest = gc.get_threshold()
+    gc.set_threshold(GC_YOUNG_THRESHOLD, older, oldest)
+
+
 def run_worker(settings: Settings, *, loglevel: str = "info") -> None:
     """Run a worker until it is stopped (SIGTERM / SIGINT)."""
     from faust.worker import Worker
 
     app = create_app(settings)
+    tune_gc()
     worker = Worker(app, loglevel=loglevel, quiet=True)
     worker.execute_from_commandline()
