@@ -4,11 +4,10 @@
 
 Variants run interleaved, round after round (base, v1, v2, ..., base, v1, ...), so
 that a change of load on the shared machine touches them all alike; each figure
-is the median over the rounds. Names: ``base`` (unpatched), ``uvloop``,
-``decode`` (fast decode), ``fold`` (hour-cached fold), ``cells`` (fold by cell),
-``decode+cells``, ``direct`` (the direct consumer), ``direct+fast`` (direct, fast
-decode, fold by cell), ``within`` (``SM_BATCH_WITHIN_S=0.02``), ``all`` (direct+fast
-on uvloop), and any ``faust:NAME=VALUE`` (a ``faust.App`` keyword).
+is the median over the rounds. Names: ``base`` (as shipped), ``uvloop``,
+``reference`` (json + pydantic decode and the per-trade fold, :mod:`bench.fastpath`),
+``within`` (``SM_BATCH_WITHIN_S=0.02``), ``buffer4`` (``SM_BUFFER_MB=4``), and any
+``faust:NAME=VALUE`` (a ``faust.App`` keyword).
 """
 
 from __future__ import annotations
@@ -24,14 +23,9 @@ from bench.services import Services
 FLAGS: dict[str, tuple[list[str], dict[str, str]]] = {
     "base": ([], {}),
     "uvloop": (["--uvloop"], {}),
-    "decode": (["--fast-decode"], {}),
-    "fold": (["--fast-fold"], {}),
-    "direct": (["--direct-consumer"], {}),
+    "reference": (["--reference-decode", "--reference-fold"], {}),
     "within": ([], {"SM_BATCH_WITHIN_S": "0.02"}),
-    "cells": (["--cell-fold"], {}),
-    "decode+cells": (["--fast-decode", "--cell-fold"], {}),
-    "direct+fast": (["--direct-consumer", "--fast-decode", "--cell-fold"], {}),
-    "all": (["--uvloop", "--direct-consumer", "--fast-decode", "--cell-fold"], {}),
+    "buffer4": ([], {"SM_BUFFER_MB": "4"}),
 }
 
 
@@ -45,7 +39,7 @@ def variant(name: str) -> tuple[list[str], dict[str, str]]:
 def main(argv: list[str] | None = None) -> int:
     """Run the comparison and print a table of medians."""
     parser = argparse.ArgumentParser(prog="python -m bench.compare")
-    parser.add_argument("--variants", default="base,decode+cells,direct,direct+fast,all")
+    parser.add_argument("--variants", default="base,reference")
     parser.add_argument("--rounds", type=int, default=3)
     parser.add_argument("--single", type=int, default=12_000)
     parser.add_argument("--batched", type=int, default=150_000)

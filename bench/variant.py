@@ -1,13 +1,11 @@
 """Run ``signal-monitor`` with a proposed change patched in, without touching ``signal_monitor/``.
 
-``python -m bench.variant [--uvloop] [--fast-decode] [--fast-fold | --cell-fold] [--direct-consumer]
-[--faust NAME=VALUE ...] -- worker``
+``python -m bench.variant [--uvloop] [--reference-decode] [--reference-fold] [--faust NAME=VALUE ...] -- worker``
 
 * ``--uvloop``: run the worker's event loop on uvloop (needs the ``uvloop`` package);
-* ``--fast-decode`` / ``--fast-fold`` / ``--cell-fold``: :func:`bench.fastpath.decode` /
-  :func:`bench.fastpath.fold` / :func:`bench.fastpath.fold_cells` in place of the ingestor's
-  ``decode`` / ``fold``;
-* ``--direct-consumer``: :class:`bench.direct.DirectIngest` in place of the ingest agents;
+* ``--reference-decode`` / ``--reference-fold``: the straightforward implementations kept in
+  :mod:`bench.fastpath` (json + pydantic; one scope dict per trade) in place of the ingestor's
+  ``decode`` / ``fold``, to measure what the hot path's versions gain end to end;
 * ``--faust NAME=VALUE``: override a keyword of ``faust.App(...)`` in ``create_app``.
 
 ``python -m bench.compare`` runs the variants side by side through this launcher.
@@ -39,25 +37,16 @@ def apply(args: argparse.Namespace) -> None:
         import uvloop
 
         asyncio.set_event_loop_policy(uvloop.EventLoopPolicy())
-    if args.fast_decode:
+    if args.reference_decode:
         import signal_monitor.agents.ingest as ingest
         from bench import fastpath
 
-        ingest.decode = fastpath.decode  # type: ignore[assignment]
-    if args.fast_fold:
+        ingest.decode = fastpath.reference_decode  # type: ignore[assignment]
+    if args.reference_fold:
         import signal_monitor.agents.ingest as ingest
         from bench import fastpath
 
-        ingest.fold = fastpath.fold  # type: ignore[assignment]
-    if args.cell_fold:
-        import signal_monitor.agents.ingest as ingest
-        from bench import fastpath
-
-        ingest.fold = fastpath.fold_cells  # type: ignore[assignment]
-    if args.direct_consumer:
-        from bench import direct
-
-        direct.install()
+        ingest.fold = fastpath.reference_fold  # type: ignore[assignment]
     if args.faust:
         import faust
 
@@ -75,10 +64,8 @@ def parser() -> argparse.ArgumentParser:
     """Return the launcher's argument parser."""
     p = argparse.ArgumentParser(prog="python -m bench.variant")
     p.add_argument("--uvloop", action="store_true")
-    p.add_argument("--fast-decode", action="store_true")
-    p.add_argument("--fast-fold", action="store_true")
-    p.add_argument("--cell-fold", action="store_true")
-    p.add_argument("--direct-consumer", action="store_true")
+    p.add_argument("--reference-decode", action="store_true")
+    p.add_argument("--reference-fold", action="store_true")
     p.add_argument("--faust", action="append", default=[], metavar="NAME=VALUE")
     return p
 
