@@ -67,7 +67,7 @@ class Plan:
     def from_env(cls) -> "Plan":
         """Return the quick plan with ``BENCH_QUICK=1``, else the full one."""
         if os.environ.get("BENCH_QUICK", "") not in ("", "0"):
-            return cls(True, 1, 3, 40_000, 9_000, 4_000, 7_500, 120_000, 6, 0, 0, 0, False, False, 0)
+            return cls(True, 1, 3, 150_000, 9_000, 4_000, 7_500, 400_000, 6, 0, 0, 0, False, False, 0)
         soak = int(os.environ.get("BENCH_SOAK_EVENTS", "10000000"))
         return cls(False, 3, 1, 150_000, 20_000, 8_000, 25_000, 250_000, 12, 80_000, 20_000, 150_000, True, True, soak)
 
@@ -245,7 +245,7 @@ def main() -> int:
         add("worker RSS at the first applied batch", [rss_source.rss_start_mb], "MiB", "", "rss_start_mb")
         add("worker RSS at the end", [rss_source.rss_end_mb], "MiB",
             f"over {rss_source.messages * rss_source.events_per_message:,.0f} events", "rss_end_mb")
-        peak = max((m for _, m in rss_source.rss_trace), default=rss_source.rss_end_mb)
+        peak = max([m for _, m in rss_source.rss_trace] + [rss_source.rss_start_mb, rss_source.rss_end_mb])
         add("worker RSS peak", [peak], "MiB")
         trace = rss_source.rss_trace
         if len(trace) >= 4:
