@@ -15,6 +15,7 @@ from rich.console import Console
 from rich.table import Table
 
 from signal_monitor.config.settings import Settings
+from signal_monitor.delivery.keys import legacy_layout_present
 from signal_monitor.delivery.noise import Silence, SilenceStore, parse_scope
 from signal_monitor.delivery.outbox import Outbox
 from signal_monitor.delivery.routing import format_duration, parse_duration
@@ -31,7 +32,12 @@ def _settings() -> Settings:
 
 
 def _run(settings: Settings, work: Callable[[aioredis.Redis], Awaitable[T]]) -> T:
-    """Connect to REDIS_URL (or 127.0.0.1:6379), run ``work``, close."""
+    """Connect to REDIS_URL (or 127.0.0.1:6379), run ``work``, close.
+
+    When Redis still holds delivery state under the key names before the ``{delivery}`` hash tag (workers of
+    an older version, or none started since the upgrade), a note on stderr says so: what is shown here is
+    the state under the tag only.
+    """
     from signal_monitor.embedded.services import DEFAULT_REDIS_URL, redact_url, redis_answers
     from signal_monitor.state.connect import redis_client
 
@@ -43,7 +49,14 @@ def _run(settings: Settings, work: Callable[[aioredis.Redis], Awaitable[T]]) -> 
     async def main() -> T:
         client = redis_client(settings.model_copy(update={"redis_url": url}))
         try:
-            return await work(client)
+            result = await work(client)
+            if await legacy_layout_present(client, settings.key_prefix):
+                click.echo(
+                    "note: Redis also holds delivery state under the key names before the {delivery} hash tag "
+                    "(workers of an older version); not shown here. A worker of this version moves it when it starts.",
+                    err=True,
+                )
+            return result
         finally:
             await client.aclose()
 

@@ -6,6 +6,10 @@ retrying transient failures and parking permanent ones; between wake-ups ``run``
 work that other workers queued. ``drain`` delivers everything pending now (replay, demo, tests). Several
 workers may run dispatchers on one Redis: claims keep an alert from being queued twice and a lease per
 destination lets one worker at a time send to it.
+
+Every delivery key shares one Redis Cluster hash tag (``keys.py``), so all of this runs on a single Redis or
+a Redis Cluster alike. Before its first submit or send, a dispatcher moves delivery state left under the key
+names of the layout before the tag (``migrate_legacy_keys``).
 """
 
 from __future__ import annotations
@@ -31,6 +35,7 @@ from rich.console import Console
 
 from signal_monitor.config.settings import Settings
 from signal_monitor.delivery.console import ConsoleSender
+from signal_monitor.delivery.keys import migrate_legacy_keys
 from signal_monitor.delivery.noise import Inhibitor, SilenceStore, chunks, realert_key, silenced_by
 from signal_monitor.delivery.outbox import Outbox
 from signal_monitor.delivery.routing import Receiver, Route, RouteFileError, Routes, format_duration, load_routes
@@ -154,7 +159,7 @@ class Dispatcher:
 
     def __init__(
         self,
-        redis_client: aioredis.Redis,
+        redis_client: aioredis.Redis | aioredis.RedisCluster,
         *,
         settings: Settings,
         routes: Routes | None = None,
@@ -187,6 +192,7 @@ class Dispatcher:
         self._wake: asyncio.Event | None = None  # set to make run() look at the outbox now (while it runs)
         self._submits = 0  # submit calls so far
         self._snapshot: dict[str, Any] = {}
+        self._layout_checked = False  # whether keys of the layout before the hash tag were looked for
 
     def __repr__(self) -> str:
         """Name the prefix and the receivers (redacted)."""
@@ -217,7 +223,17 @@ class Dispatcher:
         if self._wake is not None:
             self._wake.set()
 
+    async def _check_layout(self) -> None:
+        """Move delivery keys of the layout before the hash tag under it, once (see ``keys.py``)."""
+        if self._layout_checked:
+            return
+        moved = await migrate_legacy_keys(self.outbox.client, self.prefix)
+        self._layout_checked = True
+        if moved:
+            log.info("delivery: moved %d keys of the layout before the {delivery} hash tag under it", moved)
+
     async def _submit(self, alerts: list[Alert]) -> None:
+        await self._check_layout()
         silences = await self.silences.active()
         # inhibition sources first, so a critical mutes the warnings of the same batch
         ordered = sorted(alerts, key=lambda a: 0 if self.inhibitor.is_source(a) else 1)
@@ -381,6 +397,7 @@ class Dispatcher:
         return not await self.outbox.depths() and not await self.outbox.due_groups(None)
 
     async def _tick(self, *, force_groups: bool) -> None:
+        await self._check_layout()
         await self.flush_groups(force=force_groups)
         for dest in await self.outbox.destinations():
             task = self._tasks.get(dest)

@@ -9,7 +9,8 @@
 - **silences**: a silence mutes one rule (``*``: every rule), optionally for a partial scope, until it ends.
 
 The decisions are pure functions of the stored times and a clock, so they are tested with a fake clock; the
-stores keep their times in Redis under ``<key_prefix>:noise:`` and ``<key_prefix>:silences``.
+stores keep their times in Redis under ``<key_prefix>:{delivery}:noise:`` and ``<key_prefix>:{delivery}:silences``
+(the hash tag of every delivery key: see ``keys.py``).
 """
 
 from __future__ import annotations
@@ -22,6 +23,7 @@ from typing import Any, TypeVar
 import redis.asyncio as aioredis
 from pydantic import BaseModel, ConfigDict, Field
 
+from signal_monitor.delivery.keys import delivery_base
 from signal_monitor.delivery.routing import InhibitRule, format_duration
 from signal_monitor.metrics import scope_key
 from signal_monitor.rules.alert import Alert
@@ -29,6 +31,13 @@ from signal_monitor.rules.alert import Alert
 T = TypeVar("T")
 Clock = Callable[[], float]
 EXPIRED_KEPT_S = 7 * 86400.0
+
+# one key, but atomic: a script rather than MULTI, which older redis-py async cluster clients refuse
+_RECORD = """
+redis.call('HSET', KEYS[1], ARGV[1], ARGV[2])
+redis.call('EXPIRE', KEYS[1], ARGV[3])
+return 1
+"""
 
 
 # --- pure decisions ---------------------------------------------------------------------------------
@@ -41,7 +50,7 @@ def realert_blocks(last_queued: float | None, now: float, interval: float) -> bo
 
 def realert_key(prefix: str, receiver: str, alert: Alert) -> str:
     """Return the Redis key holding when ``alert``'s rule and scope were last queued for ``receiver``."""
-    return f"{prefix}:noise:realert:{receiver}:{alert.rule}:{scope_key(alert.scope)}"
+    return f"{delivery_base(prefix)}:noise:realert:{receiver}:{alert.rule}:{scope_key(alert.scope)}"
 
 
 def chunks(items: Sequence[T], size: int) -> list[list[T]]:
@@ -113,11 +122,11 @@ def _text(value: Any) -> str:
 
 
 class SilenceStore:
-    """Silences in the Redis hash ``<key_prefix>:silences`` (id -> JSON); expired ones are kept a week."""
+    """Silences in the Redis hash ``<key_prefix>:{delivery}:silences`` (id -> JSON); expired ones are kept a week."""
 
-    def __init__(self, client: aioredis.Redis, *, prefix: str, clock: Clock) -> None:
+    def __init__(self, client: aioredis.Redis | aioredis.RedisCluster, *, prefix: str, clock: Clock) -> None:
         self.client = client
-        self.key = f"{prefix}:silences"
+        self.key = f"{delivery_base(prefix)}:silences"
         self.clock = clock
 
     def __repr__(self) -> str:
@@ -174,20 +183,31 @@ class SilenceStore:
 
 
 class Inhibitor:
-    """Records inhibition sources (hashes ``<key_prefix>:noise:inhibit:<n>``: equal-key -> time); checks targets."""
+    """Records inhibition sources and checks targets.
 
-    def __init__(self, client: aioredis.Redis, *, prefix: str, rules: Sequence[InhibitRule], clock: Clock) -> None:
+    The sources are hashes ``<key_prefix>:{delivery}:noise:inhibit:<n>`` (equal-key -> time), one per inhibit rule.
+    """
+
+    def __init__(
+        self,
+        client: aioredis.Redis | aioredis.RedisCluster,
+        *,
+        prefix: str,
+        rules: Sequence[InhibitRule],
+        clock: Clock,
+    ) -> None:
         self.client = client
         self.prefix = prefix
         self.rules = tuple(rules)
         self.clock = clock
+        self._record = client.register_script(_RECORD)
 
     def __repr__(self) -> str:
         """Count the rules."""
         return f"Inhibitor(rules={len(self.rules)})"
 
     def _key(self, index: int) -> str:
-        return f"{self.prefix}:noise:inhibit:{index}"
+        return f"{delivery_base(self.prefix)}:noise:inhibit:{index}"
 
     def is_source(self, alert: Alert) -> bool:
         """Return whether ``alert`` is the source of some inhibition."""
@@ -200,11 +220,8 @@ class Inhibitor:
         now = self.clock()
         for index, rule in enumerate(self.rules):
             if rule.source.matches(alert):
-                key = self._key(index)
-                async with self.client.pipeline(transaction=True) as pipe:
-                    pipe.hset(key, rule.key(alert), json.dumps({"at": now, "rule": alert.rule}))
-                    pipe.expire(key, max(1, int(rule.duration) + 3600))
-                    await pipe.execute()
+                args = [rule.key(alert), json.dumps({"at": now, "rule": alert.rule}), max(1, int(rule.duration) + 3600)]
+                await self._record(keys=[self._key(index)], args=args)
 
     async def muted_by(self, alert: Alert) -> str | None:
         """Return the rule id of the source muting ``alert``, or None (an alert never mutes itself)."""

@@ -1,6 +1,7 @@
 """The Redis outbox: every message is stored before its first attempt and removed only once it was delivered.
 
-Layout, all under ``<key_prefix>:outbox:`` (``<p>``)::
+Layout, all under ``<key_prefix>:{delivery}:outbox:`` (``<p>``; ``{delivery}`` is the Redis Cluster hash tag
+of every delivery key, see ``keys.py``)::
 
     <p>:msg                 hash   message id -> message JSON (destination, alerts, title)
     <p>:q:<dest>            list   ids waiting for one destination, oldest first (the head is next)
@@ -17,9 +18,13 @@ Layout, all under ``<key_prefix>:outbox:`` (``<p>``)::
     <p>:claim:<recv>:<key>  string an alert's dedup key claimed for a receiver (SET NX with expiry)
     <p>:channel_ids         hash   receiver -> Slack channel id learnt from a post
 
-and the group buffers under ``<key_prefix>:noise:`` (``groups`` zset of due
+and the group buffers under ``<key_prefix>:{delivery}:noise:`` (``groups`` zset of due
 times, ``group:<route>`` lists). Every move between these is one Lua script,
-so a worker killed at any point leaves each message in exactly one place.
+so a worker killed at any point leaves each message in exactly one place. Each
+script gets every key it touches in KEYS, and all of them share the hash tag, so
+the scripts run on a Redis Cluster as on one server. Steps that must be atomic are
+scripts rather than MULTI pipelines: the async cluster client of older redis-py
+versions (which the requirements still allow) refuses transactions.
 """
 
 from __future__ import annotations
@@ -30,6 +35,8 @@ from dataclasses import dataclass
 from typing import Any
 
 import redis.asyncio as aioredis
+
+from signal_monitor.delivery.keys import delivery_base
 
 _ADMIT = """
 -- KEYS: claim, realert, list (queue or group buffer), msg, dests, groups, stats
@@ -141,6 +148,25 @@ if redis.call('LLEN', KEYS[2]) == 0 then redis.call('SREM', KEYS[9], ARGV[3]) en
 return 1
 """
 
+_ENQUEUE = """
+-- KEYS: msg, queue, dests, stats ; ARGV: id, payload, dest
+redis.call('HSET', KEYS[1], ARGV[1], ARGV[2])
+redis.call('RPUSH', KEYS[2], ARGV[1])
+redis.call('SADD', KEYS[3], ARGV[3])
+redis.call('HINCRBY', KEYS[4], 'enqueued', 1)
+return 1
+"""
+
+_DEFER = """
+-- KEYS: next, attempts, stats, inflight ; ARGV: dest, until, id, count (1 | 0), keep_inflight (1 | 0)
+redis.call('HSET', KEYS[1], ARGV[1], ARGV[2])
+local counted = ARGV[4] == '1'
+local attempts = redis.call('HINCRBY', KEYS[2], ARGV[3], counted and 1 or 0)
+redis.call('HINCRBY', KEYS[3], counted and 'retried' or 'rate_limited', 1)
+if ARGV[5] ~= '1' then redis.call('HDEL', KEYS[4], ARGV[3]) end
+return attempts
+"""
+
 _REQUEUE = """
 -- KEYS: parked, msg, dests, stats, parked_msg, queue ; ARGV: id, dest
 local raw = redis.call('HGET', KEYS[5], ARGV[1])
@@ -174,10 +200,11 @@ class Parked:
 class Outbox:
     """The durable queues of messages per destination, their leases, and the claims of alert dedup keys."""
 
-    def __init__(self, client: aioredis.Redis, *, prefix: str) -> None:
+    def __init__(self, client: aioredis.Redis | aioredis.RedisCluster, *, prefix: str) -> None:
         self.client = client
         self.prefix = prefix
-        self.base = f"{prefix}:outbox"
+        self.tagged = delivery_base(prefix)
+        self.base = f"{self.tagged}:outbox"
         self._admit = client.register_script(_ADMIT)
         self._flush = client.register_script(_FLUSH)
         self._lease = client.register_script(_LEASE)
@@ -185,6 +212,8 @@ class Outbox:
         self._begin = client.register_script(_BEGIN)
         self._done = client.register_script(_DONE)
         self._requeue = client.register_script(_REQUEUE)
+        self._enqueue = client.register_script(_ENQUEUE)
+        self._defer = client.register_script(_DEFER)
 
     def __repr__(self) -> str:
         """Name the key prefix."""
@@ -193,7 +222,7 @@ class Outbox:
     # --- keys -------------------------------------------------------------------------------
 
     def key(self, *parts: str) -> str:
-        """Return the key ``<prefix>:outbox:<parts...>``."""
+        """Return the key ``<prefix>:{delivery}:outbox:<parts...>``."""
         return ":".join((self.base, *parts))
 
     def queue_key(self, dest: str) -> str:
@@ -206,12 +235,12 @@ class Outbox:
 
     def group_key(self, group: str) -> str:
         """Return the buffer key of a group."""
-        return f"{self.prefix}:noise:group:{group}"
+        return f"{self.tagged}:noise:group:{group}"
 
     @property
     def groups_key(self) -> str:
         """Return the zset of group due times."""
-        return f"{self.prefix}:noise:groups"
+        return f"{self.tagged}:noise:groups"
 
     # --- admission ----------------------------------------------------------------------------
 
@@ -269,12 +298,8 @@ class Outbox:
 
     async def enqueue(self, message: Mapping[str, Any]) -> None:
         """Queue a message without a claim (a requeue, or a test)."""
-        async with self.client.pipeline(transaction=True) as pipe:
-            pipe.hset(self.key("msg"), message["id"], json.dumps(message))
-            pipe.rpush(self.queue_key(message["dest"]), message["id"])
-            pipe.sadd(self.key("dests"), message["dest"])
-            pipe.hincrby(self.key("stats"), "enqueued", 1)
-            await pipe.execute()
+        keys = [self.key("msg"), self.queue_key(message["dest"]), self.key("dests"), self.key("stats")]
+        await self._enqueue(keys=keys, args=[message["id"], json.dumps(message), message["dest"]])
 
     # --- groups -------------------------------------------------------------------------------
 
@@ -397,17 +422,9 @@ class Outbox:
 
     async def defer(self, dest: str, ident: str, *, until: float, count: bool, keep_inflight: bool) -> int:
         """Hold ``dest`` until ``until``; count a failed attempt of ``ident`` when ``count``; return attempts so far."""
-        async with self.client.pipeline(transaction=True) as pipe:
-            pipe.hset(self.key("next"), dest, repr(until))
-            if count:
-                pipe.hincrby(self.key("attempts"), ident, 1)
-            else:
-                pipe.hincrby(self.key("attempts"), ident, 0)
-            pipe.hincrby(self.key("stats"), "retried" if count else "rate_limited", 1)
-            if not keep_inflight:
-                pipe.hdel(self.key("inflight"), ident)
-            results = await pipe.execute()
-        return int(results[1])
+        keys = [self.key("next"), self.key("attempts"), self.key("stats"), self.key("inflight")]
+        args = [dest, repr(until), ident, int(count), int(keep_inflight)]
+        return int(await self._defer(keys=keys, args=args))
 
     async def attempts(self, ident: str) -> int:
         """Return the failed attempts of ``ident`` so far."""

@@ -41,6 +41,7 @@ from signal_monitor.delivery import DeliveryOptions, Dispatcher, parse_routes
 from signal_monitor.delivery.cli import outbox as outbox_cli
 from signal_monitor.delivery.cli import silence as silence_cli
 from signal_monitor.delivery.console import ConsoleSender
+from signal_monitor.delivery.keys import delivery_base
 from signal_monitor.delivery.slack import Outcome, Sender
 from signal_monitor.rules.alert import Alert
 from tests.unit.delivery.factory import make_alert, weekly
@@ -943,7 +944,7 @@ def test_outbox_cli_status_parked_requeue(redis_url: str, key_prefix: str) -> No
 
     client = redis.Redis.from_url(redis_url, decode_responses=True)
     try:
-        base = f"{key_prefix}:outbox"
+        base = f"{delivery_base(key_prefix)}:outbox"
         message = {"id": "m1", "dest": "desk", "alerts": [make_alert().model_dump(mode="json")]}
         client.hset(
             f"{base}:parked",
@@ -981,3 +982,61 @@ async def test_a_sender_keeps_one_http_session_for_its_posts(fake_slack: FakeSla
     await sender.close()
     assert session.closed
     assert fake_slack.posted_keys(HOOK_PATH) == keys(alerts)
+
+
+# --- the layout before the {delivery} hash tag -----------------------------------------------------
+
+
+async def test_state_under_the_names_before_the_hash_tag_moves_under_it_at_the_next_start(
+    fake_slack: FakeSlack, make: Make, client: aioredis.Redis, key_prefix: str
+) -> None:
+    from signal_monitor.delivery.noise import Silence
+
+    first, second, third = weekly("hf_net_buying_streak", 3)
+    current = make(webhook=fake_slack.url())
+    await current.submit([third])  # a worker of this version queued one message under the tag
+    # meanwhile a worker of the version before the tag left two queued messages and their claims, a parked
+    # message, its lease on the destination, a silence and its counters under the old names
+    old, now = f"{key_prefix}:outbox", time.time()
+    queued = [current._message("desk", "root", [a.model_dump(mode="json")], now) for a in (first, second)]
+    refused = current._message("desk", "root", [make_alert("refused").model_dump(mode="json")], now)
+    for message, alert in zip(queued, (first, second), strict=True):
+        await client.hset(f"{old}:msg", message["id"], json.dumps(message))
+        await client.rpush(f"{old}:q:desk", message["id"])
+        await client.set(f"{old}:claim:desk:{alert.dedup_key}", message["id"], px=600_000)
+    await client.sadd(f"{old}:dests", "desk")
+    await client.set(f"{old}:lease:desk", "old-worker:0", px=600_000)
+    record = {"dest": "desk", "reason": "channel_not_found", "detail": "", "status": 404, "parked_at": now}
+    await client.hset(f"{old}:parked", refused["id"], json.dumps(record))
+    await client.hset(f"{old}:parked_msg", refused["id"], json.dumps(refused))
+    await client.hset(f"{old}:stats", mapping={"enqueued": 3, "sent": 5, "parked": 1})
+    muted = Silence(id="0ld51lce", rule="vix_below_17", starts_at=now, ends_at=now + 3600, reason="r", created_at=now)
+    await client.hset(f"{key_prefix}:silences", muted.id, muted.model_dump_json())
+
+    upgraded = make(webhook=fake_slack.url())
+    await upgraded.submit([first, make_alert("vix_below_17", {"symbol": "VIX"})])  # a replay and a silenced alert
+    assert await upgraded.outbox.depths() == {"desk": 3}
+    assert await upgraded.drain(timeout=10)  # the old lease is not waited for
+    assert fake_slack.posted_keys() == keys([first, second, third])  # the older queue first
+    assert [p.id for p in await upgraded.outbox.parked()] == [refused["id"]]
+    assert [s.id for s in await upgraded.silences.active()] == [muted.id]
+    counts = await upgraded.outbox.counts()
+    assert (counts["enqueued"], counts["sent"], counts["deduplicated"], counts["silenced"]) == (4, 8, 1, 1)
+    left = [k async for k in client.scan_iter(match=f"{key_prefix}:*") if "{delivery}" not in k]
+    assert left == []
+    assert await upgraded.outbox.requeue(refused["id"])
+
+
+def test_the_cli_says_when_state_under_the_names_before_the_hash_tag_is_left(redis_url: str, key_prefix: str) -> None:
+    import redis
+
+    runner = CliRunner()
+    env = {"REDIS_URL": redis_url, "SM_KEY_PREFIX": key_prefix, "COLUMNS": "200"}
+    assert "before the {delivery} hash tag" not in runner.invoke(outbox_cli, ["status"], env=env).stderr
+    client = redis.Redis.from_url(redis_url, decode_responses=True)
+    try:
+        client.hset(f"{key_prefix}:outbox:stats", "enqueued", 1)
+        status = runner.invoke(outbox_cli, ["status"], env=env)
+    finally:
+        client.close()
+    assert status.exit_code == 0 and "before the {delivery} hash tag" in status.stderr
