@@ -1,10 +1,13 @@
-"""The Redis state layout on a 3-master Redis Cluster started here from the redis-server binary.
+"""The Redis state layout and alert delivery on a 3-master Redis Cluster started here from the redis-server binary.
 
 Two clusters: one over TCP with a password, one over TLS (``rediss://``, a CA made
 here with openssl) with a password. Over each, batches of several partitions are
 folded and applied through ``RedisState`` with the client ``redis_client()``
 builds, and the aggregates and offsets are checked against a truth computed from
-the events, independently of the fold.
+the events, independently of the fold. Over each, the delivery ``Dispatcher``
+drains its outbox to a fake Slack (the one of ``test_delivery.py``): order per
+channel, claims, retries, parking and requeueing, noise control and silences,
+with every key it wrote checked to be in the slot of its hash tag.
 """
 
 from __future__ import annotations
@@ -27,7 +30,14 @@ from typing import Any
 import pytest
 import redis
 import redis.asyncio as aioredis
+from click.testing import CliRunner
+from pytest_httpserver import HTTPServer
 
+from signal_monitor.config.settings import Settings
+from signal_monitor.delivery import Dispatcher, parse_routes
+from signal_monitor.delivery.cli import outbox as outbox_cli
+from signal_monitor.delivery.cli import silence as silence_cli
+from signal_monitor.delivery.keys import DELIVERY_TAG, delivery_base, legacy_layout_present, migrate_legacy_keys
 from signal_monitor.embedded.broker import free_port, log_tail, spawn, terminate
 from signal_monitor.embedded.redis import redis_server_binary
 from signal_monitor.periods import trading_day
@@ -38,6 +48,9 @@ from signal_monitor.state.memory import MemoryState
 from signal_monitor.state.redis import RedisState
 from signal_monitor.streams.events import Quote, Trade
 from tests.integration.harness import UTC, ground_truth, make_trades
+from tests.integration.test_delivery import HOOK_PATH, SLACK_ROUTES, Answer, FakeClock, FakeSlack, fast_options
+from tests.integration.test_delivery import keys as dedup_keys
+from tests.unit.delivery.factory import make_alert, weekly
 
 MONDAY = datetime(2025, 6, 2, 13, 30, tzinfo=UTC)
 TRADES = "signals.trades"
@@ -466,3 +479,255 @@ async def test_an_unreachable_cluster_pauses_ingestion_and_it_resumes(
         assert not letters
     finally:
         await client.aclose()
+
+
+# --- delivery ----------------------------------------------------------------------------
+
+URGENT_PATH = "/services/T0DESK001/B0URGENT1/otherS3cretValue"
+TWO_CHANNELS = """
+receivers:
+  - {name: desk, type: slack}
+  - {name: urgent, type: slack, webhook_url_env: SM_TEST_URGENT_HOOK}
+route:
+  receiver: desk
+  routes: [{match: {severity: critical}, receiver: urgent}]
+"""
+
+
+@pytest.fixture(scope="module")
+def slack_server() -> Iterator[HTTPServer]:
+    """One HTTP server for the module's fake Slack."""
+    server = HTTPServer(host="127.0.0.1", port=0)
+    server.start()
+    yield server
+    server.stop()
+
+
+@pytest.fixture
+def fake_slack(slack_server: HTTPServer) -> Iterator[FakeSlack]:
+    """A fresh fake Slack (webhooks and Web API) on the module's server."""
+    slack_server.clear()
+    yield FakeSlack(slack_server)
+    slack_server.clear()
+
+
+class Deliveries:
+    """Builds dispatchers over the cluster under one key prefix; closes them and deletes their keys."""
+
+    def __init__(self, client: aioredis.RedisCluster) -> None:
+        self.client = client
+        self.prefix = f"smtest:{uuid.uuid4().hex[:8]}"
+        self.made: list[Dispatcher] = []
+
+    def __call__(self, routes: str = SLACK_ROUTES, *, webhook: str, **kwargs: Any) -> Dispatcher:
+        """Return a dispatcher of ``routes`` posting to ``webhook`` (test options unless given)."""
+        kwargs.setdefault("options", fast_options())
+        settings = Settings(key_prefix=self.prefix, slack_webhook_url=webhook)
+        parsed = parse_routes(routes, "cluster-routes.yaml")
+        dispatcher = Dispatcher(self.client, settings=settings, routes=parsed, **kwargs)
+        self.made.append(dispatcher)
+        return dispatcher
+
+    async def written(self) -> list[str]:
+        """Return every key under the prefix, on every master."""
+        return sorted([k async for k in self.client.scan_iter(match=f"{self.prefix}:*")])
+
+    async def assert_one_slot(self) -> None:
+        """Check that every key delivery wrote is under its hash tag, so in one slot.
+
+        Probe keys with other tags, one per master at least, are written first and must be found: the scan
+        reaches every master.
+        """
+        probes = {f"{self.prefix}:probe:{{{n}}}" for n in range(20)}
+        assert len({self.client.get_node_from_key(p).name for p in probes}) == 3
+        for probe in probes:
+            await self.client.set(probe, "1")
+        try:
+            found = set(await self.written())
+        finally:
+            for probe in probes:
+                await self.client.delete(probe)
+        assert probes <= found, "the scan missed a master"
+        written = sorted(found - probes)
+        assert written, "nothing written: the check proves nothing"
+        assert {self.client.keyslot(k) for k in written} == {self.client.keyslot(DELIVERY_TAG)}, written
+        assert all(k.startswith(delivery_base(self.prefix) + ":") for k in written), written
+
+    async def close(self) -> None:
+        """Close the dispatchers and delete the prefix's keys."""
+        for dispatcher in self.made:
+            await dispatcher.close()
+        for key in await self.written():
+            await self.client.delete(key)
+
+
+@pytest.fixture
+async def deliveries(client: aioredis.RedisCluster) -> AsyncIterator[Deliveries]:
+    """Dispatchers over the cluster under a key prefix of their own."""
+    await client.initialize()
+    made = Deliveries(client)
+    try:
+        yield made
+    finally:
+        await made.close()
+
+
+async def test_delivery_posts_each_alert_once_in_order_per_channel_on_a_cluster(
+    fake_slack: FakeSlack, deliveries: Deliveries, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("SM_TEST_URGENT_HOOK", fake_slack.url(URGENT_PATH))
+    first = deliveries(TWO_CHANNELS, webhook=fake_slack.url())
+    second = deliveries(TWO_CHANNELS, webhook=fake_slack.url())
+    desk = weekly("hf_flow_mix", 4, severity="info")
+    urgent = weekly("gross_leverage_record", 3, severity="critical")
+    await asyncio.gather(first.submit(desk + urgent), second.submit(desk + urgent))  # two workers, one batch
+    assert await first.outbox.depths() == {"desk": 4, "urgent": 3}  # stored before the first attempt
+    assert fake_slack.received() == []
+    assert await asyncio.gather(first.drain(timeout=20), second.drain(timeout=20)) == [True, True]
+    assert fake_slack.posted_keys(HOOK_PATH) == dedup_keys(desk)
+    assert fake_slack.posted_keys(URGENT_PATH) == dedup_keys(urgent)
+    assert len(fake_slack.received()) == 7
+
+    # resubmitted alerts (a replay: the same dedup keys) are not posted again
+    await second.submit([desk[1], urgent[2]])
+    assert await second.drain(timeout=10)
+    assert len(fake_slack.received()) == 7
+    counts = await first.outbox.counts()
+    assert (counts["enqueued"], counts["sent"], counts["deduplicated"]) == (7, 7, 9)
+    stats = await first.refresh_stats()
+    assert (stats["pending"], stats["grouped"], stats["parked"], stats["sent"]) == (0, 0, 0, 7)
+    assert stats["last_sent"]["rule"] in ("hf_flow_mix", "gross_leverage_record")
+    await deliveries.assert_one_slot()
+
+
+async def test_delivery_retries_parks_and_requeues_on_a_cluster(fake_slack: FakeSlack, deliveries: Deliveries) -> None:
+    fake_slack.script(
+        HOOK_PATH,
+        Answer(500, "oops"),
+        Answer(429, "rate_limited", {"Retry-After": "0"}),
+        Answer(404, "channel_not_found"),
+    )
+    dispatcher = deliveries(webhook=fake_slack.url())
+    refused, after = weekly("sector_breadth", 2)
+    await dispatcher.submit([refused, after])
+    assert await dispatcher.drain(timeout=10)
+    assert [p.keys for p in fake_slack.received()] == [[refused.dedup_key]] * 3 + [[after.dedup_key]]
+    (parked,) = await dispatcher.outbox.parked()
+    assert (parked.reason, parked.status) == ("channel_not_found", 404)
+    assert parked.message["alerts"][0]["dedup_key"] == refused.dedup_key
+    stats = await dispatcher.refresh_stats()
+    assert (stats["parked"], stats["parked_by_reason"], stats["sent"]) == (1, {"channel_not_found": 1}, 1)
+
+    assert await dispatcher.outbox.requeue(parked.id)
+    assert not await dispatcher.outbox.requeue(parked.id)
+    assert await dispatcher.drain(timeout=10)
+    assert fake_slack.posted_keys() == dedup_keys([after, refused])
+    assert await dispatcher.outbox.parked() == []
+    counts = await dispatcher.outbox.counts()
+    assert (counts["retried"], counts["rate_limited"], counts["parked"], counts["requeued"], counts["sent"]) == (
+        1, 1, 1, 1, 2
+    )
+    await deliveries.assert_one_slot()
+
+
+async def test_delivery_groups_realerts_and_inhibits_on_a_cluster(
+    fake_slack: FakeSlack, deliveries: Deliveries
+) -> None:
+    clock = FakeClock()
+    routes = """
+receivers: [{name: desk, type: slack}]
+route: {receiver: desk, group_wait: 30s, group_max: 2, realert: 1h}
+inhibit: [{source: {severity: critical}, target: {severity: warning}, equal: [scope], for: 1h}]
+"""
+    dispatcher = deliveries(routes, webhook=fake_slack.url(), clock=clock)
+    energy = {"sector": "Energy"}
+    critical = make_alert("sector_net_buying_high", energy, severity="critical")
+    muted = make_alert("sector_net_buying_streak", energy, severity="warning")
+    sectors = ("Tech", "Health", "Utilities")
+    others = [make_alert("sector_net_buying_streak", {"sector": s}, severity="warning") for s in sectors]
+    await dispatcher.submit([muted, *others, critical])
+    assert await dispatcher.flush_groups() == 0  # not due
+    assert await dispatcher.outbox.group_depth() == 4
+    clock.advance(31)
+    assert await dispatcher.flush_groups() == 2  # 4 alerts, 2 a message
+    next_week = others[0].period_end.replace(day=13)
+    later = make_alert("sector_net_buying_streak", {"sector": "Tech"}, severity="warning", period=next_week)
+    await dispatcher.submit([later])  # the same rule and scope within the hour
+    assert await dispatcher.drain(timeout=10)
+    assert [p.keys for p in fake_slack.posted()] == [dedup_keys([critical, others[0]]), dedup_keys(others[1:])]
+    counts = await dispatcher.outbox.counts()
+    assert (counts["grouped"], counts["inhibited"], counts["realert_suppressed"], counts["sent"]) == (4, 1, 1, 2)
+    await deliveries.assert_one_slot()
+
+
+async def test_silences_add_list_expire_and_mute_on_a_cluster(fake_slack: FakeSlack, deliveries: Deliveries) -> None:
+    clock = FakeClock()
+    dispatcher = deliveries(webhook=fake_slack.url(), clock=clock)
+    silence = await dispatcher.silences.add(
+        "vix_below_17", duration=7200, reason="CBOE feed late", scope={"symbol": "VIX"}
+    )
+    week1, week2, week3 = weekly("vix_below_17", 3, scope={"symbol": "VIX"})
+    unrelated = make_alert("vix_below_17", {"symbol": "VIX9D"})
+    await dispatcher.submit([week1, unrelated])
+    assert (await dispatcher.refresh_stats())["silences_active"] == 1
+    clock.advance(7200)
+    await dispatcher.submit([week2])  # the silence ended
+    second = await dispatcher.silences.add("*", duration=3600, reason="maintenance")
+    await dispatcher.submit([week3])
+    assert [s.id for s in await dispatcher.silences.active()] == [second.id]
+    assert await dispatcher.silences.expire(second.id) is not None
+    assert await dispatcher.silences.active() == []
+    assert {s.id for s in await dispatcher.silences.all()} == {silence.id, second.id}
+    assert await dispatcher.drain(timeout=10)
+    assert fake_slack.posted_keys() == dedup_keys([unrelated, week2])
+    assert (await dispatcher.outbox.counts())["silenced"] == 2
+    await deliveries.assert_one_slot()
+
+
+async def test_no_layout_before_the_hash_tag_to_move_on_a_cluster(deliveries: Deliveries) -> None:
+    """The layout without the tag could not run on a cluster: nothing is looked for there."""
+    await deliveries.client.hset(f"{deliveries.prefix}:outbox:stats", "enqueued", 1)
+    try:
+        assert not await legacy_layout_present(deliveries.client, deliveries.prefix)
+        assert await migrate_legacy_keys(deliveries.client, deliveries.prefix) == 0
+    finally:
+        await deliveries.client.delete(f"{deliveries.prefix}:outbox:stats")
+
+
+@pytest.mark.parametrize("cluster", ["tcp"], indirect=True)
+def test_outbox_and_silence_cli_on_a_cluster(cluster: Cluster) -> None:
+    """``signal-monitor outbox`` and ``silence`` against a cluster (REDIS_CLUSTER=true): parked, requeue, status."""
+    prefix = f"smtest:{uuid.uuid4().hex[:8]}"
+    base = f"{delivery_base(prefix)}:outbox"
+    env = {"REDIS_URL": cluster.url, "REDIS_PASSWORD": PASSWORD, "REDIS_CLUSTER": "true", "SM_KEY_PREFIX": prefix,
+           "COLUMNS": "300"}
+    client = redis.RedisCluster.from_url(cluster.url, password=PASSWORD, decode_responses=True)
+    runner = CliRunner()
+    try:
+        message = {"id": "m1", "dest": "desk", "alerts": [make_alert().model_dump(mode="json")]}
+        record = {"dest": "desk", "reason": "channel_not_found", "detail": "", "status": 404, "parked_at": time.time()}
+        client.hset(f"{base}:parked", "m1", json.dumps(record))
+        client.hset(f"{base}:parked_msg", "m1", json.dumps(message))
+        parked = runner.invoke(outbox_cli, ["parked"], env=env)
+        assert parked.exit_code == 0 and "channel_not_found" in parked.output, parked.output
+        requeued = runner.invoke(outbox_cli, ["requeue", "--all"], env=env)
+        assert requeued.exit_code == 0 and "requeued 1" in requeued.output, requeued.output
+        assert client.lrange(f"{base}:q:desk", 0, -1) == ["m1"]
+        status = runner.invoke(outbox_cli, ["status"], env=env)
+        assert status.exit_code == 0 and "desk" in status.output and "requeued=1" in status.output, status.output
+
+        added = runner.invoke(
+            silence_cli, ["add", "--rule", "vix_below_17", "--for", "2h", "--reason", "feed late"], env=env
+        )
+        assert added.exit_code == 0, added.output
+        silence_id = added.output.split()[1].rstrip(":")
+        assert "1 active" in runner.invoke(silence_cli, ["list"], env=env).output
+        assert runner.invoke(silence_cli, ["expire", silence_id], env=env).exit_code == 0
+        assert "0 active" in runner.invoke(silence_cli, ["list"], env=env).output
+        assert silence_id in runner.invoke(silence_cli, ["list", "--all"], env=env).output
+        written = [k for k in client.scan_iter(match=f"{prefix}:*", target_nodes=redis.RedisCluster.ALL_NODES)]
+        assert {client.keyslot(k) for k in written} == {client.keyslot(DELIVERY_TAG)}, written
+    finally:
+        for key in client.scan_iter(match=f"{prefix}:*", target_nodes=redis.RedisCluster.ALL_NODES):
+            client.delete(key)
+        client.close()
