@@ -59,6 +59,7 @@ from typing import Any
 
 from chaos.receiver import CHANNEL, SlackReceiver
 from chaos.workload import Workload, build
+from signal_monitor.delivery.keys import delivery_base
 
 HERE = Path(__file__).resolve().parent
 RULES_PATH = HERE / "rules.yaml"
@@ -743,9 +744,9 @@ class Campaign:
             client = redis.Redis.from_url(self.redis.url, decode_responses=True, socket_timeout=2)
             try:
                 closer = client.hget(f"{names.key_prefix}:rule:__closer__", "progress")
-                dests = client.smembers(f"{names.key_prefix}:outbox:dests")
-                groups = client.zcard(f"{names.key_prefix}:noise:groups")
-                parked = client.hlen(f"{names.key_prefix}:outbox:parked")
+                dests = client.smembers(f"{delivery_base(names.key_prefix)}:outbox:dests")
+                groups = client.zcard(f"{delivery_base(names.key_prefix)}:noise:groups")
+                parked = client.hlen(f"{delivery_base(names.key_prefix)}:outbox:parked")
             finally:
                 client.close()
             ends = end_offsets(self.broker.bootstrap, topic)
@@ -768,9 +769,9 @@ class Campaign:
                 day = json.loads(raw).get("day", "") if raw else ""
                 if day < last_friday:
                     return False
-                if client.scard(f"{names.key_prefix}:outbox:dests") or client.zcard(f"{names.key_prefix}:noise:groups"):
+                if client.scard(f"{delivery_base(names.key_prefix)}:outbox:dests") or client.zcard(f"{delivery_base(names.key_prefix)}:noise:groups"):
                     return False
-                return client.hlen(f"{names.key_prefix}:outbox:inflight") == 0
+                return client.hlen(f"{delivery_base(names.key_prefix)}:outbox:inflight") == 0
             finally:
                 client.close()
         except Exception:  # noqa: BLE001 - Redis restarting, the broker busy: not yet
@@ -859,8 +860,8 @@ class Campaign:
         skipped = joined.count("skipping what it holds")
         client = redis.Redis.from_url(self.redis.url, decode_responses=True)
         try:
-            stats = client.hgetall(f"{names.key_prefix}:outbox:stats")
-            parked = client.hlen(f"{names.key_prefix}:outbox:parked")
+            stats = client.hgetall(f"{delivery_base(names.key_prefix)}:outbox:stats")
+            parked = client.hlen(f"{delivery_base(names.key_prefix)}:outbox:parked")
         finally:
             client.close()
         # the alerts topic: every alert, with the time it fired; those that fired while the receiver was down
