@@ -88,9 +88,9 @@ def create_app(settings: Settings) -> faust.App:
         broker_heartbeat_interval=min(3.0, settings.kafka_session_timeout_s / 4),
         broker_commit_every=10_000,
         broker_commit_interval=1.0,
-        # messages queued per input topic: a batch is at most this many messages, and an envelope
-        # of 500 events can be ~150 KB, so this bounds the memory held ahead of the agents
-        stream_buffer_maxsize=max(64, settings.batch_max // 4),
+        # messages queued per input topic, so a batch is at most this many; their bytes are bounded
+        # by SM_BUFFER_MB (streams.consumer), since an envelope of 500 events can be ~150 KB
+        stream_buffer_maxsize=settings.batch_max,
         broker_max_poll_records=settings.batch_max,
         Stream=BatchStream,
     )

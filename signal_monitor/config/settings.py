@@ -121,7 +121,10 @@ class Settings(BaseSettings):
     data_dir: Path = Field(Path(".run"), description="SM_DATA_DIR: Faust data directory and embedded service files.")
 
     # --- the stream ----------------------------------------------------------------
-    batch_max: int = Field(2000, ge=1, description="SM_BATCH_MAX: events folded into one Redis call.")
+    batch_max: int = Field(
+        2000, ge=1,
+        description="SM_BATCH_MAX: most messages queued per input topic and taken as one batch (one Redis call a partition).",
+    )
     batch_within_s: float = Field(
         0.1, gt=0, le=10,
         description="SM_BATCH_WITHIN_S: longest the broker holds a fetch of a quiet partition; a batch is what arrived by then.",
