@@ -19,6 +19,12 @@ record is written and before the alert is handed on; whoever takes the close
 over evaluates with ``resume=True``, which returns these alerts again, the same
 ones with the same dedup keys (the delivery outbox's claim on the key keeps
 Slack to one post), and evaluates the scopes the dead worker had not reached.
+
+A correction is kept the same way: the entry of a corrected period keeps its newest
+``correction`` (as JSON), claimed before it is returned. A worker can die between
+that claim and handing the correction on; whoever takes the recompute over calls
+:meth:`reevaluate` with ``resume=True``, which returns the stored correction again
+(same dedup key), then a further correction if the data changed since.
 """
 
 from __future__ import annotations
@@ -113,19 +119,27 @@ class RuleEngine:
                     alerts.extend(await self._final(rule, scope, period, resume=resume))
         return alerts
 
-    async def reevaluate(self, period: date, granularity: Granularity) -> list[Alert]:
+    async def reevaluate(self, period: date, granularity: Granularity, *, resume: bool = False) -> list[Alert]:
         """Re-run a period already evaluated (after late data); return corrections where the result changed.
 
         A correction carries ``correction=True`` and the dedup key plus ``:v<n>``. It
         is returned when an alert no longer fires (``fired=False``), when one fires
         now that did not, or when a fired alert's value or threshold changed.
         Scopes never evaluated for the period are skipped.
+
+        ``resume=True`` is for a recompute taken over from a worker that did not finish
+        it: it also returns the newest correction of each corrected scope of the period,
+        the same one (whether or not it was handed on before the worker died).
         """
         alerts: list[Alert] = []
         for rule in self.rules:
             if rule.period != granularity:
                 continue
             for scope in await self._targets(rule):
+                if resume:
+                    stored = await self._stored_correction(rule, scope, period)
+                    if stored is not None:
+                        alerts.append(stored)
                 alert = await self._recheck(rule, scope, period)
                 if alert is not None:
                     alerts.append(alert)
@@ -197,6 +211,12 @@ class RuleEngine:
             alerts.append(correction)
         return alerts
 
+    async def _stored_correction(self, rule: Rule, scope: dict[str, str], period: date) -> Alert | None:
+        """Return the newest correction claimed for a period (None when it was never corrected)."""
+        record = await self.state.get_rule_state(rule.id, scope_key(scope))
+        stored = record.get("recent", {}).get(period.isoformat(), {}).get("correction")
+        return Alert.model_validate(stored) if stored is not None else None
+
     async def _provisional(self, rule: Rule, scope: dict[str, str], period: date) -> Alert | None:
         """Evaluate without changing anything; return the alert that would fire, marked provisional."""
         record = await self.state.get_rule_state(rule.id, scope_key(scope))
@@ -223,18 +243,20 @@ class RuleEngine:
         ):
             return None
         revision = entry["revision"] + 1
+        alert = self._alert(rule, scope, period, outcome, revision=revision)
         new_entry = {
             **entry,
             "fired": outcome.fired,
             "value": outcome.value,
             "threshold": outcome.threshold,
             "revision": revision,
+            # kept so that a recompute taken over hands on this very correction (see ``reevaluate``)
+            "correction": alert.model_dump(mode="json"),
         }
         new_record = {**record, "recent": {**record["recent"], iso: new_entry}}
         if record.get("period") == iso:
             new_record["checks"] = outcome.states
         await self.state.set_rule_state(rule.id, key, new_record)
-        alert = self._alert(rule, scope, period, outcome, revision=revision)
         if not await self.state.claim(f"eval:{alert.dedup_key}", ttl_s=self.claim_ttl_s):
             return None
         return alert

@@ -296,6 +296,26 @@ async def test_two_workers_correct_once(state: MemoryState, streak_rules: RuleSe
     assert len(first) == 1 and second == []
 
 
+async def test_a_resumed_reevaluate_hands_on_again_the_correction_claimed(
+    state: MemoryState, streak_rules: RuleSet
+) -> None:
+    await state.put_series(HF_NET, weekly([1e9] * 5))
+    await engine(streak_rules, state).evaluate(WEEK, "week")
+    await state.put_points(WEEK, {HF_NET: 3e9})
+    [claimed] = await engine(streak_rules, state).reevaluate(WEEK, "week")  # its worker dies before the emit
+    assert await engine(streak_rules, state).reevaluate(WEEK, "week") == []  # the claim is taken
+    [again] = await engine(streak_rules, state).reevaluate(WEEK, "week", resume=True)
+    assert again.model_dump_json() == claimed.model_dump_json() and again.dedup_key.endswith(":v2")
+    # data changed since: the stored correction, then the next one
+    await state.put_points(WEEK, {HF_NET: -1e9})
+    resumed = await engine(streak_rules, state).reevaluate(WEEK, "week", resume=True)
+    assert [(a.revision, a.fired) for a in resumed] == [(2, True), (3, False)]
+    # a period never corrected: resume adds nothing
+    await state.put_series(HF_NET, weekly([1e9] * 6, end=date(2025, 6, 13)))
+    await engine(streak_rules, state).evaluate(date(2025, 6, 13), "week")
+    assert await engine(streak_rules, state).reevaluate(date(2025, 6, 13), "week", resume=True) == []
+
+
 async def test_resume_hands_on_again_what_an_unfinished_close_had_evaluated(
     state: MemoryState, streak_rules: RuleSet
 ) -> None:
