@@ -25,14 +25,37 @@ The markers stay, one small entry per calendar day closed.
 
 Redis being unreachable (``is_transient``) pauses ``note`` and ``advance``, which
 retry with backoff instead of failing the agent; a close retried by the closer
-that holds its lease resumes it the same way. An event that lands in a closed
-period (inside the lateness allowance) reopens it: its points are recomputed and
-the rules re-evaluated, which can emit corrections.
+that holds its lease resumes it the same way.
+
+An event that lands in a closed period (inside the lateness allowance) reopens
+it: its points are recomputed and the rules re-evaluated, which can emit
+corrections. The reopened periods are kept in the store, not in a worker's
+memory, so any worker's ``advance`` recomputes them. ``note`` lists them, after
+each applied batch, in a reopen list per input partition (``reopen:<topic>:<partition>``,
+written only by the partition's owner, so concurrent batches of other partitions
+do not overwrite it): period -> the offset of the newest batch that reopened it.
+Per period a record ``recompute:<granularity>:<period>`` holds, per partition,
+the offset up to which the period was recomputed (``done``), and the offsets of a
+recompute started and not finished (``started``). A period is due while a
+partition lists it at an offset past its ``done``. ``advance`` recomputes a due
+period under a lease named after the offsets it covers (a newer batch makes a new
+lease, and a recompute of its own), marks it started, recomputes its points,
+re-evaluates the rules and hands the corrections on, and only then records it
+done. A worker that dies in between is taken over once the lease runs out: the
+next recompute finds the period started and re-evaluates with the rule engine's
+``resume``, which hands on again the corrections the dead worker had claimed
+(same dedup keys). ``note`` drops the entries of its list recomputed since.
+A closer reads the reopen lists on every ``advance`` after it noted a reopen, or
+while periods are due that it could not take; otherwise at most every
+``reopen_scan_s``, so a period noted by a worker that died before recomputing it
+waits that long for another worker.
 """
 
 from __future__ import annotations
 
 import asyncio
+import hashlib
+import json
 import logging
 import random
 import time
@@ -60,11 +83,19 @@ class Evaluator(Protocol):
         of the rules already evaluated for the period.
         """
 
-    async def reevaluate(self, period: date, granularity: Granularity) -> list[Any]:
-        """Evaluate a period again after late data; return corrections."""
+    async def reevaluate(self, period: date, granularity: Granularity, *, resume: bool = False) -> list[Any]:
+        """Evaluate a period again after late data; return corrections.
+
+        ``resume``: a recompute of the period was started and not finished; also return
+        the corrections already claimed for it.
+        """
 
 
 AlertSink = Callable[[Sequence[Any]], Awaitable[None]]
+
+
+def _pkey(period: date, granularity: Granularity) -> str:
+    return f"{granularity}:{period.isoformat()}"
 
 
 def _day_of(epoch: float) -> date:
@@ -85,6 +116,7 @@ class PeriodCloser:
         idle_s: float,
         claim_ttl_s: float = 60.0,
         retry_max_s: float = 30.0,
+        reopen_scan_s: float = 5.0,
         clock: Callable[[], float | None] | None = None,
     ) -> None:
         self.state = state
@@ -95,9 +127,15 @@ class PeriodCloser:
         self.idle_s = idle_s
         self.claim_ttl_s = claim_ttl_s
         self.retry_max_s = retry_max_s
+        self.reopen_scan_s = reopen_scan_s
         self.clock = clock
         self._lock = asyncio.Lock()
-        self._reopened: set[tuple[date, Granularity]] = set()
+        # recompute leases this closer took, and when (monotonic) each runs out at the latest
+        self._held: dict[str, float] = {}
+        # when (monotonic) the reopen lists may be read again without cause: every advance reads them
+        # while this closer noted a reopen since, or the last read left periods due; otherwise every
+        # ``reopen_scan_s``, which is how soon the periods another worker noted and did not recompute are taken
+        self._quiet_until = float("-inf")
         # the day whose lease this closer took, and when (monotonic) the lease runs out at the latest
         self._lease: tuple[date, float] | None = None
         self._tally = 0  # periods closed or recomputed by the current advance
@@ -147,17 +185,39 @@ class PeriodCloser:
         closed_through = date.fromisoformat(progress["day"]) if "day" in progress else None
         if closed_through is None:
             return
+        reopened: set[tuple[date, Granularity]] = set()
         for week in batch.flows:
             w = date.fromisoformat(week)
             if w <= closed_through:
-                self._reopened.add((w, "week"))
+                reopened.add((w, "week"))
         for touched in (batch.exposures, batch.quotes, batch.observations):
             for day in touched:
                 d = date.fromisoformat(day)
                 if d <= closed_through:
-                    self._reopened.add((d, "day"))
+                    reopened.add((d, "day"))
                     if week_of(d) <= closed_through:
-                        self._reopened.add((week_of(d), "week"))
+                        reopened.add((week_of(d), "week"))
+        await self._list_reopened(batch, reopened)
+
+    async def _list_reopened(self, batch: Batch, reopened: set[tuple[date, Granularity]]) -> None:
+        """Add the reopened periods to the partition's reopen list, dropping the entries recomputed since."""
+        name = f"reopen:{batch.topic}:{batch.partition}"
+        source = f"{batch.topic}:{batch.partition}"
+        listed: dict[str, int] = (await self.state.get_rule_state(CLOSER_STATE, name)).get("periods", {})
+        if not listed and not reopened:
+            return
+        kept: dict[str, int] = {}
+        for pk, offset in listed.items():
+            done = (await self.state.get_rule_state(CLOSER_STATE, f"recompute:{pk}")).get("done", {})
+            if done.get(source, -1) < offset:
+                kept[pk] = offset
+        for period, granularity in reopened:
+            pk = _pkey(period, granularity)
+            kept[pk] = max(kept.get(pk, -1), batch.last_offset)
+        if kept != listed:
+            await self.state.set_rule_state(CLOSER_STATE, name, {"periods": kept})
+        if reopened:
+            self._quiet_until = float("-inf")
 
     async def advance(self) -> int:
         """Close every period the watermark has passed; return how many closed (or were recomputed).
@@ -259,20 +319,78 @@ class PeriodCloser:
         return 1
 
     async def _redo_reopened(self) -> int:
-        redo = sorted(self._reopened, key=lambda pg: (pg[0], pg[1] == "week"))
-        self._reopened.clear()
-        for i, (period, granularity) in enumerate(redo):
-            try:
-                log.info("late data changed the closed %s %s: recomputing", granularity, period.isoformat())
-                await self.materialize(period, granularity)
-                if self.evaluator is not None:
-                    corrections = await self.evaluator.reevaluate(period, granularity)
-                    if corrections:
-                        await self.emit(corrections)
-            except BaseException:
-                self._reopened.update(redo[i:])  # not done: the next attempt recomputes them
-                raise
-        return len(redo)
+        """Recompute the reopened periods due (any worker's); return how many this closer recomputed."""
+        now = time.monotonic()
+        if now < self._quiet_until:
+            return 0
+        due = await self._due()
+        redone = 0
+        for pk in sorted(due, key=lambda k: (k.split(":", 1)[1], k.startswith("week"))):
+            granularity, iso = pk.split(":", 1)
+            redone += await self._recompute(date.fromisoformat(iso), granularity, due[pk])  # type: ignore[arg-type]
+        if redone == len(due):
+            self._quiet_until = now + self.reopen_scan_s
+        return redone
+
+    async def _due(self) -> dict[str, dict[str, int]]:
+        """Return period key -> partition -> offset, for the periods listed past what was recomputed."""
+        listed: dict[str, dict[str, int]] = {}
+        for topic in self.topics:
+            for partition in await self.state.marks(topic):
+                entry = await self.state.get_rule_state(CLOSER_STATE, f"reopen:{topic}:{partition}")
+                for pk, offset in entry.get("periods", {}).items():
+                    listed.setdefault(pk, {})[f"{topic}:{partition}"] = offset
+        due: dict[str, dict[str, int]] = {}
+        for pk, sources in listed.items():
+            done = (await self.state.get_rule_state(CLOSER_STATE, f"recompute:{pk}")).get("done", {})
+            left = {src: off for src, off in sources.items() if done.get(src, -1) < off}
+            if left:
+                due[pk] = left
+        return due
+
+    async def _hold(self, lease: str) -> bool:
+        """Take a recompute lease; True also while this closer still holds it from an attempt that failed."""
+        now = time.monotonic()
+        if self._held.get(lease, float("-inf")) > now:
+            return True
+        if not await self.state.claim(lease, ttl_s=self.claim_ttl_s):
+            return False
+        self._held[lease] = now + self.claim_ttl_s
+        return True
+
+    async def _recompute(self, period: date, granularity: Granularity, sources: dict[str, int]) -> int:
+        """Recompute a reopened period and hand its corrections on; 0 when another worker holds it."""
+        pk = _pkey(period, granularity)
+        digest = hashlib.sha1(json.dumps(sorted(sources.items())).encode()).hexdigest()[:16]
+        lease = f"recompute:{pk}:{digest}"
+        if not await self._hold(lease):
+            return 0  # another worker recomputes it, or did and died: taken over when its lease runs out
+        name = f"recompute:{pk}"
+        record = await self.state.get_rule_state(CLOSER_STATE, name)
+        started: dict[str, int] = record.get("started", {})
+        resume = bool(started)
+        if resume:
+            log.warning(
+                "taking over the recompute of the %s %s, started before and not finished; "
+                "handing its corrections on again", granularity, period.isoformat(),
+            )
+        merged = {**started, **{src: max(off, started.get(src, -1)) for src, off in sources.items()}}
+        await self.state.set_rule_state(CLOSER_STATE, name, {**record, "started": merged})
+        log.info("late data changed the closed %s %s: recomputing", granularity, period.isoformat())
+        await self.materialize(period, granularity)
+        if self.evaluator is not None:
+            corrections = await self.evaluator.reevaluate(period, granularity, resume=resume)
+            if corrections:
+                await self.emit(corrections)
+        # done only now: a worker that dies before this line is taken over, with resume
+        record = await self.state.get_rule_state(CLOSER_STATE, name)
+        done = dict(record.get("done", {}))
+        for src, off in sources.items():
+            done[src] = max(off, done.get(src, -1))
+        left = {src: off for src, off in record.get("started", {}).items() if off > done.get(src, -1)}
+        await self.state.set_rule_state(CLOSER_STATE, name, {"done": done, **({"started": left} if left else {})})
+        self._held.pop(lease, None)
+        return 1
 
     async def materialize(self, period: date, granularity: Granularity) -> int:
         """Write the series points of a period from its ingest aggregates; return how many."""

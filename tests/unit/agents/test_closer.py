@@ -304,7 +304,7 @@ class DyingEvaluator:
         self.evaluated.append((period, granularity, resume))
         return []
 
-    async def reevaluate(self, period: date, granularity: str) -> list[Any]:
+    async def reevaluate(self, period: date, granularity: str, *, resume: bool = False) -> list[Any]:
         return []
 
 
@@ -399,8 +399,8 @@ class DyingSink:
 def closer_of(state: MemoryState, emit: Any, **over: Any) -> PeriodCloser:
     rules = parse_rules(TAKEOVER_RULES)
     engine = RuleEngine(rules, state, clock=lambda: datetime(2025, 6, 9, tzinfo=UTC))
-    kwargs: dict[str, Any] = {"grace_s": GRACE_S, "idle_s": IDLE_S, "claim_ttl_s": LEASE_S, **over}
-    return PeriodCloser(state, topics=TOPICS, evaluator=engine, emit=emit, **kwargs)
+    kwargs: dict[str, Any] = {"topics": TOPICS, "grace_s": GRACE_S, "idle_s": IDLE_S, "claim_ttl_s": LEASE_S, **over}
+    return PeriodCloser(state, evaluator=engine, emit=emit, **kwargs)
 
 
 def keys(alerts: Sequence[Any]) -> list[str]:
@@ -570,6 +570,148 @@ async def test_corrections_after_a_take_over_are_emitted_once() -> None:
     assert len([a for a in delivery.topic if a.correction]) == 1
 
 
+# --- corrections are not lost with the worker that noted the late data -------------------------------------
+
+HEDGE_WEEK = dedup_key("week_net_buying", {"fund_type": "hedge_fund"}, FRI)
+
+
+class CorrectionKiller:
+    """Hands alerts on, except that the worker is killed at the emit of its first corrections."""
+
+    def __init__(self, delivery: Delivery) -> None:
+        self.delivery = delivery
+        self.doomed: list[Any] = []
+
+    async def __call__(self, alerts: Sequence[Any]) -> None:
+        if any(a.correction for a in alerts) and not self.doomed:
+            self.doomed = list(alerts)
+            raise Killed
+        self.delivery.take(alerts)
+
+
+def corrections(delivery: Delivery) -> list[str]:
+    return [a.dedup_key for a in delivery.topic if a.correction]
+
+
+async def closed_week(state: MemoryState, delivery: Delivery) -> Feed:
+    """The test week fed and closed by a closer that hands every alert on."""
+
+    async def emit(alerts: Sequence[Any]) -> None:
+        delivery.take(alerts)
+
+    feed = Feed(state, closer_of(state, emit))
+    await feed_week(feed)
+    assert await feed.closer.advance() == 6
+    return feed
+
+
+async def late_sale(feed: Feed) -> None:
+    # a late hedge-fund sale of Wednesday turns the week's hedge-fund net buying negative
+    await feed.send("trades", [trade("late", ts(2025, 6, 4, 16, 0), "sell_long", 1000.0)])
+
+
+async def test_a_late_batch_noted_by_a_worker_that_dies_is_recomputed_by_another() -> None:
+    state = LeaseClockState()
+    delivery = Delivery()
+    feed = await closed_week(state, delivery)
+
+    async def emit(alerts: Sequence[Any]) -> None:
+        delivery.take(alerts)
+
+    # another worker, already running (reading the reopen lists on every advance)
+    other = closer_of(state, emit, reopen_scan_s=0.0)
+    assert await other.advance() == 0
+    await late_sale(feed)  # noted by the first worker, which dies before its next advance
+    assert await other.advance() == 1  # the week, recomputed
+    assert await state.history("net_buying:week|fund_type=hedge_fund") == [(FRI, pytest.approx(-450.0))]
+    [fix] = [a for a in delivery.topic if a.correction]
+    assert fix.dedup_key == f"{HEDGE_WEEK}:v2" and not fix.fired
+    # once only, whoever advances next
+    assert await other.advance() == 0
+    state.now += 10 * LEASE_S
+    assert await closer_of(state, emit).advance() == 0
+    assert corrections(delivery) == [f"{HEDGE_WEEK}:v2"]
+    # the partition's reopen list drops the entry at its next batch
+    assert (await state.get_rule_state(CLOSER_STATE, "reopen:trades:0"))["periods"] == {"week:2025-06-06": 6}
+    await feed.send("trades", [trade("n1", ts(2025, 6, 10, 14, 0), "buy_long", 10.0)])
+    assert await state.get_rule_state(CLOSER_STATE, "reopen:trades:0") == {"periods": {}}
+
+
+async def test_a_correction_claimed_and_not_handed_on_is_handed_on_by_the_take_over() -> None:
+    state = LeaseClockState()
+    delivery = Delivery()
+    feed = await closed_week(state, delivery)
+    killer = CorrectionKiller(delivery)
+    feed.closer.emit = killer
+    await late_sale(feed)
+    with pytest.raises(Killed):
+        await feed.closer.advance()
+    # the dead worker had claimed the correction: a plain re-run would find the claim taken
+    assert [a.dedup_key for a in killer.doomed] == [f"{HEDGE_WEEK}:v2"]
+    assert corrections(delivery) == []
+
+    async def emit(alerts: Sequence[Any]) -> None:
+        delivery.take(alerts)
+
+    second = closer_of(state, emit)
+    assert await second.advance() == 0, "the dead worker's lease on the recompute still holds"
+    assert corrections(delivery) == []
+    state.now += LEASE_S
+    assert await second.advance() == 1
+    # the very correction the dead worker had claimed, handed on once
+    assert [a.model_dump_json() for a in delivery.topic if a.correction] == [
+        a.model_dump_json() for a in killer.doomed
+    ]
+    assert await second.advance() == 0
+    state.now += 10 * LEASE_S
+    assert await closer_of(state, emit).advance() == 0
+    assert corrections(delivery) == [f"{HEDGE_WEEK}:v2"]
+    assert len(delivery.topic) == len(delivery.posted)
+
+
+async def test_a_take_over_after_a_newer_late_batch_hands_on_both_corrections() -> None:
+    state = LeaseClockState()
+    delivery = Delivery()
+    feed = await closed_week(state, delivery)
+    killer = CorrectionKiller(delivery)
+    feed.closer.emit = killer
+    await late_sale(feed)
+    with pytest.raises(Killed):
+        await feed.closer.advance()
+
+    async def emit(alerts: Sequence[Any]) -> None:
+        delivery.take(alerts)
+
+    second = closer_of(state, emit)
+    feed.closer = second
+    # a later batch turns it positive again: a recompute of its own, not held back by the dead worker's lease
+    await feed.send("trades", [trade("later", ts(2025, 6, 4, 17, 0), "buy_long", 3000.0)])
+    assert await second.advance() == 1
+    assert corrections(delivery) == [f"{HEDGE_WEEK}:v2", f"{HEDGE_WEEK}:v3"]
+    assert [a.model_dump_json() for a in delivery.topic if a.correction][:1] == [
+        a.model_dump_json() for a in killer.doomed
+    ]
+    state.now += 10 * LEASE_S
+    assert await closer_of(state, emit).advance() == 0
+    assert len(delivery.topic) == len(delivery.posted)
+
+
+async def test_corrections_in_the_normal_path_are_handed_on_once() -> None:
+    state = LeaseClockState()
+    delivery = Delivery()
+    feed = await closed_week(state, delivery)
+    on_topic = len(delivery.topic)
+    await late_sale(feed)
+    assert await feed.closer.advance() == 1
+    assert await feed.closer.advance() == 0
+    await feed.send("trades", [trade("later", ts(2025, 6, 4, 17, 0), "buy_long", 3000.0)])
+    assert await feed.closer.advance() == 1
+    state.now += 10 * LEASE_S
+    assert await closer_of(state, feed.closer.emit).advance() == 0
+    assert [a.dedup_key for a in delivery.topic[on_topic:]] == [f"{HEDGE_WEEK}:v2", f"{HEDGE_WEEK}:v3"]
+    assert len(delivery.topic) == len(delivery.posted)
+
+
 # --- Redis unreachable for a moment ----------------------------------------------------------------------
 
 
@@ -690,5 +832,42 @@ async def test_a_take_over_over_redis(redis_url: str, key_prefix: str) -> None:
         assert [a.model_dump_json() for a in taken_over] == [a.model_dump_json() for a in dying.doomed]
         assert delivery.posts() == (await normal_run()).posts()
         assert len(delivery.topic) - len(delivery.posted) == 1
+    finally:
+        await client.aclose()
+
+
+async def test_a_correction_taken_over_over_redis(redis_url: str, key_prefix: str) -> None:
+    client = aioredis.Redis.from_url(redis_url, decode_responses=True)
+    try:
+        state = RedisState(client, prefix=key_prefix, topic_prefix="signals")
+        delivery = Delivery()
+        wm = {"t": ts(2025, 6, 9, 14, 0).timestamp()}
+        topics = [f"signals.{t}" for t in TOPICS]
+
+        async def emit(alerts: Sequence[Any]) -> None:
+            delivery.take(alerts)
+
+        first = closer_of(state, emit, clock=lambda: wm["t"], topics=topics)  # type: ignore[arg-type]
+        feed = RedisFeed(state, first)  # type: ignore[arg-type]
+        await feed_week(feed)
+        assert await first.advance() == 6
+        killer = CorrectionKiller(delivery)
+        first.emit = killer
+        await late_sale(feed)
+        with pytest.raises(Killed):
+            await first.advance()
+        assert [a.dedup_key for a in killer.doomed] == [f"{HEDGE_WEEK}:v2"]
+
+        second = closer_of(state, emit, clock=lambda: wm["t"], topics=topics)  # type: ignore[arg-type]
+        assert await second.advance() == 0  # the dead worker's lease holds
+        [lease] = await client.keys(f"{key_prefix}:claim:recompute:*")
+        await client.delete(lease)  # the lease runs out
+        assert await second.advance() == 1
+        assert [a.model_dump_json() for a in delivery.topic if a.correction] == [
+            a.model_dump_json() for a in killer.doomed
+        ]
+        assert await second.advance() == 0
+        assert corrections(delivery) == [f"{HEDGE_WEEK}:v2"]
+        assert len(delivery.topic) == len(delivery.posted)
     finally:
         await client.aclose()
