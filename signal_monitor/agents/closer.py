@@ -23,7 +23,7 @@ holder had evaluated, and perhaps not handed on, are handed on again (the same
 alerts; the delivery outbox's claim on their dedup keys keeps Slack to one post).
 The markers stay, one small entry per calendar day closed.
 
-Redis being unreachable (``is_transient``) pauses ``note`` and ``advance``, which
+Redis being unreachable (``retry_transient``) pauses ``note`` and ``advance``, which
 retry with backoff instead of failing the agent; a close retried by the closer
 that holds its lease resumes it the same way.
 
@@ -57,13 +57,12 @@ import asyncio
 import hashlib
 import json
 import logging
-import random
 import time
 from collections.abc import Awaitable, Callable, Sequence
 from datetime import date, datetime, timedelta, timezone
 from typing import Any, Protocol
 
-from signal_monitor.agents.ingest import is_transient
+from signal_monitor.agents.ingest import retry_transient
 from signal_monitor.metrics import aggregate_exposures, flow_metrics, points_of, series_id
 from signal_monitor.periods import EASTERN, Granularity, close_at, week_of
 from signal_monitor.state.base import Batch, State
@@ -231,23 +230,10 @@ class PeriodCloser:
 
     async def _retrying(self, call: Callable[[], Awaitable[Any]], what: str) -> Any:
         """Run ``call`` until it returns, pausing with backoff while Redis is unreachable; other errors raise."""
-        delay = 0.5
-        attempt = 0
-        while True:
-            try:
-                return await call()
-            except Exception as exc:
-                if not is_transient(exc):
-                    raise
-                attempt += 1
-                self.store_retries += 1
-                wait = min(self.retry_max_s, delay) * (0.8 + 0.4 * random.random())
-                log.warning(
-                    "Redis unavailable while trying to %s (%s: %s); paused, retry %d in %.1f s",
-                    what, type(exc).__name__, exc, attempt, wait,
-                )
-                await asyncio.sleep(wait)
-                delay = min(self.retry_max_s, delay * 2)
+        return await retry_transient(call, what, max_s=self.retry_max_s, on_retry=self._count_retry, logger=log)
+
+    def _count_retry(self) -> None:
+        self.store_retries += 1
 
     async def _advance(self) -> None:
         self._tally += await self._redo_reopened()

@@ -11,6 +11,7 @@ from collections import Counter
 from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
+from typing import TypeVar
 
 from redis.exceptions import (
     BusyLoadingError,
@@ -54,6 +55,41 @@ def is_transient(exc: BaseException) -> bool:
         return True  # Redis refuses writes at maxmemory: wait for room, as for an outage
     # redis-py raises the bare RedisClusterException when no node of a cluster answers
     return type(exc) is RedisClusterException and "cannot be connected" in str(exc)
+
+
+T = TypeVar("T")
+
+
+async def retry_transient(
+    call: Callable[[], Awaitable[T]],
+    what: str,
+    *,
+    max_s: float,
+    on_retry: Callable[[], None] | None = None,
+    logger: logging.Logger = log,
+) -> T:
+    """Run ``call`` until it returns, pausing while Redis is unreachable (:func:`is_transient`); other errors raise.
+
+    The pauses grow from 0.5 s to ``max_s``, with jitter, and each one is logged.
+    """
+    delay = 0.5
+    attempt = 0
+    while True:
+        try:
+            return await call()
+        except Exception as exc:
+            if not is_transient(exc):
+                raise
+            attempt += 1
+            if on_retry is not None:
+                on_retry()
+            wait = min(max_s, delay) * (0.8 + 0.4 * random.random())
+            logger.warning(
+                "Redis unavailable while trying to %s (%s: %s); paused, retry %d in %.1f s",
+                what, type(exc).__name__, exc, attempt, wait,
+            )
+            await asyncio.sleep(wait)
+            delay = min(max_s, delay * 2)
 
 
 @dataclass(frozen=True, slots=True)
@@ -241,21 +277,8 @@ class Ingestor:
         if self.on_applied is not None:
             await self.on_applied(batch)
 
-    async def _retrying(self, call: Callable[[], Awaitable[object]], what: str):  # type: ignore[no-untyped-def]
-        delay = 0.5
-        attempt = 0
-        while True:
-            try:
-                return await call()
-            except Exception as exc:
-                if not is_transient(exc):
-                    raise
-                attempt += 1
-                self.stats.store_retries += 1
-                wait = min(self.retry_max_s, delay) * (0.8 + 0.4 * random.random())
-                log.warning(
-                    "Redis unavailable while trying to %s (%s: %s); paused, retry %d in %.1f s",
-                    what, type(exc).__name__, exc, attempt, wait,
-                )
-                await asyncio.sleep(wait)
-                delay = min(self.retry_max_s, delay * 2)
+    async def _retrying(self, call: Callable[[], Awaitable[T]], what: str) -> T:
+        return await retry_transient(call, what, max_s=self.retry_max_s, on_retry=self._count_retry)
+
+    def _count_retry(self) -> None:
+        self.stats.store_retries += 1
