@@ -31,7 +31,6 @@ import pytest
 import redis
 import redis.asyncio as aioredis
 from click.testing import CliRunner
-from pytest_httpserver import HTTPServer
 
 from signal_monitor.config.settings import Settings
 from signal_monitor.delivery import Dispatcher, parse_routes
@@ -49,6 +48,7 @@ from signal_monitor.state.redis import RedisState
 from signal_monitor.streams.events import Quote, Trade
 from tests.integration.harness import UTC, ground_truth, make_trades
 from tests.integration.test_delivery import HOOK_PATH, SLACK_ROUTES, Answer, FakeClock, FakeSlack, fast_options
+from tests.integration.test_delivery import fake_slack, slack_server  # noqa: F401  (fixtures)
 from tests.integration.test_delivery import keys as dedup_keys
 from tests.unit.delivery.factory import make_alert, weekly
 
@@ -492,23 +492,6 @@ route:
   receiver: desk
   routes: [{match: {severity: critical}, receiver: urgent}]
 """
-
-
-@pytest.fixture(scope="module")
-def slack_server() -> Iterator[HTTPServer]:
-    """One HTTP server for the module's fake Slack."""
-    server = HTTPServer(host="127.0.0.1", port=0)
-    server.start()
-    yield server
-    server.stop()
-
-
-@pytest.fixture
-def fake_slack(slack_server: HTTPServer) -> Iterator[FakeSlack]:
-    """A fresh fake Slack (webhooks and Web API) on the module's server."""
-    slack_server.clear()
-    yield FakeSlack(slack_server)
-    slack_server.clear()
 
 
 class Deliveries:
