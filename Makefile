@@ -6,9 +6,18 @@ VENV_PYTHON := $(VENV)/bin/python
 STAMP := $(VENV)/.installed
 PYTEST_ARGS ?=
 
-.PHONY: install test demo bench chaos clean
+.PHONY: install kafka-jars test demo bench chaos clean
 
-install: $(STAMP)
+install: $(STAMP) kafka-jars
+
+# The embedded Apache Kafka broker's jars, from Maven Central into ~/.cache/signal-monitor (once), when Java
+# and Maven are here; without them the Tansu broker (no Java) is what make demo, bench and chaos start.
+kafka-jars: $(STAMP)
+	@if command -v java >/dev/null && command -v mvn >/dev/null; then \
+		$(VENV_PYTHON) -m signal_monitor.embedded kafka-jars; \
+	else \
+		echo "no java/mvn: skipping the Apache Kafka jars (the embedded broker will be Tansu)"; \
+	fi
 
 # Re-install only when pyproject.toml is newer than the stamp (or the venv is missing / broken).
 $(STAMP): pyproject.toml

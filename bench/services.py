@@ -12,7 +12,7 @@ from types import TracebackType
 from typing import Self
 
 from bench.workload import TradeGenerator, create_topics, produce_sync
-from signal_monitor.embedded import EmbeddedBroker, EmbeddedRedis
+from signal_monitor.embedded import EmbeddedRedis, EmbeddedTansu
 from signal_monitor.streams.topics import INPUTS, OUTPUTS
 
 
@@ -21,7 +21,7 @@ class Services:
 
     def __init__(self, workdir: Path) -> None:
         self.workdir = workdir
-        self.broker = EmbeddedBroker(workdir / "broker")
+        self.broker = EmbeddedTansu(workdir / "broker")
         self.redis = EmbeddedRedis(workdir / "redis")
 
     def __enter__(self) -> Self:

@@ -561,7 +561,7 @@ class Campaign:
 
     def run(self) -> Result:
         """Run the campaign; return the figures (and fill the table)."""
-        from signal_monitor.embedded import EmbeddedBroker, EmbeddedRedis
+        from signal_monitor.embedded import EmbeddedRedis, EmbeddedTansu
         from tests.integration.harness import Names, create_topics
 
         plan = self.plan
@@ -573,7 +573,7 @@ class Campaign:
         print(f"  built {work.events:,} trades in {work.message_count:,} envelopes ({work.resent:,} resent) "
               f"in {built - began:.1f} s", flush=True)
         expectation = Expectation(work, RULES_PATH)
-        self.broker = EmbeddedBroker(self.workdir / "broker")
+        self.broker = EmbeddedTansu(self.workdir / "broker")
         self.redis = EmbeddedRedis(self.workdir / "redis", appendonly=True)
         self.receiver = SlackReceiver()
         self.outage_started = self.outage_ended = 0.0

@@ -69,7 +69,7 @@ def create_topics() -> None:
 
 def _open_state(settings: Settings, *, prefix: str | None = None, memory: bool = False):  # type: ignore[no-untyped-def]
     """Return a RedisState when Redis answers at REDIS_URL (or 127.0.0.1:6379), else a MemoryState."""
-    from signal_monitor.embedded.services import DEFAULT_REDIS_URL, redis_answers
+    from signal_monitor.state.connect import DEFAULT_REDIS_URL, redis_answers
     from signal_monitor.state.memory import MemoryState
     from signal_monitor.state.redis import RedisState
 
@@ -195,7 +195,7 @@ def replay(quotes: str | None, quotes_format: str, symbol: str, trades: str | No
 async def _deliver(settings: Settings, alerts: list, *, timeout: float) -> None:  # type: ignore[type-arg]
     """Send replayed alerts through the configured routes and receivers, by the outbox in Redis."""
     from signal_monitor.delivery.dispatcher import Dispatcher
-    from signal_monitor.embedded.services import DEFAULT_REDIS_URL, redis_answers
+    from signal_monitor.state.connect import DEFAULT_REDIS_URL, redis_answers
     from signal_monitor.state.connect import redis_client
 
     url = settings.redis_url or DEFAULT_REDIS_URL

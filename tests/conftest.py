@@ -1,4 +1,4 @@
-"""Shared fixtures: an embedded Kafka broker, the shared Redis with per-test key prefixes, and a private Redis."""
+"""Shared fixtures: an embedded Apache Kafka broker (and a Tansu one), the shared Redis with per-test key prefixes, a private Redis."""
 
 from __future__ import annotations
 
@@ -9,18 +9,36 @@ from pathlib import Path
 import pytest
 import redis
 
-from signal_monitor.embedded import EmbeddedBroker, EmbeddedRedis, redis_answers
+from signal_monitor.embedded import EmbeddedKafka, EmbeddedRedis, EmbeddedTansu
+from signal_monitor.state.connect import redis_answers
 
 SHARED_REDIS_URL = "redis://127.0.0.1:6379/0"
 
 
 @pytest.fixture(scope="session")
-def broker(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
-    """One embedded Tansu broker for the whole session; yields its bootstrap ``127.0.0.1:PORT``.
+def kafka_broker(tmp_path_factory: pytest.TempPathFactory) -> Iterator[EmbeddedKafka]:
+    """One embedded Apache Kafka broker (KRaft, one node) for the whole session.
+
+    The broker the desk runs: tests where the broker matters use it through ``broker``. It needs Java
+    17 and the jars ``make test`` fetches; without them the tests that use it fail, they do not skip.
+    """
+    with EmbeddedKafka(tmp_path_factory.mktemp("kafka")) as server:
+        yield server
+
+
+@pytest.fixture(scope="session")
+def broker(kafka_broker: EmbeddedKafka) -> str:
+    """The session's Apache Kafka broker; yields its bootstrap ``127.0.0.1:PORT``.
 
     Topics live for the session: give each test its own topic names (e.g. from ``key_prefix``).
     """
-    with EmbeddedBroker(tmp_path_factory.mktemp("broker")) as server:
+    return kafka_broker.bootstrap
+
+
+@pytest.fixture(scope="session")
+def tansu_broker(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
+    """One embedded Tansu broker (memory storage) for the session, the no-Java broker of ``make demo``."""
+    with EmbeddedTansu(tmp_path_factory.mktemp("tansu")) as server:
         yield server.bootstrap
 
 

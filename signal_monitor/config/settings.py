@@ -14,6 +14,8 @@ from typing import Literal
 from pydantic import AliasChoices, Field, SecretStr, field_serializer
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
+from signal_monitor.security import redact_url
+
 DEFAULT_RULES_PATH = Path(__file__).with_name("rules.yaml")
 DEFAULT_ROUTES_PATH = Path(__file__).with_name("routes.yaml")
 
@@ -32,6 +34,13 @@ class Settings(BaseSettings):
         "",
         validation_alias=_env("KAFKA_BOOTSTRAP"),
         description="KAFKA_BOOTSTRAP: host:port[,host:port]. Empty: start the embedded broker.",
+    )
+    embedded_broker: Literal["tansu", "kafka"] = Field(
+        "tansu",
+        description=(
+            "SM_EMBEDDED_BROKER: the broker started when KAFKA_BOOTSTRAP is empty: tansu (no Java, memory "
+            "storage) or kafka (Apache Kafka from Maven Central jars, KRaft, logs on disk; needs Java 17)."
+        ),
     )
     redis_url: str = Field(
         "",
@@ -64,7 +73,10 @@ class Settings(BaseSettings):
     )
     kafka_session_timeout_s: float = Field(
         30.0, gt=0, validation_alias=_env("KAFKA_SESSION_TIMEOUT_S"),
-        description="SM_KAFKA_SESSION_TIMEOUT_S: a worker silent this long leaves the consumer group.",
+        description=(
+            "SM_KAFKA_SESSION_TIMEOUT_S: a worker silent this long leaves the consumer group. The broker "
+            "accepts group.min.session.timeout.ms to group.max.session.timeout.ms (Apache Kafka: 6 s to 30 min)."
+        ),
     )
     kafka_rebalance_timeout_s: float = Field(
         10.0, gt=0, validation_alias=_env("KAFKA_REBALANCE_TIMEOUT_S"),
@@ -157,8 +169,6 @@ class Settings(BaseSettings):
     @field_serializer("redis_url", when_used="json")
     def _redact_redis_url(self, url: str) -> str:
         """Write REDIS_URL without its password (``repr`` leaves the field out altogether)."""
-        from signal_monitor.embedded.services import redact_url
-
         return redact_url(url)
 
     def topic(self, name: str) -> str:

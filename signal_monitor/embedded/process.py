@@ -277,6 +277,22 @@ class ManagedServer(ABC):
         self._proc = None
         log.info("stopped %s at %s (pid %s, exit code %s)", self._service, self._address, pid, code)
 
+    def kill(self) -> None:
+        """Kill the server's process group with SIGKILL, no clean shutdown (a crash, as its clients see it)."""
+        atexit.unregister(self.stop)
+        if self._proc is None:
+            return
+        pid = self._proc.pid
+        _signal_group(pid, signal.SIGKILL)
+        self._proc.wait()
+        self._proc = None
+        log.info("killed %s at %s (pid %s) with SIGKILL", self._service, self._address, pid)
+
+    def restart(self) -> Self:
+        """Stop and start again (on the same port where the subclass keeps it)."""
+        self.stop()
+        return self.start()
+
     def __enter__(self) -> Self:
         return self.start()
 

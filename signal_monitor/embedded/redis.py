@@ -144,8 +144,3 @@ class EmbeddedRedis(ManagedServer):
             self.workdir,
             self.log_path,
         )
-
-    def restart(self) -> Self:
-        """Stop and start again on the same port with the same dir (an outage, as a client sees it)."""
-        self.stop()
-        return self.start()

@@ -4,70 +4,43 @@ from __future__ import annotations
 
 import logging
 import os
-from collections.abc import Iterator, Mapping
+from collections.abc import Iterator
 from contextlib import ExitStack, contextmanager
 from pathlib import Path
-from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
+from typing import Literal
 
 from signal_monitor.config.settings import Settings
-from signal_monitor.embedded.broker import EmbeddedBroker, kafka_metadata_ok
-from signal_monitor.embedded.process import tcp_open
+from signal_monitor.embedded.kafka import EmbeddedKafka, java_available
+from signal_monitor.embedded.probe import kafka_answers
 from signal_monitor.embedded.redis import EmbeddedRedis
+from signal_monitor.embedded.tansu import EmbeddedTansu
 from signal_monitor.errors import EmbeddedServiceError
+from signal_monitor.security import redact_url
+from signal_monitor.state.connect import DEFAULT_REDIS_URL, redis_answers
 
 log = logging.getLogger("signal_monitor.embedded")
 
-DEFAULT_REDIS_URL = "redis://127.0.0.1:6379/0"
-MASK = "***"
-_SECRET_QUERY_KEYS = frozenset({"password", "pass", "pwd", "secret", "token"})
+BrokerKind = Literal["kafka", "tansu"]
+EmbeddedBroker = EmbeddedKafka | EmbeddedTansu
 
 
-def redact_url(url: str) -> str:
-    """Return ``url`` with its password (in the user info or a ``password=`` query field) replaced by ``***``."""
-    try:
-        parts = urlsplit(url)
-    except ValueError:
-        return "<unparsable URL>"
-    netloc = parts.netloc
-    userinfo, at, hostport = netloc.rpartition("@")
-    if at and ":" in userinfo:
-        user = userinfo.split(":", 1)[0]
-        netloc = f"{user}:{MASK}@{hostport}"
-    query = parts.query
-    if query:
-        pairs = parse_qsl(query, keep_blank_values=True)
-        if any(key.lower() in _SECRET_QUERY_KEYS for key, _ in pairs):
-            query = urlencode(
-                [(key, MASK if key.lower() in _SECRET_QUERY_KEYS else value) for key, value in pairs], safe="*"
-            )
-    if netloc == parts.netloc and query == parts.query:
-        return url
-    return urlunsplit((parts.scheme, netloc, parts.path, query, parts.fragment))
+def embedded_broker(kind: BrokerKind, workdir: str | os.PathLike[str], **options: object) -> EmbeddedBroker:
+    """An (unstarted) embedded broker of ``kind``: Apache Kafka or Tansu, its files in ``workdir``."""
+    if kind == "kafka":
+        return EmbeddedKafka(workdir, **options)  # type: ignore[arg-type]
+    if kind == "tansu":
+        return EmbeddedTansu(workdir, **options)  # type: ignore[arg-type]
+    raise EmbeddedServiceError(f"SM_EMBEDDED_BROKER={kind!r}: choose kafka or tansu")
 
 
-def redis_answers(url: str, timeout: float = 0.5, *, password: str | None = None) -> bool:
-    """Return whether the Redis at ``url`` answers PING within ``timeout`` seconds (no retries)."""
-    import redis
-    from redis.backoff import NoBackoff
-    from redis.retry import Retry
-
-    options: dict[str, object] = {
-        "socket_timeout": timeout,
-        "socket_connect_timeout": timeout,
-        "retry": Retry(NoBackoff(), 0),
-    }
-    if password:
-        options["password"] = password
-    try:
-        client = redis.Redis.from_url(url, **options)
-    except (ValueError, redis.RedisError):
-        return False
-    try:
-        return bool(client.ping())
-    except (redis.RedisError, OSError):
-        return False
-    finally:
-        client.close()
+def default_broker_kind() -> BrokerKind:
+    """``SM_EMBEDDED_BROKER`` when set, else Apache Kafka when Java is here, else Tansu (bench, chaos, tests)."""
+    configured = os.environ.get("SM_EMBEDDED_BROKER", "").strip().lower()
+    if configured:
+        if configured not in ("kafka", "tansu"):
+            raise EmbeddedServiceError(f"SM_EMBEDDED_BROKER={configured!r}: choose kafka or tansu")
+        return configured  # type: ignore[return-value]
+    return "kafka" if java_available() else "tansu"
 
 
 def _kafka_client_config(settings: Settings) -> dict[str, object]:
@@ -83,44 +56,14 @@ def _kafka_client_config(settings: Settings) -> dict[str, object]:
     return config
 
 
-def _split_bootstrap(bootstrap: str) -> list[tuple[str, int]]:
-    servers: list[tuple[str, int]] = []
-    for item in bootstrap.split(","):
-        item = item.strip()
-        if not item:
-            continue
-        host, sep, port = item.rpartition(":")
-        if not sep or not port.isdigit():
-            raise EmbeddedServiceError(f"KAFKA_BOOTSTRAP {bootstrap!r}: {item!r} is not host:port")
-        servers.append((host.strip("[]"), int(port)))
-    if not servers:
-        raise EmbeddedServiceError(f"KAFKA_BOOTSTRAP {bootstrap!r} names no server")
-    return servers
-
-
-def kafka_answers(bootstrap: str, timeout: float = 5.0, *, client_config: Mapping[str, object] | None = None) -> bool:
-    """Return whether a broker of ``bootstrap`` answers a metadata request; ``client_config`` goes to kafka-python."""
-    try:
-        servers = _split_bootstrap(bootstrap)
-    except EmbeddedServiceError:
-        return False
-    if not any(tcp_open(host, port, timeout=min(timeout, 1.0)) for host, port in servers):
-        return False
-    try:
-        kafka_metadata_ok(bootstrap, timeout=timeout, client_config=client_config)
-    except Exception:  # kafka-python raises many types for an unreachable or refusing broker
-        log.debug("Kafka at %s does not answer", bootstrap, exc_info=True)
-        return False
-    return True
-
-
 @contextmanager
 def ensure_services(settings: Settings, *, workdir: str | os.PathLike[str]) -> Iterator[tuple[str, str]]:
     """Yield ``(kafka_bootstrap, redis_url)``: the configured services, checked, else embedded ones.
 
     A configured ``KAFKA_BOOTSTRAP`` / ``REDIS_URL`` must answer, or EmbeddedServiceError names it
-    (password masked). Without one, an embedded Tansu broker is started; for Redis, 127.0.0.1:6379 is
-    used when it answers, else an embedded redis-server. Only what was started here is stopped on exit.
+    (password masked). Without one, the broker ``SM_EMBEDDED_BROKER`` names is started (Tansu by
+    default); for Redis, 127.0.0.1:6379 is used when it answers, else an embedded redis-server.
+    Only what was started here is stopped on exit.
     """
     workdir = Path(workdir)
     with ExitStack() as stack:
@@ -134,9 +77,10 @@ def ensure_services(settings: Settings, *, workdir: str | os.PathLike[str]) -> I
                 )
             log.info("using the configured Kafka broker at %s", bootstrap)
         else:
-            broker = stack.enter_context(EmbeddedBroker(workdir / "kafka"))
+            kind = settings.embedded_broker
+            broker = stack.enter_context(embedded_broker(kind, workdir / kind))
             bootstrap = broker.bootstrap
-            log.info("KAFKA_BOOTSTRAP is not set: started the embedded broker at %s", bootstrap)
+            log.info("KAFKA_BOOTSTRAP is not set: started the embedded broker (%s) at %s", broker.label, bootstrap)
 
         # --- Redis ---------------------------------------------------------------
         password = settings.redis_password.get_secret_value() if settings.redis_password is not None else None

@@ -18,8 +18,7 @@ from redis.backoff import ExponentialBackoff
 from redis.retry import Retry
 
 from signal_monitor.config.settings import Settings
-from signal_monitor.embedded.services import redact_url
-from signal_monitor.security import redis_ssl_kwargs, redis_tls_kwargs
+from signal_monitor.security import redact_url, redis_ssl_kwargs, redis_tls_kwargs
 
 log = logging.getLogger(__name__)
 
@@ -32,6 +31,32 @@ CLIENT_OPTIONS: dict[str, Any] = {
 }
 
 AsyncClient = aioredis.Redis | aioredis.RedisCluster
+
+#: The Redis tried when REDIS_URL is empty, before an embedded one is started.
+DEFAULT_REDIS_URL = "redis://127.0.0.1:6379/0"
+
+
+def redis_answers(url: str, timeout: float = 0.5, *, password: str | None = None) -> bool:
+    """Return whether the Redis at ``url`` answers PING within ``timeout`` seconds (no retries)."""
+    from redis.backoff import NoBackoff
+
+    options: dict[str, object] = {
+        "socket_timeout": timeout,
+        "socket_connect_timeout": timeout,
+        "retry": Retry(NoBackoff(), 0),
+    }
+    if password:
+        options["password"] = password
+    try:
+        client = redis.Redis.from_url(url, **options)
+    except (ValueError, redis.RedisError):
+        return False
+    try:
+        return bool(client.ping())
+    except (redis.RedisError, OSError):
+        return False
+    finally:
+        client.close()
 
 
 def _secret(value: object) -> str | None:

@@ -26,6 +26,7 @@ from signal_monitor.periods import week_end
 SECTORS = ("Industrials", "Health Care", "Information Technology", "Energy")
 ACTIONS = ("buy_long", "sell_long", "sell_short", "buy_to_cover")
 SEP = "\x1f"
+INPUT_MAX_MESSAGE_BYTES = 8 * 1024 * 1024
 
 
 @dataclass
@@ -41,12 +42,24 @@ class Names:
         return f"{self.topic_prefix}.{name}"
 
 
-def create_topics(bootstrap: str, names: Names, *, partitions: int = 4) -> None:
-    """Create this test's input and output topics."""
+def create_topics(
+    bootstrap: str, names: Names, *, partitions: int = 4, input_config: Mapping[str, str] | None = None
+) -> None:
+    """Create this test's input and output topics; ``input_config`` is added to the four input topics' config.
+
+    Apache Kafka refuses a message over a topic's max.message.bytes (1 MiB by default) when it is
+    produced; the input topics here take 8 MiB, so that messages over the monitor's own
+    SM_MAX_MESSAGE_BYTES (1 MiB) reach the worker and its dead-letter path, as on a desk's topic
+    configured to accept them.
+    """
     admin = KafkaAdminClient(bootstrap_servers=bootstrap)
+    config = {"max.message.bytes": str(INPUT_MAX_MESSAGE_BYTES), **(input_config or {})}
     try:
         admin.create_topics(
-            [NewTopic(names.topic(t), partitions, 1) for t in ("trades", "quotes", "exposures", "observations")]
+            [
+                NewTopic(names.topic(t), partitions, 1, topic_configs=config)
+                for t in ("trades", "quotes", "exposures", "observations")
+            ]
             + [NewTopic(names.topic(t), 1, 1) for t in ("dlq", "alerts", "status")]
         )
     finally:

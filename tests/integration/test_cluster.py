@@ -37,7 +37,7 @@ from signal_monitor.delivery import Dispatcher, parse_routes
 from signal_monitor.delivery.cli import outbox as outbox_cli
 from signal_monitor.delivery.cli import silence as silence_cli
 from signal_monitor.delivery.keys import DELIVERY_TAG, delivery_base, legacy_layout_present, migrate_legacy_keys
-from signal_monitor.embedded.broker import free_port, log_tail, spawn, terminate
+from signal_monitor.embedded.process import free_port, log_tail, spawn, terminate
 from signal_monitor.embedded.redis import redis_server_binary
 from signal_monitor.periods import trading_day
 from signal_monitor.state.base import Batch

@@ -17,14 +17,16 @@ from kafka.admin import NewTopic
 
 from signal_monitor.config.settings import Settings
 from signal_monitor.embedded import (
-    EmbeddedBroker,
+    EmbeddedKafka,
     EmbeddedRedis,
+    EmbeddedTansu,
     ensure_services,
     free_port,
     kafka_answers,
-    redis_answers,
 )
-from signal_monitor.embedded.broker import tcp_open
+from signal_monitor.embedded.kafka import kafka_version
+from signal_monitor.embedded.process import tcp_open
+from signal_monitor.state.connect import redis_answers
 from signal_monitor.errors import EmbeddedServiceError
 
 
@@ -71,8 +73,12 @@ def test_broker_topic_with_four_partitions_round_trip(broker: str) -> None:
     assert [(r.partition, r.key, r.value) for r in records] == [(3, b"AAPL", b'{"qty": 100}')]
 
 
-def test_broker_stop_leaves_no_process(tmp_path: Path) -> None:
-    with EmbeddedBroker(tmp_path) as server:
+def test_tansu_topic_round_trip(tansu_broker: str) -> None:
+    test_broker_topic_with_four_partitions_round_trip(tansu_broker)
+
+
+def test_tansu_stop_leaves_no_process(tmp_path: Path) -> None:
+    with EmbeddedTansu(tmp_path) as server:
         pid = server.pid
         assert pid is not None and server.running
         host, port = server.bootstrap.split(":")
@@ -86,13 +92,52 @@ def test_broker_stop_leaves_no_process(tmp_path: Path) -> None:
     server.stop()  # idempotent
 
 
-def test_broker_that_cannot_start_raises_with_the_log_tail(tmp_path: Path) -> None:
+def test_tansu_that_cannot_start_raises_with_the_log_tail(tmp_path: Path) -> None:
     fake = tmp_path / "fake-tansu"
     fake.write_text("#!/bin/sh\necho 'cannot open storage: disk on fire' >&2\nexit 3\n")
     fake.chmod(fake.stat().st_mode | stat.S_IEXEC)
     with pytest.raises(EmbeddedServiceError, match="disk on fire") as caught:
-        EmbeddedBroker(tmp_path, binary=str(fake), start_timeout=5).start()
+        EmbeddedTansu(tmp_path, binary=str(fake), start_timeout=5).start()
     assert "exited with code 3" in str(caught.value)
+
+
+def test_session_broker_is_apache_kafka_of_the_pinned_version(kafka_broker: EmbeddedKafka) -> None:
+    assert kafka_broker.label == f"apache-kafka {kafka_version()}"
+    assert kafka_version().startswith("4.")
+    assert "Kafka Server started" in kafka_broker.log_path.read_text()
+    assert (kafka_broker.log_dir / "meta.properties").is_file()  # KRaft storage formatted on disk
+
+
+def test_kafka_killed_comes_back_on_the_same_port_with_its_log(tmp_path: Path) -> None:
+    topic = f"smtest.{uuid.uuid4().hex[:8]}"
+    with EmbeddedKafka(tmp_path) as server:
+        pid, bootstrap = server.pid, server.bootstrap
+        assert pid is not None and os.getpgid(pid) == pid  # its own process group
+        producer = KafkaProducer(bootstrap_servers=bootstrap, acks="all")
+        try:
+            producer.send(topic, key=b"k", value=b"before the kill", partition=0).get(timeout=30)
+        finally:
+            producer.close()
+        server.kill()
+        assert _gone(pid)
+        assert not kafka_answers(bootstrap, timeout=1.0)
+        server.start()
+        assert server.bootstrap == bootstrap and server.pid != pid
+        consumer = KafkaConsumer(bootstrap_servers=bootstrap, auto_offset_reset="earliest", consumer_timeout_ms=20_000)
+        try:
+            consumer.assign([TopicPartition(topic, 0)])
+            records = list(itertools.islice(consumer, 1))
+        finally:
+            consumer.close()
+        assert [r.value for r in records] == [b"before the kill"]
+    assert not server.running and not tcp_open("127.0.0.1", int(bootstrap.split(":")[1]))
+
+
+def test_kafka_without_java_says_what_to_do(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("PATH", str(tmp_path))
+    monkeypatch.delenv("JAVA_HOME", raising=False)
+    with pytest.raises(EmbeddedServiceError, match="needs Java 17.*SM_EMBEDDED_BROKER=tansu"):
+        EmbeddedKafka(tmp_path).start()
 
 
 # --- Redis -------------------------------------------------------------------------------
@@ -158,11 +203,14 @@ def test_ensure_services_fails_clearly_on_unreachable_kafka(tmp_path: Path) -> N
         pytest.fail("must not yield")
 
 
+@pytest.mark.parametrize("kind", ["tansu", "kafka"])
 def test_ensure_services_starts_what_is_missing_and_stops_only_that(
-    tmp_path: Path, caplog: pytest.LogCaptureFixture
+    kind: str, tmp_path: Path, caplog: pytest.LogCaptureFixture
 ) -> None:
     caplog.set_level(logging.INFO, logger="signal_monitor.embedded")
-    with ensure_services(_settings(kafka_bootstrap="", redis_url=""), workdir=tmp_path) as (bootstrap, url):
+    settings = _settings(kafka_bootstrap="", redis_url="", embedded_broker=kind)
+    with ensure_services(settings, workdir=tmp_path) as (bootstrap, url):
+        assert (tmp_path / kind).is_dir()
         assert kafka_answers(bootstrap)
         assert redis_answers(url)
     assert not kafka_answers(bootstrap, timeout=1.0)

@@ -106,9 +106,13 @@ def test_bad_input_goes_to_the_dlq_and_good_events_of_the_batch_land(
     assert_matches_truth(redis_url, names, landed)
 
 
+@pytest.mark.parametrize("broker_fixture", ["broker", "tansu_broker"], ids=["apache-kafka", "tansu"])
 def test_worker_killed_mid_stream_leaves_every_aggregate_exact(
-    broker: str, redis_url: str, names: Names, tmp_path: Path
+    broker_fixture: str, request: pytest.FixtureRequest, redis_url: str, names: Names, tmp_path: Path
 ) -> None:
+    broker: str = request.getfixturevalue(broker_fixture)  # the desk's broker, and the no-Java one of make demo
+    if broker_fixture == "tansu_broker":
+        create_topics(broker, names)  # ``names`` made them on Apache Kafka
     events = make_trades(40_000, seed=2, start=MONDAY, span=timedelta(days=10))
     resent = random.Random(5).sample(events, 300)  # an upstream resend: same trade_id, new message
     messages = as_messages(events[:20_000], envelope=25) + as_messages(events[20_000:]) + as_messages(resent)

@@ -29,7 +29,7 @@ import redis
 
 from signal_monitor.config.settings import Settings
 from signal_monitor.embedded import EmbeddedRedis
-from signal_monitor.embedded.broker import free_port
+from signal_monitor.embedded.process import free_port
 from signal_monitor.state.redis import RedisState
 from signal_monitor.status.reader import read_messages, read_status
 from signal_monitor.status.record import SCHEMA_PATH

@@ -98,6 +98,13 @@ def test_services(services: dict[str, Any]) -> None:
     assert services["monitor"]["build"]
 
 
+def test_kafka_image_is_the_version_the_tests_run_on(services: dict[str, Any]) -> None:
+    from signal_monitor.embedded.kafka import kafka_version
+
+    tag = services["kafka"]["image"].split(":")[1]
+    assert tag.split(".")[:2] == kafka_version().split(".")[:2], "compose and kafka-pom.xml name other Kafka versions"
+
+
 def test_kafka_is_single_node_kraft_with_healthcheck(services: dict[str, Any]) -> None:
     env = environment(services["kafka"])
     assert set(env["KAFKA_PROCESS_ROLES"].split(",")) == {"broker", "controller"}

