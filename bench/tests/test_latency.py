@@ -7,7 +7,7 @@ from datetime import UTC, date, datetime
 
 from pydantic import SecretStr
 
-from bench.latency import ROUTES, RULE_ID, SYMBOL, WebhookReceiver
+from bench.latency import HOOK_WORKER, ROUTES, RULE_ID, SYMBOL, webhook_receiver
 from signal_monitor.delivery.routing import parse_routes
 from signal_monitor.delivery.slack import WebhookSender
 from signal_monitor.rules.alert import Alert, dedup_key
@@ -26,8 +26,8 @@ def bench_alert() -> Alert:
 
 
 async def test_the_latency_receiver_takes_a_webhook_post_as_slack_does() -> None:
-    receiver = WebhookReceiver().start()
-    sender = WebhookSender(SecretStr(receiver.url), timeout=10.0)
+    receiver = webhook_receiver()
+    sender = WebhookSender(SecretStr(receiver.webhook_url(HOOK_WORKER)), timeout=10.0)
     try:
         alert = bench_alert()
         outcome = await sender.send([alert], outbox_id="bench-1")
