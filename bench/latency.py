@@ -9,9 +9,9 @@ next day's quote moves the watermark past its 16:00 close, so the alert of a
 the clock starts just before it is produced and stops when the alert for its
 previous day reaches the receiver.
 
-The receiver (:class:`WebhookReceiver`) is an incoming-webhook endpoint served
-by this process on a free local port: it answers every POST 200 ``ok``, as
-Slack does, and stamps each request's arrival. The worker delivers to it
+The receiver (:func:`webhook_receiver`, the fake Slack of :mod:`bench.slack_receiver`) is an
+incoming-webhook endpoint served by this process on a free local port: it answers every POST
+200 ``ok``, as Slack does, and stamps each request's arrival. The worker delivers to it
 through its outbox, dispatcher and slack_sdk webhook client, with the routes
 file :data:`ROUTES`: one webhook receiver (its URL in
 ``SM_SLACK_WEBHOOK_URL``) and **no grouping delay** (``group_wait: 0s``, the
@@ -35,13 +35,11 @@ from __future__ import annotations
 
 import asyncio
 import json
-import threading
 import time
 import uuid
 from dataclasses import dataclass, field
 from datetime import date, datetime, timedelta, timezone
 from datetime import time as dtime
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from typing import Any
 
@@ -49,6 +47,7 @@ import redis
 
 from bench.monitor import BenchError, WorkerProcess, delete_prefix, rss_mb, worker_env
 from bench.report import percentile
+from bench.slack_receiver import SlackReceiver
 from bench.workload import TradeGenerator, _stable_partition, quote
 from signal_monitor.config.settings import Settings
 from signal_monitor.periods import EASTERN
@@ -81,8 +80,9 @@ route:
   realert: 0s
   resolved: false
 """
-#: The path of the local webhook (shaped like Slack's; the worker logs it masked).
-HOOK_PATH = "/services/TBENCH0001/BBENCH0001/benchLatencyHook"
+#: The local webhook's team, worker and secret: its path is ``/services/TBENCH0001/BBENCH0001/benchLatencyHook``
+#: (shaped like Slack's; the worker logs it masked).
+HOOK_TEAM, HOOK_WORKER, HOOK_SECRET = "TBENCH0001", "BENCH0001", "benchLatencyHook"
 #: Slack settings the worker must not inherit from the environment of the benchmark.
 _SLACK_ENV = (
     "SLACK_WEBHOOK_URL", "SM_SLACK_WEBHOOK_URL", "SLACK_BOT_TOKEN", "SM_SLACK_BOT_TOKEN", "SLACK_CHANNEL", "SM_SLACK_CHANNEL",
@@ -125,75 +125,12 @@ class LatencyResult:
         return [percentile(r, 50) for r in self.topic_reps]
 
 
-class WebhookReceiver:
-    """A Slack-compatible incoming webhook on 127.0.0.1: every POST gets 200 ``ok``; arrivals go to a queue.
+def webhook_receiver() -> SlackReceiver:
+    """Start the local Slack on a free port, its posts queued on the running event loop (``next()``).
 
-    It runs in its own threads, so its stamps (``time.perf_counter()`` once a request's body is read) do not
-    wait for the benchmark's event loop.
+    The worker's webhook URL is ``webhook_receiver().webhook_url(HOOK_WORKER)``; another path answers 404.
     """
-
-    def __init__(self) -> None:
-        self._queue: asyncio.Queue[tuple[float, str]] | None = None
-        self._loop: asyncio.AbstractEventLoop | None = None
-        self._server: ThreadingHTTPServer | None = None
-        self._thread: threading.Thread | None = None
-
-    @property
-    def url(self) -> str:
-        """The webhook URL to give the worker."""
-        assert self._server is not None, "start the receiver first"
-        host, port = self._server.server_address[:2]
-        return f"http://{host}:{port}{HOOK_PATH}"
-
-    def start(self) -> WebhookReceiver:
-        """Listen on a free port; arrivals are queued on the running event loop."""
-        self._loop = asyncio.get_running_loop()
-        self._queue = asyncio.Queue()
-        receiver = self
-
-        class Handler(BaseHTTPRequestHandler):
-            def do_POST(self) -> None:  # noqa: N802 (http.server's name)
-                length = int(self.headers.get("Content-Length") or 0)
-                body = self.rfile.read(length).decode("utf-8", "replace")
-                at = time.perf_counter()
-                ok = self.path == HOOK_PATH
-                reply = b"ok" if ok else b"no_service"
-                self.send_response(200 if ok else 404)
-                self.send_header("Content-Type", "text/plain")
-                self.send_header("Content-Length", str(len(reply)))
-                self.end_headers()
-                self.wfile.write(reply)
-                if ok:
-                    receiver._arrived(at, body)
-
-            def log_message(self, format: str, *args: Any) -> None:  # noqa: A002 (http.server's signature)
-                """Quiet: one line a request would drown the benchmark's output."""
-
-        self._server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-        self._server.daemon_threads = True
-        self._thread = threading.Thread(target=self._server.serve_forever, name="bench-webhook", daemon=True)
-        self._thread.start()
-        return self
-
-    def _arrived(self, at: float, body: str) -> None:
-        assert self._loop is not None and self._queue is not None
-        self._loop.call_soon_threadsafe(self._queue.put_nowait, (at, body))
-
-    async def next(self, timeout: float) -> tuple[float, str] | None:
-        """Return the next arrival as (perf_counter stamp, body), or None after ``timeout`` seconds."""
-        assert self._queue is not None, "start the receiver first"
-        try:
-            return await asyncio.wait_for(self._queue.get(), timeout)
-        except TimeoutError:
-            return None
-
-    def stop(self) -> None:
-        """Stop listening."""
-        if self._server is not None:
-            self._server.shutdown()
-            self._server.server_close()
-        if self._thread is not None:
-            self._thread.join(timeout=5)
+    return SlackReceiver(team=HOOK_TEAM, secret=HOOK_SECRET).start().watch()
 
 
 def trading_days(start: date, count: int) -> list[date]:
@@ -263,7 +200,7 @@ async def _await_alert(
     *,
     consumer: Any,
     alerts_tp: Any,
-    receiver: WebhookReceiver,
+    receiver: SlackReceiver,
     worker: WorkerProcess,
     want: str,
     t0: float,
@@ -324,7 +261,7 @@ async def _measure(
     key_prefix: str,
     topic_prefix: str,
     worker: WorkerProcess,
-    receiver: WebhookReceiver,
+    receiver: SlackReceiver,
     pace_s: float,
     reps: int,
     alerts_per_rep: int,
@@ -455,7 +392,7 @@ async def _run(
     rules_path.write_text(RULES)
     routes_path = workdir / f"routes-{run}.yaml"
     routes_path.write_text(ROUTES)
-    receiver = WebhookReceiver().start()
+    receiver = webhook_receiver()
     env = worker_env(
         bootstrap=bootstrap, redis_url=redis_url, key_prefix=key_prefix, topic_prefix=topic_prefix,
         app_id=f"smbench-{run}", data_dir=workdir / f"data-{run}", tag="lat",
@@ -469,7 +406,7 @@ async def _run(
     )
     for name in _SLACK_ENV:  # never a real Slack: the only receiver is the local webhook
         env.pop(name, None)
-    env["SM_SLACK_WEBHOOK_URL"] = receiver.url
+    env["SM_SLACK_WEBHOOK_URL"] = receiver.webhook_url(HOOK_WORKER)
     pace_s = float(Settings.model_fields["slack_pace_s"].default)
     if env.get("SM_SLACK_PACE_S"):
         pace_s = float(env["SM_SLACK_PACE_S"])

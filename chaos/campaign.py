@@ -8,7 +8,7 @@ One run, end to end, on services it starts for itself:
 2. forks the expectation: ``signal_monitor.replay.replay`` over a ``MemoryState`` with the same
    rule file and the same events gives the alerts that must reach Slack;
 3. starts the embedded broker (Tansu), its own redis-server with AOF (as in
-   docker-compose.yml), the local Slack receiver (``chaos.receiver``), and two
+   docker-compose.yml), the local Slack receiver (``bench.slack_receiver``), and two
    ``signal-monitor worker`` processes in one consumer group over 4 partitions, with
    the campaign's rules (``chaos/rules.yaml``) and routes (every alert to a webhook and to a
    bot-token channel, one message each);
@@ -57,12 +57,14 @@ from datetime import datetime
 from pathlib import Path
 from typing import Any
 
-from chaos.receiver import CHANNEL, SlackReceiver
+from bench.slack_receiver import SlackReceiver
 from chaos.workload import Workload, build
 from signal_monitor.delivery.keys import delivery_base
 
 HERE = Path(__file__).resolve().parent
 RULES_PATH = HERE / "rules.yaml"
+#: The bot-token receiver's channel on the fake Slack.
+CHANNEL = "C0CHAOS01"
 ROUTES = f"""\
 # The campaign's routes: every alert to both receivers, one message each, nothing held back.
 version: 1
@@ -575,7 +577,9 @@ class Campaign:
         expectation = Expectation(work, RULES_PATH)
         self.broker = EmbeddedTansu(self.workdir / "broker")
         self.redis = EmbeddedRedis(self.workdir / "redis", appendonly=True)
-        self.receiver = SlackReceiver()
+        # each worker posts to /services/TCHAOS/B<worker>/chaosS3cret and as xoxb-chaos-<worker>, so a duplicate
+        # can be traced to the process that sent each copy
+        self.receiver = SlackReceiver(team="TCHAOS", secret="chaosS3cret", token_prefix="xoxb-chaos-", channel=CHANNEL)
         self.outage_started = self.outage_ended = 0.0
         result = Result(events=work.events)
         try:

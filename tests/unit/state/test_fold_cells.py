@@ -3,23 +3,78 @@
 from __future__ import annotations
 
 import json
+from collections.abc import Iterable
 from datetime import datetime, timedelta, timezone
 from typing import Any
 
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from bench.fastpath import reference_fold
-
 from signal_monitor.periods import trading_day, week_end
 from signal_monitor.state import fold as fold_module
 from signal_monitor.state.base import Batch
-from signal_monitor.state.fold import _periods, fold
+from signal_monitor.state.fold import _periods, _scopes, _snapshot_json, fold
+from signal_monitor.state.memory import quote_wins
 from signal_monitor.streams import codec
-from signal_monitor.streams.events import ACTIONS, GICS_SECTORS, Trade
+from signal_monitor.streams.events import ACTIONS, GICS_SECTORS, Event, Exposure, Observation, Quote, Trade
 from signal_monitor.streams.structs import to_model
 
 UTC = timezone.utc
+
+
+def reference_fold(
+    topic: str, partition: int, events: Iterable[tuple[int, Event]], *, skip_trades: frozenset[str] = frozenset()
+) -> tuple[Batch, int]:
+    """The fold as it was before cells: each trade added to each of its scopes, in order."""
+    first = last = -1
+    watermark = 0.0
+    earliest = 0.0
+    flows: dict[str, dict[str, dict[str, float]]] = {}
+    trade_ids: dict[str, float] = {}
+    exposures: dict[str, dict[str, tuple[float, str]]] = {}
+    quotes: dict[str, dict[str, tuple[float, float, bool]]] = {}
+    observations: dict[str, dict[str, tuple[float, float]]] = {}
+    duplicates = 0
+    for offset, event in events:
+        if first < 0:
+            first = offset
+        last = offset
+        ts = event.ts.timestamp()
+        if ts > watermark:
+            watermark = ts
+        if not earliest or ts < earliest:
+            earliest = ts
+        if isinstance(event, Trade):
+            if event.trade_id in trade_ids or event.trade_id in skip_trades:
+                duplicates += 1
+                continue
+            trade_ids[event.trade_id] = ts
+            week = flows.setdefault(week_end(event.ts).isoformat(), {})
+            for scope in _scopes(event.fund_type, event.instrument_type, event.sector, event.sub_industry, event.strategy):
+                fields = week.get(scope)
+                if fields is None:
+                    fields = week[scope] = {}
+                fields[event.action] = fields.get(event.action, 0.0) + event.notional
+                fields["n"] = fields.get("n", 0.0) + 1.0
+        elif isinstance(event, Quote):
+            day = quotes.setdefault(trading_day(event.ts).isoformat(), {})
+            quote = (ts, event.price, event.kind == "close")
+            if quote_wins(quote, day.get(event.symbol)):
+                day[event.symbol] = quote
+        elif isinstance(event, Exposure):
+            day_e = exposures.setdefault(trading_day(event.ts).isoformat(), {})
+            old = day_e.get(event.fund_id)
+            if old is None or ts >= old[0]:
+                day_e[event.fund_id] = (ts, _snapshot_json(event))
+        elif isinstance(event, Observation):
+            day_o = observations.setdefault(trading_day(event.ts).isoformat(), {})
+            old_o = day_o.get(event.series)
+            if old_o is None or ts >= old_o[0]:
+                day_o[event.series] = (ts, event.value)
+    batch = Batch(topic=topic, partition=partition, first_offset=first, last_offset=last, watermark=watermark,
+                  earliest=earliest, flows=flows, trade_ids=trade_ids, known_seen=skip_trades, exposures=exposures,
+                  quotes=quotes, observations=observations)
+    return batch, duplicates
 
 
 def assert_same_batch(a: Batch, b: Batch) -> None:

@@ -1,6 +1,6 @@
-"""In-process micro-benchmarks of the hot path's pieces, against their earlier versions in :mod:`bench.fastpath`.
+"""In-process micro-benchmarks of the hot path's pieces, against their earlier versions in :mod:`bench.lab.fastpath`.
 
-``python -m bench.micro [--events N] [--redis]`` times, per event, over the
+``python -m bench.lab.micro [--events N] [--redis]`` times, per event, over the
 benchmark's trades: decoding (one event per message and envelopes of 500),
 folding, and ``Ingestor.handle`` end to end on a ``MemoryState`` (no I/O) and,
 with ``--redis``, on a ``RedisState`` over a private redis-server (its keys under
@@ -24,7 +24,7 @@ from pathlib import Path
 
 import msgspec
 
-from bench import fastpath
+from bench.lab import fastpath
 from bench.workload import TradeGenerator
 from signal_monitor.agents.ingest import Ingestor, Record
 from signal_monitor.state import fold as fold_module
@@ -48,7 +48,7 @@ def best_us(fn: Callable[[], object], n_events: int, *, rounds: int = 5) -> floa
 
 def main(argv: list[str] | None = None) -> int:
     """Run the micro-benchmarks and print one line per piece."""
-    parser = argparse.ArgumentParser(prog="python -m bench.micro")
+    parser = argparse.ArgumentParser(prog="python -m bench.lab.micro")
     parser.add_argument("--events", type=int, default=20_000)
     parser.add_argument("--redis", action="store_true", help="also time Ingestor.handle on a private RedisState")
     args = parser.parse_args(argv)

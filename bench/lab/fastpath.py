@@ -1,4 +1,4 @@
-"""The hot path's functions as they were before the fast path, to measure the gain against (:mod:`bench.micro`).
+"""The hot path's functions as they were before the fast path, to measure the gain against (:mod:`bench.lab.micro`).
 
 * :func:`reference_decode`: ``json.loads`` then each item through its pydantic
   model — :func:`signal_monitor.streams.codec.decode_models`, which the fast
@@ -6,8 +6,8 @@
 * :func:`reference_fold`: the fold adding each trade to each of its scopes, with
   two ``astimezone`` per trade for its week.
 
-``python -m bench.variant --reference-decode --reference-fold`` runs a worker
-with them, and ``python -m bench.compare --variants base,reference`` measures
+``python -m bench.lab.variant --reference-decode --reference-fold`` runs a worker
+with them, and ``python -m bench.lab.compare --variants base,reference`` measures
 the difference end to end.
 """
 
@@ -97,7 +97,7 @@ def reference_fold(
 
 
 def hour_boundaries_hold(start: date, end: date) -> bool:
-    """Check that week and day are constant within every UTC hour between ``start`` and ``end`` (used by bench.micro)."""
+    """Check that week and day are constant within every UTC hour between ``start`` and ``end`` (used by bench.lab.micro)."""
     t = datetime(start.year, start.month, start.day, tzinfo=timezone.utc)
     stop = datetime(end.year, end.month, end.day, tzinfo=timezone.utc)
     last = timedelta(minutes=59, seconds=59, microseconds=999999)

@@ -1,19 +1,11 @@
-"""The benchmark's last line: one JSON object with exactly the headline keys of issue 6 (formatting only, no timing);
-and the latency benchmark's webhook receiver answers the worker's Slack sender as Slack does.
-"""
+"""The benchmark's last line: one JSON object with exactly the headline keys of issue 6 (formatting only, no timing)."""
 
 from __future__ import annotations
 
 import json
 import math
 
-from pydantic import SecretStr
-
-from bench.latency import ROUTES, WebhookReceiver
 from bench.report import HEADLINE_KEYS, headline_json, median, percentile
-from signal_monitor.delivery.routing import parse_routes
-from signal_monitor.delivery.slack import WebhookSender
-from tests.unit.delivery.factory import make_alert
 
 ISSUE_KEYS = {
     "raw_consume_per_s",
@@ -54,27 +46,3 @@ def test_median_and_percentile() -> None:
     assert percentile([1.0, 2.0, 3.0, 4.0, 5.0], 50) == 3.0
     assert percentile([10.0], 99) == 10.0
     assert percentile(list(range(101)), 99) == 99.0
-
-
-async def test_the_latency_receiver_takes_a_webhook_post_as_slack_does() -> None:
-    receiver = WebhookReceiver().start()
-    sender = WebhookSender(SecretStr(receiver.url), timeout=10.0)
-    try:
-        alert = make_alert("bench_close_below", {"symbol": "BENCHVOL"})
-        outcome = await sender.send([alert], outbox_id="bench-1")
-        arrival = await receiver.next(10.0)
-    finally:
-        await sender.close()
-        receiver.stop()
-    assert outcome.kind == "ok"  # 200 "ok": delivered, no retry
-    assert arrival is not None
-    _, body = arrival
-    assert alert.dedup_key in body and f"week {alert.period_start.isoformat()}" in body
-
-
-def test_the_latency_routes_send_at_once_to_the_webhook() -> None:
-    routes = parse_routes(ROUTES, "bench-routes.yaml")
-    (receiver,) = routes.receivers.values()
-    assert receiver.webhook_url_env == "SM_SLACK_WEBHOOK_URL"
-    noise = routes.noise(routes.match(make_alert())[0], make_alert())
-    assert (noise.group_wait, noise.realert) == (0, 0)

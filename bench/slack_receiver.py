@@ -1,8 +1,10 @@
-"""A local Slack-compatible receiver: incoming webhooks and the Web API, with faults on demand.
+"""A local Slack-compatible receiver, the one fake Slack of the benchmark (``bench.latency``) and the fault
+campaign (``chaos``): incoming webhooks and the Web API, with faults on demand.
 
 It speaks the two contracts the monitor posts to (``signal_monitor.delivery.slack``):
 
-* incoming webhooks, ``POST /services/<T>/<B>/<secret>``: 200 ``ok`` when posted;
+* incoming webhooks, ``POST /services/<team>/B<worker>/<secret>``: 200 ``ok`` when posted;
+  any other ``/services/`` path: 404 ``no_service``, as Slack answers an unknown hook;
 * the Web API, ``POST /api/chat.postMessage`` (bearer token, JSON body with the
   message metadata that carries the outbox id) and ``GET /api/conversations.history``
   (the channel's posted messages with their metadata, newest first).
@@ -13,12 +15,17 @@ connection is refused; ``start()`` opens it again on the same port). Every reque
 recorded with its answer; ``posted`` marks what Slack would show in the channel.
 
 The path of a webhook URL and the bot token name the worker process that posts
-(``/services/TCHAOS/B<worker>/<secret>``, ``xoxb-chaos-<worker>``), so a duplicate can be
+(``/services/<team>/B<worker>/<secret>``, ``<token_prefix><worker>``), so a duplicate can be
 traced to the process that sent each copy.
+
+For latency, ``watch()`` queues each posted message on the running event loop (``next()`` reads it),
+stamped with ``time.perf_counter()`` as soon as its body is read, in the receiver's own threads, so the
+stamp does not wait for that loop.
 """
 
 from __future__ import annotations
 
+import asyncio
 import json
 import re
 import threading
@@ -30,8 +37,6 @@ from typing import Any, Self
 from urllib.parse import parse_qs, urlsplit
 
 KEY = re.compile(r"key ([0-9a-f]{16}(?::v\d+)?)")
-CHANNEL = "C0CHAOS01"
-TOKEN_PREFIX = "xoxb-chaos-"
 MODES = ("ok", "429", "500")
 
 
@@ -49,20 +54,39 @@ class Request:
 
 
 class SlackReceiver:
-    """The fake Slack; thread-safe; a context manager."""
+    """The fake Slack; thread-safe; a context manager.
 
-    def __init__(self, *, port: int = 0, retry_after_s: float = 1.0) -> None:
+    ``team`` and ``secret`` make the webhook path, ``token_prefix`` the bot tokens, ``channel`` the channel
+    ``chat.postMessage`` answers with.
+    """
+
+    def __init__(
+        self,
+        *,
+        port: int = 0,
+        retry_after_s: float = 1.0,
+        team: str = "TFAKE",
+        secret: str = "fakeS3cret",
+        token_prefix: str = "xoxb-fake-",
+        channel: str = "C0FAKE001",
+    ) -> None:
         #: called as ``on_post(kind, worker)`` after a message is posted and before the answer is sent
         self.on_post: Callable[[str, str], None] | None = None
         self.host = "127.0.0.1"
         self.port = port
         self.retry_after_s = retry_after_s
+        self.team = team
+        self.secret = secret
+        self.token_prefix = token_prefix
+        self.channel_id = channel
         self.mode = "ok"
         self.lock = threading.Lock()
         self.requests: list[Request] = []
         self.channel: list[dict[str, Any]] = []  # posted chat.postMessage messages (for history)
         self._server: ThreadingHTTPServer | None = None
         self._thread: threading.Thread | None = None
+        self._loop: asyncio.AbstractEventLoop | None = None
+        self._queue: asyncio.Queue[tuple[float, str]] | None = None
 
     # --- control --------------------------------------------------------------------------
 
@@ -86,9 +110,25 @@ class SlackReceiver:
         server.daemon_threads = True
         self.port = server.server_address[1]
         self._server = server
-        self._thread = threading.Thread(target=server.serve_forever, kwargs={"poll_interval": 0.05}, daemon=True)
+        self._thread = threading.Thread(
+            target=server.serve_forever, kwargs={"poll_interval": 0.05}, name="slack-receiver", daemon=True
+        )
         self._thread.start()
         return self
+
+    def watch(self) -> Self:
+        """Queue every message posted from now on, for ``next()`` on the running event loop."""
+        self._loop = asyncio.get_running_loop()
+        self._queue = asyncio.Queue()
+        return self
+
+    async def next(self, timeout: float) -> tuple[float, str] | None:
+        """Return the next posted message as (``perf_counter`` stamp, body), or None after ``timeout`` seconds."""
+        assert self._queue is not None, "watch() the receiver first"
+        try:
+            return await asyncio.wait_for(self._queue.get(), timeout)
+        except TimeoutError:
+            return None
 
     def stop(self) -> None:
         """Close the listener: connections are refused until ``start``."""
@@ -122,17 +162,16 @@ class SlackReceiver:
 
     def webhook_url(self, worker: str) -> str:
         """The incoming-webhook URL a worker posts to."""
-        return f"http://{self.host}:{self.port}/services/TCHAOS/B{worker}/chaosS3cret"
+        return f"http://{self.host}:{self.port}/services/{self.team}/B{worker}/{self.secret}"
 
     @property
     def api_url(self) -> str:
         """The Web API base (SM_SLACK_API_URL)."""
         return f"http://{self.host}:{self.port}/api/"
 
-    @staticmethod
-    def token(worker: str) -> str:
+    def token(self, worker: str) -> str:
         """The bot token a worker posts with."""
-        return f"{TOKEN_PREFIX}{worker}"
+        return f"{self.token_prefix}{worker}"
 
     # --- reading --------------------------------------------------------------------------
 
@@ -151,15 +190,18 @@ class SlackReceiver:
         url = urlsplit(handler.path)
         length = int(handler.headers.get("Content-Length") or 0)
         raw = handler.rfile.read(length) if length else b""
+        stamp = time.perf_counter()
         with self.lock:
             mode = self.mode
         now = time.time()
         if method == "POST" and url.path.startswith("/services/"):
-            parts = url.path.split("/")
-            worker = parts[3][1:] if len(parts) > 3 else ""
-            self._webhook(handler, raw, mode, now, worker)
+            worker = self._hook_worker(url.path)
+            if worker is None:
+                self._reply(handler, 404, "text/plain", b"no_service")
+            else:
+                self._webhook(handler, raw, mode, now, worker, stamp)
         elif url.path == "/api/chat.postMessage":
-            self._post_message(handler, raw, mode, now)
+            self._post_message(handler, raw, mode, now, stamp)
         elif url.path == "/api/conversations.history":
             params = {k: v[-1] for k, v in parse_qs(url.query).items()}
             if method == "POST" and raw:
@@ -167,6 +209,13 @@ class SlackReceiver:
             self._history(handler, params, mode, now)
         else:
             self._reply(handler, 404, "text/plain", b"not_found")
+
+    def _hook_worker(self, path: str) -> str | None:
+        """The worker named by a webhook path of this receiver (``/services/<team>/B<worker>/<secret>``), else None."""
+        parts = path.split("/")
+        if len(parts) != 5 or parts[2] != self.team or parts[4] != self.secret or not parts[3].startswith("B"):
+            return None
+        return parts[3][1:]
 
     def _fault(self, handler: BaseHTTPRequestHandler, mode: str, *, api: bool) -> int | None:
         """Answer a 429 or a 500 when the mode says so; return the status sent (None in mode ok)."""
@@ -183,23 +232,25 @@ class SlackReceiver:
             return 500
         return None
 
-    def _webhook(self, handler: BaseHTTPRequestHandler, raw: bytes, mode: str, now: float, worker: str) -> None:
+    def _webhook(
+        self, handler: BaseHTTPRequestHandler, raw: bytes, mode: str, now: float, worker: str, stamp: float
+    ) -> None:
         body = _json(raw)
         keys = KEY.findall(json.dumps(body.get("blocks", [])))
         status = self._fault(handler, mode, api=False)
         with self.lock:
             self.requests.append(Request(now, "webhook", worker, status or 200, status is None, keys))
         if status is None:
-            self._posted("webhook", worker)
+            self._posted("webhook", worker, raw, stamp)
             self._reply(handler, 200, "text/plain", b"ok")
 
-    def _post_message(self, handler: BaseHTTPRequestHandler, raw: bytes, mode: str, now: float) -> None:
+    def _post_message(self, handler: BaseHTTPRequestHandler, raw: bytes, mode: str, now: float, stamp: float) -> None:
         auth = handler.headers.get("Authorization", "")
         token = auth.removeprefix("Bearer ").strip()
-        if not token.startswith(TOKEN_PREFIX):
+        if not token.startswith(self.token_prefix):
             self._reply(handler, 200, "application/json", json.dumps({"ok": False, "error": "invalid_auth"}).encode())
             return
-        worker = token.removeprefix(TOKEN_PREFIX)
+        worker = token.removeprefix(self.token_prefix)
         body = _json(raw)
         keys = KEY.findall(json.dumps(body.get("blocks", [])))
         outbox_id = str(((body.get("metadata") or {}).get("event_payload") or {}).get("outbox_id", ""))
@@ -212,8 +263,8 @@ class SlackReceiver:
             ts = f"{max(now, float(self.channel[-1]['ts']) + 1e-6) if self.channel else now:.6f}"
             self.channel.append({"ts": ts, "text": body.get("text", ""), "metadata": body.get("metadata")})
             self.requests.append(Request(now, "bot", worker, 200, True, keys, outbox_id))
-        self._posted("bot", worker)
-        reply = {"ok": True, "channel": CHANNEL, "ts": ts}
+        self._posted("bot", worker, raw, stamp)
+        reply = {"ok": True, "channel": self.channel_id, "ts": ts}
         self._reply(handler, 200, "application/json", json.dumps(reply).encode())
 
     def _history(self, handler: BaseHTTPRequestHandler, params: dict[str, str], mode: str, now: float) -> None:
@@ -229,13 +280,16 @@ class SlackReceiver:
         with self.lock:
             self.requests.append(Request(now, "history", "", status, False))
 
-    def _posted(self, kind: str, worker: str) -> None:
+    def _posted(self, kind: str, worker: str, raw: bytes, stamp: float) -> None:
+        loop, queue = self._loop, self._queue
+        if loop is not None and queue is not None:
+            loop.call_soon_threadsafe(queue.put_nowait, (stamp, raw.decode("utf-8", "replace")))
         hook = self.on_post
         if hook is not None:
             try:
                 hook(kind, worker)
             except Exception as exc:  # noqa: BLE001 - a hook's failure must not turn into an HTTP error
-                print(f"chaos receiver: the post hook failed: {type(exc).__name__}: {exc}", flush=True)
+                print(f"slack receiver: the post hook failed: {type(exc).__name__}: {exc}", flush=True)
 
     @staticmethod
     def _reply(

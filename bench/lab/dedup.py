@@ -1,6 +1,6 @@
 """The cost of trade-id deduplication in ``RedisState.apply``: time per trade and Redis memory per id.
 
-``python -m bench.dedup [--rev REV] [--ids N] [--days D] [--batch 500]`` starts a
+``python -m bench.lab.dedup [--rev REV] [--ids N] [--days D] [--batch 500]`` starts a
 private redis-server and applies batches of fresh trade ids (no flows, so the
 script's work is the dedup, the offset check and the mark) to one partition
 through ``RedisState`` — the working tree's, or with ``--rev`` the one in
@@ -34,7 +34,7 @@ import redis
 from signal_monitor.embedded import EmbeddedRedis
 from signal_monitor.state.base import Batch
 
-ROOT = Path(__file__).resolve().parent.parent
+ROOT = Path(__file__).resolve().parents[2]
 TOPIC = "signals.trades"
 START = 1748871000.0  # 2025-06-02 13:30 UTC, a Monday open
 
@@ -128,7 +128,7 @@ def delete_prefix(client: redis.Redis, prefix: str) -> None:
 
 def main(argv: list[str] | None = None) -> int:
     """Measure and print one layout's figures."""
-    parser = argparse.ArgumentParser(prog="python -m bench.dedup")
+    parser = argparse.ArgumentParser(prog="python -m bench.lab.dedup")
     parser.add_argument("--rev", help="take RedisState from this git revision (default: the working tree)")
     parser.add_argument("--ids", type=int, default=1_000_000, help="ids held by the partition after the fill")
     parser.add_argument("--batch", type=int, default=500)

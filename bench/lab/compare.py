@@ -1,11 +1,11 @@
-"""Measure proposed changes end to end: the real worker with each variant patched in (see :mod:`bench.variant`).
+"""Measure proposed changes end to end: the real worker with each variant patched in (see :mod:`bench.lab.variant`).
 
-``python -m bench.compare [--variants NAME,...] [--rounds 3] [--single N] [--batched N] [--latency-alerts N]``
+``python -m bench.lab.compare [--variants NAME,...] [--rounds 3] [--single N] [--batched N] [--latency-alerts N]``
 
 Variants run interleaved, round after round (base, v1, v2, ..., base, v1, ...), so
 that a change of load on the shared machine touches them all alike; each figure
 is the median over the rounds. Names: ``base`` (as shipped), ``uvloop``,
-``reference`` (json + pydantic decode and the per-trade fold, :mod:`bench.fastpath`),
+``reference`` (json + pydantic decode and the per-trade fold, :mod:`bench.lab.fastpath`),
 ``within`` (``SM_BATCH_WITHIN_S=0.02``), ``buffer4`` (``SM_BUFFER_MB=4``), and any
 ``faust:NAME=VALUE`` (a ``faust.App`` keyword).
 """
@@ -38,7 +38,7 @@ def variant(name: str) -> tuple[list[str], dict[str, str]]:
 
 def main(argv: list[str] | None = None) -> int:
     """Run the comparison and print a table of medians."""
-    parser = argparse.ArgumentParser(prog="python -m bench.compare")
+    parser = argparse.ArgumentParser(prog="python -m bench.lab.compare")
     parser.add_argument("--variants", default="base,reference")
     parser.add_argument("--rounds", type=int, default=3)
     parser.add_argument("--single", type=int, default=12_000)
@@ -55,7 +55,7 @@ def main(argv: list[str] | None = None) -> int:
         for r in range(args.rounds):
             for name in names:
                 flags, env = variant(name)
-                argv_ = [sys.executable, "-m", "bench.variant", *flags, "--", "worker"]
+                argv_ = [sys.executable, "-m", "bench.lab.variant", *flags, "--", "worker"]
                 for kind, prefix, messages, per in (("single", single, n_single, 1), ("batched", batched, n_env, 500)):
                     if not messages:
                         continue

@@ -1,6 +1,6 @@
 """Profile the monitor's hot path: py-spy on a worker subprocess, summarised as inclusive and self time.
 
-``python -m bench.profile [--mode single|batched] [--events N]`` starts its own
+``python -m bench.lab.profile [--mode single|batched] [--events N]`` starts its own
 broker and Redis, produces the load, runs one worker, attaches
 ``py-spy record --format raw`` to it once it applies offsets, and prints the
 functions with the largest inclusive and self share of the samples. The raw
@@ -84,7 +84,7 @@ def main(argv: list[str] | None = None) -> int:
     from bench import monitor
     from bench.services import Services
 
-    parser = argparse.ArgumentParser(prog="python -m bench.profile")
+    parser = argparse.ArgumentParser(prog="python -m bench.lab.profile")
     parser.add_argument("--mode", choices=("single", "batched"), default="single")
     parser.add_argument("--events", type=int, default=60_000)
     parser.add_argument("--seconds", type=float, default=10.0)

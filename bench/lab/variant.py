@@ -1,14 +1,14 @@
 """Run ``signal-monitor`` with a proposed change patched in, without touching ``signal_monitor/``.
 
-``python -m bench.variant [--uvloop] [--reference-decode] [--reference-fold] [--faust NAME=VALUE ...] -- worker``
+``python -m bench.lab.variant [--uvloop] [--reference-decode] [--reference-fold] [--faust NAME=VALUE ...] -- worker``
 
 * ``--uvloop``: run the worker's event loop on uvloop (needs the ``uvloop`` package);
 * ``--reference-decode`` / ``--reference-fold``: the straightforward implementations kept in
-  :mod:`bench.fastpath` (json + pydantic; one scope dict per trade) in place of the ingestor's
+  :mod:`bench.lab.fastpath` (json + pydantic; one scope dict per trade) in place of the ingestor's
   ``decode`` / ``fold``, to measure what the hot path's versions gain end to end;
 * ``--faust NAME=VALUE``: override a keyword of ``faust.App(...)`` in ``create_app``.
 
-``python -m bench.compare`` runs the variants side by side through this launcher.
+``python -m bench.lab.compare`` runs the variants side by side through this launcher.
 """
 
 from __future__ import annotations
@@ -39,12 +39,12 @@ def apply(args: argparse.Namespace) -> None:
         asyncio.set_event_loop_policy(uvloop.EventLoopPolicy())
     if args.reference_decode:
         import signal_monitor.agents.ingest as ingest
-        from bench import fastpath
+        from bench.lab import fastpath
 
         ingest.decode = fastpath.reference_decode  # type: ignore[assignment]
     if args.reference_fold:
         import signal_monitor.agents.ingest as ingest
-        from bench import fastpath
+        from bench.lab import fastpath
 
         ingest.fold = fastpath.reference_fold  # type: ignore[assignment]
     if args.faust:
@@ -62,7 +62,7 @@ def apply(args: argparse.Namespace) -> None:
 
 def parser() -> argparse.ArgumentParser:
     """Return the launcher's argument parser."""
-    p = argparse.ArgumentParser(prog="python -m bench.variant")
+    p = argparse.ArgumentParser(prog="python -m bench.lab.variant")
     p.add_argument("--uvloop", action="store_true")
     p.add_argument("--reference-decode", action="store_true")
     p.add_argument("--reference-fold", action="store_true")
