@@ -47,7 +47,7 @@ class Flag:
 
 @lru_cache(maxsize=16)
 def _holidays(year: int) -> frozenset[date]:
-    from signal_monitor.simulate import nyse_holidays
+    from signal_monitor.offline.simulate import nyse_holidays
 
     return frozenset(nyse_holidays(year))
 

@@ -2,7 +2,7 @@
 
 ``simulate(out_dir, vix_csv=...)`` writes two parts and a manifest:
 
-* **history** (``out_dir/history/``), for :func:`signal_monitor.backfill.backfill`, up to
+* **history** (``out_dir/history/``), for :func:`signal_monitor.offline.backfill.backfill`, up to
   and including the week ending 2025-05-09: daily closes in CBOE format for ``VIX``
   (the real rows of ``vix_csv``), ``NDX`` and the two baskets ``HF_VIP`` and
   ``MOST_SHORT``; weekly flow aggregates from 2020-06 for every scope of
