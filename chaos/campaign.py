@@ -5,7 +5,7 @@ One run, end to end, on services it starts for itself:
 1. builds the workload (``chaos.workload``): about 1M trades over 8 weeks in envelopes of 500,
    keyed by fund, and the ground truth (per week x fund type x sector: summed notional per
    action and the count), computed from the generated events, not by the monitor's code;
-2. forks the expectation: ``signal_monitor.replay.replay`` over a ``MemoryState`` with the same
+2. forks the expectation: ``signal_monitor.offline.replay.replay`` over a ``MemoryState`` with the same
    rule file and the same events gives the alerts that must reach Slack;
 3. starts the embedded broker (Tansu), its own redis-server with AOF (as in
    docker-compose.yml), the local Slack receiver (``bench.slack_receiver``), and two
@@ -136,7 +136,7 @@ def group_stuck(log: str) -> bool:
 
 
 def _expected_alerts(work: Workload, rules_path: Path) -> dict[str, Any]:
-    from signal_monitor.replay import replay
+    from signal_monitor.offline.replay import replay
     from signal_monitor.rules.engine import RuleEngine
     from signal_monitor.rules.model import load_rules
     from signal_monitor.state.memory import MemoryState

@@ -105,8 +105,8 @@ def backfill(closes: tuple[str, ...], flows: tuple[str, ...], exposures: tuple[s
     """Load history into Redis so percentiles and "highest since" work from day one (idempotent)."""
     import asyncio
 
-    from signal_monitor.backfill import BackfillError
-    from signal_monitor.backfill import backfill as run_backfill
+    from signal_monitor.offline.backfill import BackfillError
+    from signal_monitor.offline.backfill import backfill as run_backfill
     from signal_monitor.state.redis import RedisState
 
     settings = _settings()
@@ -152,8 +152,8 @@ def replay(quotes: str | None, quotes_format: str, symbol: str, trades: str | No
     import uuid
     from pathlib import Path
 
-    from signal_monitor.replay import cboe_quotes, jsonl_events
-    from signal_monitor.replay import replay as run_replay
+    from signal_monitor.offline.replay import cboe_quotes, jsonl_events
+    from signal_monitor.offline.replay import replay as run_replay
     from signal_monitor.rules.engine import RuleEngine
     from signal_monitor.state.redis import RedisState
 
@@ -243,7 +243,7 @@ def demo(workdir: str, vix_csv: str | None) -> None:
     """Run the note's week end to end: embedded broker and Redis, backfill, stream, worker, alerts."""
     from pathlib import Path
 
-    from signal_monitor.demo import DEFAULT_VIX_CSV, run_demo
+    from signal_monitor.offline.demo import DEFAULT_VIX_CSV, run_demo
 
     logging.getLogger().setLevel(logging.WARNING)
     try:
@@ -260,8 +260,8 @@ def simulate_cmd(out: str, seed: int, vix_csv: str | None) -> None:
     """Generate the seeded data set of the note's week: history files for backfill and event files to stream."""
     from pathlib import Path
 
-    from signal_monitor.demo import DEFAULT_VIX_CSV
-    from signal_monitor.simulate import simulate
+    from signal_monitor.offline.demo import DEFAULT_VIX_CSV
+    from signal_monitor.offline.simulate import simulate
 
     manifest = simulate(Path(out), seed=seed, vix_csv=Path(vix_csv) if vix_csv else DEFAULT_VIX_CSV)
     click.echo(f"wrote {manifest.root}/manifest.json")

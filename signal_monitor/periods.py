@@ -8,12 +8,10 @@ is handled by ``zoneinfo``.
 
 from __future__ import annotations
 
-from datetime import date, datetime, time, timedelta
+from datetime import date, datetime, timedelta
 from typing import Literal
-from zoneinfo import ZoneInfo
 
-EASTERN = ZoneInfo("America/New_York")
-MARKET_CLOSE = time(16, 0)
+from signal_monitor.exchange_calendar import EASTERN, MARKET_CLOSE
 
 Granularity = Literal["day", "week"]
 

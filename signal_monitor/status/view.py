@@ -16,21 +16,19 @@ from __future__ import annotations
 
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import asdict, dataclass
-from datetime import date, datetime, time, timedelta, timezone
-from functools import lru_cache
+from datetime import datetime, time, timedelta, timezone
 from typing import Any, Literal
 
 from rich.console import Group, RenderableType
 from rich.table import Table
 from rich.text import Text
 
+from signal_monitor.exchange_calendar import in_market_hours, is_trading_day
 from signal_monitor.periods import EASTERN
 from signal_monitor.status.reader import StatusSnapshot
 from signal_monitor.status.record import StatusRecord
 
 STALE_INTERVALS = 3
-MARKET_OPEN = time(9, 30)
-MARKET_CLOSE = time(16, 0)
 
 Level = Literal["warning", "critical"]
 
@@ -43,24 +41,6 @@ class Flag:
     subject: str
     level: Level
     text: str
-
-
-@lru_cache(maxsize=16)
-def _holidays(year: int) -> frozenset[date]:
-    from signal_monitor.simulate import nyse_holidays
-
-    return frozenset(nyse_holidays(year))
-
-
-def is_trading_day(day: date) -> bool:
-    """Return True on an NYSE trading day (a weekday that is not a full-day holiday)."""
-    return day.weekday() < 5 and day not in _holidays(day.year)
-
-
-def in_market_hours(now: datetime) -> bool:
-    """Return True during regular US market hours (09:30-16:00 US/Eastern on a trading day)."""
-    local = now.astimezone(EASTERN)
-    return is_trading_day(local.date()) and MARKET_OPEN <= local.time() < MARKET_CLOSE
 
 
 def _age(now: datetime, then: datetime) -> str:

@@ -7,7 +7,7 @@ from pathlib import Path
 from rich.console import Console
 
 from signal_monitor.config.settings import Settings
-from signal_monitor.demo import run_demo
+from signal_monitor.offline.demo import run_demo
 from tests.golden import check_alerts
 
 

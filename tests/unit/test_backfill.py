@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 
-from signal_monitor.backfill import BackfillError, backfill, weekly_last, weekly_returns
+from signal_monitor.offline.backfill import BackfillError, backfill, weekly_last, weekly_returns
 from signal_monitor.errors import SignalMonitorError
 from signal_monitor.state.memory import MemoryState
 

@@ -5,13 +5,13 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
-from signal_monitor.backfill import backfill
+from signal_monitor.offline.backfill import backfill
 from signal_monitor.config.settings import DEFAULT_RULES_PATH
-from signal_monitor.demo import DEFAULT_VIX_CSV
-from signal_monitor.replay import jsonl_events, replay
+from signal_monitor.offline.demo import DEFAULT_VIX_CSV
+from signal_monitor.offline.replay import jsonl_events, replay
 from signal_monitor.rules.engine import RuleEngine
 from signal_monitor.rules.model import load_rules
-from signal_monitor.simulate import simulate
+from signal_monitor.offline.simulate import simulate
 from signal_monitor.state.memory import MemoryState
 from tests.golden import check_alerts
 

@@ -18,7 +18,7 @@ from zoneinfo import ZoneInfo
 
 import pytest
 
-from signal_monitor.simulate import Manifest, simulate
+from signal_monitor.offline.simulate import Manifest, simulate
 from signal_monitor.streams.events import EVENT_TYPES, GICS_SECTORS
 
 VIX_CSV = Path("/work/shared/data/vix-daily.csv")
@@ -559,7 +559,7 @@ def test_manifest_names_files_and_targets(data: Data) -> None:
 
 
 async def test_the_history_loads_through_backfill(data: Data) -> None:
-    from signal_monitor.backfill import backfill
+    from signal_monitor.offline.backfill import backfill
     from signal_monitor.state.memory import MemoryState
 
     state = MemoryState()

@@ -26,7 +26,7 @@ from rich.table import Table
 from signal_monitor.config.settings import Settings
 from signal_monitor.streams.topics import INPUTS
 
-REPO_ROOT = Path(__file__).resolve().parent.parent
+REPO_ROOT = Path(__file__).resolve().parents[2]
 DEFAULT_VIX_CSV = REPO_ROOT / "data" / "vix-daily.csv"
 
 
@@ -81,9 +81,9 @@ def run_demo(
     import redis
     from kafka import KafkaConsumer, KafkaProducer
 
-    from signal_monitor.backfill import backfill
+    from signal_monitor.offline.backfill import backfill
     from signal_monitor.embedded.services import ensure_services
-    from signal_monitor.simulate import simulate
+    from signal_monitor.offline.simulate import simulate
     from signal_monitor.state.redis import RedisState
     from signal_monitor.streams.topics import ensure_topics
 
