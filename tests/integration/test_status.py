@@ -129,10 +129,18 @@ def scenario(broker: str, tmp_path_factory: pytest.TempPathFactory) -> Iterator[
         trades = names.topic("trades")
 
         def reported() -> bool:
+            # A periodic record after the first one, with every event and no lag left: what the tests read.
             latest = read_status(settings, timeout_s=5).latest.get("st")
-            return latest is not None and latest.topics[trades].events == TRADES and sum(latest.dlq.values()) == len(BAD)
+            if latest is None or latest.topics[trades].events != TRADES or sum(latest.dlq.values()) != len(BAD):
+                return False
+            records = [json.loads(v) for v in _raw_status(settings)]
+            return (
+                len(records) >= 2
+                and records[-1]["reason"] == "interval"
+                and all(p["lag"] == 0 for p in records[-1]["lag"] if p["topic"] == trades)
+            )
 
-        wait_for(reported, timeout=30, what="a status record with every event")
+        wait_for(reported, timeout=60, what="a periodic status record with every event and no lag")
         yield scen
     finally:
         if worker is not None:
