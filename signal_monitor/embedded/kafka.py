@@ -262,7 +262,7 @@ class EmbeddedKafka(ManagedServer):
             "log.dirs": str(self.log_dir.resolve()),
             **self.properties,
         }
-        config = self.workdir / "server.properties"
+        config = self.workdir.resolve() / "server.properties"  # the broker runs in workdir: absolute paths
         config.write_text("".join(f"{key}={value}\n" for key, value in settings.items()))
         (self.workdir / "log4j2.properties").write_text(_LOG4J2)
         return config

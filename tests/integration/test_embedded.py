@@ -133,6 +133,13 @@ def test_kafka_killed_comes_back_on_the_same_port_with_its_log(tmp_path: Path) -
     assert not server.running and not tcp_open("127.0.0.1", int(bootstrap.split(":")[1]))
 
 
+def test_kafka_in_a_relative_workdir_starts(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.chdir(tmp_path)  # make demo passes .run/demo/services/kafka
+    with EmbeddedKafka(Path("run") / "kafka") as server:
+        assert kafka_answers(server.bootstrap)
+    assert (tmp_path / "run" / "kafka" / "logs" / "meta.properties").is_file()
+
+
 def test_kafka_without_java_says_what_to_do(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("PATH", str(tmp_path))
     monkeypatch.delenv("JAVA_HOME", raising=False)
