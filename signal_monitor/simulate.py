@@ -65,8 +65,8 @@ from pathlib import Path
 from typing import Any
 
 from signal_monitor.errors import SignalMonitorError
-from signal_monitor.metrics import FLOW_SCOPES
 from signal_monitor.periods import EASTERN, week_of
+from signal_monitor.series import FLOW_SCOPES
 from signal_monitor.streams.events import GICS_SECTORS
 
 __all__ = ["Manifest", "SimulateError", "simulate", "trading_days", "nyse_holidays"]

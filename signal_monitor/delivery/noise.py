@@ -25,8 +25,8 @@ from pydantic import BaseModel, ConfigDict, Field
 
 from signal_monitor.delivery.keys import delivery_base
 from signal_monitor.delivery.routing import InhibitRule, format_duration
-from signal_monitor.metrics import scope_key
 from signal_monitor.rules.alert import Alert
+from signal_monitor.series import scope_key
 
 T = TypeVar("T")
 Clock = Callable[[], float]

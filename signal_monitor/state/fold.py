@@ -7,8 +7,8 @@ from collections.abc import Iterable
 from datetime import datetime, timedelta, timezone
 from functools import lru_cache
 
-from signal_monitor.metrics import trade_scopes
 from signal_monitor.periods import EASTERN, trading_day, week_end
+from signal_monitor.series import trade_scopes
 from signal_monitor.state.base import Batch
 from signal_monitor.state.memory import quote_wins
 from signal_monitor.streams.events import Exposure

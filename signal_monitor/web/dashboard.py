@@ -28,7 +28,7 @@ from pathlib import Path
 from typing import Any
 
 from signal_monitor.config.settings import Settings
-from signal_monitor.metrics import series_id
+from signal_monitor.series import series_id
 from signal_monitor.state.base import Point, State
 
 log = logging.getLogger(__name__)
