@@ -37,7 +37,7 @@ from signal_monitor.streams.events import DeadLetter
 from signal_monitor.streams.topics import INPUTS
 from signal_monitor.web import install_web
 from signal_monitor.web.dashboard import remember_alert
-from signal_monitor.web.metrics import observe_alert_latency, observe_batch
+from signal_monitor.web.prometheus import observe_alert_latency, observe_batch
 
 log = logging.getLogger(__name__)
 

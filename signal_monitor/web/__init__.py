@@ -1,4 +1,4 @@
-"""The worker's web endpoints: Prometheus metrics (``metrics``) and the read-only dashboard (``dashboard``).
+"""The worker's web endpoints: Prometheus metrics (``prometheus``) and the read-only dashboard (``dashboard``).
 
 Both are served by Faust's web server, bound to ``SM_WEB_HOST`` (127.0.0.1 by
 default) on ``SM_WEB_PORT`` when ``SM_WEB_ENABLED`` is true.
@@ -25,7 +25,7 @@ def install_web(app: Any, settings: Settings) -> bool:
         return True
     from signal_monitor.status.publisher import install
     from signal_monitor.web.dashboard import install_dashboard
-    from signal_monitor.web.metrics import install_metrics
+    from signal_monitor.web.prometheus import install_metrics
 
     install(app, settings)
     install_metrics(app)

@@ -30,7 +30,7 @@ from signal_monitor.web.dashboard import (
     vix_chart,
     vix_thresholds,
 )
-from signal_monitor.web.metrics import observe_alert_latency, observe_batch, render_metrics
+from signal_monitor.web.prometheus import observe_alert_latency, observe_batch, render_metrics
 from tests.unit.status.records import make_record
 
 FRIDAY = date(2025, 6, 6)
