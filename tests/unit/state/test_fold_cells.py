@@ -17,7 +17,7 @@ from signal_monitor.state.base import Batch
 from signal_monitor.state.fold import _periods, fold
 from signal_monitor.streams import codec
 from signal_monitor.streams.events import ACTIONS, GICS_SECTORS, Trade
-from signal_monitor.streams.structs import to_model
+from signal_monitor.streams.fast_schema import to_model
 
 UTC = timezone.utc
 
