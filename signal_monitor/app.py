@@ -32,11 +32,11 @@ from signal_monitor.state.base import Batch
 from signal_monitor.state.connect import redis_client
 from signal_monitor.state.redis import RedisState
 from signal_monitor.status.publisher import install as install_status
+from signal_monitor.status.recent_alerts import remember_alert
 from signal_monitor.streams.consumer import BatchStream, Transport
 from signal_monitor.streams.events import DeadLetter
 from signal_monitor.streams.topics import INPUTS
 from signal_monitor.web import install_web
-from signal_monitor.web.dashboard import remember_alert
 from signal_monitor.web.prometheus import observe_alert_latency, observe_batch
 
 log = logging.getLogger(__name__)

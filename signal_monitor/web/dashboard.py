@@ -9,15 +9,14 @@ the workers' status, served by the worker's web server.
 * ``/api/flows``, ``/api/leverage``, ``/api/vix``, ``/api/alerts``, ``/api/status``:
   the same data as JSON.
 
-Recent alerts live in the capped Redis list ``<key_prefix>:recent_alerts``
-(newest first): whoever produces an alert calls :func:`remember_alert`.
+The recent alerts are read from their capped Redis list
+(:mod:`signal_monitor.status.recent_alerts`).
 """
 
 from __future__ import annotations
 
 import asyncio
 import html
-import json
 import logging
 import math
 import time
@@ -30,45 +29,15 @@ from typing import Any
 from signal_monitor.config.settings import Settings
 from signal_monitor.series import series_id
 from signal_monitor.state.base import Point, State
+from signal_monitor.status.recent_alerts import RECENT_ALERTS_MAX, recent_alerts
 
 log = logging.getLogger(__name__)
 
 STATIC_DIR = Path(__file__).with_name("static")
-RECENT_ALERTS_MAX = 200
 #: The percentile band drawn around leverage (the default ``gross_leverage_percentile`` rule's bounds).
 BAND = (5.0, 95.0)
 BAND_YEARS = 3
 DEFAULT_VIX_THRESHOLDS = (17.0, 18.0)
-
-
-# --- recent alerts ---------------------------------------------------------------------------
-
-
-def recent_alerts_key(prefix: str) -> str:
-    """Return the Redis key of the recent-alerts list."""
-    return f"{prefix}:recent_alerts"
-
-
-async def remember_alert(client: Any, prefix: str, alert_json: str | bytes, *, cap: int = RECENT_ALERTS_MAX) -> None:
-    """Push an alert's JSON onto the capped recent-alerts list (newest first); one round trip, cluster-safe."""
-    key = recent_alerts_key(prefix)
-    async with client.pipeline(transaction=False) as pipe:
-        pipe.lpush(key, alert_json)
-        pipe.ltrim(key, 0, cap - 1)
-        await pipe.execute()
-
-
-async def recent_alerts(client: Any, prefix: str, *, limit: int = 50) -> list[dict[str, Any]]:
-    """Return up to ``limit`` recent alerts, newest first (entries that are not JSON objects are skipped)."""
-    out = []
-    for raw in await client.lrange(recent_alerts_key(prefix), 0, max(0, limit - 1)):
-        try:
-            value = json.loads(raw)
-        except ValueError:
-            continue
-        if isinstance(value, dict):
-            out.append(value)
-    return out
 
 
 # --- figures -----------------------------------------------------------------------------------

@@ -1,12 +1,10 @@
-"""The web side without a server: Prometheus rendering, the dashboard's figures and SVG, the recent-alerts list."""
+"""The web side without a server: Prometheus rendering, the dashboard's figures and SVG."""
 
 from __future__ import annotations
 
-import json
 import re
 from datetime import date, datetime, timedelta
 from pathlib import Path
-from typing import Any
 
 import pytest
 from prometheus_client.parser import text_string_to_metric_families
@@ -23,8 +21,6 @@ from signal_monitor.web.dashboard import (
     leverage_charts,
     line_svg,
     percentile,
-    recent_alerts,
-    remember_alert,
     render_page,
     rolling_band,
     vix_chart,
@@ -130,49 +126,6 @@ rules:
 """)
     assert vix_thresholds(Settings(rules_path=rules)) == (20.0, 22.5)
     assert vix_thresholds(Settings(rules_path=rules, rules_enabled=False)) == (17.0, 18.0)
-
-
-class FakeRedis:
-    """The list commands of redis.asyncio, in memory."""
-
-    def __init__(self) -> None:
-        self.lists: dict[str, list[Any]] = {}
-
-    def pipeline(self, transaction: bool = True) -> "FakePipe":
-        return FakePipe(self)
-
-    async def lrange(self, key: str, start: int, stop: int) -> list[Any]:
-        return self.lists.get(key, [])[start: stop + 1]
-
-
-class FakePipe:
-    def __init__(self, client: FakeRedis) -> None:
-        self.client, self.ops = client, []  # type: ignore[var-annotated]
-
-    async def __aenter__(self) -> "FakePipe":
-        return self
-
-    async def __aexit__(self, *_: Any) -> None:
-        return None
-
-    def lpush(self, key: str, value: Any) -> None:
-        self.ops.append(lambda: self.client.lists.setdefault(key, []).insert(0, value))
-
-    def ltrim(self, key: str, start: int, stop: int) -> None:
-        self.ops.append(lambda: self.client.lists.__setitem__(key, self.client.lists[key][start: stop + 1]))
-
-    async def execute(self) -> None:
-        for op in self.ops:
-            op()
-
-
-async def test_recent_alerts_are_capped_newest_first_and_skip_junk() -> None:
-    client = FakeRedis()
-    for i in range(5):
-        await remember_alert(client, "p", json.dumps({"rule": f"r{i}"}), cap=3)
-    client.lists["p:recent_alerts"].append("not json")
-    assert [a["rule"] for a in await recent_alerts(client, "p", limit=10)] == ["r4", "r3", "r2"]
-    assert len(client.lists["p:recent_alerts"]) == 4
 
 
 def test_the_page_escapes_alert_text_and_links_its_assets() -> None:
