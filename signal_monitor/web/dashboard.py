@@ -24,12 +24,15 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import date, datetime, timedelta, timezone
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from signal_monitor.config.settings import Settings
 from signal_monitor.series import series_id
 from signal_monitor.state.base import Point, State
 from signal_monitor.status.recent_alerts import RECENT_ALERTS_MAX, recent_alerts
+
+if TYPE_CHECKING:
+    from signal_monitor.rules.model import RuleSet
 
 log = logging.getLogger(__name__)
 
@@ -124,14 +127,19 @@ async def vix_chart(state: State, *, days: int = 260, thresholds: Sequence[float
     return LineChart(series=sid, title="VIX close", unit="level", points=points, thresholds=lines)
 
 
-def vix_thresholds(settings: Settings) -> tuple[float, ...]:
-    """Return the level and re-arm of the rule set's VIX threshold-crossing rule (17 / 18 when none)."""
+def vix_thresholds(settings: Settings, rules: RuleSet | None = None) -> tuple[float, ...]:
+    """Return the level and re-arm of the rule set's VIX threshold-crossing rule (17 / 18 when none).
+
+    ``rules``: the worker's parsed rule set; when not given, ``settings.rules_path`` is parsed.
+    """
     if not settings.rules_enabled:
         return DEFAULT_VIX_THRESHOLDS
     try:
-        from signal_monitor.rules.model import load_rules
+        if rules is None:
+            from signal_monitor.rules.model import load_rules
 
-        for rule in load_rules(settings.rules_path):
+            rules = load_rules(settings.rules_path)
+        for rule in rules:
             if rule.scope.get("symbol") == "VIX" and rule.metric == "close":
                 for check in rule.checks:
                     level, rearm = getattr(check.params, "level", None), getattr(check.params, "rearm", None)
@@ -369,7 +377,7 @@ class Dashboard:
         self.app = app
         self.settings = settings
         self.state: State = app.sm_state
-        self.thresholds = vix_thresholds(settings)
+        self.thresholds = vix_thresholds(settings, getattr(app, "sm_rules", None))
         self.status_ttl_s = status_ttl_s if status_ttl_s is not None else max(1.0, settings.status_interval_s / 2)
         self._status: tuple[float, dict[str, Any]] | None = None
         self._lock = asyncio.Lock()
