@@ -21,7 +21,7 @@ import time
 from datetime import date, timedelta
 
 from bench.workload import STRATEGIES, SUB_INDUSTRIES
-from signal_monitor.metrics import EXPOSURE_FUND_SCOPES, FLOW_SCOPES, series_id
+from signal_monitor.series import EXPOSURE_FUND_SCOPES, FLOW_SCOPES, series_id
 from signal_monitor.state.redis import RedisState
 from signal_monitor.streams.events import GICS_SECTORS
 

@@ -26,18 +26,19 @@ from signal_monitor.config.settings import Settings
 from signal_monitor.delivery.dispatcher import Dispatcher
 from signal_monitor.rules.alert import Alert
 from signal_monitor.rules.engine import RuleEngine
-from signal_monitor.rules.model import load_rules
+from signal_monitor.rules.model import RuleSet, load_rules
 from signal_monitor.security import faust_broker_credentials
 from signal_monitor.state.base import Batch
 from signal_monitor.state.connect import redis_client
 from signal_monitor.state.redis import RedisState
 from signal_monitor.status.publisher import install as install_status
+from signal_monitor.status.publisher import rule_stats
+from signal_monitor.status.recent_alerts import remember_alert
 from signal_monitor.streams.consumer import BatchStream, Transport
 from signal_monitor.streams.events import DeadLetter
 from signal_monitor.streams.topics import INPUTS
 from signal_monitor.web import install_web
-from signal_monitor.web.dashboard import remember_alert
-from signal_monitor.web.metrics import observe_alert_latency, observe_batch
+from signal_monitor.web.prometheus import observe_alert_latency, observe_batch
 
 log = logging.getLogger(__name__)
 
@@ -45,11 +46,6 @@ log = logging.getLogger(__name__)
 def worker_id(settings: Settings) -> str:
     """Return this worker's id: the setting, else host:pid."""
     return settings.worker_id or f"{socket.gethostname()}:{os.getpid()}"
-
-
-def load_engine(settings: Settings, state: RedisState) -> RuleEngine:
-    """Return the rule engine over the configured rule file (raises RuleFileError when invalid)."""
-    return RuleEngine(load_rules(settings.rules_path), state)
 
 
 class MonitorApp(faust.App):
@@ -64,8 +60,14 @@ class MonitorApp(faust.App):
         return Transport(self.conf.broker_consumer, self)
 
 
-def create_app(settings: Settings) -> faust.App:
-    """Build the Faust app of one worker from the settings."""
+def create_app(settings: Settings, *, rules: RuleSet | None = None) -> faust.App:
+    """Build the Faust app of one worker from the settings.
+
+    ``rules``: the rule set already parsed from ``settings.rules_path`` (the command line checks it
+    before anything connects); when not given and rules are enabled, the file is parsed here
+    (RuleFileError when invalid). Either way it is parsed once: the engine, the status record's
+    rule count and the dashboard share it.
+    """
     wid = worker_id(settings)
     (settings.data_dir / "faust").mkdir(parents=True, exist_ok=True)
     app = MonitorApp(
@@ -103,7 +105,11 @@ def create_app(settings: Settings) -> faust.App:
         dedup_ttl_s=settings.dedup_ttl_days * 86400,
         topic_prefix=settings.topic_prefix,
     )
-    engine = load_engine(settings, state) if settings.rules_enabled else None
+    if not settings.rules_enabled:
+        rules = None
+    elif rules is None:
+        rules = load_rules(settings.rules_path)
+    engine = RuleEngine(rules, state) if rules is not None else None
     dispatcher = Dispatcher(state.client, settings=settings, worker_id=wid) if settings.delivery_enabled else None
     if dispatcher is not None and engine is not None:
         dispatcher.routes.check_rule_ids(rule.id for rule in engine.rules)
@@ -188,6 +194,7 @@ def create_app(settings: Settings) -> faust.App:
                 await state.register(tp.topic, tp.partition, highwater=ends[tp])
 
     app.sm_state = state  # type: ignore[attr-defined]
+    app.sm_rules = rules  # type: ignore[attr-defined]
     app.sm_stats = stats  # type: ignore[attr-defined]
     app.sm_closer = closer  # type: ignore[attr-defined]
     app.sm_worker_id = wid  # type: ignore[attr-defined]
@@ -203,7 +210,7 @@ def create_app(settings: Settings) -> faust.App:
             finally:
                 await dispatcher.close()
 
-    install_status(app, settings)
+    install_status(app, settings, rules_stats=rule_stats(rules))
     install_web(app, settings)
     return app
 
@@ -251,11 +258,11 @@ def tune_gc() -> None:
     gc.set_threshold(GC_YOUNG_THRESHOLD, older, oldest)
 
 
-def run_worker(settings: Settings, *, loglevel: str = "info") -> None:
-    """Run a worker until it is stopped (SIGTERM / SIGINT)."""
+def run_worker(settings: Settings, *, loglevel: str = "info", rules: RuleSet | None = None) -> None:
+    """Run a worker until it is stopped (SIGTERM / SIGINT); ``rules`` as for :func:`create_app`."""
     from faust.worker import Worker
 
-    app = create_app(settings)
+    app = create_app(settings, rules=rules)
     tune_gc()
     worker = Worker(app, loglevel=loglevel, quiet=True)
     worker.execute_from_commandline()

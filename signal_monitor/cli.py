@@ -35,13 +35,13 @@ def worker(ctx: click.Context) -> None:
     from signal_monitor.streams.topics import ensure_topics
 
     settings = _settings()
-    if settings.rules_enabled:
-        _load_rules_or_exit(settings)  # a bad rule file stops start-up before anything connects
+    # a bad rule file stops start-up before anything connects; the worker runs on the rules parsed here
+    rules = _load_rules_or_exit(settings) if settings.rules_enabled else None
     if not settings.kafka_bootstrap or not settings.redis_url:
         raise click.ClickException("KAFKA_BOOTSTRAP and REDIS_URL must be set for a worker (make demo starts embedded ones)")
     try:
         ensure_topics(settings)
-        run_worker(settings, loglevel=ctx.obj["log_level"])
+        run_worker(settings, loglevel=ctx.obj["log_level"], rules=rules)
     except ConfigError as exc:
         click.echo(f"signal-monitor: {exc}", err=True)
         sys.exit(2)

@@ -1,8 +1,11 @@
 """The exception tree of signal-monitor.
 
-``SignalMonitorError`` is the root. Control-flow signals (an event to skip, a
-dependency to retry later) live apart from real failures so a caller can tell
-"try again" from "this is wrong".
+``SignalMonitorError`` is the root. The control-flow signal ``InvalidEvent`` (an
+event to skip, with the reason it goes to the dead-letter topic under) lives
+apart from real failures (an invalid configuration, an embedded service that
+does not start) so a caller can tell "skip this" from "this is wrong". A store
+that does not answer raises nothing of ours: :mod:`signal_monitor.state.retry`
+waits it out.
 """
 
 from __future__ import annotations
@@ -55,14 +58,6 @@ class InvalidEvent(SignalMonitorError):
         self.reason = reason
         self.detail = detail
         super().__init__(f"{reason}: {detail}" if detail else reason)
-
-
-class DependencyUnavailable(SignalMonitorError):
-    """A dependency (Redis, the broker) does not answer; retry later."""
-
-
-class StaleBatch(SignalMonitorError):
-    """A batch's offsets are already applied in the store (another writer, or a replay)."""
 
 
 class EmbeddedServiceError(SignalMonitorError):

@@ -30,7 +30,7 @@ from signal_monitor.agents.ingest import Ingestor, Record
 from signal_monitor.state import fold as fold_module
 from signal_monitor.state.memory import MemoryState
 from signal_monitor.streams import codec
-from signal_monitor.streams.structs import to_model
+from signal_monitor.streams.fast_schema import to_model
 
 MAX = 1024 * 1024
 

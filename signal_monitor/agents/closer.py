@@ -62,10 +62,10 @@ from collections.abc import Awaitable, Callable, Sequence
 from datetime import date, datetime, timedelta, timezone
 from typing import Any, Protocol
 
-from signal_monitor.agents.ingest import retry_transient
-from signal_monitor.metrics import aggregate_exposures, flow_metrics, points_of, series_id
 from signal_monitor.periods import EASTERN, Granularity, close_at, week_of
+from signal_monitor.series import aggregate_exposures, flow_metrics, points_of, series_id
 from signal_monitor.state.base import Batch, State
+from signal_monitor.state.retry import retry_transient
 
 log = logging.getLogger(__name__)
 

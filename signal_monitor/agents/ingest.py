@@ -2,10 +2,8 @@
 
 from __future__ import annotations
 
-import asyncio
 import hashlib
 import logging
-import random
 import time
 from collections import Counter
 from collections.abc import Awaitable, Callable, Sequence
@@ -13,21 +11,10 @@ from dataclasses import dataclass, field
 from datetime import datetime, timezone
 from typing import TypeVar
 
-from redis.exceptions import (
-    BusyLoadingError,
-    ClusterDownError,
-    OutOfMemoryError,
-    ReadOnlyError,
-    RedisClusterException,
-    ResponseError,
-    TryAgainError,
-)
-from redis.exceptions import ConnectionError as RedisConnectionError
-from redis.exceptions import TimeoutError as RedisTimeoutError
-
 from signal_monitor.errors import InvalidEvent
 from signal_monitor.state.base import Batch, PartitionMark, State
 from signal_monitor.state.fold import fold
+from signal_monitor.state.retry import retry_transient
 from signal_monitor.streams.codec import Rejected, decode, event_json, original_text
 from signal_monitor.streams.events import DeadLetter, Event
 
@@ -36,60 +23,7 @@ log = logging.getLogger(__name__)
 #: The dead-letter record keeps at most this many bytes of the original (the input topic keeps all of it).
 DLQ_ORIGINAL_MAX = 64 * 1024
 
-#: Errors that mean "the store is unreachable right now": pause and retry.
-TRANSIENT_ERRORS: tuple[type[BaseException], ...] = (
-    RedisConnectionError,
-    RedisTimeoutError,
-    ClusterDownError,  # a cluster without a quorum of masters, or failing over
-    TryAgainError,  # a slot being migrated
-    ConnectionError,
-    OSError,
-)
-
-
-def is_transient(exc: BaseException) -> bool:
-    """Return whether ``exc`` means the store is unreachable for now, a cluster with no node answering included."""
-    if isinstance(exc, TRANSIENT_ERRORS + (BusyLoadingError, ReadOnlyError)):
-        return True
-    if isinstance(exc, OutOfMemoryError) or (isinstance(exc, ResponseError) and str(exc).startswith("OOM")):
-        return True  # Redis refuses writes at maxmemory: wait for room, as for an outage
-    # redis-py raises the bare RedisClusterException when no node of a cluster answers
-    return type(exc) is RedisClusterException and "cannot be connected" in str(exc)
-
-
 T = TypeVar("T")
-
-
-async def retry_transient(
-    call: Callable[[], Awaitable[T]],
-    what: str,
-    *,
-    max_s: float,
-    on_retry: Callable[[], None] | None = None,
-    logger: logging.Logger = log,
-) -> T:
-    """Run ``call`` until it returns, pausing while Redis is unreachable (:func:`is_transient`); other errors raise.
-
-    The pauses grow from 0.5 s to ``max_s``, with jitter, and each one is logged.
-    """
-    delay = 0.5
-    attempt = 0
-    while True:
-        try:
-            return await call()
-        except Exception as exc:
-            if not is_transient(exc):
-                raise
-            attempt += 1
-            if on_retry is not None:
-                on_retry()
-            wait = min(max_s, delay) * (0.8 + 0.4 * random.random())
-            logger.warning(
-                "Redis unavailable while trying to %s (%s: %s); paused, retry %d in %.1f s",
-                what, type(exc).__name__, exc, attempt, wait,
-            )
-            await asyncio.sleep(wait)
-            delay = min(max_s, delay * 2)
 
 
 @dataclass(frozen=True, slots=True)
@@ -278,7 +212,7 @@ class Ingestor:
             await self.on_applied(batch)
 
     async def _retrying(self, call: Callable[[], Awaitable[T]], what: str) -> T:
-        return await retry_transient(call, what, max_s=self.retry_max_s, on_retry=self._count_retry)
+        return await retry_transient(call, what, max_s=self.retry_max_s, on_retry=self._count_retry, logger=log)
 
     def _count_retry(self) -> None:
         self.stats.store_retries += 1

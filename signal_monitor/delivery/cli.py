@@ -16,9 +16,9 @@ from rich.table import Table
 
 from signal_monitor.config.settings import Settings
 from signal_monitor.delivery.keys import legacy_layout_present
-from signal_monitor.delivery.noise import Silence, SilenceStore, parse_scope
 from signal_monitor.delivery.outbox import Outbox
 from signal_monitor.delivery.routing import format_duration, parse_duration
+from signal_monitor.delivery.silences import Silence, SilenceStore, parse_scope
 from signal_monitor.delivery.slack import hint
 
 T = TypeVar("T")

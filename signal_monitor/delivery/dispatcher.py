@@ -35,10 +35,12 @@ from rich.console import Console
 
 from signal_monitor.config.settings import Settings
 from signal_monitor.delivery.console import ConsoleSender
+from signal_monitor.delivery.inhibition import Inhibitor
 from signal_monitor.delivery.keys import migrate_legacy_keys
-from signal_monitor.delivery.noise import Inhibitor, SilenceStore, chunks, realert_key, silenced_by
 from signal_monitor.delivery.outbox import Outbox
+from signal_monitor.delivery.realert import realert_key
 from signal_monitor.delivery.routing import Receiver, Route, RouteFileError, Routes, format_duration, load_routes
+from signal_monitor.delivery.silences import SilenceStore, silenced_by
 from signal_monitor.delivery.slack import BotSender, Outcome, Sender, WebhookSender, hint
 from signal_monitor.rules.alert import Alert
 
@@ -145,6 +147,12 @@ def claim_key(alert: Alert) -> str:
     if alert.revision > 1 and not alert.dedup_key.endswith(suffix):
         return alert.dedup_key + suffix
     return alert.dedup_key
+
+
+def chunks(items: Sequence[T], size: int) -> list[list[T]]:
+    """Split ``items`` into lists of at most ``size``, in order (a group's digests of ``group_max`` alerts)."""
+    size = max(1, size)
+    return [list(items[i : i + size]) for i in range(0, len(items), size)]
 
 
 def _summary(message: Mapping[str, Any]) -> str:

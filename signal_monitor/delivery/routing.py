@@ -22,8 +22,8 @@ from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, ValidationEr
 from signal_monitor.config.settings import DEFAULT_ROUTES_PATH
 from signal_monitor.config.yamlfile import load_yaml
 from signal_monitor.errors import RouteFileError
-from signal_monitor.metrics import scope_key
 from signal_monitor.rules.alert import Alert
+from signal_monitor.series import scope_key
 
 SEVERITIES = ("info", "warning", "critical")
 ReceiverType = Literal["auto", "console", "slack"]

@@ -1,7 +1,7 @@
 """Backfill: load history into a State from files, so the rules have years of context on day one.
 
 Every file is read whole, validated row by row, turned into the same series the
-live stream produces (see :mod:`signal_monitor.metrics`) and written with
+live stream produces (see :mod:`signal_monitor.series`) and written with
 ``State.put_series``, an upsert by period: loading the same file twice changes
 nothing. A bad row stops the load with a :class:`BackfillError` naming the file,
 the line and the field.
@@ -59,7 +59,8 @@ from pathlib import Path
 from typing import Any, get_args
 
 from signal_monitor.errors import SignalMonitorError
-from signal_monitor.metrics import (
+from signal_monitor.periods import week_of
+from signal_monitor.series import (
     EXPOSURE_FUND_SCOPES,
     EXPOSURE_SLICE_SCOPES,
     FLOW_SCOPES,
@@ -71,7 +72,6 @@ from signal_monitor.metrics import (
     scope_key,
     series_id,
 )
-from signal_monitor.periods import week_of
 from signal_monitor.state.base import Point, State
 from signal_monitor.streams.events import ACTIONS, FundType, InstrumentType, Sector
 

@@ -9,8 +9,8 @@ from typing import Any, Literal
 
 from pydantic import AwareDatetime, BaseModel, ConfigDict, Field
 
-from signal_monitor.metrics import scope_key
 from signal_monitor.periods import Granularity
+from signal_monitor.series import scope_key
 
 
 def dedup_key(rule_id: str, scope: Mapping[str, str], period: date) -> str:

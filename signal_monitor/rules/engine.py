@@ -36,12 +36,12 @@ from dataclasses import dataclass
 from datetime import UTC, date, datetime
 from typing import Any
 
-from signal_monitor.metrics import parse_series_id, scope_key, series_id
 from signal_monitor.periods import Granularity, period_bounds
 from signal_monitor.rules.alert import Alert, dedup_key
 from signal_monitor.rules.kinds import KINDS, Finding, Inputs
 from signal_monitor.rules.model import Check, Rule
 from signal_monitor.rules.text import correction_text, describe, render, template_fields
+from signal_monitor.series import parse_series_id, scope_key, series_id
 from signal_monitor.state.base import Point, State
 
 #: Final results kept per rule and scope for corrections (far more than any grace period spans).

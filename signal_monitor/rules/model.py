@@ -20,7 +20,10 @@ from pydantic import BaseModel, ConfigDict, Field, SerializeAsAny, ValidationErr
 
 from signal_monitor.config.yamlfile import load_yaml
 from signal_monitor.errors import RuleFileError
-from signal_monitor.metrics import (
+from signal_monitor.periods import Granularity
+from signal_monitor.rules.kinds import KINDS, KindParams, SeriesRef
+from signal_monitor.rules.text import BASE_FIELDS
+from signal_monitor.series import (
     EXPOSURE_FUND_SCOPES,
     EXPOSURE_SLICE_SCOPES,
     FLOW_SCOPES,
@@ -28,9 +31,6 @@ from signal_monitor.metrics import (
     exposure_metrics,
     flow_metrics,
 )
-from signal_monitor.periods import Granularity
-from signal_monitor.rules.kinds import KINDS, KindParams, SeriesRef
-from signal_monitor.rules.text import BASE_FIELDS
 
 Severity = Literal["info", "warning", "critical"]
 WILDCARD = "*"
@@ -45,7 +45,7 @@ class MetricInfo:
 
 
 def _metric_table() -> dict[str, MetricInfo]:
-    """Return every metric of :mod:`signal_monitor.metrics` with its granularities and scopes."""
+    """Return every metric of :mod:`signal_monitor.series` with its granularities and scopes."""
     flows = frozenset(frozenset(s) for s in FLOW_SCOPES)
     fund = frozenset(frozenset(s) for s in EXPOSURE_FUND_SCOPES)
     slices = frozenset(frozenset(s) for s in EXPOSURE_SLICE_SCOPES)

@@ -7,7 +7,7 @@ Two layers live behind it:
   fund, the day's quotes per symbol, the day's observations per series, and per
   input partition the last applied offset and the newest event time (watermark);
 * **series**: one point per closed period per metric and scope (see
-  :mod:`signal_monitor.metrics`), written when a period closes or by backfill, read
+  :mod:`signal_monitor.series`), written when a period closes or by backfill, read
   by the rules; plus small per-rule state (hysteresis arming, streaks) and claims
   that make an evaluation or an alert happen once across workers.
 """
@@ -20,7 +20,7 @@ from dataclasses import dataclass, field
 from datetime import date
 from typing import Any
 
-from signal_monitor.metrics import FundSnapshot
+from signal_monitor.series import FundSnapshot
 
 Point = tuple[date, float]
 

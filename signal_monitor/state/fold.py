@@ -7,12 +7,12 @@ from collections.abc import Iterable
 from datetime import datetime, timedelta, timezone
 from functools import lru_cache
 
-from signal_monitor.metrics import trade_scopes
 from signal_monitor.periods import EASTERN, trading_day, week_end
+from signal_monitor.series import trade_scopes
 from signal_monitor.state.base import Batch
 from signal_monitor.state.memory import quote_wins
 from signal_monitor.streams.events import Exposure
-from signal_monitor.streams.structs import EXPOSURES, OBSERVATIONS, QUOTES, TRADES, AnyEvent, ExposureStruct
+from signal_monitor.streams.fast_schema import EXPOSURES, OBSERVATIONS, QUOTES, TRADES, AnyEvent, ExposureStruct
 
 
 @lru_cache(maxsize=65536)
@@ -102,7 +102,7 @@ def fold(
 ) -> tuple[Batch, int]:
     """Fold ``(offset, event)`` pairs into one Batch; return it and the number of duplicate trades left out.
 
-    Events are models or their structs (:mod:`signal_monitor.streams.structs`).
+    Events are models or their structs (:mod:`signal_monitor.streams.fast_schema`).
     A trade id in ``skip_trades`` (applied before) or repeated within the batch is
     left out and counted as a duplicate.
 

@@ -10,7 +10,7 @@ from collections.abc import Mapping, Sequence
 from datetime import date
 from typing import Any
 
-from signal_monitor.metrics import FundSnapshot
+from signal_monitor.series import FundSnapshot
 from signal_monitor.state.base import ApplyResult, Batch, PartitionMark, Point, State
 
 

@@ -48,7 +48,7 @@ from typing import Any
 
 import redis.asyncio as aioredis
 
-from signal_monitor.metrics import FundSnapshot
+from signal_monitor.series import FundSnapshot
 from signal_monitor.state.base import ApplyResult, Batch, PartitionMark, Point, State
 from signal_monitor.state.memory import snapshot_from_json
 

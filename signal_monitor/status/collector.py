@@ -23,6 +23,7 @@ from faust.types import TP
 
 from signal_monitor.agents.ingest import IngestStats
 from signal_monitor.state.base import PartitionMark, State
+from signal_monitor.status.recent_alerts import recent_alerts_key
 from signal_monitor.status.record import (
     AssignedPartition,
     Delivery,
@@ -257,7 +258,6 @@ class Collector:
 
 def redis_last_alert(client: Any, prefix: str) -> LastAlertSource:
     """Return a source of the newest alert in the capped ``<prefix>:recent_alerts`` list."""
-    from signal_monitor.web.dashboard import recent_alerts_key
 
     async def newest() -> Mapping[str, Any] | None:
         raw = await client.lindex(recent_alerts_key(prefix), 0)

@@ -11,7 +11,7 @@ from __future__ import annotations
 import asyncio
 import logging
 from collections.abc import Callable, Iterable
-from typing import Any
+from typing import TYPE_CHECKING, Any
 from urllib.parse import unquote, urlsplit
 
 from faust.types import TP
@@ -20,6 +20,9 @@ from pydantic import SecretStr
 from signal_monitor.config.settings import Settings
 from signal_monitor.status.collector import Collector, DeliveryStats, RuleStats, redis_last_alert
 from signal_monitor.status.record import Reason, StatusRecord
+
+if TYPE_CHECKING:
+    from signal_monitor.rules.model import RuleSet
 
 log = logging.getLogger(__name__)
 
@@ -48,14 +51,19 @@ def encode(record: StatusRecord, secrets: Iterable[str] = ()) -> bytes:
     return text.encode("utf-8")
 
 
-def default_rule_stats(settings: Settings) -> RuleStats:
-    """Return a reporter of how many rules the worker loaded (0 when rules are disabled)."""
-    loaded = 0
-    if settings.rules_enabled:
-        from signal_monitor.rules.model import load_rules
-
-        loaded = len(load_rules(settings.rules_path))
+def rule_stats(rules: RuleSet | None) -> RuleStats:
+    """Return a reporter of how many rules the worker loaded (0 without a rule set: rules are disabled)."""
+    loaded = len(rules) if rules is not None else 0
     return lambda: {"loaded": loaded}
+
+
+def default_rule_stats(settings: Settings) -> RuleStats:
+    """Return the reporter of :func:`rule_stats` for the configured rule file, parsed now (0 when rules are disabled)."""
+    if not settings.rules_enabled:
+        return rule_stats(None)
+    from signal_monitor.rules.model import load_rules
+
+    return rule_stats(load_rules(settings.rules_path))
 
 
 class StatusPublisher:

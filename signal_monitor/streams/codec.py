@@ -1,8 +1,8 @@
 """Decoding of input messages: one event or a JSON array of events, each validated or rejected with a reason.
 
 :func:`decode` has two paths with one result. The fast one decodes the bytes with
-msgspec into the structs of :mod:`signal_monitor.streams.structs` and checks what
-msgspec cannot (:func:`~signal_monitor.streams.structs.conforms`). Any message it
+msgspec into the structs of :mod:`signal_monitor.streams.fast_schema` and checks what
+msgspec cannot (:func:`~signal_monitor.streams.fast_schema.conforms`). Any message it
 does not accept as a whole goes to :func:`decode_models` (``json.loads``, then the
 pydantic models item by item), which names every bad item with its reason and
 index: events and dead letters are the same whichever path a message takes.
@@ -21,7 +21,7 @@ from pydantic import ValidationError
 
 from signal_monitor.errors import InvalidEvent
 from signal_monitor.streams.events import EVENT_TYPES, Event
-from signal_monitor.streams.structs import CONFORMS, STRUCTS, AnyEvent, to_model
+from signal_monitor.streams.fast_schema import CONFORMS, STRUCTS, AnyEvent, to_model
 
 #: Reasons an event goes to the dead-letter topic.
 REASONS = (

@@ -1,4 +1,4 @@
-"""The worker's web endpoints: Prometheus metrics (``metrics``) and the read-only dashboard (``dashboard``).
+"""The worker's web endpoints: Prometheus metrics (``prometheus``) and the read-only dashboard (``dashboard``).
 
 Both are served by Faust's web server, bound to ``SM_WEB_HOST`` (127.0.0.1 by
 default) on ``SM_WEB_PORT`` when ``SM_WEB_ENABLED`` is true.
@@ -15,19 +15,18 @@ log = logging.getLogger(__name__)
 
 
 def install_web(app: Any, settings: Settings) -> bool:
-    """Register ``/metrics``, ``/``, ``/api/*`` and ``/static/`` on the app (and the status publisher); idempotent.
+    """Register ``/metrics``, ``/``, ``/api/*`` and ``/static/`` on the app; idempotent.
 
-    Returns False, registering nothing, when the web server is disabled.
+    Returns False, registering nothing, when the web server is disabled. ``/metrics`` reports
+    the status collector's figures: ``create_app`` installs the status publisher first.
     """
     if not settings.web_enabled:
         return False
     if getattr(app, "sm_web_installed", False):
         return True
-    from signal_monitor.status.publisher import install
     from signal_monitor.web.dashboard import install_dashboard
-    from signal_monitor.web.metrics import install_metrics
+    from signal_monitor.web.prometheus import install_metrics
 
-    install(app, settings)
     install_metrics(app)
     install_dashboard(app, settings)
     app.sm_web_installed = True

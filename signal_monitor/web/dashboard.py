@@ -9,15 +9,14 @@ the workers' status, served by the worker's web server.
 * ``/api/flows``, ``/api/leverage``, ``/api/vix``, ``/api/alerts``, ``/api/status``:
   the same data as JSON.
 
-Recent alerts live in the capped Redis list ``<key_prefix>:recent_alerts``
-(newest first): whoever produces an alert calls :func:`remember_alert`.
+The recent alerts are read from their capped Redis list
+(:mod:`signal_monitor.status.recent_alerts`).
 """
 
 from __future__ import annotations
 
 import asyncio
 import html
-import json
 import logging
 import math
 import time
@@ -25,50 +24,23 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import date, datetime, timedelta, timezone
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from signal_monitor.config.settings import Settings
-from signal_monitor.metrics import series_id
+from signal_monitor.series import series_id
 from signal_monitor.state.base import Point, State
+from signal_monitor.status.recent_alerts import RECENT_ALERTS_MAX, recent_alerts
+
+if TYPE_CHECKING:
+    from signal_monitor.rules.model import RuleSet
 
 log = logging.getLogger(__name__)
 
 STATIC_DIR = Path(__file__).with_name("static")
-RECENT_ALERTS_MAX = 200
 #: The percentile band drawn around leverage (the default ``gross_leverage_percentile`` rule's bounds).
 BAND = (5.0, 95.0)
 BAND_YEARS = 3
 DEFAULT_VIX_THRESHOLDS = (17.0, 18.0)
-
-
-# --- recent alerts ---------------------------------------------------------------------------
-
-
-def recent_alerts_key(prefix: str) -> str:
-    """Return the Redis key of the recent-alerts list."""
-    return f"{prefix}:recent_alerts"
-
-
-async def remember_alert(client: Any, prefix: str, alert_json: str | bytes, *, cap: int = RECENT_ALERTS_MAX) -> None:
-    """Push an alert's JSON onto the capped recent-alerts list (newest first); one round trip, cluster-safe."""
-    key = recent_alerts_key(prefix)
-    async with client.pipeline(transaction=False) as pipe:
-        pipe.lpush(key, alert_json)
-        pipe.ltrim(key, 0, cap - 1)
-        await pipe.execute()
-
-
-async def recent_alerts(client: Any, prefix: str, *, limit: int = 50) -> list[dict[str, Any]]:
-    """Return up to ``limit`` recent alerts, newest first (entries that are not JSON objects are skipped)."""
-    out = []
-    for raw in await client.lrange(recent_alerts_key(prefix), 0, max(0, limit - 1)):
-        try:
-            value = json.loads(raw)
-        except ValueError:
-            continue
-        if isinstance(value, dict):
-            out.append(value)
-    return out
 
 
 # --- figures -----------------------------------------------------------------------------------
@@ -155,14 +127,19 @@ async def vix_chart(state: State, *, days: int = 260, thresholds: Sequence[float
     return LineChart(series=sid, title="VIX close", unit="level", points=points, thresholds=lines)
 
 
-def vix_thresholds(settings: Settings) -> tuple[float, ...]:
-    """Return the level and re-arm of the rule set's VIX threshold-crossing rule (17 / 18 when none)."""
+def vix_thresholds(settings: Settings, rules: RuleSet | None = None) -> tuple[float, ...]:
+    """Return the level and re-arm of the rule set's VIX threshold-crossing rule (17 / 18 when none).
+
+    ``rules``: the worker's parsed rule set; when not given, ``settings.rules_path`` is parsed.
+    """
     if not settings.rules_enabled:
         return DEFAULT_VIX_THRESHOLDS
     try:
-        from signal_monitor.rules.model import load_rules
+        if rules is None:
+            from signal_monitor.rules.model import load_rules
 
-        for rule in load_rules(settings.rules_path):
+            rules = load_rules(settings.rules_path)
+        for rule in rules:
             if rule.scope.get("symbol") == "VIX" and rule.metric == "close":
                 for check in rule.checks:
                     level, rearm = getattr(check.params, "level", None), getattr(check.params, "rearm", None)
@@ -400,7 +377,7 @@ class Dashboard:
         self.app = app
         self.settings = settings
         self.state: State = app.sm_state
-        self.thresholds = vix_thresholds(settings)
+        self.thresholds = vix_thresholds(settings, getattr(app, "sm_rules", None))
         self.status_ttl_s = status_ttl_s if status_ttl_s is not None else max(1.0, settings.status_interval_s / 2)
         self._status: tuple[float, dict[str, Any]] | None = None
         self._lock = asyncio.Lock()

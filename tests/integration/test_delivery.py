@@ -990,7 +990,7 @@ async def test_a_sender_keeps_one_http_session_for_its_posts(fake_slack: FakeSla
 async def test_state_under_the_names_before_the_hash_tag_moves_under_it_at_the_next_start(
     fake_slack: FakeSlack, make: Make, client: aioredis.Redis, key_prefix: str
 ) -> None:
-    from signal_monitor.delivery.noise import Silence
+    from signal_monitor.delivery.silences import Silence
 
     first, second, third = weekly("hf_net_buying_streak", 3)
     current = make(webhook=fake_slack.url())

@@ -32,9 +32,9 @@ from signal_monitor.embedded import EmbeddedRedis
 from signal_monitor.embedded.process import free_port
 from signal_monitor.state.redis import RedisState
 from signal_monitor.status.reader import read_messages, read_status
+from signal_monitor.status.recent_alerts import remember_alert
 from signal_monitor.status.record import SCHEMA_PATH
 from signal_monitor.status.view import assess
-from signal_monitor.web.dashboard import remember_alert
 from tests.integration.harness import UTC, Names, Worker, as_messages, caught_up, create_topics, make_trades, produce, wait_for
 
 REPO = Path(__file__).resolve().parents[2]

@@ -38,6 +38,28 @@ def test_worker_with_an_invalid_rule_file_stops_naming_file_rule_and_field(
     assert "params.min_count" in result.output
 
 
+@pytest.mark.parametrize("enabled", [True, False])
+def test_worker_runs_on_the_rules_it_checked_at_start_up(monkeypatch: pytest.MonkeyPatch, enabled: bool) -> None:
+    import signal_monitor.app as app_module
+    import signal_monitor.streams.topics as topics_module
+    from signal_monitor.config.settings import DEFAULT_RULES_PATH
+    from signal_monitor.rules.model import RuleSet, load_rules
+
+    handed: dict[str, object] = {}
+    monkeypatch.setattr(topics_module, "ensure_topics", lambda settings: [])
+    monkeypatch.setattr(app_module, "run_worker", lambda settings, *, loglevel, rules: handed.update(rules=rules))
+    monkeypatch.setenv("KAFKA_BOOTSTRAP", "127.0.0.1:1")
+    monkeypatch.setenv("REDIS_URL", "redis://127.0.0.1:1/0")
+    monkeypatch.delenv("SM_RULES_PATH", raising=False)
+    monkeypatch.setenv("SM_RULES_ENABLED", "true" if enabled else "false")
+    result = CliRunner().invoke(main, ["worker"])
+    assert result.exit_code == 0, result.output
+    if enabled:
+        assert isinstance(handed["rules"], RuleSet) and len(handed["rules"]) == len(load_rules(DEFAULT_RULES_PATH))
+    else:
+        assert handed == {"rules": None}
+
+
 def test_worker_without_connections_says_what_to_set(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.delenv("KAFKA_BOOTSTRAP", raising=False)
     monkeypatch.delenv("REDIS_URL", raising=False)

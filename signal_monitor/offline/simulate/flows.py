@@ -10,7 +10,7 @@ from collections.abc import Mapping
 from datetime import date, time, timedelta
 from typing import Any
 
-from signal_monitor.metrics import FLOW_SCOPES
+from signal_monitor.series import FLOW_SCOPES
 from signal_monitor.offline.simulate.days import Days, _eastern, _iso
 from signal_monitor.offline.simulate.errors import SimulateError
 from signal_monitor.offline.simulate.numeric import _fmt, _ou

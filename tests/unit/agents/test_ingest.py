@@ -14,8 +14,8 @@ import pytest
 from redis.exceptions import BusyLoadingError, OutOfMemoryError, ReadOnlyError
 from redis.exceptions import ConnectionError as RedisConnectionError
 
-from signal_monitor.agents import ingest as ingest_mod
 from signal_monitor.agents.ingest import Ingestor, Record
+from signal_monitor.state import retry as retry_mod
 from signal_monitor.state.base import ApplyResult, Batch
 from signal_monitor.state.memory import MemoryState
 from signal_monitor.streams.events import DeadLetter
@@ -230,7 +230,7 @@ async def test_transient_store_error_is_retried_and_applied_once(
     async def no_wait(seconds: float) -> None:
         waits.append(seconds)
 
-    monkeypatch.setattr(ingest_mod, "asyncio", types.SimpleNamespace(sleep=no_wait))
+    monkeypatch.setattr(retry_mod, "asyncio", types.SimpleNamespace(sleep=no_wait))
     state = FlakyState(failures=2)
     applied: list[Batch] = []
 
@@ -312,7 +312,7 @@ async def test_redis_refusing_writes_for_a_while_is_waited_out_not_fatal(error: 
     async def no_wait(_: float) -> None:
         return None
 
-    monkeypatch.setattr(ingest_mod.asyncio, "sleep", no_wait)
+    monkeypatch.setattr(retry_mod.asyncio, "sleep", no_wait)
     calls = {"n": 0}
 
     class FullState(MemoryState):

@@ -1,4 +1,4 @@
-"""Alerts for delivery tests: valid ``Alert`` objects with only the fields a test cares about given."""
+"""Alerts for delivery tests: valid ``Alert`` objects with only the fields a test cares about given; a fake clock."""
 
 from __future__ import annotations
 
@@ -52,3 +52,18 @@ def make_alert(
 def weekly(rule: str, n: int, *, scope: dict[str, str] | None = None, severity: str = "warning") -> list[Alert]:
     """Return ``n`` alerts of ``rule`` for ``n`` consecutive weeks (distinct dedup keys), oldest first."""
     return [make_alert(rule, scope, severity=severity, period=FRIDAY + timedelta(weeks=i)) for i in range(n)]
+
+
+class FakeClock:
+    """A clock that moves only when told."""
+
+    def __init__(self, start: float = 1_750_000_000.0) -> None:
+        self.now = start
+
+    def __call__(self) -> float:
+        """Return the current fake time."""
+        return self.now
+
+    def advance(self, seconds: float) -> None:
+        """Move the clock forward."""
+        self.now += seconds

@@ -17,7 +17,7 @@ from signal_monitor.state.fold import _periods, _scopes, _snapshot_json, fold
 from signal_monitor.state.memory import quote_wins
 from signal_monitor.streams import codec
 from signal_monitor.streams.events import ACTIONS, GICS_SECTORS, Event, Exposure, Observation, Quote, Trade
-from signal_monitor.streams.structs import to_model
+from signal_monitor.streams.fast_schema import to_model
 
 UTC = timezone.utc
 

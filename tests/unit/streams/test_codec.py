@@ -13,7 +13,7 @@ from hypothesis import strategies as st
 
 from signal_monitor.streams import codec
 from signal_monitor.streams.codec import decode, original_text
-from signal_monitor.streams.structs import EXPOSURES, OBSERVATIONS, QUOTES, TRADES, to_model
+from signal_monitor.streams.fast_schema import EXPOSURES, OBSERVATIONS, QUOTES, TRADES, to_model
 
 MAX = 1024 * 1024
 

@@ -1,67 +1,29 @@
-"""Noise control with Alertmanager's and ElastAlert's semantics: realert, grouping, inhibition, silences.
+"""Silences, with Alertmanager's semantics: a silence mutes one rule (``*``: every rule), optionally for a
+partial scope, until it ends.
 
-- **realert**: after an alert of a rule and scope is queued for a receiver, later alerts of the same rule and
-  scope are dropped for the route's (or the rule's) ``realert`` interval. Corrections and resolved notices pass.
-- **grouping**: a route with ``group_wait`` > 0 buffers its alerts; ``group_wait`` after the first, the buffer
-  goes out as one digest (``group_max`` alerts a message at most).
-- **inhibition**: an alert matching an inhibit rule's ``source`` mutes, for the rule's ``for`` duration, the
-  alerts matching its ``target`` that are equal on the ``equal`` fields (by default the same scope).
-- **silences**: a silence mutes one rule (``*``: every rule), optionally for a partial scope, until it ends.
-
-The decisions are pure functions of the stored times and a clock, so they are tested with a fake clock; the
-stores keep their times in Redis under ``<key_prefix>:{delivery}:noise:`` and ``<key_prefix>:{delivery}:silences``
-(the hash tag of every delivery key: see ``keys.py``).
+Whether a silence mutes an alert is a pure function of its times and a clock, so it is tested with a fake
+clock; the store keeps the silences in Redis under ``<key_prefix>:{delivery}:silences`` (the hash tag of
+every delivery key: see ``keys.py``).
 """
 
 from __future__ import annotations
 
-import json
 import uuid
-from collections.abc import Callable, Iterable, Mapping, Sequence
-from typing import Any, TypeVar
+from collections.abc import Callable, Iterable, Mapping
+from typing import Any
 
 import redis.asyncio as aioredis
 from pydantic import BaseModel, ConfigDict, Field
 
 from signal_monitor.delivery.keys import delivery_base
-from signal_monitor.delivery.routing import InhibitRule, format_duration
-from signal_monitor.metrics import scope_key
+from signal_monitor.delivery.routing import format_duration
 from signal_monitor.rules.alert import Alert
 
-T = TypeVar("T")
 Clock = Callable[[], float]
 EXPIRED_KEPT_S = 7 * 86400.0
 
-# one key, but atomic: a script rather than MULTI, which older redis-py async cluster clients refuse
-_RECORD = """
-redis.call('HSET', KEYS[1], ARGV[1], ARGV[2])
-redis.call('EXPIRE', KEYS[1], ARGV[3])
-return 1
-"""
-
 
 # --- pure decisions ---------------------------------------------------------------------------------
-
-
-def realert_blocks(last_queued: float | None, now: float, interval: float) -> bool:
-    """Return whether an alert is dropped: the same rule and scope were queued less than ``interval`` ago."""
-    return interval > 0 and last_queued is not None and now - last_queued < interval
-
-
-def realert_key(prefix: str, receiver: str, alert: Alert) -> str:
-    """Return the Redis key holding when ``alert``'s rule and scope were last queued for ``receiver``."""
-    return f"{delivery_base(prefix)}:noise:realert:{receiver}:{alert.rule}:{scope_key(alert.scope)}"
-
-
-def chunks(items: Sequence[T], size: int) -> list[list[T]]:
-    """Split ``items`` into lists of at most ``size``, in order."""
-    size = max(1, size)
-    return [list(items[i : i + size]) for i in range(0, len(items), size)]
-
-
-def inhibit_active(source_at: float | None, now: float, duration: float) -> bool:
-    """Return whether an inhibition recorded at ``source_at`` still mutes its targets at ``now``."""
-    return source_at is not None and 0 <= now - source_at < duration
 
 
 class Silence(BaseModel):
@@ -114,7 +76,7 @@ def parse_scope(pairs: Iterable[str]) -> dict[str, str]:
     return scope
 
 
-# --- stores ---------------------------------------------------------------------------------------
+# --- the store --------------------------------------------------------------------------------------
 
 
 def _text(value: Any) -> str:
@@ -180,59 +142,3 @@ class SilenceStore:
             silence = silence.model_copy(update={"ends_at": now})
             await self.client.hset(self.key, ident, silence.model_dump_json())
         return silence
-
-
-class Inhibitor:
-    """Records inhibition sources and checks targets.
-
-    The sources are hashes ``<key_prefix>:{delivery}:noise:inhibit:<n>`` (equal-key -> time), one per inhibit rule.
-    """
-
-    def __init__(
-        self,
-        client: aioredis.Redis | aioredis.RedisCluster,
-        *,
-        prefix: str,
-        rules: Sequence[InhibitRule],
-        clock: Clock,
-    ) -> None:
-        self.client = client
-        self.prefix = prefix
-        self.rules = tuple(rules)
-        self.clock = clock
-        self._record = client.register_script(_RECORD)
-
-    def __repr__(self) -> str:
-        """Count the rules."""
-        return f"Inhibitor(rules={len(self.rules)})"
-
-    def _key(self, index: int) -> str:
-        return f"{delivery_base(self.prefix)}:noise:inhibit:{index}"
-
-    def is_source(self, alert: Alert) -> bool:
-        """Return whether ``alert`` is the source of some inhibition."""
-        return alert.fired and any(rule.source.matches(alert) for rule in self.rules)
-
-    async def record(self, alert: Alert) -> None:
-        """Remember ``alert`` as a source of every inhibit rule it matches (withdrawals inhibit nothing)."""
-        if not alert.fired:
-            return
-        now = self.clock()
-        for index, rule in enumerate(self.rules):
-            if rule.source.matches(alert):
-                args = [rule.key(alert), json.dumps({"at": now, "rule": alert.rule}), max(1, int(rule.duration) + 3600)]
-                await self._record(keys=[self._key(index)], args=args)
-
-    async def muted_by(self, alert: Alert) -> str | None:
-        """Return the rule id of the source muting ``alert``, or None (an alert never mutes itself)."""
-        now = self.clock()
-        for index, rule in enumerate(self.rules):
-            if not rule.target.matches(alert) or rule.source.matches(alert):
-                continue
-            raw = await self.client.hget(self._key(index), rule.key(alert))
-            if raw is None:
-                continue
-            record = json.loads(_text(raw))
-            if inhibit_active(float(record["at"]), now, rule.duration):
-                return str(record.get("rule", "?"))
-        return None

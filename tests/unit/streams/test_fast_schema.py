@@ -22,7 +22,7 @@ from pydantic import BaseModel, ConfigDict, TypeAdapter
 
 from signal_monitor.streams import codec
 from signal_monitor.streams.events import ACTIONS, GICS_SECTORS, LongShort, ScopeName
-from signal_monitor.streams.structs import LongShortStruct, to_model
+from signal_monitor.streams.fast_schema import LongShortStruct, to_model
 
 MAX = 1 << 20
 KINDS = ("trades", "quotes", "exposures", "observations")
@@ -533,7 +533,7 @@ def test_what_pydantic_strips_python_strips_too() -> None:
 
 
 def test_the_scope_name_pattern_is_the_forbidden_characters_check() -> None:
-    from signal_monitor.streams import structs
+    from signal_monitor.streams import fast_schema
 
     chars = [chr(c) for c in range(sys.maxunicode + 1) if not 0xD800 <= c <= 0xDFFF]
     adapter = TypeAdapter(ScopeName)
@@ -544,7 +544,7 @@ def test_the_scope_name_pattern_is_the_forbidden_characters_check() -> None:
             pydantic_ok.append(True)
         except ValueError:
             pydantic_ok.append(False)
-    ours = [structs._SCOPE_FORBIDDEN.search("a" + c + "a") is None for c in chars]
+    ours = [fast_schema._SCOPE_FORBIDDEN.search("a" + c + "a") is None for c in chars]
     assert [c for c, a, b in zip(chars, pydantic_ok, ours) if a != b] == []
 
 

@@ -1,20 +1,13 @@
-"""The web side without a server: Prometheus rendering, the dashboard's figures and SVG, the recent-alerts list."""
+"""The dashboard without a server: its figures, SVG charts and page, and the rule thresholds it draws."""
 
 from __future__ import annotations
 
-import json
 import re
 from datetime import date, datetime, timedelta
 from pathlib import Path
-from typing import Any
-
-import pytest
-from prometheus_client.parser import text_string_to_metric_families
 
 from signal_monitor.config.settings import Settings
 from signal_monitor.state.memory import MemoryState
-from signal_monitor.status.record import RedisHealth, RuleCounts
-from signal_monitor.web import install_web
 from signal_monitor.web.dashboard import (
     FlowChart,
     LineChart,
@@ -23,48 +16,13 @@ from signal_monitor.web.dashboard import (
     leverage_charts,
     line_svg,
     percentile,
-    recent_alerts,
-    remember_alert,
     render_page,
     rolling_band,
     vix_chart,
     vix_thresholds,
 )
-from signal_monitor.web.metrics import observe_alert_latency, observe_batch, render_metrics
-from tests.unit.status.records import make_record
 
 FRIDAY = date(2025, 6, 6)
-
-
-def samples(text: bytes) -> dict[tuple[str, tuple[tuple[str, str], ...]], float]:
-    return {(s.name, tuple(sorted(s.labels.items()))): s.value
-            for fam in text_string_to_metric_families(text.decode()) for s in fam.samples}
-
-
-def test_metrics_carry_the_records_figures() -> None:
-    record = make_record(lag={0: 4, 1: None}, dlq={"too_late": 3}, rules=RuleCounts(loaded=21, firing=2),
-                         redis=RedisHealth(ok=True, rtt_ms=2.5))
-    got = samples(render_metrics(record, published=7))
-    assert got[("sm_events_total", (("topic", "signals.trades"),))] == 10
-    assert got[("sm_consumer_lag", (("partition", "0"), ("topic", "signals.trades")))] == 4
-    assert ("sm_consumer_lag", (("partition", "1"), ("topic", "signals.trades"))) not in got  # unknown is absent, not 0
-    assert got[("sm_dead_letters_total", (("reason", "too_late"),))] == 3
-    assert got[("sm_rules", (("state", "loaded"),))] == 21 and ("sm_rules", (("state", "armed"),)) not in got
-    assert got[("sm_redis_rtt_seconds", ())] == pytest.approx(0.0025) and got[("sm_redis_up", ())] == 1
-    assert got[("sm_status_records_total", ())] == 7
-    assert got[("sm_worker_info", (("app_id", "signal-monitor"), ("host", "host-a"), ("version", "0.1.0"),
-                                   ("worker_id", "w1")))] == 1
-
-
-def test_histograms_count_what_the_agents_observe() -> None:
-    before = samples(render_metrics(make_record()))
-    observe_batch(0.003)
-    observe_batch(0.2)
-    observe_alert_latency(1.5)
-    after = samples(render_metrics(make_record()))
-    assert after[("sm_batch_seconds_count", ())] == before[("sm_batch_seconds_count", ())] + 2
-    assert after[("sm_batch_seconds_bucket", (("le", "0.005"),))] == before[("sm_batch_seconds_bucket", (("le", "0.005"),))] + 1
-    assert after[("sm_alert_latency_seconds_sum", ())] == pytest.approx(before[("sm_alert_latency_seconds_sum", ())] + 1.5)
 
 
 def test_percentile_interpolates_and_the_band_trails_three_years() -> None:
@@ -132,49 +90,6 @@ rules:
     assert vix_thresholds(Settings(rules_path=rules, rules_enabled=False)) == (17.0, 18.0)
 
 
-class FakeRedis:
-    """The list commands of redis.asyncio, in memory."""
-
-    def __init__(self) -> None:
-        self.lists: dict[str, list[Any]] = {}
-
-    def pipeline(self, transaction: bool = True) -> "FakePipe":
-        return FakePipe(self)
-
-    async def lrange(self, key: str, start: int, stop: int) -> list[Any]:
-        return self.lists.get(key, [])[start: stop + 1]
-
-
-class FakePipe:
-    def __init__(self, client: FakeRedis) -> None:
-        self.client, self.ops = client, []  # type: ignore[var-annotated]
-
-    async def __aenter__(self) -> "FakePipe":
-        return self
-
-    async def __aexit__(self, *_: Any) -> None:
-        return None
-
-    def lpush(self, key: str, value: Any) -> None:
-        self.ops.append(lambda: self.client.lists.setdefault(key, []).insert(0, value))
-
-    def ltrim(self, key: str, start: int, stop: int) -> None:
-        self.ops.append(lambda: self.client.lists.__setitem__(key, self.client.lists[key][start: stop + 1]))
-
-    async def execute(self) -> None:
-        for op in self.ops:
-            op()
-
-
-async def test_recent_alerts_are_capped_newest_first_and_skip_junk() -> None:
-    client = FakeRedis()
-    for i in range(5):
-        await remember_alert(client, "p", json.dumps({"rule": f"r{i}"}), cap=3)
-    client.lists["p:recent_alerts"].append("not json")
-    assert [a["rule"] for a in await recent_alerts(client, "p", limit=10)] == ["r4", "r3", "r2"]
-    assert len(client.lists["p:recent_alerts"]) == 4
-
-
 def test_the_page_escapes_alert_text_and_links_its_assets() -> None:
     page = render_page(
         worker_id="w<1>", flows=FlowChart("hedge_fund"), leverage=[LineChart("gross_leverage:week|strategy=x", "G", "pct")],
@@ -186,17 +101,3 @@ def test_the_page_escapes_alert_text_and_links_its_assets() -> None:
     assert '/static/dashboard.js' in page and '/static/dashboard.css' in page
     for asset in ("dashboard.js", "dashboard.css"):
         assert (Path(__file__).resolve().parents[3] / "signal_monitor" / "web" / "static" / asset).is_file()
-
-
-def test_install_web_registers_nothing_when_the_web_server_is_off(tmp_path: Path) -> None:
-    from signal_monitor.app import create_app
-
-    settings = Settings(kafka_bootstrap="127.0.0.1:9", redis_url="redis://127.0.0.1:1/0", data_dir=tmp_path,
-                        rules_enabled=False, web_enabled=False)
-    app = create_app(settings)
-    assert install_web(app, settings) is False
-    assert hasattr(app, "sm_status_publisher"), "create_app publishes status whether or not the web server runs"
-    on = settings.model_copy(update={"web_enabled": True})
-    assert install_web(app, on) is True and install_web(app, on) is True
-    paths = {view.view_path for view in app.web.views.values()}
-    assert {"/", "/metrics", "/api/status", "/api/flows", "/api/leverage", "/api/vix", "/api/alerts"} <= paths
