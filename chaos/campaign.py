@@ -382,6 +382,7 @@ class Campaign:
         self.produced_messages = 0
         self.broker_kills = 0
         self.longest_ack_s = 0.0
+        self.producer_idempotent = False
         self.broker_outages: list[tuple[float, float]] = []  # (seconds into the stream, seconds down)
 
     # --- scheduling -----------------------------------------------------------------------
@@ -589,6 +590,7 @@ class Campaign:
                 max_block_ms=300_000,
                 reconnect_backoff_max_ms=1_000,
             )
+            self.producer_idempotent = bool(producer.config["enable_idempotence"])
             slot = self.plan.stream_s / self.plan.weeks
             start = time.time()
             for w, messages in enumerate(work.messages):
@@ -948,7 +950,8 @@ class Campaign:
         rows = [
             ("events (distinct trades)", (f"{work.events:,} in {work.message_count:,} envelopes of <= {plan.envelope}, "
              f"+{work.resent:,} resent trade ids; {plan.weeks} weeks + a tail, {plan.funds} funds over {plan.partitions} partitions")),
-            ("producer", (f"{self.produced_messages:,} envelopes sent, acks=all, idempotent; longest wait for an ack "
+            ("producer", (f"{self.produced_messages:,} envelopes sent, acks=all, "
+             f"{'idempotent' if self.producer_idempotent else 'NOT idempotent'}; longest wait for an ack "
              f"{self.longest_ack_s:.1f} s, {'failed: ' + '; '.join(self.producer_error) if self.producer_error else 'none failed'}")),
             ("stored trade counts", f"{int(totals):,} (truth {work.events:,}); lost {lost}, double counted {double}, sums off {sums_off}"),
             ("worker kills (SIGKILL)", f"{self.faults['kills']}: " + ", ".join(
@@ -1088,7 +1091,8 @@ def main(argv: list[str] | None = None) -> int:
         print(result.as_json())
         return 2
     print(campaign.table(result))
-    print(f"command: {'CHAOS_QUICK=1 ' if plan.quick else ''}CHAOS_SEED={plan.seed} python -m chaos"
+    broker_env = f"SM_EMBEDDED_BROKER={os.environ['SM_EMBEDDED_BROKER']} " if os.environ.get("SM_EMBEDDED_BROKER") else ""
+    print(f"command: {broker_env}{'CHAOS_QUICK=1 ' if plan.quick else ''}CHAOS_SEED={plan.seed} python -m chaos"
           f"{'' if scenario == 'campaign' else ' ' + scenario}    logs: {workdir}")
     print(result.as_json(), flush=True)
     ok = not (result.lost or result.double_counted or result.duplicate_alerts or result.missing_alerts or campaign.problems)
