@@ -493,7 +493,7 @@ class Campaign:
             time.sleep(0.002)
 
     def kill_broker(self) -> None:
-        """SIGKILL the broker (its process group: no clean shutdown, nothing flushed), wait a moment, start it again
+        """SIGKILL the broker (its process group: no clean shutdown), wait a moment, start it again
         on the same ports and log dirs; the workers and the producer have to ride it out."""
         pid = self.broker.pid
         self.broker.kill()
@@ -1069,7 +1069,7 @@ def main(argv: list[str] | None = None) -> int:
         print("usage: python -m chaos [SCENARIO]\n\nscenarios:")
         for name, text in SCENARIOS.items():
             print(f"  {name:12} {text}")
-        print("\nenvironment: CHAOS_QUICK=1, CHAOS_SEED, CHAOS_EVENTS, CHAOS_KILLS, CHAOS_STREAM_S, CHAOS_DIR, CHAOS_KEEP=1")
+        print("\nenvironment: CHAOS_QUICK=1, CHAOS_SEED, CHAOS_EVENTS, CHAOS_KILLS, CHAOS_BROKER_KILLS, CHAOS_STREAM_S, CHAOS_DIR, CHAOS_KEEP=1,\n  SM_EMBEDDED_BROKER=kafka|tansu (default: kafka when Java is here)")
         return 0
     scenario = args[0] if args else "campaign"
     if scenario not in SCENARIOS:
