@@ -41,7 +41,7 @@ from signal_monitor.delivery.outbox import Outbox
 from signal_monitor.delivery.realert import realert_key
 from signal_monitor.delivery.routing import Receiver, Route, RouteFileError, Routes, format_duration, load_routes
 from signal_monitor.delivery.silences import SilenceStore, silenced_by
-from signal_monitor.delivery.slack import BotSender, Outcome, Sender, WebhookSender, hint
+from signal_monitor.delivery.slack import LEASE_LOST, BotSender, LeaseCheck, Outcome, Sender, WebhookSender, hint
 from signal_monitor.rules.alert import Alert
 
 log = logging.getLogger("signal_monitor.delivery")
@@ -465,7 +465,9 @@ class Dispatcher:
         self, dest: str, sender: Sender, alerts: list[Alert], ident: str, message: Mapping[str, Any]
     ) -> Outcome | None:
         """Send, renewing the lease meanwhile; when told to stop first, abandon the request (None: outcome unknown)."""
-        sending = asyncio.ensure_future(sender.send(alerts, outbox_id=ident, title=message.get("title")))
+        sending = asyncio.ensure_future(
+            sender.send(alerts, outbox_id=ident, title=message.get("title"), lease=self._lease_check(dest))
+        )
         renew = self._wall() + self.options.lease_s / 3
         while not sending.done():
             await asyncio.wait({sending}, timeout=STOP_CHECK_S)
@@ -480,12 +482,13 @@ class Dispatcher:
                 )
                 return None
         try:
-            return sending.result()
+            outcome = sending.result()
         except asyncio.CancelledError:
             return None
         except Exception as exc:  # a bug in building or sending: retried, then parked, never a loop
             log.exception("%s: sending %s failed unexpectedly", sender.label, _summary(message))
             return Outcome("retry", "unexpected_error", uncertain=True, detail=type(exc).__name__)
+        return None if outcome.reason == LEASE_LOST else outcome  # nothing was posted: the lease holder sends it
 
     async def _drain_dest(self, dest: str) -> None:
         """Send the queue of ``dest`` in order while this worker holds its lease."""
@@ -535,12 +538,21 @@ class Dispatcher:
         finally:
             await self.outbox.release(dest, token)
 
+    def _lease_check(self, dest: str) -> LeaseCheck:
+        """Return the senders' hook that renews this worker's lease on ``dest``: False once another worker holds it."""
+
+        async def check() -> bool:
+            return await _guarded(self.outbox.lease(dest, self.token, self.options.lease_s))
+
+        return check
+
     async def _recover(
         self, dest: str, ident: str, message: Mapping[str, Any], sender: Sender, previous: Mapping[str, Any]
     ) -> bool:
         """Handle a message whose last attempt got no answer; True when it is known delivered (and acked)."""
         channel_id = await self.outbox.channel_id(dest) if sender.kind == "bot" else None
-        confirmed = await sender.confirm(ident, float(previous.get("started", 0.0)), channel_id=channel_id)
+        started = float(previous.get("started", 0.0))
+        confirmed = await sender.confirm(ident, started, channel_id=channel_id, lease=self._lease_check(dest))
         if confirmed:
             await self.outbox.ack(dest, ident, self.token, now=self._wall(), rule=_rule(message), confirmed=True)
             log.info(
