@@ -25,7 +25,7 @@ from rich.markup import escape
 from rich.table import Table
 
 from signal_monitor.config.settings import Settings
-from signal_monitor.security import redact_url
+from signal_monitor.redaction import redact_url
 from signal_monitor.streams.topics import INPUTS
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
