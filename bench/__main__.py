@@ -1,6 +1,7 @@
 """``python -m bench`` (``make bench``): the monitor and its baselines measured in one run.
 
-It starts its own embedded broker (Tansu) and private redis-server, produces the
+It starts its own embedded broker (Apache Kafka, one KRaft node, when Java is here;
+Tansu otherwise or with ``SM_EMBEDDED_BROKER=tansu``) and private redis-server, produces the
 load, then measures in turn, each figure the median of at least three
 repetitions:
 
@@ -24,7 +25,7 @@ per event with 1 and 5 years of history in Redis, and a soak of
 timed windows of one process each instead of three processes, in under 2 minutes.
 
 It prints a table and, as its last line, one JSON object with exactly the keys
-of :data:`bench.report.HEADLINE_KEYS`.
+of :data:`bench.report.HEADLINE_KEYS`, ``broker`` naming the broker ("apache-kafka 4.1.1").
 """
 
 from __future__ import annotations
@@ -95,7 +96,7 @@ def main() -> int:
     workdir.mkdir(parents=True, exist_ok=True)
     load_before = os.getloadavg()
     rows: list[Row] = []
-    figures: dict[str, float | None] = {}
+    figures: dict[str, float | str | None] = {}
     cores = os.cpu_count() or 1
     _say(f"{'quick' if plan.quick else 'full'} run on {cores} cores; work files in {workdir}")
 
@@ -107,7 +108,8 @@ def main() -> int:
         return v
 
     with Services(workdir / "services") as svc:
-        _say(f"broker {svc.bootstrap}, redis {svc.redis_url}")
+        broker_label = figures["broker"] = svc.broker_label
+        _say(f"broker {broker_label} at {svc.bootstrap}, redis {svc.redis_url}")
         single = svc.new_topics()
         batched = svc.new_topics()
         single_topic, batched_topic = f"{single}.trades", f"{batched}.trades"
@@ -267,6 +269,7 @@ def main() -> int:
     header = [
         f"signal-monitor bench ({'BENCH_QUICK=1' if plan.quick else 'full'}), {date.today().isoformat()}",
         f"machine: {cores} cores, {platform.machine()}, Linux {platform.release()}, Python {platform.python_version()}",
+        f"broker: {broker_label} (embedded, one node, on this machine); command: {_command(plan)}",
         f"load average before {load_before[0]:.2f}, after {load_after[0]:.2f} (other processes share these cores)",
         (
             f"each figure: median of {plan.processes} process run(s) x {plan.windows} timed window(s); "
@@ -278,6 +281,12 @@ def main() -> int:
         shutil.rmtree(workdir, ignore_errors=True)
     print(headline_json(figures), flush=True)
     return 0
+
+
+def _command(plan: Plan) -> str:
+    """The command line of this run, as the figures should name it."""
+    env = [f"{name}={os.environ[name]}" for name in ("BENCH_QUICK", "BENCH_SOAK_EVENTS", "SM_EMBEDDED_BROKER") if os.environ.get(name)]
+    return " ".join([*env, "python -m bench"])
 
 
 def _first_friday_of_stream() -> date:
