@@ -33,6 +33,7 @@ from __future__ import annotations
 import os
 import platform
 import shutil
+import subprocess
 import sys
 import time
 import uuid
@@ -40,8 +41,12 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import date, timedelta
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from bench.report import Row, headline_json, median, percentile, print_table
+
+if TYPE_CHECKING:
+    from bench.peers import PeerResult
 
 
 @dataclass(frozen=True)
@@ -87,8 +92,9 @@ def _repeat(plan: Plan, fn: Callable[[], list[float]]) -> list[float]:
 
 def main() -> int:
     """Run the benchmark; print the table and the JSON line."""
-    from bench import baselines, history, latency, monitor
+    from bench import baselines, history, latency, monitor, peers
     from bench.services import Services
+    from signal_monitor.embedded.kafka import java_available
 
     plan = Plan.from_env()
     started = time.perf_counter()
@@ -131,6 +137,13 @@ def main() -> int:
             windows=max(3, plan.windows),
         )["per_s"]
         raw_v = add("raw aiokafka getmany (messages/s)", raw, "msg/s", "no processing, no group", "raw_consume_per_s")
+        java_peers = java_available()
+        if java_peers:
+            _say("Kafka's ConsumerPerformance")
+            perf = _peer(lambda: peers.consumer_performance(
+                svc.bootstrap, single_topic, n_single, workdir=workdir / "peers", runs=max(3, plan.windows)))
+            add("Kafka ConsumerPerformance (fetch.nMsg.sec)", perf, "msg/s",
+                "the broker's own Java consumer, defaults; a new JVM each run", "consumer_perf_per_s")
         _say("Faust empty agents")
         it = _repeat(plan, baseline("faust_iter", plan.faust_messages))
         take = _repeat(plan, baseline("faust_take", plan.faust_messages))
@@ -169,6 +182,22 @@ def main() -> int:
         envelopes = plan.batched_events // 500
         b_rates = _repeat(plan, monitor_run(batched, envelopes, 500, keep=batched_runs))
         batched_v = add("monitor, envelopes of 500 events", b_rates, "ev/s", "worker subprocess, rules on", "events_per_s_batched")
+
+        # --- the peers doing the same aggregation ---------------------------------------------------------------
+        _say("Quix Streams, one trade per message")
+        quix = _peer(lambda: _repeat_peer(plan, peers.run_quix, svc.bootstrap, single_topic, n_single, 1, workdir))
+        quix_v = add("Quix Streams, one trade per message", quix, "ev/s",
+                     "net notional per (fund type, sector, week): group_by, RocksDB, exactly-once", "quix_streams_per_s")
+        ks_v = ks_b_v = None
+        if java_peers:
+            _say("Kafka Streams, one trade per message and envelopes of 500")
+            peers.kafka_streams_classpath()  # fetch and compile once, outside the clock
+            ks = _peer(lambda: _repeat_peer(plan, peers.run_kafka_streams, svc.bootstrap, single_topic, n_single, 1, workdir))
+            ks_v = add("Kafka Streams, one trade per message", ks, "ev/s",
+                       "net notional per (fund type, sector, week): re-keyed, RocksDB, exactly-once", "kafka_streams_per_s")
+            ks_b = _peer(lambda: _repeat_peer(plan, peers.run_kafka_streams, svc.bootstrap, batched_topic, n_batched, 500, workdir))
+            ks_b_v = add("Kafka Streams, envelopes of 500", ks_b, "ev/s", "the same, each envelope summed per key first",
+                         "kafka_streams_batched_per_s")
 
         _say("alert latency under a 10k events/s background load")
         lat_prefix = svc.new_topics()
@@ -263,7 +292,11 @@ def main() -> int:
                 f"{warm:.1f} MiB at 1/10: the queues and fetch buffers filled", value=100.0 * (rss_source.rss_end_mb / warm - 1))
 
     add("events_per_s_single / faust_empty_agent_per_s", [], "x", "goal >= 1", value=single_v / faust_v if faust_v else None)
-    add("events_per_s_batched / raw_consume_per_s", [], "x", "goal >= 0.4", value=batched_v / raw_v if raw_v else None)
+    add("events_per_s_batched / raw_consume_per_s", [], "x", "goal >= 0.5", value=batched_v / raw_v if raw_v else None)
+    add("events_per_s_batched / kafka_streams_batched_per_s", [], "x", "goal >= 0.5",
+        value=batched_v / ks_b_v if ks_b_v else None)
+    add("events_per_s_single / kafka_streams_per_s", [], "x", "", value=single_v / ks_v if ks_v else None)
+    add("events_per_s_single / quix_streams_per_s", [], "x", "goal >= 1.5", value=single_v / quix_v if quix_v else None)
     elapsed = time.perf_counter() - started
     load_after = os.getloadavg()
     header = [
@@ -281,6 +314,30 @@ def main() -> int:
         shutil.rmtree(workdir, ignore_errors=True)
     print(headline_json(figures), flush=True)
     return 0
+
+
+def _repeat_peer(plan: Plan, run: Callable[..., "PeerResult"], bootstrap: str, topic: str, messages: int, per_message: int,
+                 workdir: Path) -> list[float]:
+    """Run a peer ``plan.processes`` times over the whole topic; return each run's rate (first commit to last).
+
+    A peer's rate is its whole run's: its input is committed ahead of the repartition topic it
+    feeds, so windows of committed input would credit the early windows with work done at the end.
+    """
+    return [
+        run(bootstrap=bootstrap, topic=topic, messages=messages, events_per_message=per_message, workdir=workdir / "peers").events_per_s
+        for _ in range(plan.processes)
+    ]
+
+
+def _peer(fn: Callable[[], list[float]]) -> list[float]:
+    """Run a peer's measurement; on failure say why and return no figures (the JSON line then holds null)."""
+    from bench.monitor import BenchError
+
+    try:
+        return fn()
+    except (BenchError, OSError, subprocess.SubprocessError) as exc:
+        _say(f"peer failed, its figure is left out: {exc}")
+        return []
 
 
 def _command(plan: Plan) -> str:

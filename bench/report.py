@@ -8,16 +8,21 @@ import statistics
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 
-#: The keys of the last line, in this order (issues 6 and 12): nothing more, nothing less.
+#: The keys of the last line, in this order (issues 6, 12 and 16): nothing more, nothing less.
 HEADLINE_KEYS: tuple[str, ...] = (
     "raw_consume_per_s",
+    "consumer_perf_per_s",
     "faust_empty_agent_per_s",
     "naive_agent_per_s",
+    "quix_streams_per_s",
+    "kafka_streams_per_s",
+    "kafka_streams_batched_per_s",
     "events_per_s_single",
     "events_per_s_batched",
     "alert_latency_p99_ms",
     "rss_start_mb",
     "rss_end_mb",
+    "rss_growth_pct",
     "broker",
 )
 #: Keys whose value is text (the broker's label), not a figure.
