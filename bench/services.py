@@ -27,8 +27,7 @@ class Services:
         self.broker_kind: BrokerKind = broker or default_broker_kind()
         # Kafka gets a 1 GiB heap: the bench reads and writes a few hundred MB through it
         options = {"heap": "1g"} if self.broker_kind == "kafka" else {}
-        # absolute: EmbeddedKafka runs java in its workdir and hands it server.properties by this path
-        self.broker = embedded_broker(self.broker_kind, workdir.resolve() / "broker", **options)
+        self.broker = embedded_broker(self.broker_kind, workdir / "broker", **options)
         self.redis = EmbeddedRedis(workdir / "redis")
 
     def __enter__(self) -> Self:
