@@ -57,6 +57,14 @@ class Batch:
     before and is not in ``known_seen``; the caller then folds again without those
     trades and names them in ``known_seen``. A batch whose ``first_offset`` is not
     past the partition's stored offset is refused (``ApplyResult.applied`` False).
+
+    ``base_offset`` is the offset the batch's records follow in what the consumer
+    fetched: the partition's stored offset as the worker knows it. When set, the
+    store applies the batch only if its stored offset is exactly that: a store
+    behind it lost batches it had acknowledged (``ApplyResult.gap``), one past it
+    was moved by another writer (``stale``). Offsets between ``base_offset`` and
+    ``first_offset`` that the consumer did not fetch (compaction, transaction
+    markers, a head deleted by retention) are no gap.
     """
 
     topic: str
@@ -67,6 +75,7 @@ class Batch:
     earliest: float = 0.0  #: oldest event time in the batch (epoch seconds)
     worker: str = ""  #: the worker applying it, recorded in the partition's mark
     highwater: int = -1  #: the partition's end offset as the consumer knows it, -1 unknown
+    base_offset: int | None = None  #: the offset the records follow (the stored offset expected), None: not checked
     flows: dict[str, dict[str, dict[str, float]]] = field(default_factory=dict)
     trade_ids: dict[str, float] = field(default_factory=dict)
     known_seen: frozenset[str] = frozenset()
@@ -80,7 +89,8 @@ class ApplyResult:
     """What applying a batch did."""
 
     applied: bool  #: False when nothing was written
-    stale: bool = False  #: the partition's stored offset is at or past ``first_offset``
+    stale: bool = False  #: the partition's stored offset is at or past ``first_offset`` (or past ``base_offset``)
+    gap: bool = False  #: the partition's stored offset is behind ``base_offset``: the store lost applied batches
     stored_offset: int = -1  #: the partition's offset in the store after the call
     seen: tuple[str, ...] = ()  #: trade ids applied before and not in ``known_seen``
 

@@ -62,7 +62,9 @@ class MemoryState(State):
     async def apply(self, batch: Batch) -> ApplyResult:
         """Apply a batch unless its offsets are applied already."""
         mark = self._marks.setdefault((batch.topic, batch.partition), PartitionMark())
-        if batch.first_offset <= mark.offset:
+        if batch.base_offset is not None and mark.offset < batch.base_offset:
+            return ApplyResult(applied=False, gap=True, stored_offset=mark.offset)
+        if batch.first_offset <= mark.offset or (batch.base_offset is not None and mark.offset > batch.base_offset):
             return ApplyResult(applied=False, stale=True, stored_offset=mark.offset)
         seen = tuple(t for t in batch.trade_ids if t in self._seen and t not in batch.known_seen)
         if seen:

@@ -67,7 +67,10 @@ APPLY_LUA = r"""
 local p = cjson.decode(ARGV[1])
 local mark = KEYS[1]
 local stored = tonumber(redis.call('HGET', mark, 'offset') or '-1')
-if p.first <= stored then return {0, stored, 'stale'} end
+-- p.base: the offset the batch's records follow in what the consumer fetched (absent: not checked);
+-- a store behind it lost batches it had acknowledged
+if p.base and stored < p.base then return {0, stored, 'gap'} end
+if p.first <= stored or (p.base and stored > p.base) then return {0, stored, 'stale'} end
 -- p.seen: one entry per UTC event day of the batch's trades: {key index, expire seconds, {ids}}
 local days = p.seen
 if #days > 0 then
@@ -249,6 +252,7 @@ class RedisState(State):
             "now": f"{now:.3f}",
             "who": batch.worker,
             "hw": batch.highwater,
+            **({} if batch.base_offset is None else {"base": batch.base_offset}),
             "seen": seen,
             "evict": evict,
             "known": sorted(batch.known_seen),
@@ -265,6 +269,8 @@ class RedisState(State):
             return ApplyResult(applied=True, stored_offset=stored)
         if status == "seen":
             return ApplyResult(applied=False, stored_offset=stored, seen=tuple(res[3:]))
+        if status == "gap":
+            return ApplyResult(applied=False, gap=True, stored_offset=stored)
         return ApplyResult(applied=False, stale=True, stored_offset=stored)
 
     async def _partitions(self, topic: str) -> list[int]:

@@ -91,6 +91,29 @@ async def test_reapplying_a_batch_is_stale_and_changes_nothing(state: State) -> 
     assert (await state.marks(TRADES))[0].offset == 2
 
 
+async def test_a_batch_that_does_not_follow_the_stored_offset_is_refused_as_a_gap(state: State) -> None:
+    """The store came back with less than it acknowledged: the worker's next batch follows offset 4, the store is at 1."""
+    assert (await state.apply(folded(TRADES, 0, [(0, T1), (1, T2)]))).applied
+    after_lost = folded(TRADES, 0, [(5, T3)])
+    after_lost.base_offset = 4  # the offset the worker's records follow: what it applied before
+    res = await state.apply(after_lost)
+    assert res.applied is False
+    assert (res.gap, res.stale, res.stored_offset, res.seen) == (True, False, 1, ())
+    assert (await state.marks(TRADES))[0].offset == 1
+    assert (await state.flow_sums(WEEK))[""]["n"] == pytest.approx(2.0)
+    # a batch that follows the stored offset lands, also when the offsets between do not exist (compaction)
+    follows = folded(TRADES, 0, [(5, T3), (6, T4)])
+    follows.base_offset = 1
+    ok = await state.apply(follows)
+    assert (ok.applied, ok.gap, ok.stored_offset) == (True, False, 6)
+    assert (await state.flow_sums(WEEK))[""]["n"] == pytest.approx(4.0)
+    # a writer ahead of the batch's base (another worker applied more) is stale, not a gap
+    behind = folded(TRADES, 0, [(6, T4)])
+    behind.base_offset = 5
+    res = await state.apply(behind)
+    assert (res.applied, res.gap, res.stale, res.stored_offset) == (False, False, True, 6)
+
+
 async def test_seen_trade_is_refused_then_refold_without_it_applies(state: State) -> None:
     assert (await state.apply(folded(TRADES, 0, [(0, T1), (1, T2)]))).applied
     again = folded(TRADES, 0, [(2, T2), (3, T4)])
