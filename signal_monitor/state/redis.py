@@ -66,19 +66,37 @@ def utc_day(n: int) -> str:
 APPLY_LUA = r"""
 local p = cjson.decode(ARGV[1])
 local mark = KEYS[1]
-local stored = tonumber(redis.call('HGET', mark, 'offset') or '-1')
+-- Every read and check comes before the first write. Redis keeps what a script wrote before it failed
+-- (a key of another type, a stored value that does not parse): trade ids added to the seen sets would
+-- turn the retry of the batch into a resend, dropped. So the script fails having written nothing.
+local function number(text)
+  local n = tonumber(text)
+  if n == nil or n ~= n or n == math.huge or n == -math.huge then return nil end
+  return n
+end
+local m = redis.call('HMGET', mark, 'offset', 'watermark')
+local stored, wm = -1, 0
+if m[1] then
+  stored = number(m[1])
+  if not stored then return redis.error_reply('unparsable offset in ' .. mark .. ': ' .. m[1]) end
+end
+if m[2] then
+  wm = number(m[2])
+  if not wm then return redis.error_reply('unparsable watermark in ' .. mark .. ': ' .. m[2]) end
+end
 -- p.base: the offset the batch's records follow in what the consumer fetched (absent: not checked);
 -- a store behind it lost batches it had acknowledged
 if p.base and stored < p.base then return {0, stored, 'gap'} end
 if p.first <= stored or (p.base and stored > p.base) then return {0, stored, 'stale'} end
 -- p.seen: one entry per UTC event day of the batch's trades: {key index, expire seconds, {ids}}
 local days = p.seen
+local has_legacy = false
 if #days > 0 then
   local known = {}
   for _, k in ipairs(p.known) do known[k] = true end
   -- the zset of the layout before day buckets, consulted until it is gone
   local legacy = KEYS[2]
-  local has_legacy = redis.call('EXISTS', legacy) == 1
+  has_legacy = redis.call('EXISTS', legacy) == 1
   local dup = {}
   for _, d in ipairs(days) do
     local key, ids = KEYS[d[1]], d[3]
@@ -98,16 +116,54 @@ if #days > 0 then
     for _, d in ipairs(dup) do out[#out + 1] = d end
     return out
   end
-  for _, d in ipairs(days) do
-    local key, ids = KEYS[d[1]], d[3]
-    local n = #ids
-    for i = 1, n, 1000 do redis.call('SADD', key, unpack(ids, i, math.min(i + 999, n))) end
-    redis.call('EXPIRE', key, d[2])
+end
+-- the flow sums the batch adds to: each key a hash, each stored sum a number (HINCRBYFLOAT would fail)
+local fields = {}
+for _, op in ipairs(p.flows) do
+  local f = fields[op[1]]
+  if not f then f = {}; fields[op[1]] = f end
+  f[#f + 1] = op[2]
+end
+for k, f in pairs(fields) do
+  local n = #f
+  for i = 1, n, 1000 do
+    local last = math.min(i + 999, n)
+    local vals = redis.call('HMGET', KEYS[k], unpack(f, i, last))
+    for j = 1, last - i + 1 do
+      if vals[j] and not number(vals[j]) then
+        return redis.error_reply('unparsable sum in ' .. KEYS[k] .. ' ' .. f[i + j - 1] .. ': ' .. vals[j])
+      end
+    end
   end
-  if has_legacy then
-    redis.call('ZREMRANGEBYSCORE', legacy, '-inf', p.wm - p.dedup_ttl)
-    if redis.call('TTL', legacy) == -1 then redis.call('EXPIRE', legacy, p.dedup_ttl) end
+end
+-- latest values: op = key index, field, ts, value text, rank (a higher rank wins before the time)
+local take = {}
+for i, op in ipairs(p.latest) do
+  local key = KEYS[op[1]]
+  local old = redis.call('HGET', key, op[2])
+  take[i] = true
+  if old then
+    local sep = string.find(old, '\31', 1, true)
+    local sep2 = sep and string.find(old, '\31', sep + 1, true)
+    local old_ts = sep and number(string.sub(old, 1, sep - 1))
+    local old_rank = sep2 and number(string.sub(old, sep + 1, sep2 - 1))
+    if not old_ts or not old_rank then
+      return redis.error_reply('unparsable value in ' .. key .. ' ' .. op[2] .. ': ' .. old)
+    end
+    if old_rank > op[5] or (old_rank == op[5] and old_ts > op[3]) then take[i] = false end
   end
+end
+-- writes from here on
+for _, d in ipairs(days) do
+  local key, ids = KEYS[d[1]], d[3]
+  local n = #ids
+  for i = 1, n, 1000 do redis.call('SADD', key, unpack(ids, i, math.min(i + 999, n))) end
+  redis.call('EXPIRE', key, d[2])
+end
+if has_legacy then
+  local legacy = KEYS[2]
+  redis.call('ZREMRANGEBYSCORE', legacy, '-inf', p.wm - p.dedup_ttl)
+  if redis.call('TTL', legacy) == -1 then redis.call('EXPIRE', legacy, p.dedup_ttl) end
 end
 -- day buckets the event time has moved dedup_ttl past (never one of this batch's days)
 for _, k in ipairs(p.evict) do redis.call('UNLINK', KEYS[k]) end
@@ -118,26 +174,14 @@ for _, op in ipairs(p.flows) do
   redis.call('HINCRBYFLOAT', key, op[2], op[3])
   touched[key] = true
 end
-for _, op in ipairs(p.latest) do
-  -- op: key index, field, ts, value text, rank (a higher rank wins before the time)
+for i, op in ipairs(p.latest) do
   local key = KEYS[op[1]]
-  local old = redis.call('HGET', key, op[2])
-  local take = true
-  if old then
-    local sep = string.find(old, '\31', 1, true)
-    local rest = string.sub(old, sep + 1)
-    local sep2 = string.find(rest, '\31', 1, true)
-    local old_rank = tonumber(string.sub(rest, 1, sep2 - 1))
-    local old_ts = tonumber(string.sub(old, 1, sep - 1))
-    if old_rank > op[5] or (old_rank == op[5] and old_ts > op[3]) then take = false end
-  end
-  if take then
+  if take[i] then
     redis.call('HSET', key, op[2], op[3] .. '\31' .. op[5] .. '\31' .. op[4])
   end
   touched[key] = true
 end
 for key, _ in pairs(touched) do redis.call('EXPIRE', key, ttl) end
-local wm = tonumber(redis.call('HGET', mark, 'watermark') or '0')
 if p.wm > wm then wm = p.wm end
 redis.call('HSET', mark, 'offset', p.last, 'watermark', string.format('%.6f', wm), 'updated', p.now, 'worker', p.who)
 if p.hw >= 0 then redis.call('HSET', mark, 'hw', p.hw) end
