@@ -262,6 +262,7 @@ class Ingestor:
                 batch.highwater = self.highwater(partition)
             result = await self._retrying(lambda: self.state.apply(batch), "apply a batch")
             if result.applied:
+                batch.reopened = result.reopened
                 break
             if result.seen:
                 skip = skip | frozenset(result.seen)
