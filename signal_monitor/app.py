@@ -55,6 +55,8 @@ class MonitorApp(faust.App):
     fetch_max_wait_ms: int = 100
     #: Bytes of messages queued ahead of the agents before the consumer holds the next fetch back (0: no bound).
     stream_buffer_bytes: int = 0
+    #: Assigned partitions -> their stored offset (-1: none); the consumer seeks each to it + 1 on an assignment.
+    store_positions: Any = None
 
     def _new_transport(self) -> Transport:
         return Transport(self.conf.broker_consumer, self)
@@ -162,6 +164,7 @@ def create_app(settings: Settings, *, rules: RuleSet | None = None) -> faust.App
             stats=stats,
             highwater=lambda p, t=name: app.consumer.highwater(TP(t, p)),
             future_s=settings.future_s,
+            reseek=lambda p, offset, t=name: app.consumer.seek_to(TP(t, p), offset),
         )
         topic = app.topic(name, key_type=bytes, value_type=bytes, key_serializer="raw", value_serializer="raw")
         _add_agent(app, topic, ingestors[name], closer, settings)
@@ -174,14 +177,24 @@ def create_app(settings: Settings, *, rules: RuleSet | None = None) -> faust.App
         except Exception:  # the next tick retries; a Redis outage is logged by the ingestors too
             log.exception("closing periods failed; retrying on the next tick")
 
+    async def store_positions(assigned: set[TP]) -> dict[TP, int]:
+        """Return each assigned input partition's stored offset (-1: none), reloaded into its ingestor."""
+        out: dict[TP, int] = {}
+        for name, ingestor in ingestors.items():
+            parts = [tp.partition for tp in assigned if tp.topic == name]
+            if parts:
+                out.update({TP(name, p): o for p, o in (await ingestor.positions(parts)).items()})
+        return out
+
+    app.store_positions = store_positions  # read by the consumer (streams.consumer.Consumer.perform_seek)
+
     @app.on_partitions_assigned.connect
     async def register_backlog(app_: faust.App, assigned: set, **_: Any) -> None:  # type: ignore[type-arg]
         """Reload each assigned input partition's stored offset and record its backlog for the closer.
 
-        Kafka offsets are committed only for batches applied to the store, so the
-        consumer resumes at most the batches in flight behind the stored offset,
-        and the ingestor skips those. (Seeking from this signal races with the
-        consumer's fetcher thread, which can stop the worker, so it does not seek.)
+        The consumer then seeks each one to its stored offset + 1 (``store_positions``, from
+        Faust's ``perform_seek``, through the consumer's thread: seeking from this signal
+        raced with that thread and could stop the worker).
         """
         inputs = [tp for tp in assigned if tp.topic in ingestors]
         ends = await app.consumer.highwaters(*inputs) if inputs else {}
@@ -218,7 +231,7 @@ def create_app(settings: Settings, *, rules: RuleSet | None = None) -> faust.App
 def _add_agent(app: faust.App, topic: Any, ingestor: Ingestor, closer: PeriodCloser, settings: Settings) -> None:
     async def ingest(stream: Any) -> None:
         async for events in stream.batches(settings.batch_max):
-            records = [Record(e.message.partition, e.message.offset, e.message.value) for e in events]
+            records = [Record(m.partition, m.offset, m.value, getattr(m, "sm_prev", None)) for m in (e.message for e in events)]
             started = time.perf_counter()
             try:
                 await ingestor.handle(records)

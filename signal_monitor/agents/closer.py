@@ -30,10 +30,16 @@ that holds its lease resumes it the same way.
 An event that lands in a closed period (inside the lateness allowance) reopens
 it: its points are recomputed and the rules re-evaluated, which can emit
 corrections. The reopened periods are kept in the store, not in a worker's
-memory, so any worker's ``advance`` recomputes them. ``note`` lists them, after
-each applied batch, in a reopen list per input partition (``reopen:<topic>:<partition>``,
-written only by the partition's owner, so concurrent batches of other partitions
-do not overwrite it): period -> the offset of the newest batch that reopened it.
+memory, so any worker's ``advance`` recomputes them. They are listed by the
+apply itself, in the same atomic step as the batch: before a close reads a
+day's aggregates, it records in the mark of every input partition that the
+close of that day started (``State.mark_closing``); a batch applied from then on
+that changes a period closed by that day or earlier (a close in progress counts
+as closed) adds it to its partition's reopen entries (under the partition's hash
+tag, so one slot on a cluster): period -> the offset of the newest batch that
+reopened it. A batch applied before the marker is in what the close reads. So a
+worker that dies right after an apply loses no reopen, and a late batch that
+lands while its period is being closed reopens it.
 Per period a record ``recompute:<granularity>:<period>`` holds, per partition,
 the offset up to which the period was recomputed (``done``), and the offsets of a
 recompute started and not finished (``started``). A period is due while a
@@ -44,11 +50,13 @@ re-evaluates the rules and hands the corrections on, and only then records it
 done. A worker that dies in between is taken over once the lease runs out: the
 next recompute finds the period started and re-evaluates with the rule engine's
 ``resume``, which hands on again the corrections the dead worker had claimed
-(same dedup keys). ``note`` drops the entries of its list recomputed since.
-A closer reads the reopen lists on every ``advance`` after it noted a reopen, or
-while periods are due that it could not take; otherwise at most every
-``reopen_scan_s``, so a period noted by a worker that died before recomputing it
-waits that long for another worker.
+(same dedup keys). Reading the due periods drops the entries recomputed since
+(and still reads the reopen lists that earlier versions kept in the closer's rule
+state, ``reopen:<topic>:<partition>``).
+A closer reads the reopen entries on every ``advance`` after one of its batches
+reopened a period, or while periods are due that it could not take; otherwise at
+most every ``reopen_scan_s``, so a period reopened by a worker that died before
+recomputing it waits that long for another worker.
 """
 
 from __future__ import annotations
@@ -168,7 +176,7 @@ class PeriodCloser:
         return await self.state.get_rule_state(CLOSER_STATE, "progress")
 
     async def note(self, batch: Batch) -> None:
-        """Record a batch: start the calendar at its first day, reopen closed periods it changed.
+        """Record a batch: start the calendar at its first day; recompute soon the periods it reopened.
 
         Waits for Redis while it is unreachable.
         """
@@ -180,42 +188,8 @@ class PeriodCloser:
             first = _day_of(batch.earliest)
             progress = {"day": (first - timedelta(days=1)).isoformat()}
             await self.state.set_rule_state(CLOSER_STATE, "progress", progress)
-            return
-        closed_through = date.fromisoformat(progress["day"]) if "day" in progress else None
-        if closed_through is None:
-            return
-        reopened: set[tuple[date, Granularity]] = set()
-        for week in batch.flows:
-            w = date.fromisoformat(week)
-            if w <= closed_through:
-                reopened.add((w, "week"))
-        for touched in (batch.exposures, batch.quotes, batch.observations):
-            for day in touched:
-                d = date.fromisoformat(day)
-                if d <= closed_through:
-                    reopened.add((d, "day"))
-                    if week_of(d) <= closed_through:
-                        reopened.add((week_of(d), "week"))
-        await self._list_reopened(batch, reopened)
-
-    async def _list_reopened(self, batch: Batch, reopened: set[tuple[date, Granularity]]) -> None:
-        """Add the reopened periods to the partition's reopen list, dropping the entries recomputed since."""
-        name = f"reopen:{batch.topic}:{batch.partition}"
-        source = f"{batch.topic}:{batch.partition}"
-        listed: dict[str, int] = (await self.state.get_rule_state(CLOSER_STATE, name)).get("periods", {})
-        if not listed and not reopened:
-            return
-        kept: dict[str, int] = {}
-        for pk, offset in listed.items():
-            done = (await self.state.get_rule_state(CLOSER_STATE, f"recompute:{pk}")).get("done", {})
-            if done.get(source, -1) < offset:
-                kept[pk] = offset
-        for period, granularity in reopened:
-            pk = _pkey(period, granularity)
-            kept[pk] = max(kept.get(pk, -1), batch.last_offset)
-        if kept != listed:
-            await self.state.set_rule_state(CLOSER_STATE, name, {"periods": kept})
-        if reopened:
+        if batch.reopened:
+            # listed by the apply itself (see mark_closing); recompute them at the next advance
             self._quiet_until = float("-inf")
 
     async def advance(self) -> int:
@@ -272,6 +246,9 @@ class PeriodCloser:
             due.append("week")
         if not due:
             return
+        # before anything of the day is read: a batch applied from now on that changes a period this
+        # close closes lists the period as reopened, in the same step (a batch applied before is read)
+        await self.state.mark_closing(self.topics, day.isoformat())
         marker = f"closing:{day.isoformat()}"
         started = await self.state.get_rule_state(CLOSER_STATE, marker)
         done: list[str] = list(started.get("done", []))
@@ -319,19 +296,42 @@ class PeriodCloser:
         return redone
 
     async def _due(self) -> dict[str, dict[str, int]]:
-        """Return period key -> partition -> offset, for the periods listed past what was recomputed."""
+        """Return period key -> partition -> offset, for the periods listed past what was recomputed.
+
+        Entries recomputed since are dropped from the partitions' reopen keys (and from the
+        reopen lists in the closer's rule state that earlier versions wrote after the apply).
+        """
         listed: dict[str, dict[str, int]] = {}
+        legacy: dict[str, dict[str, int]] = {}
         for topic in self.topics:
-            for partition in await self.state.marks(topic):
-                entry = await self.state.get_rule_state(CLOSER_STATE, f"reopen:{topic}:{partition}")
-                for pk, offset in entry.get("periods", {}).items():
+            for partition, entries in (await self.state.reopened(topic)).items():
+                for pk, offset in entries.items():
                     listed.setdefault(pk, {})[f"{topic}:{partition}"] = offset
+            for partition in await self.state.marks(topic):
+                name = f"reopen:{topic}:{partition}"
+                entries = (await self.state.get_rule_state(CLOSER_STATE, name)).get("periods", {})
+                if entries:
+                    legacy[name] = entries
+                    for pk, offset in entries.items():
+                        src = listed.setdefault(pk, {})
+                        src[f"{topic}:{partition}"] = max(offset, src.get(f"{topic}:{partition}", -1))
         due: dict[str, dict[str, int]] = {}
+        stale: dict[str, dict[str, int]] = {}
         for pk, sources in listed.items():
             done = (await self.state.get_rule_state(CLOSER_STATE, f"recompute:{pk}")).get("done", {})
             left = {src: off for src, off in sources.items() if done.get(src, -1) < off}
             if left:
                 due[pk] = left
+            for src, off in sources.items():
+                if src not in left:
+                    stale.setdefault(src, {})[pk] = off
+        for src, entries in stale.items():
+            topic, _, partition = src.rpartition(":")
+            await self.state.drop_reopened(topic, int(partition), entries)
+            name = f"reopen:{src}"
+            if name in legacy:
+                kept = {pk: off for pk, off in legacy[name].items() if pk not in entries}
+                await self.state.set_rule_state(CLOSER_STATE, name, {"periods": kept})
         return due
 
     async def _hold(self, lease: str) -> bool:

@@ -33,10 +33,15 @@ class Record:
     partition: int
     offset: int
     value: bytes | None
+    #: the offset before this one in what the consumer fetched of the partition (after a seek to N: N - 1),
+    #: None when the consumer does not know where it started (a position reset to the earliest offset)
+    prev: int | None = None
 
 
 DeadLetterSink = Callable[[Sequence[DeadLetter]], Awaitable[None]]
 AppliedHook = Callable[[Batch], Awaitable[None]]
+#: Seek the consumer of a partition of this topic to an offset (the next record it delivers is the first at or after it).
+ReseekHook = Callable[[int, int], Awaitable[None]]
 
 
 @dataclass
@@ -46,6 +51,10 @@ class IngestStats:
     events: Counter[str] = field(default_factory=Counter)
     messages: Counter[str] = field(default_factory=Counter)
     redelivered: Counter[str] = field(default_factory=Counter)
+    #: records dropped because they do not follow the stored offset (read again after a seek)
+    unconnected: Counter[str] = field(default_factory=Counter)
+    #: batches refused because the store was behind the offset they follow (it lost applied batches)
+    gaps: int = 0
     duplicates: Counter[str] = field(default_factory=Counter)
     dlq: Counter[str] = field(default_factory=Counter)
     batches: int = 0
@@ -54,7 +63,20 @@ class IngestStats:
 
 
 class Ingestor:
-    """Turns batches of raw messages of one input topic into exactly-once state changes."""
+    """Turns batches of raw messages of one input topic into exactly-once state changes.
+
+    The store's offset of a partition is the truth. A record is applied only when it
+    follows that offset in what the consumer fetched: its ``prev`` (the offset before it
+    in the consumer's fetch, see :mod:`signal_monitor.streams.consumer`) is at or below
+    the stored offset, and its own offset past it. Offsets the consumer never saw in
+    between (compaction, transaction markers, a head deleted by retention) are no gap.
+    Records that do not follow (fetched from past what the store holds, or before a seek
+    back) are dropped and the partition is sought to the stored offset + 1 (``reseek``),
+    once per stored offset. The apply call checks the same in the store
+    (``Batch.base_offset``): a store behind the offset the records follow lost batches it
+    had acknowledged (a crash, a fail-over, a restore), so the batch is refused and the
+    partition sought back to what the store holds.
+    """
 
     def __init__(
         self,
@@ -71,6 +93,7 @@ class Ingestor:
         stats: IngestStats | None = None,
         highwater: Callable[[int], int] | None = None,
         future_s: float = 86400.0,
+        reseek: ReseekHook | None = None,
     ) -> None:
         self.state = state
         self.topic = topic
@@ -84,12 +107,30 @@ class Ingestor:
         self.stats = stats or IngestStats()
         self.highwater = highwater
         self.future_s = future_s
+        self.reseek = reseek
         self._marks: dict[int, PartitionMark] = {}
+        # partition -> the stored offset it was last sought back to follow, while records that do not follow come
+        self._sought: dict[int, int] = {}
 
     def forget(self, partitions: Sequence[int]) -> None:
         """Drop cached marks of partitions this worker no longer owns."""
         for p in partitions:
             self._marks.pop(p, None)
+            self._sought.pop(p, None)
+
+    async def positions(self, partitions: Sequence[int]) -> dict[int, int]:
+        """Reload the stored offsets of ``partitions`` (-1: none) for a consumer about to seek to each + 1.
+
+        Called as the consumer is positioned on an assignment: the cached marks then match
+        where the consumer reads from.
+        """
+        self.forget(partitions)
+        marks = await self._retrying(lambda: self.state.marks(self.topic), "read offsets")
+        out = {}
+        for p in partitions:
+            mark = self._marks[p] = marks.get(p, PartitionMark())
+            out[p] = mark.offset
+        return out
 
     async def _mark(self, partition: int) -> PartitionMark:
         mark = self._marks.get(partition)
@@ -111,11 +152,42 @@ class Ingestor:
         for partition, recs in by_partition.items():
             await self._handle_partition(partition, recs)
 
+    def _following(self, partition: int, offset: int, records: list[Record]) -> tuple[list[Record], bool]:
+        """Return the records that follow stored ``offset`` one after the other, and whether the last ones do not."""
+        cursor = offset
+        fresh: list[Record] = []
+        dangling = False
+        redelivered = unconnected = 0
+        for rec in records:
+            if rec.offset <= cursor:
+                redelivered += 1
+            elif rec.prev is None or rec.prev <= cursor:
+                fresh.append(rec)
+                cursor = rec.offset
+                dangling = False
+            else:  # the consumer fetched it past an offset the store does not hold
+                unconnected += 1
+                dangling = True
+        self.stats.redelivered[self.topic] += redelivered
+        if unconnected:
+            self.stats.unconnected[self.topic] += unconnected
+        return fresh, dangling
+
+    async def _seek_back(self, partition: int, stored: int, why: str) -> None:
+        """Seek the partition to ``stored`` + 1, unless it was sought there already and nothing followed since."""
+        if self._sought.get(partition) == stored:
+            return
+        self._sought[partition] = stored
+        log.warning("%s[%d]: %s; reading the partition again after stored offset %d", self.topic, partition, why, stored)
+        if self.reseek is not None:
+            await self.reseek(partition, stored + 1)
+
     async def _handle_partition(self, partition: int, records: list[Record]) -> None:
         mark = await self._mark(partition)
-        fresh = [r for r in records if r.offset > mark.offset]
-        self.stats.redelivered[self.topic] += len(records) - len(fresh)
+        fresh, dangling = self._following(partition, mark.offset, records)
         if not fresh:
+            if dangling:
+                await self._seek_back(partition, mark.offset, f"records from offset {records[0].offset} do not follow the stored offset")
             return
         good: list[tuple[int, Event]] = []
         rejected: list[tuple[Record, Rejected]] = []
@@ -146,7 +218,9 @@ class Ingestor:
                 good.append((rec.offset, event))
         if rejected:
             await self._send_dead_letters(partition, rejected)
-        await self._apply(partition, fresh, good)
+        if await self._apply(partition, fresh, good) and dangling:
+            mark = await self._mark(partition)
+            await self._seek_back(partition, mark.offset, "records past the batch do not follow it")
 
     async def _send_dead_letters(self, partition: int, rejected: list[tuple[Record, Rejected]]) -> None:
         now = datetime.now(timezone.utc)
@@ -174,34 +248,50 @@ class Ingestor:
             )
         await self.dead_letters(letters)
 
-    async def _apply(self, partition: int, records: list[Record], good: list[tuple[int, Event]]) -> None:
+    async def _apply(self, partition: int, records: list[Record], good: list[tuple[int, Event]]) -> bool:
+        """Apply the records (which follow the cached stored offset); False when the store refused them as a gap."""
         skip: frozenset[str] = frozenset()
+        base = (await self._mark(partition)).offset
         while True:
             batch, duplicates = fold(self.topic, partition, good, skip_trades=skip)
             batch.first_offset = records[0].offset
             batch.last_offset = records[-1].offset
+            batch.base_offset = base
             batch.worker = self.worker_id
             if self.highwater is not None:
                 batch.highwater = self.highwater(partition)
             result = await self._retrying(lambda: self.state.apply(batch), "apply a batch")
             if result.applied:
+                batch.reopened = result.reopened
                 break
             if result.seen:
                 skip = skip | frozenset(result.seen)
                 continue
-            # stale: another writer (or an earlier life of this worker) applied part of it
-            log.info("%s[%d]: store is at offset %d, skipping what it holds", self.topic, partition, result.stored_offset)
             self._marks.pop(partition, None)
             mark = await self._mark(partition)
+            if result.gap or mark.offset < base:
+                # the store lost batches it had acknowledged: what is in hand follows them, read them again
+                self.stats.gaps += 1
+                await self._seek_back(
+                    partition, mark.offset,
+                    f"the store is at offset {mark.offset}, behind offset {base} that these records follow: "
+                    "it lost batches it had acknowledged",
+                )
+                return False
+            # stale: another writer (or an earlier life of this worker) applied part of it; the records in hand
+            # follow one another from ``base``, so those past the store's offset follow it
+            log.info("%s[%d]: store is at offset %d, skipping what it holds", self.topic, partition, result.stored_offset)
+            base = mark.offset
             records = [r for r in records if r.offset > mark.offset]
             good = [(o, e) for o, e in good if o > mark.offset]
             if not records:
-                return
+                return True
         mark = self._marks.get(partition)
         if mark is not None:  # a rebalance may have dropped it meanwhile: the next batch reads the store
             mark.offset = batch.last_offset
             mark.watermark = max(mark.watermark, batch.watermark)
             mark.updated = time.time()
+        self._sought.pop(partition, None)
         self.stats.batches += 1
         self.stats.messages[self.topic] += len(records)
         self.stats.events[self.topic] += len(good) - duplicates
@@ -210,6 +300,7 @@ class Ingestor:
             self.stats.newest_event[self.topic] = max(self.stats.newest_event.get(self.topic, 0.0), batch.watermark)
         if self.on_applied is not None:
             await self.on_applied(batch)
+        return True
 
     async def _retrying(self, call: Callable[[], Awaitable[T]], what: str) -> T:
         return await retry_transient(call, what, max_s=self.retry_max_s, on_retry=self._count_retry, logger=log)

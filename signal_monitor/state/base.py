@@ -20,6 +20,7 @@ from dataclasses import dataclass, field
 from datetime import date
 from typing import Any
 
+from signal_monitor.periods import week_of
 from signal_monitor.series import FundSnapshot
 
 Point = tuple[date, float]
@@ -34,6 +35,7 @@ class PartitionMark:
     updated: float = 0.0  #: wall-clock time of the last applied batch (epoch seconds)
     worker: str = ""  #: the worker that applied the last batch
     highwater: int = -1  #: the partition's end offset when last seen by its consumer, -1 unknown
+    closing: str = ""  #: the newest calendar day (ISO) whose close has started, "" none (see ``State.mark_closing``)
 
     @property
     def pending(self) -> bool:
@@ -57,6 +59,14 @@ class Batch:
     before and is not in ``known_seen``; the caller then folds again without those
     trades and names them in ``known_seen``. A batch whose ``first_offset`` is not
     past the partition's stored offset is refused (``ApplyResult.applied`` False).
+
+    ``base_offset`` is the offset the batch's records follow in what the consumer
+    fetched: the partition's stored offset as the worker knows it. When set, the
+    store applies the batch only if its stored offset is exactly that: a store
+    behind it lost batches it had acknowledged (``ApplyResult.gap``), one past it
+    was moved by another writer (``stale``). Offsets between ``base_offset`` and
+    ``first_offset`` that the consumer did not fetch (compaction, transaction
+    markers, a head deleted by retention) are no gap.
     """
 
     topic: str
@@ -67,12 +77,34 @@ class Batch:
     earliest: float = 0.0  #: oldest event time in the batch (epoch seconds)
     worker: str = ""  #: the worker applying it, recorded in the partition's mark
     highwater: int = -1  #: the partition's end offset as the consumer knows it, -1 unknown
+    base_offset: int | None = None  #: the offset the records follow (the stored offset expected), None: not checked
     flows: dict[str, dict[str, dict[str, float]]] = field(default_factory=dict)
     trade_ids: dict[str, float] = field(default_factory=dict)
     known_seen: frozenset[str] = frozenset()
     exposures: dict[str, dict[str, tuple[float, str]]] = field(default_factory=dict)
     quotes: dict[str, dict[str, tuple[float, float, bool]]] = field(default_factory=dict)
     observations: dict[str, dict[str, tuple[float, float]]] = field(default_factory=dict)
+    #: set by the ingestor once applied: the closed periods (``<granularity>:<ISO date>``) the batch reopened
+    reopened: tuple[str, ...] = ()
+
+
+def reopen_candidates(batch: Batch) -> list[tuple[str, str]]:
+    """Return the periods a batch changes, as (period key, the calendar day whose close closes it).
+
+    A week's flows close with its Friday; a day's exposures, quotes and observations
+    close the day, and the week it belongs to with that week's Friday. The store lists
+    those whose day's close has started (``PartitionMark.closing``) as reopened, in the
+    same step as it applies the batch.
+    """
+    out: dict[str, str] = {}
+    for week in batch.flows:
+        out[f"week:{week}"] = week
+    for touched in (batch.exposures, batch.quotes, batch.observations):
+        for day in touched:
+            out[f"day:{day}"] = day
+            friday = week_of(date.fromisoformat(day)).isoformat()
+            out[f"week:{friday}"] = friday
+    return sorted(out.items())
 
 
 @dataclass
@@ -80,9 +112,11 @@ class ApplyResult:
     """What applying a batch did."""
 
     applied: bool  #: False when nothing was written
-    stale: bool = False  #: the partition's stored offset is at or past ``first_offset``
+    stale: bool = False  #: the partition's stored offset is at or past ``first_offset`` (or past ``base_offset``)
+    gap: bool = False  #: the partition's stored offset is behind ``base_offset``: the store lost applied batches
     stored_offset: int = -1  #: the partition's offset in the store after the call
     seen: tuple[str, ...] = ()  #: trade ids applied before and not in ``known_seen``
+    reopened: tuple[str, ...] = ()  #: periods closed (or being closed) that the applied batch changed
 
 
 class State(abc.ABC):
@@ -103,6 +137,24 @@ class State(abc.ABC):
     @abc.abstractmethod
     async def register(self, topic: str, partition: int, *, highwater: int) -> None:
         """Record that a consumer owns ``partition`` and its end offset, before any batch of it is applied."""
+
+    @abc.abstractmethod
+    async def mark_closing(self, topics: Sequence[str], day: str) -> None:
+        """Record in the mark of every listed partition of ``topics`` that the close of ``day`` (ISO) started.
+
+        Called before the close reads the day's aggregates. A batch applied after it that
+        changes a period closed by that day (or before) lists the period as reopened in the
+        same atomic step (``ApplyResult.reopened``, :meth:`reopened`); one applied before it
+        is in what the close reads. Never moves a partition's day back.
+        """
+
+    @abc.abstractmethod
+    async def reopened(self, topic: str) -> dict[int, dict[str, int]]:
+        """Return partition -> period key -> offset of the newest batch that reopened the period."""
+
+    @abc.abstractmethod
+    async def drop_reopened(self, topic: str, partition: int, entries: Mapping[str, int]) -> None:
+        """Drop the reopen entries of a partition recomputed up to the given offsets (a newer entry stays)."""
 
     @abc.abstractmethod
     async def flow_sums(self, week: date) -> dict[str, dict[str, float]]:

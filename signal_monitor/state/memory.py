@@ -11,7 +11,7 @@ from datetime import date
 from typing import Any
 
 from signal_monitor.series import FundSnapshot
-from signal_monitor.state.base import ApplyResult, Batch, PartitionMark, Point, State
+from signal_monitor.state.base import ApplyResult, Batch, PartitionMark, Point, State, reopen_candidates
 
 
 def snapshot_from_json(text: str) -> FundSnapshot:
@@ -58,11 +58,14 @@ class MemoryState(State):
         self._order: dict[str, list[date]] = defaultdict(list)  # each series' periods, sorted
         self._rule_state: dict[tuple[str, str], dict[str, Any]] = {}
         self._claims: dict[str, float] = {}
+        self._reopen: dict[tuple[str, int], dict[str, int]] = defaultdict(dict)
 
     async def apply(self, batch: Batch) -> ApplyResult:
         """Apply a batch unless its offsets are applied already."""
         mark = self._marks.setdefault((batch.topic, batch.partition), PartitionMark())
-        if batch.first_offset <= mark.offset:
+        if batch.base_offset is not None and mark.offset < batch.base_offset:
+            return ApplyResult(applied=False, gap=True, stored_offset=mark.offset)
+        if batch.first_offset <= mark.offset or (batch.base_offset is not None and mark.offset > batch.base_offset):
             return ApplyResult(applied=False, stale=True, stored_offset=mark.offset)
         seen = tuple(t for t in batch.trade_ids if t in self._seen and t not in batch.known_seen)
         if seen:
@@ -94,7 +97,27 @@ class MemoryState(State):
         mark.worker = batch.worker
         if batch.highwater >= 0:
             mark.highwater = batch.highwater
-        return ApplyResult(applied=True, stored_offset=mark.offset)
+        reopened = tuple(pk for pk, day in reopen_candidates(batch) if mark.closing and day <= mark.closing)
+        for pk in reopened:
+            self._reopen[(batch.topic, batch.partition)][pk] = batch.last_offset
+        return ApplyResult(applied=True, stored_offset=mark.offset, reopened=reopened)
+
+    async def mark_closing(self, topics: Sequence[str], day: str) -> None:
+        """Record in every partition's mark that the close of ``day`` started."""
+        for (topic, _), mark in self._marks.items():
+            if topic in topics and day > mark.closing:
+                mark.closing = day
+
+    async def reopened(self, topic: str) -> dict[int, dict[str, int]]:
+        """Return partition -> period key -> offset of the newest batch that reopened it."""
+        return {p: dict(e) for (t, p), e in self._reopen.items() if t == topic and e}
+
+    async def drop_reopened(self, topic: str, partition: int, entries: Mapping[str, int]) -> None:
+        """Drop the entries recomputed up to the given offsets."""
+        listed = self._reopen.get((topic, partition), {})
+        for pk, offset in entries.items():
+            if pk in listed and listed[pk] <= offset:
+                del listed[pk]
 
     async def marks(self, topic: str) -> dict[int, PartitionMark]:
         """Return the mark of every partition of ``topic`` that has one."""

@@ -3,7 +3,10 @@
 Key layout (``P`` is the key prefix; ``{...}`` is the Redis Cluster hash tag):
 
 * ingest, tagged by input partition so one batch is one atomic script on one slot:
-  ``P:{<topic>:<p>}:mark`` (hash: offset, watermark, updated),
+  ``P:{<topic>:<p>}:mark`` (hash: offset, watermark, updated, worker, hw, and ``closing``: the
+  newest day whose close started, written by the closer before it reads the day),
+  ``P:{<topic>:<p>}:reopen`` (hash period key -> offset of the newest batch that reopened it,
+  written by the apply script when a batch changes a period whose close started),
   ``P:{<topic>:<p>}:seen:<YYYY-MM-DD>`` (set of the trade ids whose event time falls on
   that UTC day; see *Trade ids* below),
   ``P:{<topic>:<p>}:flow:<week>`` (hash ``scope\\x1ffield`` -> sum),
@@ -49,7 +52,7 @@ from typing import Any
 import redis.asyncio as aioredis
 
 from signal_monitor.series import FundSnapshot
-from signal_monitor.state.base import ApplyResult, Batch, PartitionMark, Point, State
+from signal_monitor.state.base import ApplyResult, Batch, PartitionMark, Point, State, reopen_candidates
 from signal_monitor.state.memory import snapshot_from_json
 
 SEP = "\x1f"
@@ -66,16 +69,37 @@ def utc_day(n: int) -> str:
 APPLY_LUA = r"""
 local p = cjson.decode(ARGV[1])
 local mark = KEYS[1]
-local stored = tonumber(redis.call('HGET', mark, 'offset') or '-1')
-if p.first <= stored then return {0, stored, 'stale'} end
+-- Every read and check comes before the first write. Redis keeps what a script wrote before it failed
+-- (a key of another type, a stored value that does not parse): trade ids added to the seen sets would
+-- turn the retry of the batch into a resend, dropped. So the script fails having written nothing.
+local function number(text)
+  local n = tonumber(text)
+  if n == nil or n ~= n or n == math.huge or n == -math.huge then return nil end
+  return n
+end
+local m = redis.call('HMGET', mark, 'offset', 'watermark', 'closing')
+local stored, wm = -1, 0
+if m[1] then
+  stored = number(m[1])
+  if not stored then return redis.error_reply('unparsable offset in ' .. mark .. ': ' .. m[1]) end
+end
+if m[2] then
+  wm = number(m[2])
+  if not wm then return redis.error_reply('unparsable watermark in ' .. mark .. ': ' .. m[2]) end
+end
+-- p.base: the offset the batch's records follow in what the consumer fetched (absent: not checked);
+-- a store behind it lost batches it had acknowledged
+if p.base and stored < p.base then return {0, stored, 'gap'} end
+if p.first <= stored or (p.base and stored > p.base) then return {0, stored, 'stale'} end
 -- p.seen: one entry per UTC event day of the batch's trades: {key index, expire seconds, {ids}}
 local days = p.seen
+local has_legacy = false
 if #days > 0 then
   local known = {}
   for _, k in ipairs(p.known) do known[k] = true end
   -- the zset of the layout before day buckets, consulted until it is gone
   local legacy = KEYS[2]
-  local has_legacy = redis.call('EXISTS', legacy) == 1
+  has_legacy = redis.call('EXISTS', legacy) == 1
   local dup = {}
   for _, d in ipairs(days) do
     local key, ids = KEYS[d[1]], d[3]
@@ -95,16 +119,63 @@ if #days > 0 then
     for _, d in ipairs(dup) do out[#out + 1] = d end
     return out
   end
-  for _, d in ipairs(days) do
-    local key, ids = KEYS[d[1]], d[3]
-    local n = #ids
-    for i = 1, n, 1000 do redis.call('SADD', key, unpack(ids, i, math.min(i + 999, n))) end
-    redis.call('EXPIRE', key, d[2])
+end
+-- the flow sums the batch adds to: each key a hash, each stored sum a number (HINCRBYFLOAT would fail)
+local fields = {}
+for _, op in ipairs(p.flows) do
+  local f = fields[op[1]]
+  if not f then f = {}; fields[op[1]] = f end
+  f[#f + 1] = op[2]
+end
+for k, f in pairs(fields) do
+  local n = #f
+  for i = 1, n, 1000 do
+    local last = math.min(i + 999, n)
+    local vals = redis.call('HMGET', KEYS[k], unpack(f, i, last))
+    for j = 1, last - i + 1 do
+      if vals[j] and not number(vals[j]) then
+        return redis.error_reply('unparsable sum in ' .. KEYS[k] .. ' ' .. f[i + j - 1] .. ': ' .. vals[j])
+      end
+    end
   end
-  if has_legacy then
-    redis.call('ZREMRANGEBYSCORE', legacy, '-inf', p.wm - p.dedup_ttl)
-    if redis.call('TTL', legacy) == -1 then redis.call('EXPIRE', legacy, p.dedup_ttl) end
+end
+-- latest values: op = key index, field, ts, value text, rank (a higher rank wins before the time)
+local take = {}
+for i, op in ipairs(p.latest) do
+  local key = KEYS[op[1]]
+  local old = redis.call('HGET', key, op[2])
+  take[i] = true
+  if old then
+    local sep = string.find(old, '\31', 1, true)
+    local sep2 = sep and string.find(old, '\31', sep + 1, true)
+    local old_ts = sep and number(string.sub(old, 1, sep - 1))
+    local old_rank = sep2 and number(string.sub(old, sep + 1, sep2 - 1))
+    if not old_ts or not old_rank then
+      return redis.error_reply('unparsable value in ' .. key .. ' ' .. op[2] .. ': ' .. old)
+    end
+    if old_rank > op[5] or (old_rank == op[5] and old_ts > op[3]) then take[i] = false end
   end
+end
+-- the periods the batch changes whose close has started (m[3]: the newest such day, set by the closer
+-- before it reads a day's aggregates): listed as reopened with the batch, under the partition's tag
+local reopened = {}
+if m[3] then
+  for _, c in ipairs(p.reopen) do
+    if c[2] <= m[3] then reopened[#reopened + 1] = c[1] end
+  end
+  if #reopened > 0 then redis.call('HLEN', KEYS[p.reopen_key]) end  -- a key of another type fails here
+end
+-- writes from here on
+for _, d in ipairs(days) do
+  local key, ids = KEYS[d[1]], d[3]
+  local n = #ids
+  for i = 1, n, 1000 do redis.call('SADD', key, unpack(ids, i, math.min(i + 999, n))) end
+  redis.call('EXPIRE', key, d[2])
+end
+if has_legacy then
+  local legacy = KEYS[2]
+  redis.call('ZREMRANGEBYSCORE', legacy, '-inf', p.wm - p.dedup_ttl)
+  if redis.call('TTL', legacy) == -1 then redis.call('EXPIRE', legacy, p.dedup_ttl) end
 end
 -- day buckets the event time has moved dedup_ttl past (never one of this batch's days)
 for _, k in ipairs(p.evict) do redis.call('UNLINK', KEYS[k]) end
@@ -115,30 +186,44 @@ for _, op in ipairs(p.flows) do
   redis.call('HINCRBYFLOAT', key, op[2], op[3])
   touched[key] = true
 end
-for _, op in ipairs(p.latest) do
-  -- op: key index, field, ts, value text, rank (a higher rank wins before the time)
+for i, op in ipairs(p.latest) do
   local key = KEYS[op[1]]
-  local old = redis.call('HGET', key, op[2])
-  local take = true
-  if old then
-    local sep = string.find(old, '\31', 1, true)
-    local rest = string.sub(old, sep + 1)
-    local sep2 = string.find(rest, '\31', 1, true)
-    local old_rank = tonumber(string.sub(rest, 1, sep2 - 1))
-    local old_ts = tonumber(string.sub(old, 1, sep - 1))
-    if old_rank > op[5] or (old_rank == op[5] and old_ts > op[3]) then take = false end
-  end
-  if take then
+  if take[i] then
     redis.call('HSET', key, op[2], op[3] .. '\31' .. op[5] .. '\31' .. op[4])
   end
   touched[key] = true
 end
 for key, _ in pairs(touched) do redis.call('EXPIRE', key, ttl) end
-local wm = tonumber(redis.call('HGET', mark, 'watermark') or '0')
 if p.wm > wm then wm = p.wm end
 redis.call('HSET', mark, 'offset', p.last, 'watermark', string.format('%.6f', wm), 'updated', p.now, 'worker', p.who)
 if p.hw >= 0 then redis.call('HSET', mark, 'hw', p.hw) end
-return {1, p.last, 'ok'}
+local out = {1, p.last, 'ok'}
+if #reopened > 0 then
+  local rk = KEYS[p.reopen_key]
+  for _, pk in ipairs(reopened) do
+    redis.call('HSET', rk, pk, p.last)
+    out[#out + 1] = pk
+  end
+  redis.call('EXPIRE', rk, ttl)
+end
+return out
+"""
+
+CLOSING_LUA = r"""
+-- the newest day whose close started, in a partition's mark: never moved back
+local c = redis.call('HGET', KEYS[1], 'closing')
+if (not c) or c < ARGV[1] then redis.call('HSET', KEYS[1], 'closing', ARGV[1]) end
+return 1
+"""
+
+DROP_REOPENED_LUA = r"""
+-- ARGV: period key, offset, ...; drop an entry recomputed up to that offset (a newer batch's entry stays)
+local n = 0
+for i = 1, #ARGV, 2 do
+  local v = redis.call('HGET', KEYS[1], ARGV[i])
+  if v and tonumber(v) <= tonumber(ARGV[i + 1]) then n = n + redis.call('HDEL', KEYS[1], ARGV[i]) end
+end
+return n
 """
 
 UPSERT_LUA = r"""
@@ -174,6 +259,8 @@ class RedisState(State):
         self.cluster = isinstance(client, aioredis.RedisCluster)
         self._apply = client.register_script(APPLY_LUA)
         self._upsert = client.register_script(UPSERT_LUA)
+        self._closing = client.register_script(CLOSING_LUA)
+        self._drop_reopened = client.register_script(DROP_REOPENED_LUA)
 
     @classmethod
     def from_url(
@@ -242,6 +329,7 @@ class RedisState(State):
         for day, series in batch.observations.items():
             k = key_no(f"obs:{day}")
             latest.extend((k, name, ts, repr(value), 0) for name, (ts, value) in series.items())
+        reopen = reopen_candidates(batch)
         payload = {
             "first": batch.first_offset,
             "last": batch.last_offset,
@@ -249,6 +337,7 @@ class RedisState(State):
             "now": f"{now:.3f}",
             "who": batch.worker,
             "hw": batch.highwater,
+            **({} if batch.base_offset is None else {"base": batch.base_offset}),
             "seen": seen,
             "evict": evict,
             "known": sorted(batch.known_seen),
@@ -256,15 +345,21 @@ class RedisState(State):
             "ttl": self.ingest_ttl_s,
             "flows": flows,
             "latest": latest,
+            "reopen": reopen,
+            "reopen_key": key_no("reopen") if reopen else 0,
         }
         encoded = json.dumps(payload, separators=(",", ":"))
+        # listed before its data lands (another slot, so not in the script): a close that starts meanwhile
+        # marks this partition's mark too (mark_closing), and its readers find the data once it is there
+        await self.client.sadd(f"{self.prefix}:parts:{batch.topic}", batch.partition)
         res = await self._apply(keys=keys, args=[encoded])
         applied, stored, status = int(res[0]), int(res[1]), res[2]
         if applied:
-            await self.client.sadd(f"{self.prefix}:parts:{batch.topic}", batch.partition)
-            return ApplyResult(applied=True, stored_offset=stored)
+            return ApplyResult(applied=True, stored_offset=stored, reopened=tuple(res[3:]))
         if status == "seen":
             return ApplyResult(applied=False, stored_offset=stored, seen=tuple(res[3:]))
+        if status == "gap":
+            return ApplyResult(applied=False, gap=True, stored_offset=stored)
         return ApplyResult(applied=False, stale=True, stored_offset=stored)
 
     async def _partitions(self, topic: str) -> list[int]:
@@ -287,7 +382,39 @@ class RedisState(State):
             updated=float(row.get("updated", 0)),
             worker=row.get("worker", ""),
             highwater=int(row.get("hw", -1)),
+            closing=row.get("closing", ""),
         )
+
+    async def mark_closing(self, topics: Sequence[str], day: str) -> None:
+        """Record in the mark of every listed partition of ``topics`` that the close of ``day`` started."""
+        keys = [f"{self._tag(t, p)}:mark" for t in topics for p in await self._partitions(t)]
+        await self._each(self._closing, keys, [day])
+
+    async def reopened(self, topic: str) -> dict[int, dict[str, int]]:
+        """Return partition -> period key -> offset of the newest batch that reopened it."""
+        parts = await self._partitions(topic)
+        async with self.client.pipeline(transaction=False) as pipe:
+            for p in parts:
+                pipe.hgetall(f"{self._tag(topic, p)}:reopen")
+            rows = await pipe.execute()
+        return {p: {k: int(v) for k, v in row.items()} for p, row in zip(parts, rows) if row}
+
+    async def drop_reopened(self, topic: str, partition: int, entries: Mapping[str, int]) -> None:
+        """Drop the reopen entries of a partition recomputed up to the given offsets."""
+        if entries:
+            args = [x for pk, off in entries.items() for x in (pk, off)]
+            await self._drop_reopened(keys=[f"{self._tag(topic, partition)}:reopen"], args=args)
+
+    async def _each(self, script: Any, keys: Sequence[str], args: list[object]) -> None:
+        """Run a one-key script on each key (a cluster pipeline refuses scripts: a few at a time there)."""
+        if self.cluster:
+            for start in range(0, len(keys), 32):
+                await asyncio.gather(*(script(keys=[k], args=args) for k in keys[start : start + 32]))
+        elif keys:
+            async with self.client.pipeline(transaction=False) as pipe:
+                for key in keys:
+                    await script(keys=[key], args=args, client=pipe)
+                await pipe.execute()
 
     async def register(self, topic: str, partition: int, *, highwater: int) -> None:
         """Record a partition's end offset in its mark and list the partition."""

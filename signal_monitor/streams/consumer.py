@@ -21,6 +21,27 @@ rebalancing, and take the per-message waits out:
 * :class:`BrokerWatch` says in the log when the consumer has lost every broker
   connection, and when it has one again (aiokafka logs each failed reconnect).
 
+The store's offset of a partition is the truth, not Kafka's committed offset (a
+Redis that comes back with less than it acknowledged has older offsets than
+Kafka). So:
+
+* every record a fetch returns is stamped, in the consumer's thread, with the
+  offset before it in what the consumer fetched of its partition
+  (``message.sm_prev``): the previous record's offset, or N - 1 after a seek to N,
+  or None when the position is not known (reset to the earliest offset for want
+  of a committed one). Seeks and fetches both run on the thread's loop, and a
+  seek discards what was fetched from the old position, so the stamps follow the
+  consumer's real position. The ingestor applies a record only when its ``sm_prev``
+  is at or below the stored offset: offsets the consumer never fetched in
+  between (compaction, transaction markers, a head deleted by retention) are no
+  gap, records fetched from past the stored offset are;
+* on every assignment (:meth:`Consumer.perform_seek`, which Faust runs after the
+  assignment and before the flow resumes) each input partition with a stored
+  offset is sought to it + 1 (``app.store_positions`` names them); one without
+  keeps the committed (or earliest) position;
+* :meth:`Consumer.seek_to` seeks one partition from the main thread through the
+  consumer's thread, for an ingestor that finds records not following the store.
+
 :class:`Transport` puts the consumer into a Faust app (see
 :func:`signal_monitor.app.create_app`).
 """
@@ -36,6 +57,7 @@ from weakref import WeakSet
 from typing import Any, cast
 
 import aiokafka
+import aiokafka.errors
 import faust
 from faust.streams import _current_event
 from faust.transport.consumer import CONSUMER_FETCHING
@@ -89,13 +111,72 @@ class BrokerWatch:
 
 
 class ConsumerThread(faust_aiokafka.AIOKafkaConsumerThread):
-    """Faust's aiokafka consumer thread with the fetch wait taken from the app (``app.fetch_max_wait_ms``)."""
+    """Faust's aiokafka consumer thread with the fetch wait taken from the app (``app.fetch_max_wait_ms``),
+    stamping each fetched record with the offset before it in what was fetched (``sm_prev``)."""
+
+    def __post_init__(self) -> None:
+        super().__post_init__()
+        #: partition -> the offset of the last record fetched, N - 1 after a seek to N, None when not known;
+        #: read and written on the thread's loop only
+        self.fetched_to: dict[Any, int | None] = {}
 
     def _create_worker_consumer(self, transport: faust_aiokafka.Transport) -> aiokafka.AIOKafkaConsumer:
         consumer = super()._create_worker_consumer(transport)
         # read by the fetcher the consumer creates when it starts
         consumer._fetch_max_wait_ms = int(getattr(self.app, "fetch_max_wait_ms", DEFAULT_FETCH_MAX_WAIT_MS))
         return consumer
+
+    async def _fetch_records(
+        self,
+        consumer: aiokafka.AIOKafkaConsumer,
+        active_partitions: Any,
+        timeout: float | None = None,
+        max_records: int | None = None,
+    ) -> Any:
+        records = await super()._fetch_records(consumer, active_partitions, timeout=timeout, max_records=max_records)
+        stamp(self.fetched_to, records)
+        return records
+
+    async def seek_to_committed(self) -> Any:
+        """Seek every assigned partition to its committed offset; the stamps follow."""
+        return await self.call_thread(self._seek_to_committed)
+
+    async def _seek_to_committed(self) -> Any:
+        committed = await self._ensure_consumer().seek_to_committed()
+        for tp, offset in committed.items():
+            # aiokafka seeks only to a committed offset > 0; otherwise the position is reset by policy
+            self.fetched_to[tp] = offset - 1 if offset and offset > 0 else None
+        return committed
+
+    async def _seek_wait(self, consumer: aiokafka.AIOKafkaConsumer, partitions: Any) -> None:
+        for tp, offset in partitions.items():
+            self.fetched_to[tp] = offset - 1
+        await super()._seek_wait(consumer, partitions)
+
+    def seek(self, partition: Any, offset: int) -> None:
+        """Seek a partition (Faust calls it from the main thread; :meth:`Consumer.seek_to` goes through the thread)."""
+        self.fetched_to[partition] = offset - 1
+        super().seek(partition, offset)
+
+    async def reposition(self, seeks: Any, unknown: Any) -> None:
+        """Seek ``seeks`` (partition -> offset) and mark the position of ``unknown`` as not known, on the thread."""
+        await self.call_thread(self._reposition, seeks, unknown)
+
+    async def _reposition(self, seeks: Any, unknown: Any) -> None:
+        for tp in unknown:
+            self.fetched_to[tp] = None
+        if seeks:
+            await self._seek_wait(self._ensure_consumer(), seeks)
+
+
+def stamp(fetched_to: dict[Any, int | None], records: Any) -> None:
+    """Stamp each record of a fetch (partition -> records, in offset order) with the offset before it (``sm_prev``)."""
+    for tp, recs in records.items():
+        prev = fetched_to.get(tp)
+        for rec in recs:
+            rec.sm_prev = prev
+            prev = rec.offset
+        fetched_to[tp] = prev
 
 
 class Consumer(faust_aiokafka.Consumer):
@@ -127,6 +208,44 @@ class Consumer(faust_aiokafka.Consumer):
 
     def _new_consumer_thread(self) -> faust_aiokafka.AIOKafkaConsumerThread:
         return ConsumerThread(self, loop=self.loop, beacon=self.beacon)
+
+    def _to_message(self, tp: TP, record: Any) -> Any:
+        message = super()._to_message(tp, record)
+        message.sm_prev = getattr(record, "sm_prev", None)  # ConsumerMessage has a __dict__
+        return message
+
+    async def perform_seek(self) -> None:
+        """Seek every assigned partition to its committed offset, then each with a stored offset to it + 1.
+
+        Faust runs this once a rebalance assigned the partitions, before the flow resumes
+        (and when a fetch returns while the flow is stopped). ``app.store_positions``
+        (partitions -> stored offset, -1 when none) reads the store.
+        """
+        await super().perform_seek()
+        positions = getattr(self.app, "store_positions", None)
+        assigned = self.assignment()
+        if positions is None or not assigned:
+            return
+        stored = await positions(assigned)
+        seeks = {tp: offset + 1 for tp, offset in stored.items() if offset >= 0}
+        unknown = [tp for tp, offset in stored.items() if offset < 0]
+        thread = cast(ConsumerThread, self._thread)
+        await thread.reposition(seeks, unknown)
+        for tp, offset in seeks.items():
+            self._read_offset[tp] = offset
+        if seeks:
+            self.log.info("resuming after the stored offsets: %s", ", ".join(f"{tp.topic}[{tp.partition}]@{o}" for tp, o in sorted(seeks.items())))
+
+    async def seek_to(self, tp: TP, offset: int) -> None:
+        """Seek one partition to ``offset`` through the consumer's thread; a partition no longer assigned is left."""
+        if tp not in self.assignment():
+            return
+        thread = cast(ConsumerThread, self._thread)
+        try:
+            await thread.reposition({tp: offset}, ())
+        except aiokafka.errors.IllegalStateError:  # revoked meanwhile: its next owner seeks on assignment
+            return
+        self._read_offset[tp] = offset
 
     async def _drain_messages(self, fetcher: Any) -> None:  # pragma: no cover - runs inside a live worker
         consumer_should_stop = self._stopped.is_set
@@ -178,8 +297,9 @@ class Consumer(faust_aiokafka.Consumer):
                 since_yield = 0
             offset = message.offset
             r_offset = read_offset[tp]
-            if r_offset is not None and offset < r_offset:
-                continue  # already delivered before a seek back
+            # Faust skips a record below the read offset here (delivered before a seek back); not this
+            # consumer: a seek back to the stored offset must deliver again what the store lost, and the
+            # ingestor drops what does not follow the store (message.sm_prev)
             if r_offset and offset - r_offset > 1 and acks_enabled_for(message.topic):
                 await self._add_gap(tp, r_offset + 1, offset)
             if commit_every is not None and self._n_acked >= commit_every:

@@ -183,3 +183,75 @@ def test_redis_outage_pauses_the_worker_and_loses_nothing(broker: str, own_redis
         worker.stop()
     assert "retry" in worker.log
     assert_matches_truth(url, names, first + second)
+
+
+def _snapshot(url: str, prefix: str) -> dict[bytes, tuple[bytes, int]]:
+    """Return every key under ``prefix`` as DUMP bytes and its TTL in ms (0: none), as a backup would hold it."""
+    import redis as redis_lib
+
+    client = redis_lib.Redis.from_url(url)
+    try:
+        out = {}
+        for key in client.scan_iter(match=f"{prefix}:*", count=1000):
+            ttl = client.pttl(key)
+            out[key] = (client.dump(key), max(0, ttl))
+        return out
+    finally:
+        client.close()
+
+
+def _restore(url: str, prefix: str, snapshot: dict[bytes, tuple[bytes, int]]) -> None:
+    """Bring the keys under ``prefix`` back to ``snapshot``: what the store holds after a restore or a fail-over."""
+    import redis as redis_lib
+
+    client = redis_lib.Redis.from_url(url)
+    try:
+        for key in list(client.scan_iter(match=f"{prefix}:*", count=1000)):
+            client.unlink(key)
+        for key, (dumped, ttl) in snapshot.items():
+            client.restore(key, ttl, dumped, replace=True)
+    finally:
+        client.close()
+
+
+def test_a_store_that_comes_back_without_its_last_batches_gets_them_again_from_kafka(
+    broker: str, own_redis, names: Names, tmp_path: Path
+) -> None:
+    """Redis acknowledged batches it then loses (a crash under appendfsync everysec, a fail-over to a lagging
+    replica, a restore from a backup), after Kafka offsets were committed: the worker reads them again.
+
+    Once with the worker running (its next batch does not follow the stored offset), once across a
+    restart (the assignment seeks to the stored offset).
+    """
+    url = own_redis.url
+    topic = names.topic("trades")
+    batches = [
+        [dict(e, trade_id=f"{tag}{i}") for i, e in enumerate(make_trades(3_000, seed=seed, start=MONDAY, span=timedelta(days=3)))]
+        for tag, seed in (("A", 11), ("B", 12), ("C", 13), ("D", 14))
+    ]
+    done = caught_up(broker, url, names.key_prefix, topic)
+    worker = Worker(broker, url, names, tmp_path, tag="g").start()
+    try:
+        produce(broker, topic, as_messages(batches[0], envelope=5))
+        wait_for(done, timeout=120, what="the first part")
+        time.sleep(2)  # Kafka offsets committed (every second)
+        after_a = _snapshot(url, names.key_prefix)
+        produce(broker, topic, as_messages(batches[1], envelope=5))
+        wait_for(done, timeout=120, what="the second part")
+        time.sleep(2)
+        _restore(url, names.key_prefix, after_a)  # the store lost B, the worker runs on
+        produce(broker, topic, as_messages(batches[2], envelope=5))
+        wait_for(done, timeout=120, what="the third part, after the store lost the second")
+        time.sleep(2)
+        after_c = _snapshot(url, names.key_prefix)
+        produce(broker, topic, as_messages(batches[3], envelope=5))
+        wait_for(done, timeout=120, what="the fourth part")
+        time.sleep(2)
+        worker.kill()
+        _restore(url, names.key_prefix, after_c)  # the store lost D while no worker ran
+        worker = Worker(broker, url, names, tmp_path, tag="g").start()
+        wait_for(done, timeout=120, what="the restarted worker to catch up again")
+        time.sleep(2)
+    finally:
+        worker.stop()
+    assert_matches_truth(url, names, [e for part in batches for e in part])

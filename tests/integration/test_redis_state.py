@@ -193,3 +193,59 @@ async def test_the_zset_of_the_layout_before_day_buckets_is_consulted_until_it_g
     finally:
         await client.aclose()
         await state.close()
+
+
+# --- a script that fails writes nothing ---------------------------------------------------------------
+
+
+def _corruptions(tag: str) -> dict[str, tuple[Any, Any]]:
+    """name -> (corrupt, fix): keys the apply script writes after the trade-id sets, made unusable, then repaired."""
+    flow = f"{tag}:flow:{WEEK.isoformat()}"
+    quote = f"{tag}:quote:2025-06-04"
+
+    return {
+        "flow key of another type": (lambda c: c.set(flow, "x"), lambda c: c.delete(flow)),
+        "unparsable flow sum": (lambda c: c.hset(flow, "\x1fn", "abc"), lambda c: c.hdel(flow, "\x1fn")),
+        "unparsable latest value": (lambda c: c.hset(quote, "VIX", "garbage"), lambda c: c.hdel(quote, "VIX")),
+        "unparsable watermark": (
+            lambda c: c.hset(f"{tag}:mark", mapping={"offset": -1, "watermark": "abc"}),
+            lambda c: c.hset(f"{tag}:mark", "watermark", 0),
+        ),
+    }
+
+
+@pytest.mark.parametrize("corruption", ["flow key of another type", "unparsable flow sum", "unparsable latest value", "unparsable watermark"])
+async def test_an_apply_that_fails_half_way_writes_nothing_and_the_retry_lands_the_batch_whole(
+    redis_url: str, key_prefix: str, corruption: str
+) -> None:
+    import redis.asyncio as aioredis
+    from redis.exceptions import ResponseError
+
+    from signal_monitor.state.redis import RedisState
+    from signal_monitor.streams.events import Quote
+    from tests.unit.state.test_memory import T1, T2
+
+    state = RedisState.from_url(redis_url, prefix=key_prefix)
+    client = aioredis.Redis.from_url(redis_url, decode_responses=True)
+    tag = f"{key_prefix}:{{{TRADES}:0}}"
+    corrupt, fix = _corruptions(tag)[corruption]
+    vix = Quote(ts=ts(2025, 6, 4, 20, 0), symbol="VIX", price=22.5, kind="close")
+    batch = folded(TRADES, 0, [(0, T1), (1, T2), (2, vix)])
+    try:
+        await corrupt(client)
+        listed = f"{key_prefix}:parts:{TRADES}"  # the partition is listed before the script runs, harmlessly
+        before = await _scan(client, key_prefix)
+        with pytest.raises(ResponseError):
+            await state.apply(batch)
+        after = await _scan(client, key_prefix)
+        after.pop(listed, None)
+        assert after == before  # not a trade id, not a sum, not the offset
+        await fix(client)
+        res = await state.apply(batch)
+        assert (res.applied, res.seen) == (True, ())
+        assert (await state.flow_sums(WEEK))[""] == pytest.approx({"buy_long": 1000.0, "sell_short": 200.0, "n": 2.0})
+        assert (await client.hget(f"{tag}:quote:2025-06-04", "VIX") or "").endswith("\x1f1\x1f22.5")
+        assert (await state.marks(TRADES))[0].offset == 2
+    finally:
+        await client.aclose()
+        await state.close()

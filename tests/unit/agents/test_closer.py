@@ -65,7 +65,9 @@ class Feed:
     async def send(self, topic: str, events: Sequence[Any], partition: int = 0) -> None:
         start = self.offsets[(topic, partition)]
         batch, _ = fold(topic, partition, [(start + i, e) for i, e in enumerate(events)])
-        assert (await self.state.apply(batch)).applied
+        result = await self.state.apply(batch)
+        assert result.applied
+        batch.reopened = result.reopened  # as the ingestor hands it on
         self.offsets[(topic, partition)] = start + len(events)
         await self.closer.note(batch)
 
@@ -631,9 +633,29 @@ async def test_a_late_batch_noted_by_a_worker_that_dies_is_recomputed_by_another
     state.now += 10 * LEASE_S
     assert await closer_of(state, emit).advance() == 0
     assert corrections(delivery) == [f"{HEDGE_WEEK}:v2"]
-    # the partition's reopen list drops the entry at its next batch
-    assert (await state.get_rule_state(CLOSER_STATE, "reopen:trades:0"))["periods"] == {"week:2025-06-06": 6}
-    await feed.send("trades", [trade("n1", ts(2025, 6, 10, 14, 0), "buy_long", 10.0)])
+    # the partition's reopen entry, written with the late batch, is dropped once recomputed
+    assert await state.reopened("trades") == {}
+
+
+async def test_reopen_lists_of_the_earlier_layout_are_still_recomputed_and_dropped() -> None:
+    """Earlier versions kept the reopen lists in the closer's rule state, written after the apply."""
+    state = LeaseClockState()
+    delivery = Delivery()
+    feed = await closed_week(state, delivery)
+    start = feed.offsets[("trades", 0)]
+    batch, _ = fold("trades", 0, [(start, trade("late", ts(2025, 6, 4, 16, 0), "sell_long", 1000.0))])
+    batch.reopened = ()
+    state._marks[("trades", 0)].closing = ""  # as before the upgrade: the apply lists nothing
+    assert (await state.apply(batch)).applied
+    await state.set_rule_state(CLOSER_STATE, "reopen:trades:0", {"periods": {"week:2025-06-06": start}})
+
+    async def emit(alerts: Sequence[Any]) -> None:
+        delivery.take(alerts)
+
+    other = closer_of(state, emit, reopen_scan_s=0.0)
+    assert await other.advance() == 1
+    assert await state.history("net_buying:week|fund_type=hedge_fund") == [(FRI, pytest.approx(-450.0))]
+    assert await other.advance() == 0
     assert await state.get_rule_state(CLOSER_STATE, "reopen:trades:0") == {"periods": {}}
 
 
@@ -871,3 +893,54 @@ async def test_a_correction_taken_over_over_redis(redis_url: str, key_prefix: st
         assert len(delivery.topic) == len(delivery.posted)
     finally:
         await client.aclose()
+
+
+# --- the reopen entry of a late batch is written with the batch --------------------------------------------
+
+
+async def test_a_late_batch_applied_by_a_worker_that_dies_before_noting_it_is_recomputed(
+    state: MemoryState, closer: PeriodCloser
+) -> None:
+    feed = Feed(state, closer)
+    await feed_week(feed)
+    assert await closer.advance() == 6
+    # a late hedge-fund sale of Wednesday is applied; the worker dies before its closer hears of it
+    start = feed.offsets[("trades", 0)]
+    batch, _ = fold("trades", 0, [(start, trade("late", ts(2025, 6, 4, 16, 0), "sell_long", 1000.0))])
+    assert (await state.apply(batch)).applied
+    other = PeriodCloser(state, topics=["trades", "quotes", "exposures", "observations"], evaluator=None,
+                         emit=ListSink(), grace_s=GRACE_S, idle_s=IDLE_S, reopen_scan_s=0.0)
+    assert await other.advance() == 1  # the week, recomputed
+    assert await state.history("net_buying:week|fund_type=hedge_fund") == [(FRI, pytest.approx(-450.0))]
+    assert await other.advance() == 0
+
+
+class LandsDuringTheClose(MemoryState):
+    """Runs ``during`` once, right after the close of a week read the week's flow sums."""
+
+    during: Any = None
+
+    async def flow_sums(self, week: date) -> dict[str, dict[str, float]]:
+        sums = await super().flow_sums(week)
+        if self.during is not None:
+            during, self.during = self.during, None
+            await during()
+        return sums
+
+
+async def test_a_late_batch_that_lands_while_its_week_is_being_closed_reopens_it() -> None:
+    state = LandsDuringTheClose()
+    closer = PeriodCloser(state, topics=["trades", "quotes", "exposures", "observations"], evaluator=None,
+                          emit=ListSink(), grace_s=GRACE_S, idle_s=IDLE_S)
+    feed = Feed(state, closer)
+    await feed_week(feed)
+
+    async def late_sale() -> None:
+        await feed.send("trades", [trade("late", ts(2025, 6, 4, 16, 0), "sell_long", 1000.0)])
+
+    state.during = late_sale  # applied and noted after the close read the sums, before it finished
+    assert await closer.advance() == 6
+    assert await state.history("net_buying:week|fund_type=hedge_fund") == [(FRI, pytest.approx(550.0))]
+    assert await closer.advance() == 1  # the week, recomputed with the late sale
+    assert await state.history("net_buying:week|fund_type=hedge_fund") == [(FRI, pytest.approx(-450.0))]
+    assert await closer.advance() == 0

@@ -326,3 +326,78 @@ async def test_redis_refusing_writes_for_a_while_is_waited_out_not_fatal(error: 
     ing.state = FullState()
     await ing.handle([Record(0, 0, compact(trade("a")))])
     assert (await ing.state.flow_sums(WEEK))[""]["n"] == 1.0 and calls["n"] == 2
+
+
+# --- the store's offset is the truth: records must follow it -------------------------------------------
+
+
+def chained(partition: int, offsets: Sequence[int], *, prev: int | None, tag: str = "c") -> list[Record]:
+    """Records as the consumer delivers them: each names the offset before it in what the consumer fetched."""
+    out = []
+    for o in offsets:
+        out.append(Record(partition, o, compact(trade(f"{tag}{o}")), prev=prev))
+        prev = o
+    return out
+
+
+class Reseeks:
+    def __init__(self) -> None:
+        self.calls: list[tuple[int, int]] = []
+
+    async def __call__(self, partition: int, offset: int) -> None:
+        self.calls.append((partition, offset))
+
+
+async def test_a_store_that_lost_its_last_batches_is_refilled_from_the_stored_offset() -> None:
+    """Redis came back with less than it acknowledged: the next batch is refused, the partition sought back."""
+    reseek = Reseeks()
+    ing, state, _ = make(reseek=reseek)
+    await ing.handle(chained(0, range(0, 10), prev=-1))
+    assert (await state.marks("trades"))[0].offset == 9
+    # the store as a restore from an older backup brings it back: offsets 0..4 applied
+    older = MemoryState()
+    ing2, _, _ = make(older)
+    await ing2.handle(chained(0, range(0, 5), prev=-1))
+    ing.state = older
+    # the worker runs on: its next records follow 9, the store is at 4
+    await ing.handle(chained(0, range(10, 13), prev=9))
+    assert reseek.calls == [(0, 5)]
+    assert (await older.marks("trades"))[0].offset == 4
+    # records fetched before the seek still come: they do not follow 4, and are dropped without seeking again
+    await ing.handle(chained(0, range(13, 15), prev=12))
+    assert reseek.calls == [(0, 5)]
+    assert (await older.marks("trades"))[0].offset == 4
+    # what the seek fetches follows 4: applied, each record once
+    await ing.handle(chained(0, range(5, 16), prev=4))
+    assert (await older.marks("trades"))[0].offset == 15
+    assert (await older.flow_sums(WEEK))[""]["n"] == 16.0
+    assert reseek.calls == [(0, 5)]
+
+
+async def test_records_that_do_not_follow_the_stored_offset_are_not_applied() -> None:
+    """The consumer resumed past the stored offset (the committed offset of batches the store lost)."""
+    reseek = Reseeks()
+    ing, state, _ = make(reseek=reseek)
+    await ing.handle(chained(0, range(0, 5), prev=-1))
+    await ing.handle(chained(0, range(20, 22), prev=19))  # 5..19 never reached this store
+    assert reseek.calls == [(0, 5)]
+    assert (await state.marks("trades"))[0].offset == 4
+    # within one batch: the part that follows the stored offset lands, the rest is sought again
+    mixed = chained(0, range(22, 24), prev=21) + chained(0, range(5, 8), prev=4) + chained(0, range(30, 31), prev=29)
+    await ing.handle(mixed)
+    assert (await state.marks("trades"))[0].offset == 7
+    assert reseek.calls == [(0, 5), (0, 8)]
+
+
+async def test_offsets_missing_from_what_the_consumer_fetched_are_no_gap() -> None:
+    """Compaction, transaction markers, a head deleted by retention: the next record follows the stored offset."""
+    reseek = Reseeks()
+    ing, state, _ = make(reseek=reseek)
+    await ing.handle(chained(0, [3, 4], prev=-1))  # offsets 0..2 gone before the first fetch
+    await ing.handle(chained(0, [9, 12, 13], prev=4))  # 5..8, 10, 11 are not in the log
+    assert reseek.calls == []
+    assert (await state.marks("trades"))[0].offset == 13
+    assert (await state.flow_sums(WEEK))[""]["n"] == 5.0
+    # a position the consumer does not know (reset to the earliest offset): the records are taken as they come
+    await ing.handle([Record(1, 7, compact(trade("x7")), prev=None)])
+    assert (await state.marks("trades"))[1].offset == 7

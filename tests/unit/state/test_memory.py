@@ -91,6 +91,55 @@ async def test_reapplying_a_batch_is_stale_and_changes_nothing(state: State) -> 
     assert (await state.marks(TRADES))[0].offset == 2
 
 
+async def test_a_batch_that_does_not_follow_the_stored_offset_is_refused_as_a_gap(state: State) -> None:
+    """The store came back with less than it acknowledged: the worker's next batch follows offset 4, the store is at 1."""
+    assert (await state.apply(folded(TRADES, 0, [(0, T1), (1, T2)]))).applied
+    after_lost = folded(TRADES, 0, [(5, T3)])
+    after_lost.base_offset = 4  # the offset the worker's records follow: what it applied before
+    res = await state.apply(after_lost)
+    assert res.applied is False
+    assert (res.gap, res.stale, res.stored_offset, res.seen) == (True, False, 1, ())
+    assert (await state.marks(TRADES))[0].offset == 1
+    assert (await state.flow_sums(WEEK))[""]["n"] == pytest.approx(2.0)
+    # a batch that follows the stored offset lands, also when the offsets between do not exist (compaction)
+    follows = folded(TRADES, 0, [(5, T3), (6, T4)])
+    follows.base_offset = 1
+    ok = await state.apply(follows)
+    assert (ok.applied, ok.gap, ok.stored_offset) == (True, False, 6)
+    assert (await state.flow_sums(WEEK))[""]["n"] == pytest.approx(4.0)
+    # a writer ahead of the batch's base (another worker applied more) is stale, not a gap
+    behind = folded(TRADES, 0, [(6, T4)])
+    behind.base_offset = 5
+    res = await state.apply(behind)
+    assert (res.applied, res.gap, res.stale, res.stored_offset) == (False, False, True, 6)
+
+
+async def test_a_batch_applied_after_a_close_started_lists_the_periods_it_reopens(state: State) -> None:
+    """The reopen entry is written with the batch, under the partition's keys: no window between the two."""
+    assert (await state.apply(folded(TRADES, 0, [(0, T1)]))).applied  # Tuesday, week 2025-06-06
+    quote = Quote(ts=ts(2025, 6, 4, 20, 0), symbol="VIX", price=20.0, kind="close")
+    assert (await state.apply(folded(QUOTES, 1, [(0, quote)]))).applied
+    await state.mark_closing([TRADES, QUOTES], "2025-06-04")  # the close of Wednesday started
+    assert (await state.marks(QUOTES))[1].closing == "2025-06-04"
+    res = await state.apply(folded(TRADES, 0, [(1, T2)]))
+    assert (res.applied, res.reopened) == (True, ())  # the week closes on Friday: still open
+    res = await state.apply(folded(QUOTES, 1, [(1, quote), (2, Quote(ts=ts(2025, 6, 5, 20, 0), symbol="VIX", price=21.0, kind="close"))]))
+    assert res.reopened == ("day:2025-06-04",)  # Thursday's close has not started
+    await state.mark_closing([TRADES, QUOTES], "2025-06-06")
+    await state.mark_closing([TRADES, QUOTES], "2025-06-05")  # never moves back
+    assert (await state.marks(TRADES))[0].closing == "2025-06-06"
+    res = await state.apply(folded(TRADES, 0, [(5, T3)]))
+    assert res.reopened == ("week:2025-06-06",)
+    assert await state.reopened(TRADES) == {0: {"week:2025-06-06": 5}}
+    assert await state.reopened(QUOTES) == {1: {"day:2025-06-04": 2}}
+    # dropped once recomputed up to its offset; a newer entry stays
+    res = await state.apply(folded(TRADES, 0, [(6, T4)]))
+    await state.drop_reopened(TRADES, 0, {"week:2025-06-06": 5})
+    assert await state.reopened(TRADES) == {0: {"week:2025-06-06": 6}}
+    await state.drop_reopened(TRADES, 0, {"week:2025-06-06": 6})
+    assert await state.reopened(TRADES) == {}
+
+
 async def test_seen_trade_is_refused_then_refold_without_it_applies(state: State) -> None:
     assert (await state.apply(folded(TRADES, 0, [(0, T1), (1, T2)]))).applied
     again = folded(TRADES, 0, [(2, T2), (3, T4)])
