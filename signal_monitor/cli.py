@@ -50,12 +50,15 @@ def worker(ctx: click.Context) -> None:
 
 
 def _register_subcommands() -> None:
-    from signal_monitor.delivery.cli import outbox, silence
+    from signal_monitor.delivery.cli import outbox, routes, silence
+    from signal_monitor.rules.cli import rules
     from signal_monitor.status.cli import status
 
     main.add_command(status)
     main.add_command(silence)
     main.add_command(outbox)
+    main.add_command(rules)
+    main.add_command(routes)
 
 
 @main.command("create-topics")

@@ -1,9 +1,10 @@
-"""The ``silence`` and ``outbox`` command groups (added to ``signal-monitor`` by the main CLI)."""
+"""The ``silence``, ``outbox`` and ``routes`` command groups (added to ``signal-monitor`` by the main CLI)."""
 
 from __future__ import annotations
 
 import asyncio
 import getpass
+import sys
 import time
 from collections.abc import Awaitable, Callable
 from datetime import datetime
@@ -207,3 +208,39 @@ def outbox_requeue(message_ids: tuple[str, ...], requeue_all: bool) -> None:
     click.echo(f"requeued {done}")
     if missing:
         raise click.ClickException(f"not parked: {', '.join(missing)}")
+
+
+@click.group()
+def routes() -> None:
+    """Check a routes file and see where an alert would go (like amtool's config routes)."""
+
+
+@routes.command("check")
+@click.argument("files", nargs=-1, required=True, type=click.Path(dir_okay=False))
+@click.option(
+    "--rules", "rules_path", type=click.Path(dir_okay=False), default=None,
+    help="The rule file whose ids the routes may name (default: SM_RULES_PATH).",
+)
+def routes_check(files: tuple[str, ...], rules_path: str | None) -> None:
+    """Validate routes files: every error at once, each naming the file, the route and the field; exit 1 on any."""
+    from signal_monitor.delivery.routing import check_routes_file
+    from signal_monitor.rules.model import check_rules_file
+
+    ruleset, rule_errors = check_rules_file(rules_path or _settings().rules_path)
+    failed = 0
+    for path in files:
+        rule_ids = [rule.id for rule in ruleset] if ruleset is not None else None
+        found, errors = check_routes_file(path, rule_ids=rule_ids)
+        for error in errors:
+            click.echo(str(error), err=True)
+        failed += len(errors)
+        if not errors and found is not None:
+            walked = found.walk()
+            note = "" if ruleset is not None else f" (rule ids not checked: {rule_errors[0]})"
+            click.echo(
+                f"{path}: OK, {len(found.receivers)} receivers, {len(walked)} routes, "
+                f"{len(found.inhibit)} inhibit rules, {len(found.rules)} rule overrides{note}"
+            )
+    if failed:
+        click.echo(f"{failed} error{'s' if failed != 1 else ''} in {len(files)} file{'s' if len(files) != 1 else ''}", err=True)
+        sys.exit(1)
