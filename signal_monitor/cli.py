@@ -18,11 +18,19 @@ def _settings() -> Settings:
         raise click.ClickException(f"invalid settings: {exc}") from None
 
 
+LOG_LEVELS = ("debug", "info", "warning", "error", "critical")
+
+
 @click.group()
-@click.option("--log-level", default="info", show_default=True, help="debug, info, warning or error.")
+@click.version_option(package_name="signal-monitor", prog_name="signal-monitor")
+@click.option(
+    "--log-level", type=click.Choice(LOG_LEVELS, case_sensitive=False), default="info", show_default=True,
+    help="How much the log says.",
+)
 @click.pass_context
 def main(ctx: click.Context, log_level: str) -> None:
     """Streaming monitor of sector flows, leverage and volatility signals."""
+    log_level = log_level.lower()
     logging.basicConfig(level=log_level.upper(), format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     ctx.obj = {"log_level": log_level}
 
