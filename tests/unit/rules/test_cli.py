@@ -63,3 +63,60 @@ def test_rules_check_of_a_missing_file_fails(tmp_path: Path) -> None:
     result = CliRunner().invoke(main, ["rules", "check", str(tmp_path / "none.yaml")])
     assert result.exit_code == 1
     assert "cannot read the file" in result.output
+
+
+SHIPPED_TESTS = DEFAULT_RULES_PATH.parent / "rules.test.yaml"
+
+FAILING_TEST = """\
+rule_files: [{rules}]
+tests:
+  - name: a wrong text and a wrong day
+    series:
+      - {{metric: close, period: day, scope: {{symbol: VIX}}, start: 2025-06-02, values: "18.4 16.8 17.5 16.9 18.1 16.5"}}
+    eval: [2025-06-03, 2025-06-04, 2025-06-05, 2025-06-06, 2025-06-09]
+    rules: [vix_below_17]
+    alerts:
+      - rule: vix_below_17
+        scope: {{symbol: VIX}}
+        period: 2025-06-03
+        text: "VIX closed below 17."
+      - {{rule: vix_below_17, scope: {{symbol: VIX}}, period: 2025-06-05}}
+"""
+
+
+def test_rules_test_passes_on_the_shipped_test_file() -> None:
+    result = CliRunner().invoke(main, ["rules", "test", str(SHIPPED_TESTS)])
+    assert result.exit_code == 0, result.output
+    assert result.output.count("PASS ") >= 5
+    assert result.output.strip().endswith("passed, 0 failed")
+
+
+def test_a_failing_rule_test_shows_expected_against_got(tmp_path: Path) -> None:
+    path = tmp_path / "desk.test.yaml"
+    path.write_text(FAILING_TEST.format(rules=DEFAULT_RULES_PATH))
+    result = CliRunner().invoke(main, ["rules", "test", str(path)])
+    assert result.exit_code == 1
+    got = "VIX closed at 16.80 on 2025-06-03, below 17 for the first time in the stored history."
+    assert result.output.splitlines() == [
+        f"FAIL {path}: a wrong text and a wrong day",
+        "  expected:",
+        "    2025-06-03 vix_below_17 {symbol=VIX}: 'VIX closed below 17.'",
+        "    2025-06-05 vix_below_17 {symbol=VIX}",
+        "  got:",
+        f"    2025-06-03 vix_below_17 {{symbol=VIX}}: {got!r}",
+        "    2025-06-09 vix_below_17 {symbol=VIX}: 'VIX closed at 16.50 on 2025-06-09, below 17 for the first time since 2025-06-05.'",
+        "  missing: 2025-06-05 vix_below_17 {symbol=VIX}",
+        "  unexpected: 2025-06-09 vix_below_17 {symbol=VIX}",
+        "  text of 2025-06-03 vix_below_17 {symbol=VIX}:",
+        "    expected: 'VIX closed below 17.'",
+        f"    got:      {got!r}",
+        "1 tests: 0 passed, 1 failed",
+    ]
+
+
+def test_a_rule_test_naming_an_unknown_rule_is_an_error_naming_the_test(tmp_path: Path) -> None:
+    path = tmp_path / "desk.test.yaml"
+    path.write_text(FAILING_TEST.format(rules=DEFAULT_RULES_PATH).replace("rules: [vix_below_17]", "rules: [vix_below_16]"))
+    result = CliRunner().invoke(main, ["rules", "test", str(path)])
+    assert result.exit_code == 1
+    assert f"ERROR {path}, test 'a wrong text and a wrong day', field 'rules.0': unknown rule 'vix_below_16'" in result.output
