@@ -61,13 +61,14 @@ def worker(ctx: click.Context) -> None:
 def _register_subcommands() -> None:
     from signal_monitor.delivery.cli import outbox, routes, silence
     from signal_monitor.offline.cli import backtest
-    from signal_monitor.rules.cli import rules
+    from signal_monitor.rules.cli import alerts, rules
     from signal_monitor.status.cli import status
 
     main.add_command(status)
     main.add_command(silence)
     main.add_command(outbox)
     main.add_command(rules)
+    main.add_command(alerts)
     main.add_command(routes)
     main.add_command(backtest)
 

@@ -21,6 +21,7 @@ from signal_monitor.delivery.outbox import Outbox
 from signal_monitor.delivery.routing import format_duration, parse_duration
 from signal_monitor.delivery.silences import Silence, SilenceStore, parse_scope
 from signal_monitor.delivery.slack import hint
+from signal_monitor.rules.alert import Alert
 
 T = TypeVar("T")
 
@@ -243,4 +244,103 @@ def routes_check(files: tuple[str, ...], rules_path: str | None) -> None:
             )
     if failed:
         click.echo(f"{failed} error{'s' if failed != 1 else ''} in {len(files)} file{'s' if len(files) != 1 else ''}", err=True)
+        sys.exit(1)
+
+
+def probe_alert(labels: dict[str, str]) -> Alert:
+    """Return an alert carrying ``labels`` as a route sees them: severity, rule, granularity, scope.<dim>, labels."""
+    from datetime import UTC, date
+    from datetime import datetime as dt
+
+    from signal_monitor.delivery.routing import SEVERITIES
+
+    severity = labels.get("severity", "info")
+    if severity not in SEVERITIES:
+        raise click.BadParameter(f"unknown severity {severity!r} (known: {', '.join(SEVERITIES)})", param_hint="--label")
+    granularity = labels.get("granularity", "week")
+    if granularity not in ("day", "week"):
+        raise click.BadParameter(f"granularity is day or week, not {granularity!r}", param_hint="--label")
+    scope = {k[6:]: v for k, v in labels.items() if k.startswith("scope.")}
+    rest = {k: v for k, v in labels.items() if k not in ("severity", "rule", "granularity") and not k.startswith("scope.")}
+    today = date.today()
+    return Alert(
+        rule=labels.get("rule", "routes_test"), scope=scope, granularity=granularity,  # type: ignore[arg-type]
+        period_start=today, period_end=today, value=None, threshold=None, severity=severity,  # type: ignore[arg-type]
+        labels=rest, dedup_key="routes-test", text="routes test", fired_at=dt.now(UTC),
+    )
+
+
+def _labels(values: tuple[str, ...]) -> dict[str, str]:
+    out: dict[str, str] = {}
+    for item in values:
+        key, sep, value = item.partition("=")
+        if not sep or not key:
+            raise click.BadParameter(f"{item!r}: expected KEY=VALUE", param_hint="--label")
+        out[key.strip()] = value.strip()
+    return out
+
+
+@routes.command("test")
+@click.option(
+    "--routes", "routes_path", type=click.Path(dir_okay=False), default=None,
+    help="The routes file (default: SM_ROUTES_PATH, the shipped routes).",
+)
+@click.option(
+    "--label", "labels", multiple=True, metavar="KEY=VALUE",
+    help="severity, rule, granularity, scope.<dimension> or a rule label (repeatable).",
+)
+@click.option(
+    "--expect", "expected", multiple=True, metavar="RECEIVER",
+    help="Exit 1 unless exactly these receivers get the alert (repeatable), like amtool's --verify.receivers.",
+)
+@click.option("--json", "as_json", is_flag=True, help="The routes and receivers as JSON.")
+def routes_test(routes_path: str | None, labels: tuple[str, ...], expected: tuple[str, ...], as_json: bool) -> None:
+    """Show which routes and receivers an alert with these labels goes to, and with which noise settings."""
+    import json
+
+    from signal_monitor.delivery.routing import check_routes_file
+
+    found, errors = check_routes_file(routes_path or _settings().routes_path)
+    if errors:
+        for error in errors:
+            click.echo(str(error), err=True)
+        raise click.ClickException(f"the routes file has {len(errors)} error(s): see above")
+    assert found is not None
+    given = _labels(labels)
+    alert = probe_alert(given)
+    matched = found.match(alert)
+    receivers = sorted({route.receiver for route in matched})
+    rows = []
+    for route in matched:
+        receiver = found.receivers[route.receiver]
+        noise = found.noise(route, alert)
+        target = receiver.channel or (f"${receiver.webhook_url_env}" if receiver.webhook_url_env else None)
+        rows.append({
+            "route": route.name, "receiver": receiver.name, "type": receiver.type, "target": target,
+            "group_wait": format_duration(noise.group_wait), "group_max": noise.group_max,
+            "realert": format_duration(noise.realert), "resolved": noise.resolved,
+        })
+    mutes = [i for i, rule in enumerate(found.inhibit) if rule.target.matches(alert)]
+    sources = [i for i, rule in enumerate(found.inhibit) if rule.source.matches(alert)]
+    if as_json:
+        click.echo(json.dumps({"labels": given, "routes": rows, "receivers": receivers,
+                               "inhibited_by": [f"inhibit[{i}]" for i in mutes],
+                               "inhibits": [f"inhibit[{i}]" for i in sources]}))
+    else:
+        if "severity" not in given:
+            click.echo("note: no severity label given; tested as severity=info", err=True)
+        table = Table(title=f"{found.path}: {', '.join(f'{k}={v}' for k, v in given.items()) or 'no labels'}")
+        for column in ("route", "receiver", "type", "target", "group_wait", "realert", "resolved"):
+            table.add_column(column)
+        for row in rows:
+            table.add_row(*(str(row[c]) if row[c] is not None else "" for c in
+                            ("route", "receiver", "type", "target", "group_wait", "realert", "resolved")))
+        Console().print(table)
+        for i in mutes:
+            click.echo(f"muted while an alert matching inhibit[{i}]'s source is recent (equal on {', '.join(found.inhibit[i].equal)})")
+        for i in sources:
+            click.echo(f"mutes the targets of inhibit[{i}] for {format_duration(found.inhibit[i].duration)}")
+        click.echo(" ".join(receivers))
+    if expected and sorted(set(expected)) != receivers:
+        click.echo(f"expected receivers {', '.join(sorted(set(expected)))}; got {', '.join(receivers)}", err=True)
         sys.exit(1)

@@ -1,9 +1,10 @@
-"""The ``rules`` command group: check rule files and run a desk's rule tests (like promtool's check and test rules)."""
+"""The ``rules`` group (check rule files, run a desk's rule tests, like promtool) and the ``alerts`` group."""
 
 from __future__ import annotations
 
 import sys
 from collections import Counter
+from typing import Any
 
 import click
 
@@ -78,3 +79,82 @@ def rules_test(files: tuple[str, ...], only: str | None) -> None:
     click.echo(f"{passed + failed} tests: {passed} passed, {failed} failed")
     if failed:
         sys.exit(1)
+
+
+def select_alerts(
+    alerts: list[dict[str, Any]],
+    *,
+    rules: tuple[str, ...] = (),
+    scope: dict[str, str] | None = None,
+    period: str | None = None,
+    severities: tuple[str, ...] = (),
+) -> list[dict[str, Any]]:
+    """Return the alerts (as stored JSON) of any of ``rules``, holding every ``scope`` pair, of ``period``, severity."""
+    out = []
+    for alert in alerts:
+        if rules and alert.get("rule") not in rules:
+            continue
+        held = alert.get("scope") or {}
+        if scope and any(held.get(k) != v for k, v in scope.items()):
+            continue
+        if period and period not in (alert.get("period_end"), alert.get("period_start")):
+            continue
+        if severities and alert.get("severity") not in severities:
+            continue
+        out.append(alert)
+    return out
+
+
+@click.group()
+def alerts() -> None:
+    """The alerts the workers produced recently (the capped list the status and the dashboard read)."""
+
+
+@alerts.command("list")
+@click.option("--rule", "rule_ids", multiple=True, metavar="ID", help="Only this rule (repeatable).")
+@click.option("--scope", "scope", multiple=True, metavar="KEY=VALUE", help="Only alerts with this scope value (repeatable).")
+@click.option("--period", metavar="YYYY-MM-DD", default=None, help="Only the alerts of this period (its first or last day).")
+@click.option(
+    "--severity", "severities", multiple=True, type=click.Choice(["info", "warning", "critical"]),
+    help="Only this severity (repeatable).",
+)
+@click.option("--limit", type=click.IntRange(1, 10_000), default=50, show_default=True, help="Most alerts shown.")
+@click.option("--json", "as_json", is_flag=True, help="One JSON alert per line.")
+def alerts_list(
+    rule_ids: tuple[str, ...], scope: tuple[str, ...], period: str | None, severities: tuple[str, ...], limit: int,
+    as_json: bool,
+) -> None:
+    """List recent alerts, newest first, from Redis (the last RECENT_ALERTS_MAX the workers produced)."""
+    import json
+    from datetime import date
+
+    from rich.console import Console
+    from rich.table import Table
+
+    from signal_monitor.delivery.cli import _run, _settings
+    from signal_monitor.delivery.silences import parse_scope
+    from signal_monitor.status.recent_alerts import RECENT_ALERTS_MAX, recent_alerts
+
+    try:
+        pairs = parse_scope(scope)
+        if period:
+            date.fromisoformat(period)
+    except ValueError as exc:
+        raise click.BadParameter(str(exc)) from None
+    settings = _settings()
+    stored = _run(settings, lambda client: recent_alerts(client, settings.key_prefix, limit=RECENT_ALERTS_MAX))
+    chosen = select_alerts(stored, rules=rule_ids, scope=pairs, period=period, severities=severities)[:limit]
+    if as_json:
+        for alert in chosen:
+            click.echo(json.dumps(alert))
+        return
+    table = Table(title=f"{len(chosen)} of the {len(stored)} recent alerts")
+    for column in ("period", "rule", "severity", "scope", "dedup key", "text"):
+        table.add_column(column, overflow="fold")
+    for alert in chosen:
+        where = ", ".join(f"{k}={v}" for k, v in sorted((alert.get("scope") or {}).items()))
+        table.add_row(
+            str(alert.get("period_end", "")), str(alert.get("rule", "")), str(alert.get("severity", "")), where,
+            str(alert.get("dedup_key", "")), str(alert.get("text", "")),
+        )
+    Console().print(table)

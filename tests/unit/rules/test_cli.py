@@ -120,3 +120,22 @@ def test_a_rule_test_naming_an_unknown_rule_is_an_error_naming_the_test(tmp_path
     result = CliRunner().invoke(main, ["rules", "test", str(path)])
     assert result.exit_code == 1
     assert f"ERROR {path}, test 'a wrong text and a wrong day', field 'rules.0': unknown rule 'vix_below_16'" in result.output
+
+
+def test_select_alerts_filters_by_rule_scope_period_and_severity() -> None:
+    from signal_monitor.rules.cli import select_alerts
+
+    stored = [
+        {"rule": "vix_below_17", "scope": {"symbol": "VIX"}, "period_end": "2025-06-06", "severity": "warning"},
+        {"rule": "sector_net_buying_high", "scope": {"fund_type": "hedge_fund", "sector": "Energy"},
+         "period_start": "2025-06-02", "period_end": "2025-06-06", "severity": "info"},
+        {"rule": "sector_net_buying_high", "scope": {"fund_type": "hedge_fund", "sector": "Industrials"},
+         "period_end": "2025-05-30", "severity": "info"},
+    ]
+    assert select_alerts(stored) == stored
+    assert select_alerts(stored, rules=("vix_below_17",)) == stored[:1]
+    assert select_alerts(stored, scope={"sector": "Energy"}) == stored[1:2]
+    assert select_alerts(stored, period="2025-06-06") == stored[:2]
+    assert select_alerts(stored, period="2025-06-02") == stored[1:2]  # a week's first day names it too
+    assert select_alerts(stored, severities=("info",), period="2025-05-30") == stored[2:]
+    assert select_alerts(stored, rules=("vix_below_17",), severities=("info",)) == []
