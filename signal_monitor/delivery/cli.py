@@ -1,4 +1,4 @@
-"""The ``silence``, ``outbox`` and ``routes`` command groups (added to ``signal-monitor`` by the main CLI)."""
+"""The ``silence``, ``outbox``, ``routes`` and ``slack`` command groups (added to ``signal-monitor`` by the main CLI)."""
 
 from __future__ import annotations
 
@@ -8,7 +8,7 @@ import sys
 import time
 from collections.abc import Awaitable, Callable
 from datetime import datetime
-from typing import TypeVar
+from typing import Any, TypeVar
 
 import click
 import redis.asyncio as aioredis
@@ -344,3 +344,70 @@ def routes_test(routes_path: str | None, labels: tuple[str, ...], expected: tupl
     if expected and sorted(set(expected)) != receivers:
         click.echo(f"expected receivers {', '.join(sorted(set(expected)))}; got {', '.join(receivers)}", err=True)
         sys.exit(1)
+
+
+@click.group()
+def slack() -> None:
+    """Check the Slack set-up."""
+
+
+@slack.command("test")
+@click.option(
+    "--routes", "routes_path", type=click.Path(dir_okay=False), default=None,
+    help="The routes file (default: SM_ROUTES_PATH, the shipped routes).",
+)
+@click.option("--receiver", "receiver_name", default=None, help="The receiver to try (default: the root route's).")
+@click.option("--text", default=None, help="The message (default: a line naming this host and the time).")
+def slack_test(routes_path: str | None, receiver_name: str | None, text: str | None) -> None:
+    """Send one test message through a receiver, straight away (not through the outbox); secrets are never printed."""
+    import socket
+    from datetime import UTC
+    from datetime import datetime as dt
+
+    from signal_monitor.delivery.dispatcher import DeliveryOptions, build_sender
+    from signal_monitor.delivery.routing import check_routes_file
+    from signal_monitor.errors import RouteFileError
+
+    settings = _settings()
+    found, errors = check_routes_file(routes_path or settings.routes_path)
+    if errors:
+        for error in errors:
+            click.echo(str(error), err=True)
+        raise click.ClickException(f"the routes file has {len(errors)} error(s): see above")
+    assert found is not None
+    name = receiver_name or found.root.receiver
+    receiver = found.receivers.get(name)
+    if receiver is None:
+        raise click.BadParameter(f"no receiver {name!r} (known: {', '.join(sorted(found.receivers))})",
+                                 param_hint="--receiver")
+    try:
+        sender = build_sender(receiver, settings=settings, options=DeliveryOptions.from_settings(settings),
+                              path=found.path)
+    except RouteFileError as exc:
+        raise click.ClickException(str(exc)) from None
+    now = dt.now(UTC)
+    alert = probe_alert({"rule": "slack_test", "severity": "info", "granularity": "day"}).model_copy(update={
+        "text": text or f"signal-monitor test message from {socket.gethostname()} at {now:%Y-%m-%d %H:%M:%S} UTC: "
+                        f"receiver {name!r} works.",
+        "dedup_key": f"slack-test-{now:%Y%m%d%H%M%S}",
+    })
+    if sender.kind == "console":
+        click.echo(f"note: receiver {name!r} is the console: Slack is not configured "
+                   "(SLACK_WEBHOOK_URL, or SLACK_BOT_TOKEN + SLACK_CHANNEL)", err=True)
+
+    async def send() -> Any:
+        try:
+            return await sender.send([alert], outbox_id=alert.dedup_key)
+        finally:
+            await sender.close()
+
+    outcome = asyncio.run(send())
+    if outcome.kind == "ok":
+        click.echo(f"sent to {sender.label} (receiver {name!r})")
+        return
+    detail = f" ({outcome.detail})" if outcome.detail else ""
+    click.echo(f"not sent to {sender.label}: {outcome.kind} {outcome.reason}{detail}", err=True)
+    fix = hint(outcome.reason)
+    if fix:
+        click.echo(f"fix: {fix}", err=True)
+    sys.exit(1)
