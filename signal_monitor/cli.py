@@ -61,7 +61,7 @@ def worker(ctx: click.Context) -> None:
 def _register_subcommands() -> None:
     from signal_monitor.delivery.cli import outbox, routes, silence, slack
     from signal_monitor.offline.cli import backtest
-    from signal_monitor.rules.cli import alerts, rules
+    from signal_monitor.rules.cli import alerts, explain, rules
     from signal_monitor.status.cli import status
 
     main.add_command(status)
@@ -69,6 +69,7 @@ def _register_subcommands() -> None:
     main.add_command(outbox)
     main.add_command(rules)
     main.add_command(alerts)
+    main.add_command(explain)
     main.add_command(routes)
     main.add_command(slack)
     main.add_command(backtest)

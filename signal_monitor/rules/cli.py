@@ -158,3 +158,133 @@ def alerts_list(
             str(alert.get("dedup_key", "")), str(alert.get("text", "")),
         )
     Console().print(table)
+
+
+@click.command()
+@click.argument("key", metavar="[DEDUP_KEY]", required=False)
+@click.option("--rule", "rule_id", metavar="ID", default=None, help="The rule (with --scope and --period, instead of a key).")
+@click.option("--scope", "scope", multiple=True, metavar="KEY=VALUE", help="The alert's scope (repeatable).")
+@click.option("--period", metavar="YYYY-MM-DD", default=None, help="The period (a day, or a week's Friday).")
+@click.option("--rules", "rules_path", type=click.Path(dir_okay=False), default=None, help="The rule file (default: SM_RULES_PATH).")
+@click.option("--routes", "routes_path", type=click.Path(dir_okay=False), default=None, help="The routes file (default: SM_ROUTES_PATH).")
+@click.option("--json", "as_json", is_flag=True, help="What is known, as one JSON object.")
+def explain(
+    key: str | None, rule_id: str | None, scope: tuple[str, ...], period: str | None, rules_path: str | None,
+    routes_path: str | None, as_json: bool,
+) -> None:
+    """Why an alert fired and what delivery did: points, threshold, rule state, routes, silences, inhibition, realert."""
+    import asyncio
+    import json
+    import time
+    from datetime import date
+
+    from signal_monitor.cli import _open_state, _settings
+    from signal_monitor.delivery.routing import check_routes_file
+    from signal_monitor.delivery.silences import parse_scope
+    from signal_monitor.redaction import redact_url
+    from signal_monitor.rules.explain import Target, find
+    from signal_monitor.rules.explain import explain as run_explain
+    from signal_monitor.rules.model import check_rules_file
+    from signal_monitor.state.connect import DEFAULT_REDIS_URL
+    from signal_monitor.state.redis import RedisState
+
+    if bool(key) == bool(rule_id or scope or period):
+        raise click.UsageError("give a DEDUP_KEY, or --rule with --period (and --scope for a scoped rule)")
+    if rule_id and not period:
+        raise click.UsageError("--rule needs --period")
+    settings = _settings()
+    ruleset, errors = check_rules_file(rules_path or settings.rules_path)
+    routes, route_errors = check_routes_file(routes_path or settings.routes_path)
+    for error in [*errors, *route_errors]:
+        click.echo(str(error), err=True)
+    if ruleset is None or routes is None:
+        raise click.ClickException("the rule or routes file has errors: see above")
+    target = None
+    if rule_id:
+        try:
+            rule = ruleset.get(rule_id)
+        except KeyError:
+            raise click.BadParameter(f"unknown rule {rule_id!r}", param_hint="--rule") from None
+        try:
+            pairs = parse_scope(scope)
+            day = date.fromisoformat(str(period))
+        except ValueError as exc:
+            raise click.BadParameter(str(exc)) from None
+        target = Target(rule, {**{k: v for k, v in rule.scope.items() if v != "*"}, **pairs}, day)
+
+    async def run() -> dict[str, Any] | None:
+        state = _open_state(settings)
+        if not isinstance(state, RedisState):
+            await state.close()
+            raise click.ClickException(f"Redis does not answer at {redact_url(settings.redis_url or DEFAULT_REDIS_URL)} (REDIS_URL)")
+        try:
+            found, alert_json = (target, None) if target is not None else await find(state, ruleset, str(key))
+            if found is None:
+                return None
+            return await run_explain(state, routes, found, alert_json=alert_json, now=time.time())
+        finally:
+            await state.close()
+
+    report = asyncio.run(run())
+    if report is None:
+        raise click.ClickException(
+            f"dedup key {key!r} is not among the recent alerts nor in the periods the rule states keep; "
+            "give --rule, --scope and --period instead"
+        )
+    if as_json:
+        click.echo(json.dumps(report, default=str))
+        return
+    _print_explanation(report)
+
+
+def _print_explanation(report: dict[str, Any]) -> None:
+    from rich.console import Console
+    from rich.table import Table
+
+    console = Console(highlight=False)
+    where = ", ".join(f"{k}={v}" for k, v in sorted(report["scope"].items())) or "no scope"
+    console.print(f"[bold]{report['rule']}[/] {where} {report['granularity']} {report['period']}  dedup key {report['dedup_key']}")
+    alert = report["alert"]
+    if alert:
+        console.print(f"alert: {alert.get('text')}  (value {alert.get('value')}, threshold {alert.get('threshold')}, "
+                      f"revision {alert.get('revision')}, fired at {alert.get('fired_at')})")
+    else:
+        console.print("alert: not among the recent alerts (the list keeps the last 200)")
+    for check in report["checks"]:
+        console.print(f"check {check['name']}: {check['kind']} over {check['metric']} {check['params']}")
+    for sid, points in report["points"].items():
+        table = Table(title=sid)
+        table.add_column("period")
+        table.add_column("value", justify="right")
+        for p in points:
+            style = "bold" if p["this"] else None
+            table.add_row(p["period"] + (" ←" if p["this"] else ""), f"{p['value']:g}", style=style)
+        if not points:
+            table.add_row("(no points around the period)", "")
+        console.print(table)
+    state = report["state"]
+    result = state["result"]
+    if result is None:
+        console.print(f"rule state: no result kept for {report['period']} (kept: {', '.join(state['kept_periods']) or 'none'})")
+    else:
+        console.print(f"rule state for {report['period']}: fired {result['fired']}, value {result['value']}, "
+                      f"threshold {result['threshold']}, revision {result['revision']}"
+                      + (", corrected" if result["corrected"] else ""))
+        console.print(f"  memory before it: {result['memory_before']}")
+    console.print(f"rule state now: last final period {state['last_final_period']}, memory {state['memory']}")
+    delivery = report["delivery"]
+    for r in delivery["receivers"]:
+        extra = ", ".join(x for x in (r["digest"], r["realert"] and f"realert {r['realert']}") if x)
+        console.print(f"route {r['route']!r} → receiver {r['receiver']!r}{f' ({extra})' if extra else ''}: {r['decided']}")
+    for s in delivery["silences"]:
+        covered = "covered the alert" if s["covered_the_alert"] else "did not cover the alert's time"
+        console.print(f"silence {s['id']} ({s['reason']}) {s['from']} – {s['until']}: {covered}")
+    if not delivery["silences"]:
+        console.print("silences: none matching (silences are kept a week after they end)")
+    for i in delivery["inhibition"]:
+        if i["source"] is None:
+            console.print(f"{i['inhibit']}: the alert is a target; no source alert recorded for its scope")
+        else:
+            covered = "muted it" if i["covered_the_alert"] else "was not active when it fired"
+            console.print(f"{i['inhibit']}: source {i['source']} at {i['source_at']} {covered}")
+    console.print("not kept: " + "; ".join(report["not_kept"]))
