@@ -153,13 +153,17 @@ def backfill(closes: tuple[str, ...], flows: tuple[str, ...], exposures: tuple[s
 
 @main.command()
 @input_options
+@click.option(
+    "--rules", "rules_path", type=click.Path(exists=True, dir_okay=False), default=None,
+    help="The rule file (default: SM_RULES_PATH, the shipped rules).",
+)
 @click.option("--json", "as_json", is_flag=True, help="One JSON alert per line instead of a table.")
 @click.option("--memory", is_flag=True, help="Keep the state in memory even when Redis answers.")
 @click.option("--deliver", is_flag=True, help="Send what fires through the configured receivers (the outbox path).")
 @click.option("--deliver-timeout", type=float, default=600.0, show_default=True, help="Longest wait for delivery.")
 def replay(closes: list[tuple[str, str]], quotes: str | None, quotes_format: str, symbol: str, trades: str | None,
-           exposures: str | None, observations: str | None, as_json: bool, memory: bool, deliver: bool,
-           deliver_timeout: float) -> None:
+           exposures: str | None, observations: str | None, rules_path: str | None, as_json: bool, memory: bool,
+           deliver: bool, deliver_timeout: float) -> None:
     """Run the rules over event files in-process (no broker) and print the alerts they fire."""
     import asyncio
     import uuid
@@ -168,7 +172,11 @@ def replay(closes: list[tuple[str, str]], quotes: str | None, quotes_format: str
     from signal_monitor.rules.engine import RuleEngine
     from signal_monitor.state.redis import RedisState
 
+    from pathlib import Path
+
     settings = _settings()
+    if rules_path:
+        settings = settings.model_copy(update={"rules_path": Path(rules_path)})
     rules = _load_rules_or_exit(settings)
     if logging.getLogger().level > logging.DEBUG:
         logging.getLogger("signal_monitor.agents.closer").setLevel(logging.WARNING)

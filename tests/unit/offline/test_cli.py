@@ -126,3 +126,13 @@ def test_closes_must_be_symbol_equals_path() -> None:
     result = CliRunner().invoke(main, ["backtest", "--closes", str(VIX_CSV)])
     assert result.exit_code == 2
     assert "expected SYMBOL=PATH" in result.output
+
+
+def test_replay_takes_rules_as_backtest_does(tmp_path: Path, desk_rules: Path) -> None:
+    rows = [line for line in VIX_CSV.read_text().splitlines() if line.startswith(("DATE", "2025-"))]
+    excerpt = tmp_path / "vix.csv"
+    excerpt.write_text("\n".join(rows) + "\n")
+    result = CliRunner().invoke(main, ["replay", "--closes", f"VIX={excerpt}", "--rules", str(desk_rules), "--json", "--memory"])
+    assert result.exit_code == 0, result.output
+    fired = {json.loads(line)["rule"] for line in result.output.splitlines() if line.startswith("{")}
+    assert fired == {"desk_vix_below_17", "desk_vix_above_40"}
