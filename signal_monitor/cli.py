@@ -9,6 +9,7 @@ import click
 
 from signal_monitor.config.settings import Settings
 from signal_monitor.errors import ConfigError, SignalMonitorError
+from signal_monitor.offline.cli import gather_inputs, input_options
 
 
 def _settings() -> Settings:
@@ -18,11 +19,19 @@ def _settings() -> Settings:
         raise click.ClickException(f"invalid settings: {exc}") from None
 
 
+LOG_LEVELS = ("debug", "info", "warning", "error", "critical")
+
+
 @click.group()
-@click.option("--log-level", default="info", show_default=True, help="debug, info, warning or error.")
+@click.version_option(package_name="signal-monitor", prog_name="signal-monitor")
+@click.option(
+    "--log-level", type=click.Choice(LOG_LEVELS, case_sensitive=False), default="info", show_default=True,
+    help="How much the log says.",
+)
 @click.pass_context
 def main(ctx: click.Context, log_level: str) -> None:
     """Streaming monitor of sector flows, leverage and volatility signals."""
+    log_level = log_level.lower()
     logging.basicConfig(level=log_level.upper(), format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     ctx.obj = {"log_level": log_level}
 
@@ -50,12 +59,20 @@ def worker(ctx: click.Context) -> None:
 
 
 def _register_subcommands() -> None:
-    from signal_monitor.delivery.cli import outbox, silence
+    from signal_monitor.delivery.cli import outbox, routes, silence, slack
+    from signal_monitor.offline.cli import backtest
+    from signal_monitor.rules.cli import alerts, explain, rules
     from signal_monitor.status.cli import status
 
     main.add_command(status)
     main.add_command(silence)
     main.add_command(outbox)
+    main.add_command(rules)
+    main.add_command(alerts)
+    main.add_command(explain)
+    main.add_command(routes)
+    main.add_command(slack)
+    main.add_command(backtest)
 
 
 @main.command("create-topics")
@@ -135,40 +152,38 @@ def backfill(closes: tuple[str, ...], flows: tuple[str, ...], exposures: tuple[s
 
 
 @main.command()
-@click.option("--quotes", type=click.Path(exists=True, dir_okay=False), help="Quote events (JSONL), or daily closes with --format cboe.")
-@click.option("--format", "quotes_format", type=click.Choice(["jsonl", "cboe"]), default="jsonl", show_default=True)
-@click.option("--symbol", default="VIX", show_default=True, help="The symbol of a CBOE file.")
-@click.option("--trades", type=click.Path(exists=True, dir_okay=False), help="Trade events (JSONL).")
-@click.option("--exposures", type=click.Path(exists=True, dir_okay=False), help="Exposure events (JSONL).")
-@click.option("--observations", type=click.Path(exists=True, dir_okay=False), help="Observation events (JSONL).")
+@input_options
+@click.option(
+    "--rules", "rules_path", type=click.Path(exists=True, dir_okay=False), default=None,
+    help="The rule file (default: SM_RULES_PATH, the shipped rules).",
+)
 @click.option("--json", "as_json", is_flag=True, help="One JSON alert per line instead of a table.")
 @click.option("--memory", is_flag=True, help="Keep the state in memory even when Redis answers.")
 @click.option("--deliver", is_flag=True, help="Send what fires through the configured receivers (the outbox path).")
 @click.option("--deliver-timeout", type=float, default=600.0, show_default=True, help="Longest wait for delivery.")
-def replay(quotes: str | None, quotes_format: str, symbol: str, trades: str | None, exposures: str | None,
-           observations: str | None, as_json: bool, memory: bool, deliver: bool, deliver_timeout: float) -> None:
+def replay(closes: list[tuple[str, str]], quotes: str | None, quotes_format: str, symbol: str, trades: str | None,
+           exposures: str | None, observations: str | None, rules_path: str | None, as_json: bool, memory: bool,
+           deliver: bool, deliver_timeout: float) -> None:
     """Run the rules over event files in-process (no broker) and print the alerts they fire."""
     import asyncio
     import uuid
-    from pathlib import Path
 
-    from signal_monitor.offline.replay import cboe_quotes, jsonl_events
     from signal_monitor.offline.replay import replay as run_replay
     from signal_monitor.rules.engine import RuleEngine
     from signal_monitor.state.redis import RedisState
 
+    from pathlib import Path
+
     settings = _settings()
+    if rules_path:
+        settings = settings.model_copy(update={"rules_path": Path(rules_path)})
     rules = _load_rules_or_exit(settings)
     if logging.getLogger().level > logging.DEBUG:
         logging.getLogger("signal_monitor.agents.closer").setLevel(logging.WARNING)
-    inputs = []
-    if quotes:
-        inputs.append(("quotes", cboe_quotes(Path(quotes), symbol) if quotes_format == "cboe" else jsonl_events(Path(quotes))))
-    for kind, path in (("trades", trades), ("exposures", exposures), ("observations", observations)):
-        if path:
-            inputs.append((kind, jsonl_events(Path(path))))
-    if not inputs:
-        raise click.UsageError("give at least one of --quotes, --trades, --exposures, --observations")
+    inputs = gather_inputs(
+        closes=closes, quotes=quotes, quotes_format=quotes_format, symbol=symbol, trades=trades,
+        exposures=exposures, observations=observations,
+    )
 
     async def run() -> None:
         # a replay never touches live state: its own key prefix, removed afterwards

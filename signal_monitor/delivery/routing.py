@@ -204,14 +204,25 @@ class Routes:
 
     def check_rule_ids(self, rule_ids: Iterable[str]) -> None:
         """Raise RouteFileError when the file names a rule id that is not in ``rule_ids``."""
+        errors = self.unknown_rule_ids(rule_ids)
+        if errors:
+            raise errors[0]
+
+    def unknown_rule_ids(self, rule_ids: Iterable[str]) -> list[RouteFileError]:
+        """Return an error for every rule id the file names that is not in ``rule_ids``."""
         known = set(rule_ids)
-        for rule_id in self.rules:
-            if rule_id not in known:
-                raise RouteFileError(self.path, f"rules.{rule_id}", None, f"unknown rule id {rule_id!r}")
+        errors = [
+            RouteFileError(self.path, f"rules.{rule_id}", None, f"unknown rule id {rule_id!r}")
+            for rule_id in self.rules
+            if rule_id not in known
+        ]
         for route in self.walk():
-            for rid in route.matcher.equal.get("rule", ()):
+            for rid in sorted(route.matcher.equal.get("rule", ())):
                 if rid not in known:
-                    raise RouteFileError(self.path, f"route {route.name!r}", "match.rule", f"unknown rule id {rid!r}")
+                    errors.append(
+                        RouteFileError(self.path, f"route {route.name!r}", "match.rule", f"unknown rule id {rid!r}")
+                    )
+        return errors
 
     def walk(self) -> list[Route]:
         """Return every route of the tree, depth first."""
@@ -294,36 +305,74 @@ class _FileSpec(BaseModel):
 
 
 def load_routes(path: str | Path | None = None) -> Routes:
-    """Read and validate a routes file (the shipped default when ``path`` is None)."""
+    """Read and validate a routes file (the shipped default when ``path`` is None); raise the first error."""
+    routes, errors = check_routes_file(path)
+    if errors:
+        raise _first_of(errors)
+    assert routes is not None
+    return routes
+
+
+def parse_routes(text: str, path: str = "<routes>") -> Routes:
+    """Validate the text of a routes file; ``path`` names it in errors (the first one is raised)."""
+    routes, errors = check_routes(text, path)
+    if errors:
+        raise _first_of(errors)
+    assert routes is not None
+    return routes
+
+
+def check_routes_file(
+    path: str | Path | None = None, *, rule_ids: Iterable[str] | None = None
+) -> tuple[Routes | None, list[RouteFileError]]:
+    """Read and validate a routes file; return the routes (None on any error) and every error found.
+
+    With ``rule_ids``, a rule id the file names that is not among them is an error too.
+    """
     path = DEFAULT_ROUTES_PATH if path is None else path
     name = str(path)
     try:
         text = Path(path).read_text(encoding="utf-8")
     except OSError as exc:
-        raise RouteFileError(name, None, None, f"cannot read the file: {exc.strerror or exc}") from exc
-    return parse_routes(text, name)
+        return None, [RouteFileError(name, None, None, f"cannot read the file: {exc.strerror or exc}")]
+    return check_routes(text, name, rule_ids=rule_ids)
 
 
-def parse_routes(text: str, path: str = "<routes>") -> Routes:
-    """Validate the text of a routes file; ``path`` names it in errors."""
-    doc = load_yaml(text, path, RouteFileError)
+def check_routes(
+    text: str, path: str = "<routes>", *, rule_ids: Iterable[str] | None = None
+) -> tuple[Routes | None, list[RouteFileError]]:
+    """Validate the text of a routes file; return the routes (None on any error) and every error found."""
+    try:
+        doc = load_yaml(text, path, RouteFileError)
+    except RouteFileError as exc:
+        return None, [exc]
     if not isinstance(doc, dict):
-        raise RouteFileError(path, None, None, "the file must be a mapping with 'receivers' and 'route'")
+        return None, [RouteFileError(path, None, None, "the file must be a mapping with 'receivers' and 'route'")]
     try:
         spec = _FileSpec.model_validate(doc)
     except ValidationError as exc:
-        where, fld, problem = _locate(exc, doc)
-        raise RouteFileError(path, where, fld, problem) from exc
-    return _Compiler(path).compile(spec)
+        return None, [RouteFileError(path, *_locate(error, doc)) for error in exc.errors(include_url=False)]
+    compiler = _Compiler(path)
+    routes = compiler.compile(spec)
+    errors = compiler.errors + (routes.unknown_rule_ids(rule_ids) if rule_ids is not None else [])
+    if errors:
+        return None, errors
+    return routes, []
 
 
-def _locate(exc: ValidationError, doc: Mapping[str, Any]) -> tuple[str | None, str | None, str]:
-    """Return (where, field, message) of a pydantic error: the route or receiver it is in, and the field."""
-    errors = exc.errors(include_url=False)
+def _first_of(errors: list[RouteFileError]) -> RouteFileError:
+    """Return the first error, saying how many more there are (``routes check`` lists them all)."""
     first = errors[0]
-    loc = list(first["loc"])
-    more = f" (and {len(errors) - 1} more)" if len(errors) > 1 else ""
-    message = f"{first['msg']}{more}"
+    if len(errors) == 1:
+        return first
+    more = f"{first.message} (and {len(errors) - 1} more: signal-monitor routes check {first.path} lists them)"
+    return RouteFileError(first.path, first.where, first.field, more)
+
+
+def _locate(error: Mapping[str, Any], doc: Mapping[str, Any]) -> tuple[str | None, str | None, str]:
+    """Return (where, field, message) of one pydantic error: the route or receiver it is in, and the field."""
+    loc = list(error["loc"])
+    message = str(error["msg"])
     if not loc:
         return None, None, message
     if loc[0] == "route":
@@ -352,29 +401,33 @@ def _locate(exc: ValidationError, doc: Mapping[str, Any]) -> tuple[str | None, s
 
 
 class _Compiler:
-    """Turns the validated file into ``Routes``, checking what pydantic cannot (names, references, regexes)."""
+    """Turns the validated file into ``Routes``, checking what pydantic cannot (names, references, regexes).
+
+    Every problem is recorded in ``errors`` and checking goes on, so one run names them all.
+    """
 
     def __init__(self, path: str) -> None:
         self.path = path
         self.receivers: dict[str, Receiver] = {}
         self.route_names: set[str] = set()
+        self.errors: list[RouteFileError] = []
 
-    def fail(self, where: str | None, fld: str | None, message: str) -> RouteFileError:
-        """Return the error to raise."""
-        return RouteFileError(self.path, where, fld, message)
+    def fail(self, where: str | None, fld: str | None, message: str) -> None:
+        """Record an error."""
+        self.errors.append(RouteFileError(self.path, where, fld, message))
 
     def compile(self, spec: _FileSpec) -> Routes:
-        """Compile the whole file."""
+        """Compile the whole file (meaningful only when ``errors`` stays empty)."""
         for rs in spec.receivers:
             where = f"receiver {rs.name!r}"
             if rs.name in self.receivers:
-                raise self.fail(where, "name", "two receivers have this name")
+                self.fail(where, "name", "two receivers have this name")
             if rs.type == "console" and (rs.channel or rs.webhook_url_env):
-                raise self.fail(
+                self.fail(
                     where, "channel" if rs.channel else "webhook_url_env", "a console receiver takes no Slack settings"
                 )
             if rs.channel and rs.webhook_url_env:
-                raise self.fail(
+                self.fail(
                     where,
                     "channel",
                     "give channel (posted with SLACK_BOT_TOKEN) or webhook_url_env, not both: "
@@ -382,9 +435,9 @@ class _Compiler:
                 )
             self.receivers[rs.name] = Receiver(rs.name, rs.type, rs.channel, rs.webhook_url_env, rs.pace)
         if spec.route.match or spec.route.match_re:
-            raise self.fail("route", "match", "the root route matches every alert: move matchers to a child route")
+            self.fail("route", "match", "the root route matches every alert: move matchers to a child route")
         if spec.route.continue_:
-            raise self.fail("route", "continue", "the root route has no siblings: continue does not apply")
+            self.fail("route", "continue", "the root route has no siblings: continue does not apply")
         root_noise = Noise(
             group_wait=spec.route.group_wait or 0.0,
             group_max=spec.route.group_max or 20,
@@ -392,7 +445,7 @@ class _Compiler:
             resolved=bool(spec.route.resolved),
         )
         if spec.route.receiver is None:
-            raise self.fail("route", "receiver", "the root route needs a receiver (alerts no child matches go there)")
+            self.fail("route", "receiver", "the root route needs a receiver (alerts no child matches go there)")
         root = self.route(spec.route, "route", None, root_noise)
         inhibit = tuple(self.inhibit(item, i) for i, item in enumerate(spec.inhibit))
         rules = {rid: RuleNoise(r.realert, r.group) for rid, r in spec.rules.items()}
@@ -402,12 +455,12 @@ class _Compiler:
         """Compile one route and its children."""
         label = f"route {spec.name!r} ({where})" if spec.name else where
         receiver = spec.receiver or (parent.receiver if parent else None)
-        if receiver is None or receiver not in self.receivers:
+        if receiver is not None and receiver not in self.receivers:
             known = ", ".join(sorted(self.receivers))
-            raise self.fail(label, "receiver", f"unknown receiver {receiver!r} (known: {known})")
+            self.fail(label, "receiver", f"unknown receiver {receiver!r} (known: {known})")
         name = spec.name or where
         if name in self.route_names:
-            raise self.fail(label, "name", "two routes have this name")
+            self.fail(label, "name", "two routes have this name")
         self.route_names.add(name)
         matcher = self.matcher(spec.match, spec.match_re, label, "match")
         noise = Noise(
@@ -416,9 +469,9 @@ class _Compiler:
             realert=inherited.realert if spec.realert is None else spec.realert,
             resolved=inherited.resolved if spec.resolved is None else spec.resolved,
         )
-        node = Route(name, receiver, matcher, noise, spec.continue_)
+        node = Route(name, receiver or "", matcher, noise, spec.continue_)
         children = tuple(self.route(c, f"{where}.routes[{i}]", node, noise) for i, c in enumerate(spec.routes))
-        return Route(name, receiver, matcher, noise, spec.continue_, children)
+        return Route(name, receiver or "", matcher, noise, spec.continue_, children)
 
     def matcher(self, equal: Mapping[str, MatchValues], regex: Mapping[str, str], where: str, fld: str) -> Matcher:
         """Compile equality and regex matchers, checking severities and regexes."""
@@ -426,20 +479,17 @@ class _Compiler:
         for key, raw in equal.items():
             items = [raw] if isinstance(raw, str) else list(raw)
             if not items:
-                raise self.fail(where, f"{fld}.{key}", "give a value or a non-empty list of values")
+                self.fail(where, f"{fld}.{key}", "give a value or a non-empty list of values")
             if key == "severity":
-                bad = [v for v in items if v not in SEVERITIES]
-                if bad:
-                    raise self.fail(
-                        where, f"{fld}.{key}", f"unknown severity {bad[0]!r} (known: {', '.join(SEVERITIES)})"
-                    )
+                for bad in (v for v in items if v not in SEVERITIES):
+                    self.fail(where, f"{fld}.{key}", f"unknown severity {bad!r} (known: {', '.join(SEVERITIES)})")
             values[key] = frozenset(items)
         patterns: dict[str, re.Pattern[str]] = {}
         for key, text in regex.items():
             try:
                 patterns[key] = re.compile(text)
             except re.error as exc:
-                raise self.fail(where, f"{fld}_re.{key}", f"invalid regular expression: {exc}") from exc
+                self.fail(where, f"{fld}_re.{key}", f"invalid regular expression: {exc}")
         return Matcher(values, patterns)
 
     def inhibit(self, spec: _InhibitSpec, index: int) -> InhibitRule:
@@ -448,7 +498,7 @@ class _Compiler:
         source = self.matcher(spec.source, spec.source_re, where, "source")
         target = self.matcher(spec.target, spec.target_re, where, "target")
         if source.empty or target.empty:
-            raise self.fail(where, "source" if source.empty else "target", "give at least one matcher")
+            self.fail(where, "source" if source.empty else "target", "give at least one matcher")
         if not spec.equal:
-            raise self.fail(where, "equal", "give the fields source and target share (e.g. [scope])")
+            self.fail(where, "equal", "give the fields source and target share (e.g. [scope])")
         return InhibitRule(source, target, tuple(spec.equal), spec.for_)

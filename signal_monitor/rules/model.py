@@ -172,58 +172,105 @@ class _RuleSpec(BaseModel):
 
 def load_rules(path: str | Path) -> RuleSet:
     """Read and validate a rule file; raise ``RuleFileError`` naming the file, rule and field of the first error."""
+    rules, errors = check_rules_file(path)
+    if errors:
+        raise _first_of(errors)
+    assert rules is not None
+    return rules
+
+
+def parse_rules(text: str, path: str = "<rules>") -> RuleSet:
+    """Validate the text of a rule file; ``path`` names it in errors (the first one is raised)."""
+    rules, errors = check_rules(text, path)
+    if errors:
+        raise _first_of(errors)
+    assert rules is not None
+    return rules
+
+
+def check_rules_file(path: str | Path) -> tuple[RuleSet | None, list[RuleFileError]]:
+    """Read and validate a rule file; return the rule set (None on any error) and every error found."""
     name = str(path)
     try:
         text = Path(path).read_text(encoding="utf-8")
     except OSError as exc:
-        raise RuleFileError(name, None, None, f"cannot read the file: {exc.strerror or exc}") from exc
-    return parse_rules(text, name)
+        return None, [RuleFileError(name, None, None, f"cannot read the file: {exc.strerror or exc}")]
+    return check_rules(text, name)
 
 
-def parse_rules(text: str, path: str = "<rules>") -> RuleSet:
-    """Validate the text of a rule file; ``path`` names it in errors."""
-    doc = load_yaml(text, path, RuleFileError)
+def check_rules(text: str, path: str = "<rules>") -> tuple[RuleSet | None, list[RuleFileError]]:
+    """Validate the text of a rule file; return the rule set (None on any error) and every error, in file order.
+
+    Each rule is checked on its own, so one bad rule does not hide the errors of the next; within a
+    rule, each check, report and the message are checked apart from each other.
+    """
+    try:
+        doc = load_yaml(text, path, RuleFileError)
+    except RuleFileError as exc:
+        return None, [exc]
     if not isinstance(doc, dict) or not isinstance(doc.get("rules"), list):
-        raise RuleFileError(path, None, "rules", "the file must be a mapping with a 'rules' list")
-    unknown = sorted(str(k) for k in doc if k not in ("version", "rules"))
-    if unknown:
-        raise RuleFileError(path, None, unknown[0], "unknown top-level key (allowed: version, rules)")
+        return None, [RuleFileError(path, None, "rules", "the file must be a mapping with a 'rules' list")]
+    errors: list[RuleFileError] = []
+    for key in sorted(str(k) for k in doc if k not in ("version", "rules")):
+        errors.append(RuleFileError(path, None, key, "unknown top-level key (allowed: version, rules)"))
     if doc.get("version", 1) != 1:
-        raise RuleFileError(path, None, "version", f"unsupported version {doc['version']!r} (this build reads 1)")
+        errors.append(RuleFileError(path, None, "version", f"unsupported version {doc['version']!r} (this build reads 1)"))
     rules: list[Rule] = []
     seen: dict[str, int] = {}
     for index, raw in enumerate(doc["rules"], start=1):
         if not isinstance(raw, dict):
-            raise RuleFileError(path, f"#{index}", None, "a rule must be a mapping")
+            errors.append(RuleFileError(path, f"#{index}", None, "a rule must be a mapping"))
+            continue
         raw_id = raw.get("id")
         rid = raw_id if isinstance(raw_id, str) and raw_id else f"#{index}"
-        rule = _Builder(path, rid).build(raw)
-        if rule.id in seen:
-            raise RuleFileError(path, rule.id, "id", f"duplicate rule id (rule #{seen[rule.id]} has it too)")
-        seen[rule.id] = index
-        rules.append(rule)
-    return RuleSet(path=path, rules=tuple(rules))
+        if isinstance(raw_id, str) and raw_id in seen:
+            errors.append(RuleFileError(path, raw_id, "id", f"duplicate rule id (rule #{seen[raw_id]} has it too)"))
+        elif isinstance(raw_id, str):
+            seen[raw_id] = index
+        builder = _Builder(path, rid)
+        rule = builder.build(raw)
+        errors.extend(builder.errors)
+        if rule is not None:
+            rules.append(rule)
+    if errors:
+        return None, errors
+    return RuleSet(path=path, rules=tuple(rules)), []
 
 
-def _first_error(exc: ValidationError, prefix: str) -> tuple[str, str]:
-    """Return the dotted field and the message of a pydantic error (and how many more there are)."""
-    errors = exc.errors(include_url=False)
+def _first_of(errors: list[RuleFileError]) -> RuleFileError:
+    """Return the first error, saying how many more there are (``rules check`` lists them all)."""
     first = errors[0]
-    loc = ".".join(str(part) for part in first["loc"])
-    more = f" (and {len(errors) - 1} more)" if len(errors) > 1 else ""
-    return (prefix + loc).rstrip("."), f"{first['msg']}{more}"
+    if len(errors) == 1:
+        return first
+    more = f"{first.message} (and {len(errors) - 1} more: signal-monitor rules check {first.path} lists them)"
+    return RuleFileError(first.path, first.rule_id, first.field, more)
+
+
+def _pydantic_errors(exc: ValidationError, prefix: str) -> list[tuple[str, str]]:
+    """Return (dotted field, message) for every error of a pydantic validation."""
+    out = []
+    for error in exc.errors(include_url=False):
+        loc = ".".join(str(part) for part in error["loc"])
+        out.append(((prefix + loc).rstrip("."), error["msg"]))
+    return out
+
+
+class _Invalid(Exception):
+    """Raised inside the builder to stop checking one part of a rule; the error is already recorded."""
 
 
 class _Builder:
-    """Turns one raw rule into a ``Rule``, raising ``RuleFileError`` with the rule id and field."""
+    """Turns one raw rule into a ``Rule``, recording every ``RuleFileError`` (with the rule id and field) it finds."""
 
     def __init__(self, path: str, rule_id: str) -> None:
         self.path = path
         self.rule_id = rule_id
+        self.errors: list[RuleFileError] = []
 
-    def fail(self, field: str | None, message: str) -> RuleFileError:
-        """Return the error to raise for ``field``."""
-        return RuleFileError(self.path, self.rule_id, field, message)
+    def fail(self, field: str | None, message: str) -> _Invalid:
+        """Record an error for ``field``; return the signal that stops checking this part."""
+        self.errors.append(RuleFileError(self.path, self.rule_id, field, message))
+        return _Invalid()
 
     def metric(self, metric: str, period: Granularity, dims: frozenset[str], field: str) -> None:
         """Check that ``metric`` exists, has series at ``period`` and is kept for the scope dimensions ``dims``."""
@@ -237,18 +284,30 @@ class _Builder:
             message = f"metric {metric!r} is not kept for scope dimensions {sorted(dims)} (allowed: {allowed})"
             raise self.fail(field, message)
 
-    def check(self, spec: _CheckSpec, prefix: str, rule: _RuleSpec, *, reporting: bool) -> Check:
-        """Validate one condition or report."""
+    def check(self, spec: _CheckSpec, prefix: str, rule: _RuleSpec, *, reporting: bool) -> Check | None:
+        """Validate one condition or report; None (errors recorded) when it is invalid."""
+        try:
+            return self._check(spec, prefix, rule, reporting=reporting)
+        except _Invalid:
+            return None
+
+    def _check(self, spec: _CheckSpec, prefix: str, rule: _RuleSpec, *, reporting: bool) -> Check:
         kind = KINDS.get(spec.kind)
         if kind is None:
             raise self.fail(f"{prefix}kind", f"unknown kind {spec.kind!r} (known: {', '.join(sorted(KINDS))})")
         metric = spec.metric or rule.metric
         dims = frozenset(rule.scope)
-        self.metric(metric, rule.period, dims, f"{prefix}metric" if spec.metric else "metric")
+        valid = True
+        try:
+            self.metric(metric, rule.period, dims, f"{prefix}metric" if spec.metric else "metric")
+        except _Invalid:
+            valid = False
         try:
             params = kind.params.model_validate(spec.params)
         except ValidationError as exc:
-            raise self.fail(*_first_error(exc, f"{prefix}params.")) from exc
+            for fld, message in _pydantic_errors(exc, f"{prefix}params."):
+                self.fail(fld, message)
+            raise _Invalid() from exc
         if not reporting and not params.can_fire():
             message = f"a {spec.kind!r} check with these params never fires; list it under report"
             raise self.fail(f"{prefix}kind", message)
@@ -256,6 +315,8 @@ class _Builder:
             raise self.fail(f"{prefix}kind", f"kind {spec.kind!r} cannot be a report")
         if kind.ref:
             self.ref(getattr(params, kind.ref), metric, rule, f"{prefix}params.{kind.ref}")
+        if not valid:
+            raise _Invalid()
         name = spec.name or (metric if spec.kind == "value" else spec.kind)
         return Check(name=name, kind=spec.kind, metric=metric, params=params)
 
@@ -268,41 +329,59 @@ class _Builder:
         dims = frozenset(rule.scope) | frozenset(ref.scope)
         self.metric(ref.metric or metric, rule.period, dims, f"{field}.metric" if ref.metric else f"{field}.scope")
 
-    def build(self, raw: Mapping[str, Any]) -> Rule:
-        """Validate the whole rule."""
+    def build(self, raw: Mapping[str, Any]) -> Rule | None:
+        """Validate the whole rule; None when it has errors (see ``errors``)."""
+        try:
+            return self._build(raw)
+        except _Invalid:
+            return None
+
+    def _build(self, raw: Mapping[str, Any]) -> Rule | None:
         try:
             spec = _RuleSpec.model_validate(raw)
         except ValidationError as exc:
-            raise self.fail(*_first_error(exc, "")) from exc
+            for fld, message in _pydantic_errors(exc, ""):
+                self.fail(fld, message)
+            raise _Invalid() from exc
         given = [k for k in ("kind", "any_of", "all_of") if getattr(spec, k) is not None]
         if len(given) != 1:
             raise self.fail("kind", "give exactly one of kind (with params), any_of or all_of")
         if spec.params is not None and spec.kind is None:
-            raise self.fail("params", "params belong to kind; under any_of/all_of each check has its own")
+            self.fail("params", "params belong to kind; under any_of/all_of each check has its own")
         wild = {k for k, v in spec.scope.items() if v == WILDCARD}
         for key in spec.exclude:
             if key not in wild:
-                raise self.fail(f"exclude.{key}", "only a wildcard ('*') dimension of the scope can exclude values")
+                self.fail(f"exclude.{key}", "only a wildcard ('*') dimension of the scope can exclude values")
         if spec.kind is not None:
             specs = [("", _CheckSpec(kind=spec.kind, params=spec.params or {}))]
         else:
             group = "any_of" if spec.any_of is not None else "all_of"
             specs = [(f"{group}.{i}.", c) for i, c in enumerate(getattr(spec, group) or [])]
-        checks = tuple(self.check(c, prefix, spec, reporting=False) for prefix, c in specs)
-        report = tuple(self.check(c, f"report.{i}.", spec, reporting=True) for i, c in enumerate(spec.report))
+        found = [self.check(c, prefix, spec, reporting=False) for prefix, c in specs]
+        found_report = [self.check(c, f"report.{i}.", spec, reporting=True) for i, c in enumerate(spec.report)]
+        prefixes = [prefix for prefix, _ in specs] + [f"report.{i}." for i in range(len(found_report))]
         names: set[str] = set()
-        prefixes = [prefix for prefix, _ in specs] + [f"report.{i}." for i in range(len(report))]
-        for prefix, check in zip(prefixes, checks + report, strict=True):
+        for prefix, check in zip(prefixes, found + found_report, strict=True):
+            if check is None:
+                continue
             if check.name in names:
-                raise self.fail(f"{prefix}name", f"two checks are named {check.name!r}; give each a distinct name")
+                self.fail(f"{prefix}name", f"two checks are named {check.name!r}; give each a distinct name")
             names.add(check.name)
+        checks = tuple(c for c in found if c is not None)
+        report = tuple(c for c in found_report if c is not None)
         grouped = [c for c in checks if KINDS[c.kind].shape == "group"]
-        if grouped and (len(checks) > 1 or report):
-            raise self.fail("kind", f"kind {grouped[0].kind!r} runs over all scopes at once: it must be the only check")
+        if grouped and (len(specs) > 1 or spec.report):
+            self.fail("kind", f"kind {grouped[0].kind!r} runs over all scopes at once: it must be the only check")
         if grouped and len(wild) != 1:
-            raise self.fail("scope", f"kind {grouped[0].kind!r} needs exactly one '*' dimension in the scope")
-        if spec.message is not None:
-            self.template(spec.message, spec, checks + report)
+            self.fail("scope", f"kind {grouped[0].kind!r} needs exactly one '*' dimension in the scope")
+        complete = len(checks) == len(found) and len(report) == len(found_report)
+        if spec.message is not None and complete:  # placeholders come from the checks: only when all are valid
+            try:
+                self.template(spec.message, spec, checks + report)
+            except _Invalid:
+                pass
+        if self.errors:
+            return None
         return Rule(
             id=spec.id,
             description=spec.description,
@@ -327,6 +406,5 @@ class _Builder:
         for check in checks:
             keys = KINDS[check.kind].context
             known |= {check.name} if check.kind == "value" else set(keys)
-        unknown = sorted(set(template.get_identifiers()) - known)
-        if unknown:
-            raise self.fail("message", f"unknown placeholder ${unknown[0]} (known: {', '.join(sorted(known))})")
+        for name in sorted(set(template.get_identifiers()) - known):
+            self.fail("message", f"unknown placeholder ${name} (known: {', '.join(sorted(known))})")

@@ -84,3 +84,25 @@ def test_replay_of_the_real_vix_history_around_the_note_week(tmp_path: Path) -> 
     assert june6["vix_below_17"]["value"] == pytest.approx(16.77)
     assert june6["vix_below_17"]["context"]["since"] == "2025-02-20"
     assert june6["vix_low_since"]["context"]["since"] == "2025-02-20"
+
+
+def test_version_prints_the_package_version() -> None:
+    from importlib.metadata import version
+
+    result = CliRunner().invoke(main, ["--version"])
+    assert result.exit_code == 0
+    assert result.output.strip() == f"signal-monitor, version {version('signal-monitor')}"
+
+
+def test_a_bad_log_level_is_a_usage_error_not_a_traceback() -> None:
+    result = CliRunner().invoke(main, ["--log-level", "loud", "rules", "check", "x.yaml"])
+    assert result.exit_code == 2
+    assert "Invalid value for '--log-level': 'loud' is not one of" in result.output
+    assert result.exception is None or isinstance(result.exception, SystemExit)
+
+
+def test_log_level_is_case_insensitive() -> None:
+    from signal_monitor.config.settings import DEFAULT_RULES_PATH
+
+    result = CliRunner().invoke(main, ["--log-level", "WARNING", "rules", "check", str(DEFAULT_RULES_PATH)])
+    assert result.exit_code == 0, result.output

@@ -389,3 +389,32 @@ def test_parse_rules_names_the_given_path() -> None:
     with pytest.raises(RuleFileError) as exc:
         parse_rules(GOOD.replace("kind: streak", "kind: x"), "inline.yaml")
     assert str(exc.value).startswith("inline.yaml, rule 'hf_net_buying_streak', field 'kind'")
+
+
+def test_check_rules_returns_every_error_and_parse_rules_raises_the_first_with_a_count() -> None:
+    from signal_monitor.rules.model import check_rules
+
+    text = """\
+version: 1
+extra: 1
+rules:
+  - id: one
+    description: x
+    metric: nope
+    period: week
+    scope: {fund_type: hedge_fund}
+    kind: streak
+    params: {condition: gt, min_count: 1}
+  - id: two
+    description: y
+    metric: close
+    period: day
+    scope: {symbol: VIX}
+    kind: extreme
+    params: {side: sideways}
+"""
+    ruleset, errors = check_rules(text, "desk.yaml")
+    assert ruleset is None
+    assert [(e.rule_id, e.field) for e in errors] == [(None, "extra"), ("one", "metric"), ("two", "params.side")]
+    with pytest.raises(RuleFileError, match=r"unknown top-level key .*\(and 2 more: signal-monitor rules check desk.yaml"):
+        parse_rules(text, "desk.yaml")
