@@ -991,6 +991,7 @@ async def test_state_under_the_names_before_the_hash_tag_moves_under_it_at_the_n
     fake_slack: FakeSlack, make: Make, client: aioredis.Redis, key_prefix: str
 ) -> None:
     from signal_monitor.delivery.silences import Silence
+    from signal_monitor.delivery.stages.message import new_message
 
     first, second, third = weekly("hf_net_buying_streak", 3)
     current = make(webhook=fake_slack.url())
@@ -998,8 +999,8 @@ async def test_state_under_the_names_before_the_hash_tag_moves_under_it_at_the_n
     # meanwhile a worker of the version before the tag left two queued messages and their claims, a parked
     # message, its lease on the destination, a silence and its counters under the old names
     old, now = f"{key_prefix}:outbox", time.time()
-    queued = [current._message("desk", "root", [a.model_dump(mode="json")], now) for a in (first, second)]
-    refused = current._message("desk", "root", [make_alert("refused").model_dump(mode="json")], now)
+    queued = [new_message("desk", "root", [a.model_dump(mode="json")], now) for a in (first, second)]
+    refused = new_message("desk", "root", [make_alert("refused").model_dump(mode="json")], now)
     for message, alert in zip(queued, (first, second), strict=True):
         await client.hset(f"{old}:msg", message["id"], json.dumps(message))
         await client.rpush(f"{old}:q:desk", message["id"])
