@@ -31,14 +31,15 @@ from signal_monitor.security import faust_broker_credentials
 from signal_monitor.state.base import Batch
 from signal_monitor.state.connect import redis_client
 from signal_monitor.state.redis import RedisState
+from signal_monitor.status.publisher import StatusOptions, rule_stats
 from signal_monitor.status.publisher import install as install_status
-from signal_monitor.status.publisher import rule_stats
 from signal_monitor.status.recent_alerts import remember_alert
 from signal_monitor.streams.consumer import BatchStream, Transport
 from signal_monitor.streams.events import DeadLetter
 from signal_monitor.streams.topics import INPUTS
 from signal_monitor.web import install_web
 from signal_monitor.web.prometheus import observe_alert_latency, observe_batch
+from signal_monitor.worker import WorkerContext
 
 log = logging.getLogger(__name__)
 
@@ -55,12 +56,14 @@ class MonitorApp(faust.App):
     fetch_max_wait_ms: int = 100
     #: Bytes of messages queued ahead of the agents before the consumer holds the next fetch back (0: no bound).
     stream_buffer_bytes: int = 0
+    #: The worker's parts, for what reports on it (status, /metrics, the dashboard); set by ``create_app``.
+    context: WorkerContext
 
     def _new_transport(self) -> Transport:
         return Transport(self.conf.broker_consumer, self)
 
 
-def create_app(settings: Settings, *, rules: RuleSet | None = None) -> faust.App:
+def create_app(settings: Settings, *, rules: RuleSet | None = None) -> MonitorApp:
     """Build the Faust app of one worker from the settings.
 
     ``rules``: the rule set already parsed from ``settings.rules_path`` (the command line checks it
@@ -193,14 +196,19 @@ def create_app(settings: Settings, *, rules: RuleSet | None = None) -> faust.App
                 # the closer must wait for this partition's backlog
                 await state.register(tp.topic, tp.partition, highwater=ends[tp])
 
-    app.sm_state = state  # type: ignore[attr-defined]
-    app.sm_rules = rules  # type: ignore[attr-defined]
-    app.sm_stats = stats  # type: ignore[attr-defined]
-    app.sm_closer = closer  # type: ignore[attr-defined]
-    app.sm_worker_id = wid  # type: ignore[attr-defined]
-    app.sm_version = __version__  # type: ignore[attr-defined]
+    context = app.context = WorkerContext(
+        worker_id=wid,
+        version=__version__,
+        app_id=settings.app_id,
+        state=state,
+        stats=stats,
+        inputs=tuple(closer.topics),
+        closer=closer,
+        rules=rules,
+        rules_stats=rule_stats(rules),
+        delivery_stats=dispatcher.stats if dispatcher is not None else None,
+    )
     if dispatcher is not None:
-        app.sm_delivery_stats = dispatcher.stats  # type: ignore[attr-defined]
 
         @app.task
         async def deliver() -> None:
@@ -210,8 +218,8 @@ def create_app(settings: Settings, *, rules: RuleSet | None = None) -> faust.App
             finally:
                 await dispatcher.close()
 
-    install_status(app, settings, rules_stats=rule_stats(rules))
-    install_web(app, settings)
+    install_status(app, context, StatusOptions.from_settings(settings))
+    install_web(app, context, settings)
     return app
 
 
