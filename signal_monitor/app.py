@@ -23,7 +23,8 @@ from signal_monitor import __version__
 from signal_monitor.agents.closer import PeriodCloser
 from signal_monitor.agents.ingest import Ingestor, IngestStats, Record
 from signal_monitor.config.settings import Settings
-from signal_monitor.delivery.dispatcher import Dispatcher
+from signal_monitor.delivery.dispatcher import DeliveryOptions, Dispatcher, SlackDefaults
+from signal_monitor.delivery.routing import load_routes
 from signal_monitor.rules.alert import Alert
 from signal_monitor.rules.engine import RuleEngine
 from signal_monitor.rules.model import RuleSet, load_rules
@@ -47,6 +48,18 @@ log = logging.getLogger(__name__)
 def worker_id(settings: Settings) -> str:
     """Return this worker's id: the setting, else host:pid."""
     return settings.worker_id or f"{socket.gethostname()}:{os.getpid()}"
+
+
+def build_dispatcher(client: Any, settings: Settings, *, worker_id: str) -> Dispatcher:
+    """Return the dispatcher of ``settings``: its routes file (SM_ROUTES_PATH), key prefix, options and Slack."""
+    return Dispatcher(
+        client,
+        routes=load_routes(settings.routes_path),
+        prefix=settings.key_prefix,
+        options=DeliveryOptions.from_settings(settings),
+        slack=SlackDefaults.from_settings(settings),
+        worker_id=worker_id,
+    )
 
 
 class MonitorApp(faust.App):
@@ -113,7 +126,7 @@ def create_app(settings: Settings, *, rules: RuleSet | None = None) -> MonitorAp
     elif rules is None:
         rules = load_rules(settings.rules_path)
     engine = RuleEngine(rules, state) if rules is not None else None
-    dispatcher = Dispatcher(state.client, settings=settings, worker_id=wid) if settings.delivery_enabled else None
+    dispatcher = build_dispatcher(state.client, settings, worker_id=wid) if settings.delivery_enabled else None
     if dispatcher is not None and engine is not None:
         dispatcher.routes.check_rule_ids(rule.id for rule in engine.rules)
     dlq_topic = settings.topic("dlq")

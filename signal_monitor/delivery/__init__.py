@@ -1,6 +1,6 @@
 """Alert delivery: routing, noise control, a durable Redis outbox, and the Slack and console receivers."""
 
-from signal_monitor.delivery.dispatcher import DeliveryOptions, Dispatcher, build_sender
+from signal_monitor.delivery.dispatcher import DeliveryOptions, Dispatcher, SlackDefaults, build_sender
 from signal_monitor.delivery.outbox import Outbox, Parked
 from signal_monitor.delivery.routing import DEFAULT_ROUTES_PATH, RouteFileError, Routes, load_routes, parse_routes
 from signal_monitor.delivery.silences import Silence, SilenceStore
@@ -17,6 +17,7 @@ __all__ = [
     "RouteFileError",
     "Routes",
     "Silence",
+    "SlackDefaults",
     "SilenceStore",
     "build_message",
     "build_sender",

@@ -38,7 +38,7 @@ from signal_monitor.delivery.console import ConsoleSender
 from signal_monitor.delivery.inhibition import Inhibitor
 from signal_monitor.delivery.keys import migrate_legacy_keys
 from signal_monitor.delivery.outbox import Outbox
-from signal_monitor.delivery.routing import Receiver, RouteFileError, Routes, load_routes
+from signal_monitor.delivery.routing import Receiver, RouteFileError, Routes
 from signal_monitor.delivery.silences import SilenceStore
 from signal_monitor.delivery.slack import BotSender, Sender, WebhookSender
 from signal_monitor.delivery.stages.admission import Admission
@@ -95,15 +95,40 @@ class DeliveryOptions:
         )
 
 
+@dataclass(frozen=True, kw_only=True)
+class SlackDefaults:
+    """The desk's Slack settings (SLACK_BOT_TOKEN, SLACK_CHANNEL, SLACK_WEBHOOK_URL); secrets stay ``SecretStr``.
+
+    The bot token posts to its default channel and to receivers that name their own; the webhook is the
+    default of a receiver with neither.
+    """
+
+    bot_token: SecretStr | None = None
+    channel: str = ""
+    webhook_url: SecretStr | None = None
+
+    @classmethod
+    def from_settings(cls, settings: Settings) -> SlackDefaults:
+        """Return the Slack settings of ``settings``."""
+        return cls(
+            bot_token=settings.slack_bot_token, channel=settings.slack_channel, webhook_url=settings.slack_webhook_url
+        )
+
+
 def build_sender(
-    receiver: Receiver, *, settings: Settings, options: DeliveryOptions, path: str, console: Console | None = None
+    receiver: Receiver,
+    *,
+    slack: SlackDefaults,
+    options: DeliveryOptions,
+    path: str,
+    console: Console | None = None,
 ) -> Sender:
     """Return the sender of ``receiver``: the console, a bot-token channel or a webhook (RouteFileError when unset)."""
     where = f"receiver {receiver.name!r}"
     pace = receiver.pace if receiver.pace is not None else options.slack_pace_s
     if receiver.type == "console":
         return ConsoleSender(console, pace=receiver.pace or 0.0)
-    token = settings.slack_bot_token
+    token = slack.bot_token
     if receiver.webhook_url_env:
         url = os.environ.get(receiver.webhook_url_env, "")
         if not url:
@@ -117,12 +142,12 @@ def build_sender(
         return BotSender(
             token, receiver.channel, timeout=options.slack_timeout_s, pace=pace, base_url=options.slack_api_url
         )
-    if token is not None and token.get_secret_value() and settings.slack_channel:
+    if token is not None and token.get_secret_value() and slack.channel:
         return BotSender(
-            token, settings.slack_channel, timeout=options.slack_timeout_s, pace=pace, base_url=options.slack_api_url
+            token, slack.channel, timeout=options.slack_timeout_s, pace=pace, base_url=options.slack_api_url
         )
-    if settings.slack_webhook_url is not None and settings.slack_webhook_url.get_secret_value():
-        return WebhookSender(settings.slack_webhook_url, timeout=options.slack_timeout_s, pace=pace)
+    if slack.webhook_url is not None and slack.webhook_url.get_secret_value():
+        return WebhookSender(slack.webhook_url, timeout=options.slack_timeout_s, pace=pace)
     if receiver.type == "auto":
         return ConsoleSender(console)
     raise RouteFileError(
@@ -138,27 +163,30 @@ class Dispatcher:
     """Routes, filters and queues alerts durably; drains the queues to Slack or the console.
 
     The pipeline of ``stages``: ``admission`` on ``submit``; ``grouping`` and ``sending`` on each look at
-    the outbox (``run``'s ticks, ``drain``).
+    the outbox (``run``'s ticks, ``drain``). It takes what it needs, not the settings: the parsed
+    ``routes``, the key ``prefix`` (SM_KEY_PREFIX), its ``options`` and the ``slack`` defaults
+    (``signal_monitor.app.build_dispatcher`` reads all four from Settings). ``worker_id`` names its leases
+    (host:pid when not given).
     """
 
     def __init__(
         self,
         redis_client: aioredis.Redis | aioredis.RedisCluster,
         *,
-        settings: Settings,
-        routes: Routes | None = None,
-        clock: Callable[[], float] = time.time,
+        routes: Routes,
+        prefix: str,
         options: DeliveryOptions | None = None,
+        slack: SlackDefaults | None = None,
+        clock: Callable[[], float] = time.time,
         senders: Mapping[str, Sender] | None = None,
         console: Console | None = None,
         worker_id: str | None = None,
         rng: Callable[[], float] = random.random,
     ) -> None:
-        self.settings = settings
-        self.routes = routes if routes is not None else load_routes(settings.routes_path)
-        self.options = options or DeliveryOptions.from_settings(settings)
+        self.routes = routes
+        self.options = options or DeliveryOptions()
         self.clock = clock
-        self.prefix = settings.key_prefix
+        self.prefix = prefix
         self.outbox = Outbox(redis_client, prefix=self.prefix)
         self.silences = SilenceStore(redis_client, prefix=self.prefix, clock=clock)
         self.inhibitor = Inhibitor(redis_client, prefix=self.prefix, rules=self.routes.inhibit, clock=clock)
@@ -166,9 +194,9 @@ class Dispatcher:
         for name, receiver in self.routes.receivers.items():
             if name not in self.senders:
                 self.senders[name] = build_sender(
-                    receiver, settings=settings, options=self.options, path=self.routes.path, console=console
+                    receiver, slack=slack or SlackDefaults(), options=self.options, path=self.routes.path, console=console
                 )
-        who = worker_id or settings.worker_id or f"{socket.gethostname()}:{os.getpid()}"
+        who = worker_id or f"{socket.gethostname()}:{os.getpid()}"
         self.token = f"{who}:{uuid.uuid4().hex[:8]}"
         self.admission = Admission(
             self.outbox,
