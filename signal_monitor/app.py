@@ -38,7 +38,7 @@ from signal_monitor.status.recent_alerts import remember_alert
 from signal_monitor.streams.consumer import BatchStream, Transport
 from signal_monitor.streams.events import DeadLetter
 from signal_monitor.streams.topics import INPUTS
-from signal_monitor.web import install_web
+from signal_monitor.web import WebOptions, install_web
 from signal_monitor.web.prometheus import observe_alert_latency, observe_batch
 from signal_monitor.worker import WorkerContext
 
@@ -232,7 +232,7 @@ def create_app(settings: Settings, *, rules: RuleSet | None = None) -> MonitorAp
                 await dispatcher.close()
 
     install_status(app, context, StatusOptions.from_settings(settings))
-    install_web(app, context, settings)
+    install_web(app, context, WebOptions.from_settings(settings))
     return app
 
 
