@@ -36,7 +36,13 @@ test: install
 demo: install
 	$(VENV)/bin/signal-monitor demo
 
-bench: install
+# The bench's peers (the optional extra `bench`: Quix Streams), once per change of pyproject.toml.
+BENCH_STAMP := $(VENV)/.installed-bench
+$(BENCH_STAMP): pyproject.toml $(STAMP)
+	$(VENV_PYTHON) -m pip install --disable-pip-version-check -e '.[test,bench]'
+	@touch $@
+
+bench: install $(BENCH_STAMP)
 	$(VENV_PYTHON) -m bench
 
 chaos: install

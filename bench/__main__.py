@@ -1,6 +1,7 @@
 """``python -m bench`` (``make bench``): the monitor and its baselines measured in one run.
 
-It starts its own embedded broker (Tansu) and private redis-server, produces the
+It starts its own embedded broker (Apache Kafka, one KRaft node, when Java is here;
+Tansu otherwise or with ``SM_EMBEDDED_BROKER=tansu``) and private redis-server, produces the
 load, then measures in turn, each figure the median of at least three
 repetitions:
 
@@ -24,7 +25,7 @@ per event with 1 and 5 years of history in Redis, and a soak of
 timed windows of one process each instead of three processes, in under 2 minutes.
 
 It prints a table and, as its last line, one JSON object with exactly the keys
-of :data:`bench.report.HEADLINE_KEYS`.
+of :data:`bench.report.HEADLINE_KEYS`, ``broker`` naming the broker ("apache-kafka 4.1.1").
 """
 
 from __future__ import annotations
@@ -32,6 +33,7 @@ from __future__ import annotations
 import os
 import platform
 import shutil
+import subprocess
 import sys
 import time
 import uuid
@@ -39,8 +41,12 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import date, timedelta
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from bench.report import Row, headline_json, median, percentile, print_table
+
+if TYPE_CHECKING:
+    from bench.peers import PeerResult
 
 
 @dataclass(frozen=True)
@@ -86,8 +92,9 @@ def _repeat(plan: Plan, fn: Callable[[], list[float]]) -> list[float]:
 
 def main() -> int:
     """Run the benchmark; print the table and the JSON line."""
-    from bench import baselines, history, latency, monitor
+    from bench import baselines, history, latency, monitor, peers
     from bench.services import Services
+    from signal_monitor.embedded.kafka import java_available
 
     plan = Plan.from_env()
     started = time.perf_counter()
@@ -95,7 +102,7 @@ def main() -> int:
     workdir.mkdir(parents=True, exist_ok=True)
     load_before = os.getloadavg()
     rows: list[Row] = []
-    figures: dict[str, float | None] = {}
+    figures: dict[str, float | str | None] = {}
     cores = os.cpu_count() or 1
     _say(f"{'quick' if plan.quick else 'full'} run on {cores} cores; work files in {workdir}")
 
@@ -107,7 +114,8 @@ def main() -> int:
         return v
 
     with Services(workdir / "services") as svc:
-        _say(f"broker {svc.bootstrap}, redis {svc.redis_url}")
+        broker_label = figures["broker"] = svc.broker_label
+        _say(f"broker {broker_label} at {svc.bootstrap}, redis {svc.redis_url}")
         single = svc.new_topics()
         batched = svc.new_topics()
         single_topic, batched_topic = f"{single}.trades", f"{batched}.trades"
@@ -129,6 +137,13 @@ def main() -> int:
             windows=max(3, plan.windows),
         )["per_s"]
         raw_v = add("raw aiokafka getmany (messages/s)", raw, "msg/s", "no processing, no group", "raw_consume_per_s")
+        java_peers = java_available()
+        if java_peers:
+            _say("Kafka's ConsumerPerformance")
+            perf = _peer(lambda: peers.consumer_performance(
+                svc.bootstrap, single_topic, n_single, workdir=workdir / "peers", runs=max(3, plan.windows)))
+            add("Kafka ConsumerPerformance (fetch.nMsg.sec)", perf, "msg/s",
+                "the broker's own Java consumer, defaults; a new JVM each run", "consumer_perf_per_s")
         _say("Faust empty agents")
         it = _repeat(plan, baseline("faust_iter", plan.faust_messages))
         take = _repeat(plan, baseline("faust_take", plan.faust_messages))
@@ -167,6 +182,22 @@ def main() -> int:
         envelopes = plan.batched_events // 500
         b_rates = _repeat(plan, monitor_run(batched, envelopes, 500, keep=batched_runs))
         batched_v = add("monitor, envelopes of 500 events", b_rates, "ev/s", "worker subprocess, rules on", "events_per_s_batched")
+
+        # --- the peers doing the same aggregation ---------------------------------------------------------------
+        _say("Quix Streams, one trade per message")
+        quix = _peer(lambda: _repeat_peer(plan, peers.run_quix, svc.bootstrap, single_topic, n_single, 1, workdir))
+        quix_v = add("Quix Streams, one trade per message", quix, "ev/s",
+                     "net notional per (fund type, sector, week): group_by, RocksDB, exactly-once", "quix_streams_per_s")
+        ks_v = ks_b_v = None
+        if java_peers:
+            _say("Kafka Streams, one trade per message and envelopes of 500")
+            peers.kafka_streams_classpath()  # fetch and compile once, outside the clock
+            ks = _peer(lambda: _repeat_peer(plan, peers.run_kafka_streams, svc.bootstrap, single_topic, n_single, 1, workdir))
+            ks_v = add("Kafka Streams, one trade per message", ks, "ev/s",
+                       "net notional per (fund type, sector, week): re-keyed, RocksDB, exactly-once", "kafka_streams_per_s")
+            ks_b = _peer(lambda: _repeat_peer(plan, peers.run_kafka_streams, svc.bootstrap, batched_topic, n_batched, 500, workdir))
+            ks_b_v = add("Kafka Streams, envelopes of 500", ks_b, "ev/s", "the same, each envelope summed per key first",
+                         "kafka_streams_batched_per_s")
 
         _say("alert latency under a 10k events/s background load")
         lat_prefix = svc.new_topics()
@@ -255,18 +286,25 @@ def main() -> int:
         if rss_source.rss_start_mb:
             add("RSS growth, end / start - 1", [], "%", "the goal: < 10 % over 10M events",
                 value=100.0 * (rss_source.rss_end_mb / rss_source.rss_start_mb - 1))
-        if len(trace) >= 10:
-            warm = trace[len(trace) // 10][1]
+        warm_at = rss_source.seconds / 10
+        warm = next((mb for t, mb in trace if t >= warm_at), 0.0)
+        if warm:
             add("RSS growth after warm-up, end / RSS at 1/10 of the run - 1", [], "%",
-                f"{warm:.1f} MiB at 1/10: the queues and fetch buffers filled", value=100.0 * (rss_source.rss_end_mb / warm - 1))
+                f"{warm:.1f} -> {rss_source.rss_end_mb:.1f} MiB (+{rss_source.rss_end_mb - warm:.1f}); goal < 10 % and "
+                "< 150 MiB", "rss_growth_pct", value=100.0 * (rss_source.rss_end_mb / warm - 1))
 
     add("events_per_s_single / faust_empty_agent_per_s", [], "x", "goal >= 1", value=single_v / faust_v if faust_v else None)
-    add("events_per_s_batched / raw_consume_per_s", [], "x", "goal >= 0.4", value=batched_v / raw_v if raw_v else None)
+    add("events_per_s_batched / raw_consume_per_s", [], "x", "goal >= 0.5", value=batched_v / raw_v if raw_v else None)
+    add("events_per_s_batched / kafka_streams_batched_per_s", [], "x", "goal >= 0.5",
+        value=batched_v / ks_b_v if ks_b_v else None)
+    add("events_per_s_single / kafka_streams_per_s", [], "x", "", value=single_v / ks_v if ks_v else None)
+    add("events_per_s_single / quix_streams_per_s", [], "x", "goal >= 1.5", value=single_v / quix_v if quix_v else None)
     elapsed = time.perf_counter() - started
     load_after = os.getloadavg()
     header = [
         f"signal-monitor bench ({'BENCH_QUICK=1' if plan.quick else 'full'}), {date.today().isoformat()}",
         f"machine: {cores} cores, {platform.machine()}, Linux {platform.release()}, Python {platform.python_version()}",
+        f"broker: {broker_label} (embedded, one node, on this machine); command: {_command(plan)}",
         f"load average before {load_before[0]:.2f}, after {load_after[0]:.2f} (other processes share these cores)",
         (
             f"each figure: median of {plan.processes} process run(s) x {plan.windows} timed window(s); "
@@ -278,6 +316,36 @@ def main() -> int:
         shutil.rmtree(workdir, ignore_errors=True)
     print(headline_json(figures), flush=True)
     return 0
+
+
+def _repeat_peer(plan: Plan, run: Callable[..., "PeerResult"], bootstrap: str, topic: str, messages: int, per_message: int,
+                 workdir: Path) -> list[float]:
+    """Run a peer ``plan.processes`` times over the whole topic; return each run's rate (first commit to last).
+
+    A peer's rate is its whole run's: its input is committed ahead of the repartition topic it
+    feeds, so windows of committed input would credit the early windows with work done at the end.
+    """
+    return [
+        run(bootstrap=bootstrap, topic=topic, messages=messages, events_per_message=per_message, workdir=workdir / "peers").events_per_s
+        for _ in range(plan.processes)
+    ]
+
+
+def _peer(fn: Callable[[], list[float]]) -> list[float]:
+    """Run a peer's measurement; on failure say why and return no figures (the JSON line then holds null)."""
+    from bench.monitor import BenchError
+
+    try:
+        return fn()
+    except (BenchError, OSError, subprocess.SubprocessError) as exc:
+        _say(f"peer failed, its figure is left out: {exc}")
+        return []
+
+
+def _command(plan: Plan) -> str:
+    """The command line of this run, as the figures should name it."""
+    env = [f"{name}={os.environ[name]}" for name in ("BENCH_QUICK", "BENCH_SOAK_EVENTS", "SM_EMBEDDED_BROKER") if os.environ.get(name)]
+    return " ".join([*env, "python -m bench"])
 
 
 def _first_friday_of_stream() -> date:

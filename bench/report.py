@@ -8,17 +8,25 @@ import statistics
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 
-#: The keys of the last line, in this order (issue 6): nothing more, nothing less.
+#: The keys of the last line, in this order (issues 6, 12 and 16): nothing more, nothing less.
 HEADLINE_KEYS: tuple[str, ...] = (
     "raw_consume_per_s",
+    "consumer_perf_per_s",
     "faust_empty_agent_per_s",
     "naive_agent_per_s",
+    "quix_streams_per_s",
+    "kafka_streams_per_s",
+    "kafka_streams_batched_per_s",
     "events_per_s_single",
     "events_per_s_batched",
     "alert_latency_p99_ms",
     "rss_start_mb",
     "rss_end_mb",
+    "rss_growth_pct",
+    "broker",
 )
+#: Keys whose value is text (the broker's label), not a figure.
+TEXT_KEYS: frozenset[str] = frozenset({"broker"})
 
 
 def median(values: Sequence[float]) -> float:
@@ -45,12 +53,20 @@ def _rounded(value: float | None) -> float | None:
     return round(float(value), 1)
 
 
-def headline_json(figures: Mapping[str, float | None]) -> str:
+def headline_json(figures: Mapping[str, float | str | None]) -> str:
     """Return the last line: one JSON object with exactly ``HEADLINE_KEYS``, numbers rounded to 0.1, null when missing.
 
-    Extra figures in ``figures`` are left out; a missing or non-finite one is ``null``.
+    Extra figures in ``figures`` are left out; a missing or non-finite one is ``null``; the
+    ``TEXT_KEYS`` (the broker, "apache-kafka 4.1.1") are strings, or ``null`` when missing.
     """
-    return json.dumps({key: _rounded(figures.get(key)) for key in HEADLINE_KEYS}, separators=(", ", ": "))
+    line: dict[str, float | str | None] = {}
+    for key in HEADLINE_KEYS:
+        value = figures.get(key)
+        if key in TEXT_KEYS:
+            line[key] = str(value) if value is not None else None
+        else:
+            line[key] = _rounded(value if not isinstance(value, str) else None)
+    return json.dumps(line, separators=(", ", ": "))
 
 
 @dataclass

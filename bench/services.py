@@ -1,6 +1,9 @@
-"""The services a benchmark run starts for itself: the embedded broker (Tansu) and a private redis-server.
+"""The services a benchmark run starts for itself: the embedded broker and a private redis-server.
 
-A private Redis keeps the figures free of other users' load on a shared one;
+The broker is Apache Kafka (one KRaft node from the Maven jars) when Java is here, else Tansu
+(memory storage); ``SM_EMBEDDED_BROKER=kafka|tansu`` chooses
+(:func:`signal_monitor.embedded.default_broker_kind`). Its ``label`` ("apache-kafka 4.1.1")
+goes into the report. A private Redis keeps the figures free of other users' load on a shared one;
 every key is still written under ``smbench:<run>`` and deleted after each run.
 """
 
@@ -12,16 +15,20 @@ from types import TracebackType
 from typing import Self
 
 from bench.workload import TradeGenerator, create_topics, produce_sync
-from signal_monitor.embedded import EmbeddedRedis, EmbeddedTansu
+from signal_monitor.embedded import BrokerKind, EmbeddedRedis, default_broker_kind, embedded_broker
 from signal_monitor.streams.topics import INPUTS, OUTPUTS
 
 
 class Services:
     """A broker and a Redis of one benchmark run; a context manager."""
 
-    def __init__(self, workdir: Path) -> None:
+    def __init__(self, workdir: Path, *, broker: BrokerKind | None = None) -> None:
         self.workdir = workdir
-        self.broker = EmbeddedTansu(workdir / "broker")
+        self.broker_kind: BrokerKind = broker or default_broker_kind()
+        # Kafka gets a 1 GiB heap: the bench reads and writes a few hundred MB through it
+        options = {"heap": "1g"} if self.broker_kind == "kafka" else {}
+        # absolute: EmbeddedKafka runs java in its workdir and hands it server.properties by this path
+        self.broker = embedded_broker(self.broker_kind, workdir.resolve() / "broker", **options)
         self.redis = EmbeddedRedis(workdir / "redis")
 
     def __enter__(self) -> Self:
@@ -41,6 +48,11 @@ class Services:
     def bootstrap(self) -> str:
         """The broker's ``host:port``."""
         return self.broker.bootstrap
+
+    @property
+    def broker_label(self) -> str:
+        """The broker as the report names it: ``apache-kafka <version>`` or ``tansu <version>``."""
+        return self.broker.label
 
     @property
     def redis_url(self) -> str:

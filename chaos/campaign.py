@@ -7,7 +7,8 @@ One run, end to end, on services it starts for itself:
    action and the count), computed from the generated events, not by the monitor's code;
 2. forks the expectation: ``signal_monitor.offline.replay.replay`` over a ``MemoryState`` with the same
    rule file and the same events gives the alerts that must reach Slack;
-3. starts the embedded broker (Tansu), its own redis-server with AOF (as in
+3. starts the embedded broker (Apache Kafka when Java is here, else Tansu; ``SM_EMBEDDED_BROKER``
+   chooses), its own redis-server with AOF (as in
    docker-compose.yml), the local Slack receiver (``bench.slack_receiver``), and two
    ``signal-monitor worker`` processes in one consumer group over 4 partitions, with
    the campaign's rules (``chaos/rules.yaml``) and routes (every alert to a webhook and to a
@@ -15,6 +16,9 @@ One run, end to end, on services it starts for itself:
 4. streams the weeks in order, paced, while it
    - SIGKILLs a random worker at random moments (at least 5 times) and restarts it,
    - stops its Redis mid-stream and starts it again on the same port (AOF: the data survives),
+   - on Apache Kafka, SIGKILLs the broker mid-stream (twice; once in the quick run) and starts it
+     again on the same ports and log dirs; the campaign's producer (acks=all, idempotent, retrying)
+     and the workers ride it out (Tansu keeps its log in memory, so a Tansu run skips them and says so),
    - makes the receiver fail for 30 s while alerts are due: listener closed (connection
      refused) for 10 s, then 429 with Retry-After for 10 s, then 500 for 10 s,
    - restarts any worker that exits on its own (and counts it);
@@ -25,12 +29,12 @@ One run, end to end, on services it starts for itself:
    - ``duplicate_alerts``: posts beyond the first of one dedup key on one receiver;
    - ``missing_alerts``: (receiver, dedup key) pairs the replay expects that never posted.
 
-It prints a table and, as its last line, one JSON object: kills, events, lost,
-double_counted, duplicate_alerts, missing_alerts, seconds. Exit status 0 when the four
+It prints a table and, as its last line, one JSON object: broker, kills, broker_restarts, events,
+lost, double_counted, duplicate_alerts, missing_alerts, seconds. Exit status 0 when the four
 figures are zero (and nothing else is off), else 1.
 
-``CHAOS_QUICK=1``: 200k events, 3 kills, a shorter stream. ``CHAOS_SEED`` fixes the fault
-plan and the data; ``CHAOS_EVENTS``, ``CHAOS_KILLS``, ``CHAOS_STREAM_S`` override; ``CHAOS_DIR``
+``CHAOS_QUICK=1``: 200k events, 3 kills, 1 broker kill, a shorter stream. ``CHAOS_SEED`` fixes the fault
+plan and the data; ``CHAOS_EVENTS``, ``CHAOS_KILLS``, ``CHAOS_BROKER_KILLS``, ``CHAOS_STREAM_S`` override; ``CHAOS_DIR``
 is where logs go (default ``.run/chaos``); ``CHAOS_KEEP=1`` keeps Redis' AOF and the broker files.
 """
 
@@ -82,6 +86,8 @@ route:
 """
 OUTAGE_PHASES = (("refused", 10.0), ("429", 10.0), ("500", 10.0))
 RECEIVERS = ("webhook", "bot")
+#: What a worker logs when the broker goes away and comes back (counted in the report).
+BROKER_LOG_LINES = ("Kafka broker unavailable", "Kafka broker available again")
 
 
 @dataclass
@@ -93,6 +99,7 @@ class Plan:
     kills: int
     stream_s: float
     seed: int
+    broker_kills: int = 0
     envelope: int = 500
     funds: int = 48
     workers: int = 2
@@ -111,13 +118,15 @@ class Plan:
         if scenario != "campaign":
             plan = cls(events=120_000, weeks=5, kills=0, stream_s=40.0, seed=seed, scenario=scenario)
         elif quick:
-            plan = cls(events=200_000, weeks=6, kills=3, stream_s=50.0, seed=seed, quick=True)
+            plan = cls(events=200_000, weeks=6, kills=3, broker_kills=1, stream_s=50.0, seed=seed, quick=True)
         else:
-            plan = cls(events=1_000_000, weeks=8, kills=6, stream_s=160.0, seed=seed)
+            plan = cls(events=1_000_000, weeks=8, kills=6, broker_kills=2, stream_s=160.0, seed=seed)
         if env.get("CHAOS_EVENTS"):
             plan.events = int(env["CHAOS_EVENTS"])
         if env.get("CHAOS_KILLS"):
             plan.kills = int(env["CHAOS_KILLS"])
+        if env.get("CHAOS_BROKER_KILLS"):
+            plan.broker_kills = int(env["CHAOS_BROKER_KILLS"])
         if env.get("CHAOS_STREAM_S"):
             plan.stream_s = float(env["CHAOS_STREAM_S"])
         return plan
@@ -324,7 +333,9 @@ class Timeline:
 class Result:
     """The figures of a run."""
 
+    broker: str = ""
     kills: int = 0
+    broker_restarts: int = 0
     events: int = 0
     lost: int = 0
     double_counted: int = 0
@@ -336,7 +347,9 @@ class Result:
         """The last line of the report."""
         return json.dumps(
             {
+                "broker": self.broker,
                 "kills": self.kills,
+                "broker_restarts": self.broker_restarts,
                 "events": self.events,
                 "lost": self.lost,
                 "double_counted": self.double_counted,
@@ -367,6 +380,10 @@ class Campaign:
         self.outage_armed = False
         self.producer_error: list[str] = []
         self.produced_messages = 0
+        self.broker_kills = 0
+        self.longest_ack_s = 0.0
+        self.producer_idempotent = False
+        self.broker_outages: list[tuple[float, float]] = []  # (seconds into the stream, seconds down)
 
     # --- scheduling -----------------------------------------------------------------------
 
@@ -475,6 +492,22 @@ class Campaign:
                             self.restart_later(life.tag, 0.5)
             time.sleep(0.002)
 
+    def kill_broker(self) -> None:
+        """SIGKILL the broker (its process group: no clean shutdown), wait a moment, start it again
+        on the same ports and log dirs; the workers and the producer have to ride it out."""
+        pid = self.broker.pid
+        self.broker.kill()
+        killed = time.time()
+        self.faults["broker_kills"] += 1
+        down = self.rng.uniform(0.5, 2.0)
+        self.timeline.note(f"broker: SIGKILL ({self.broker.label}, pid {pid}); start again in {down:.1f} s")
+        time.sleep(down)
+        self.broker.start()
+        self.faults["broker_restarts"] += 1
+        self.broker_outages.append((killed - self.timeline.t0, time.time() - killed))
+        self.timeline.note(f"broker: started again on {self.broker.bootstrap}, same log dirs (pid {self.broker.pid}), "
+                           f"{time.time() - killed:.1f} s after the kill")
+
     def restart_redis(self) -> None:
         """Stop Redis (SIGTERM: it flushes its AOF), wait, start it again on the same port."""
         self.timeline.note(f"Redis: stop (pid {self.redis.pid})")
@@ -530,15 +563,34 @@ class Campaign:
         """Produce week after week, each over its share of the stream time; the tail at the end."""
         from kafka import KafkaProducer
 
+        failed: list[str] = []
+
+        def on_error(exc: BaseException) -> None:
+            failed.append(f"{type(exc).__name__}: {exc}")
+
+        def on_ack(sent: float) -> Callable[[Any], None]:
+            def ack(_: Any) -> None:
+                self.longest_ack_s = max(self.longest_ack_s, time.time() - sent)
+            return ack
+
         try:
+            # The ground truth is what was generated, so every message must land once and in order, also across
+            # a broker SIGKILL: acks=all (the one replica has it in its log), idempotence (a retried batch is not
+            # written twice), retries without a count limit inside a delivery timeout that outlasts a restart,
+            # one request in flight (each partition stays in week order), reconnects at most 1 s apart.
             producer = KafkaProducer(
                 bootstrap_servers=self.broker.bootstrap,
                 linger_ms=5,
                 max_request_size=4 * 1024 * 1024,
-                max_in_flight_requests_per_connection=1,  # keeps each partition in week order on a retry
-                retries=10,
-                acks=1,
+                max_in_flight_requests_per_connection=1,
+                acks="all",
+                enable_idempotence=True,
+                delivery_timeout_ms=600_000,
+                request_timeout_ms=30_000,
+                max_block_ms=300_000,
+                reconnect_backoff_max_ms=1_000,
             )
+            self.producer_idempotent = bool(producer.config["enable_idempotence"])
             slot = self.plan.stream_s / self.plan.weeks
             start = time.time()
             for w, messages in enumerate(work.messages):
@@ -549,10 +601,12 @@ class Campaign:
                     pause = due - time.time()
                     if pause > 0:
                         time.sleep(pause)
-                    producer.send(topic, key=key, value=value)
+                    producer.send(topic, key=key, value=value).add_callback(on_ack(time.time())).add_errback(on_error)
                     self.produced_messages += 1
-                producer.flush(timeout=120)
+                producer.flush(timeout=600)
             producer.close(timeout=30)
+            if failed:
+                raise RuntimeError(f"{len(failed)} of {self.produced_messages} messages were not delivered, first: {failed[0]}")
         except Exception as exc:  # noqa: BLE001 - reported
             self.producer_error.append(f"{type(exc).__name__}: {exc}")
             self.timeline.note(f"producer FAILED: {type(exc).__name__}: {exc}")
@@ -563,7 +617,7 @@ class Campaign:
 
     def run(self) -> Result:
         """Run the campaign; return the figures (and fill the table)."""
-        from signal_monitor.embedded import EmbeddedRedis, EmbeddedTansu
+        from signal_monitor.embedded import EmbeddedKafka, EmbeddedRedis, default_broker_kind, embedded_broker
         from tests.integration.harness import Names, create_topics
 
         plan = self.plan
@@ -575,13 +629,17 @@ class Campaign:
         print(f"  built {work.events:,} trades in {work.message_count:,} envelopes ({work.resent:,} resent) "
               f"in {built - began:.1f} s", flush=True)
         expectation = Expectation(work, RULES_PATH)
-        self.broker = EmbeddedTansu(self.workdir / "broker")
+        self.broker = embedded_broker(default_broker_kind(), self.workdir / "broker")
+        # a broker kill needs a log that survives it: Apache Kafka's is on disk, Tansu's (memory storage) is not
+        self.broker_kills = plan.broker_kills if isinstance(self.broker, EmbeddedKafka) else 0
+        print(f"  broker: {self.broker.label}" + ("" if self.broker_kills or not plan.broker_kills else
+              f" (memory storage: the {plan.broker_kills} broker kills of the plan are skipped)"), flush=True)
         self.redis = EmbeddedRedis(self.workdir / "redis", appendonly=True)
         # each worker posts to /services/TCHAOS/B<worker>/chaosS3cret and as xoxb-chaos-<worker>, so a duplicate
         # can be traced to the process that sent each copy
         self.receiver = SlackReceiver(team="TCHAOS", secret="chaosS3cret", token_prefix="xoxb-chaos-", channel=CHANNEL)
         self.outage_started = self.outage_ended = 0.0
-        result = Result(events=work.events)
+        result = Result(broker=self.broker.label, events=work.events)
         try:
             self.broker.start()
             self.redis.start()
@@ -629,8 +687,13 @@ class Campaign:
             outage_week = -1
             self.receiver.on_post = self.on_post
             if plan.scenario == "campaign":
-                for when in self._kill_times():
-                    self.at(t0 + when, "kill", self.kill_random)
+                kill_times = self._kill_times(plan.kills + self.broker_kills)
+                broker_slots = {round((i + 0.5) * len(kill_times) / self.broker_kills - 0.5) for i in range(self.broker_kills)}
+                for i, when in enumerate(kill_times):
+                    if i in broker_slots:
+                        self.at(t0 + when, "broker kill", self.kill_broker)
+                    else:
+                        self.at(t0 + when, "kill", self.kill_random)
                 self.at(t0 + self.rng.uniform(0.3, 0.7) * plan.stream_s, "redis restart", self.restart_redis)
                 outage_week = max(2, plan.weeks // 2)
             elif plan.scenario == "redis-full":
@@ -681,12 +744,13 @@ class Campaign:
                 for sub in ("redis", "broker"):
                     shutil.rmtree(self.workdir / sub, ignore_errors=True)
         result.kills = self.faults["kills"]
+        result.broker_restarts = self.faults["broker_restarts"]
         result.seconds = time.time() - began
         return result
 
-    def _kill_times(self) -> list[float]:
-        """Random moments over the stream, at least a few seconds apart."""
-        s, k = self.plan.stream_s, self.plan.kills
+    def _kill_times(self, k: int) -> list[float]:
+        """``k`` random moments over the stream, at least a few seconds apart."""
+        s = self.plan.stream_s
         gap = min(8.0, 0.8 * s / max(1, k))
         for _ in range(1000):
             times = sorted(self.rng.uniform(0.05, 0.95) * s for _ in range(k))
@@ -886,11 +950,16 @@ class Campaign:
         rows = [
             ("events (distinct trades)", (f"{work.events:,} in {work.message_count:,} envelopes of <= {plan.envelope}, "
              f"+{work.resent:,} resent trade ids; {plan.weeks} weeks + a tail, {plan.funds} funds over {plan.partitions} partitions")),
+            ("producer", (f"{self.produced_messages:,} envelopes sent, acks=all, "
+             f"{'idempotent' if self.producer_idempotent else 'NOT idempotent'}; longest wait for an ack "
+             f"{self.longest_ack_s:.1f} s, {'failed: ' + '; '.join(self.producer_error) if self.producer_error else 'none failed'}")),
             ("stored trade counts", f"{int(totals):,} (truth {work.events:,}); lost {lost}, double counted {double}, sums off {sums_off}"),
             ("worker kills (SIGKILL)", f"{self.faults['kills']}: " + ", ".join(
                 f"{life.name}@{(life.ended or 0.0) - self.timeline.t0:.1f}s" + ("" if life.why == "random" else f" ({life.why})")
                 for life in sorted(self.pool.lives, key=lambda life: life.ended or 0.0) if life.how == "killed")),
             ("worker exits on their own", str(self.faults["crashes"])),
+            ("broker", self.broker.label),
+            ("broker kills (SIGKILL)", self._broker_row(joined)),
             ("Redis restarts (AOF)", f"{self.faults['redis_restarts']}; worker log lines 'Redis unavailable': {redis_pauses}"),
             ("receiver outage", (f"{self.faults['receiver_outages']} x 30 s: attempts refused {refused}, 429s {rate_limited}, "
              f"5xx {http5xx} (worker logs); {len(held)} alerts fired or failed during it, "
@@ -918,11 +987,23 @@ class Campaign:
             self.problems.append("the receiver outage or the Redis restart did not happen")
         if self.faults["kills"] < plan.kills:
             self.problems.append(f"only {self.faults['kills']} of {plan.kills} kills happened")
+        if self.faults["broker_restarts"] < self.broker_kills:
+            self.problems.append(f"only {self.faults['broker_restarts']} of {self.broker_kills} broker kills and restarts happened")
         if self.producer_error:
             self.problems.extend(self.producer_error)
         if expected["dead_letters"]:
             self.problems.append(f"the replay dead-lettered {expected['dead_letters']} events")
         return result
+
+    def _broker_row(self, logs: str) -> str:
+        """The broker kills, how long each kept the broker away, and what the workers said about it."""
+        if not self.broker_kills:
+            return (f"0, skipped: {self.broker.label} keeps its log in memory, a restart would come back empty "
+                    f"(broker_restarts 0; the plan had {self.plan.broker_kills})") if self.plan.broker_kills else "0"
+        said = ", ".join(f"{pattern!r} {logs.count(pattern)}" for pattern in BROKER_LOG_LINES)
+        return (f"{self.faults['broker_kills']}, restarted on the same log dirs {self.faults['broker_restarts']}: "
+                + ", ".join(f"@{at:.1f}s (down {down:.1f} s)" for at, down in self.broker_outages)
+                + f"; worker log lines {said}")
 
     def _locate(self, work: Workload, names: Any, topic: str) -> str:
         """Per (partition, week): stored trade count minus the truth, where they differ."""
@@ -964,7 +1045,8 @@ class Campaign:
         width = max(len(k) for k, _ in rows)
         lines = ["", "chaos campaign results", "-" * (width + 60)]
         lines += [f"{k.ljust(width)}  {v}" for k, v in rows]
-        figures = [("kills", result.kills), ("events", f"{result.events:,}"), ("lost", result.lost),
+        figures = [("broker", result.broker), ("kills", result.kills), ("broker_restarts", result.broker_restarts),
+                   ("events", f"{result.events:,}"), ("lost", result.lost),
                    ("double_counted", result.double_counted), ("duplicate_alerts", result.duplicate_alerts),
                    ("missing_alerts", result.missing_alerts), ("seconds", f"{result.seconds:.1f}")]
         lines.append("-" * (width + 60))
@@ -987,7 +1069,7 @@ def main(argv: list[str] | None = None) -> int:
         print("usage: python -m chaos [SCENARIO]\n\nscenarios:")
         for name, text in SCENARIOS.items():
             print(f"  {name:12} {text}")
-        print("\nenvironment: CHAOS_QUICK=1, CHAOS_SEED, CHAOS_EVENTS, CHAOS_KILLS, CHAOS_STREAM_S, CHAOS_DIR, CHAOS_KEEP=1")
+        print("\nenvironment: CHAOS_QUICK=1, CHAOS_SEED, CHAOS_EVENTS, CHAOS_KILLS, CHAOS_BROKER_KILLS, CHAOS_STREAM_S, CHAOS_DIR, CHAOS_KEEP=1,\n  SM_EMBEDDED_BROKER=kafka|tansu (default: kafka when Java is here)")
         return 0
     scenario = args[0] if args else "campaign"
     if scenario not in SCENARIOS:
@@ -1003,12 +1085,14 @@ def main(argv: list[str] | None = None) -> int:
     except Exception as exc:  # noqa: BLE001 - reported
         traceback.print_exc()
         campaign.problems.append(f"the campaign failed: {type(exc).__name__}: {exc}")
-        result = Result(kills=campaign.faults["kills"])
+        result = Result(broker=getattr(getattr(campaign, "broker", None), "label", ""), kills=campaign.faults["kills"],
+                        broker_restarts=campaign.faults["broker_restarts"])
         print(campaign.table(result))
         print(result.as_json())
         return 2
     print(campaign.table(result))
-    print(f"command: {'CHAOS_QUICK=1 ' if plan.quick else ''}CHAOS_SEED={plan.seed} python -m chaos"
+    broker_env = f"SM_EMBEDDED_BROKER={os.environ['SM_EMBEDDED_BROKER']} " if os.environ.get("SM_EMBEDDED_BROKER") else ""
+    print(f"command: {broker_env}{'CHAOS_QUICK=1 ' if plan.quick else ''}CHAOS_SEED={plan.seed} python -m chaos"
           f"{'' if scenario == 'campaign' else ' ' + scenario}    logs: {workdir}")
     print(result.as_json(), flush=True)
     ok = not (result.lost or result.double_counted or result.duplicate_alerts or result.missing_alerts or campaign.problems)

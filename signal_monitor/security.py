@@ -15,7 +15,6 @@ from __future__ import annotations
 
 import ssl
 from typing import TYPE_CHECKING, Any, Literal
-from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
 
 from signal_monitor.errors import ConfigError
 
@@ -23,33 +22,6 @@ if TYPE_CHECKING:  # faust is imported where credentials are built: Redis-only t
     from faust.auth import Credentials
 
     from signal_monitor.config.settings import Settings
-
-MASK = "***"
-_SECRET_QUERY_KEYS = frozenset({"password", "pass", "pwd", "secret", "token"})
-
-
-def redact_url(url: str) -> str:
-    """Return ``url`` with its password (in the user info or a ``password=`` query field) replaced by ``***``."""
-    try:
-        parts = urlsplit(url)
-    except ValueError:
-        return "<unparsable URL>"
-    netloc = parts.netloc
-    userinfo, at, hostport = netloc.rpartition("@")
-    if at and ":" in userinfo:
-        user = userinfo.split(":", 1)[0]
-        netloc = f"{user}:{MASK}@{hostport}"
-    query = parts.query
-    if query:
-        pairs = parse_qsl(query, keep_blank_values=True)
-        if any(key.lower() in _SECRET_QUERY_KEYS for key, _ in pairs):
-            query = urlencode(
-                [(key, MASK if key.lower() in _SECRET_QUERY_KEYS else value) for key, value in pairs], safe="*"
-            )
-    if netloc == parts.netloc and query == parts.query:
-        return url
-    return urlunsplit((parts.scheme, netloc, parts.path, query, parts.fragment))
-
 
 CertReqs = Literal["required", "optional", "none"]
 _CERT_REQS: frozenset[str] = frozenset({"required", "optional", "none"})

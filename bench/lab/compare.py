@@ -6,7 +6,8 @@ Variants run interleaved, round after round (base, v1, v2, ..., base, v1, ...), 
 that a change of load on the shared machine touches them all alike; each figure
 is the median over the rounds. Names: ``base`` (as shipped), ``uvloop``,
 ``reference`` (json + pydantic decode and the per-trade fold, :mod:`bench.lab.fastpath`),
-``within`` (``SM_BATCH_WITHIN_S=0.02``), ``buffer4`` (``SM_BUFFER_MB=4``), and any
+``within`` (``SM_BATCH_WITHIN_S=0.02``), ``wait500`` (``SM_BATCH_WITHIN_S=0.5``, the fetch wait of
+Kafka's clients by default), ``buffer4`` (``SM_BUFFER_MB=4``), and any
 ``faust:NAME=VALUE`` (a ``faust.App`` keyword).
 """
 
@@ -25,6 +26,7 @@ FLAGS: dict[str, tuple[list[str], dict[str, str]]] = {
     "uvloop": (["--uvloop"], {}),
     "reference": (["--reference-decode", "--reference-fold"], {}),
     "within": ([], {"SM_BATCH_WITHIN_S": "0.02"}),
+    "wait500": ([], {"SM_BATCH_WITHIN_S": "0.5"}),
     "buffer4": ([], {"SM_BUFFER_MB": "4"}),
 }
 

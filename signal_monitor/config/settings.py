@@ -14,7 +14,7 @@ from typing import Literal
 from pydantic import AliasChoices, Field, SecretStr, field_serializer
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
-from signal_monitor.security import redact_url
+from signal_monitor.redaction import redact_url
 
 DEFAULT_RULES_PATH = Path(__file__).with_name("rules.yaml")
 DEFAULT_ROUTES_PATH = Path(__file__).with_name("routes.yaml")

@@ -38,7 +38,7 @@ def _run(settings: Settings, work: Callable[[aioredis.Redis], Awaitable[T]]) -> 
     an older version, or none started since the upgrade), a note on stderr says so: what is shown here is
     the state under the tag only.
     """
-    from signal_monitor.security import redact_url
+    from signal_monitor.redaction import redact_url
     from signal_monitor.state.connect import DEFAULT_REDIS_URL, redis_answers, redis_client
 
     url = settings.redis_url or DEFAULT_REDIS_URL

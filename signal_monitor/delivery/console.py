@@ -7,7 +7,7 @@ from collections.abc import Sequence
 from rich.console import Console
 from rich.markup import escape
 
-from signal_monitor.delivery.slack import Outcome, format_figure
+from signal_monitor.delivery.slack import LeaseCheck, Outcome, format_figure
 from signal_monitor.rules.alert import Alert
 
 STYLES = {"critical": "bold red", "warning": "bold yellow", "info": "bold cyan"}
@@ -31,8 +31,10 @@ class ConsoleSender:
         """Name the receiver."""
         return f"ConsoleSender(pace={self.pace})"
 
-    async def send(self, alerts: Sequence[Alert], *, outbox_id: str, title: str | None = None) -> Outcome:
-        """Print one alert, or a digest of several."""
+    async def send(
+        self, alerts: Sequence[Alert], *, outbox_id: str, title: str | None = None, lease: LeaseCheck | None = None
+    ) -> Outcome:
+        """Print one alert, or a digest of several (``lease`` is not asked: each worker prints to its own console)."""
         if len(alerts) > 1:
             self.console.print(f"[bold]── {escape(title or f'{len(alerts)} alerts')} ──[/]")
         for alert in alerts:
@@ -60,7 +62,9 @@ class ConsoleSender:
         figures += [f"{k.replace('_', ' ')} {format_figure(v)}" for k, v in alert.context.items()]
         self.console.print(f"  [dim]{escape(' · '.join(figures))}[/]")
 
-    async def confirm(self, outbox_id: str, since: float, *, channel_id: str | None = None) -> bool | None:
+    async def confirm(
+        self, outbox_id: str, since: float, *, channel_id: str | None = None, lease: LeaseCheck | None = None
+    ) -> bool | None:
         """The console keeps no record: None."""
         return None
 

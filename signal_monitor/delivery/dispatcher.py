@@ -24,9 +24,9 @@ import random
 import socket
 import time
 import uuid
-from collections.abc import Callable, Coroutine, Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
-from typing import Any, TypeVar
+from typing import Any
 
 import redis.asyncio as aioredis
 from pydantic import SecretStr
@@ -43,28 +43,11 @@ from signal_monitor.delivery.silences import SilenceStore
 from signal_monitor.delivery.slack import BotSender, Sender, WebhookSender
 from signal_monitor.delivery.stages.admission import Admission
 from signal_monitor.delivery.stages.grouping import Grouping
-from signal_monitor.delivery.stages.sending import STOP_GRACE_S, Sending
+from signal_monitor.delivery.stages.guard import guarded
+from signal_monitor.delivery.stages.sending import Sending
 from signal_monitor.rules.alert import Alert
 
 log = logging.getLogger("signal_monitor.delivery")
-
-T = TypeVar("T")
-
-
-async def _guarded(step: Coroutine[Any, Any, T]) -> T:
-    """Run a step that talks to Redis to its end even when the caller is cancelled, then re-raise the cancel.
-
-    redis-py (8.x, on Python 3.11) can swallow a cancellation that lands inside a command, or hang on it;
-    so cancellation reaches this code only between Redis steps.
-    """
-    task = asyncio.ensure_future(step)
-    try:
-        return await asyncio.shield(task)
-    except asyncio.CancelledError:
-        if not task.done():
-            await asyncio.wait({task}, timeout=STOP_GRACE_S)
-        raise
-
 
 @dataclass(frozen=True)
 class DeliveryOptions:
@@ -234,11 +217,11 @@ class Dispatcher:
     async def submit(self, alerts: Sequence[Alert]) -> None:
         """Route and filter ``alerts`` and store what is to be sent (queued or buffered in a group) in Redis.
 
-        A caller cancelled meanwhile gets its CancelledError once the batch is stored (see ``_guarded``).
+        A caller cancelled meanwhile gets its CancelledError once the batch is stored (see ``stages.guard``).
         """
         if alerts:
             try:
-                await _guarded(self._submit(list(alerts)))
+                await guarded(self._submit(list(alerts)))
             finally:
                 self._submits += 1
                 self._nudge()
@@ -284,7 +267,7 @@ class Dispatcher:
             while True:
                 wake.clear()  # a submit from here on makes the next tick
                 try:
-                    await _guarded(self._tick(force_groups=False))
+                    await guarded(self._tick(force_groups=False))
                     failures = 0
                 except (RedisError, OSError) as exc:
                     failures += 1
@@ -306,14 +289,14 @@ class Dispatcher:
         self.sending.stopping = False
         try:
             while True:
-                await _guarded(self._tick(force_groups=True))
-                if await _guarded(self._idle()):
+                await guarded(self._tick(force_groups=True))
+                if await guarded(self._idle()):
                     await self.sending.join(max(0.0, deadline - loop.time()))
-                    await _guarded(self.refresh_stats())
+                    await guarded(self.refresh_stats())
                     return True
                 if loop.time() >= deadline:
                     await self.sending.stop()
-                    await _guarded(self.refresh_stats())
+                    await guarded(self.refresh_stats())
                     return False
                 await asyncio.sleep(min(self.options.poll_s, 0.05))
         except asyncio.CancelledError:

@@ -9,6 +9,11 @@ Two senders post it: ``WebhookSender`` (an incoming webhook, slack_sdk's
 ``AsyncWebhookClient``) and ``BotSender`` (``chat.postMessage`` with a bot token,
 ``AsyncWebClient``). Each answer becomes an ``Outcome``: ``ok``, ``retry`` (with
 the wait Slack asked for, if any) or ``permanent`` (with Slack's reason). The
+dispatcher hands each call a ``lease`` check (it renews the worker's lease on the
+destination, False once another worker holds it): the Slack senders post nothing
+without it, and ``BotSender.confirm`` reads the channel's history page by page
+(``response_metadata.next_cursor``) within its time window, asking again before
+each further page and stopping once the lease is lost. The
 webhook URL and the token are secrets: they appear in no log line, exception
 text or ``repr``; a webhook is shown as ``hooks.slack.com/services/T…/***``.
 """
@@ -22,7 +27,7 @@ import math
 import re
 import time
 from collections import Counter
-from collections.abc import Mapping, Sequence
+from collections.abc import Awaitable, Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any, Literal, Protocol
 
@@ -52,6 +57,13 @@ MAX_FALLBACK_TEXT = 3000
 MAX_FIGURE_TEXT = 300
 TRUNCATED = "… [truncated]"
 METADATA_EVENT = "signal_monitor_alert"
+HISTORY_PAGE = 200  #: messages a conversations.history page asks for (Slack's recommended most)
+HISTORY_MAX_PAGES = 50  #: pages read to confirm one post (10,000 messages) before saying "cannot tell"
+HISTORY_MARGIN_S = 60.0  #: how far before the attempt started the search begins (clock skew with Slack)
+LEASE_LOST = "lease_lost"  #: the reason of an attempt given up before posting because the lease was lost
+
+#: Renews this worker's lease on the destination; False when it is lost (another worker sends to it now).
+LeaseCheck = Callable[[], Awaitable[bool]]
 
 SEVERITY_EMOJI = {"critical": ":red_circle:", "warning": ":large_orange_circle:", "info": ":large_blue_circle:"}
 
@@ -400,6 +412,14 @@ def _webhook_secrets(url: str) -> list[str]:
 # --- senders --------------------------------------------------------------------------------------
 
 
+def _older_than(message: Mapping[str, Any], oldest: float) -> bool:
+    """Whether a history message is from before ``oldest`` (the search window is behind it)."""
+    try:
+        return float(message.get("ts") or 0.0) < oldest
+    except (TypeError, ValueError):
+        return False
+
+
 class Sender(Protocol):
     """Posts messages to one destination; the console and the two Slack senders implement it."""
 
@@ -407,12 +427,22 @@ class Sender(Protocol):
     label: str
     pace: float
 
-    async def send(self, alerts: Sequence[Alert], *, outbox_id: str, title: str | None = None) -> Outcome:
-        """Deliver one alert, or a digest of several; return how it ended (never raises for a network failure)."""
+    async def send(
+        self, alerts: Sequence[Alert], *, outbox_id: str, title: str | None = None, lease: LeaseCheck | None = None
+    ) -> Outcome:
+        """Deliver one alert, or a digest of several; return how it ended (never raises for a network failure).
+
+        With ``lease``, nothing is posted once it says the lease is lost (the outcome's reason is ``LEASE_LOST``).
+        """
         ...
 
-    async def confirm(self, outbox_id: str, since: float, *, channel_id: str | None = None) -> bool | None:
-        """Return whether a message with ``outbox_id`` was posted since ``since``; None when it cannot tell."""
+    async def confirm(
+        self, outbox_id: str, since: float, *, channel_id: str | None = None, lease: LeaseCheck | None = None
+    ) -> bool | None:
+        """Return whether a message with ``outbox_id`` was posted since ``since``; None when it cannot tell.
+
+        With ``lease``, a search of several requests stops (None) once it says the lease is lost.
+        """
         ...
 
     async def close(self) -> None:
@@ -424,6 +454,19 @@ def _keep_alive(client: AsyncWebhookClient | AsyncWebClient) -> None:
     """Give a slack_sdk client one HTTP session for all its requests: one TLS handshake, not one per post."""
     if client.session is None or client.session.closed:
         client.session = aiohttp.ClientSession()
+
+
+async def _lease_lost(lease: LeaseCheck | None, label: str, what: str) -> bool:
+    """Ask ``lease`` (when given) whether this worker still holds the destination; log and say True when not."""
+    if lease is None or await lease():
+        return False
+    log.warning("%s: the lease on this destination was lost before %s; leaving it to the worker that holds it",
+                label, what)
+    return True
+
+
+def _lost() -> Outcome:
+    return Outcome("retry", LEASE_LOST, detail="the lease was lost before posting; nothing was sent")
 
 
 async def _close_session(client: AsyncWebhookClient | AsyncWebClient) -> None:
@@ -456,9 +499,13 @@ class WebhookSender:
 
     __str__ = __repr__
 
-    async def send(self, alerts: Sequence[Alert], *, outbox_id: str, title: str | None = None) -> Outcome:
-        """Post the message of ``alerts`` to the webhook and classify the answer."""
+    async def send(
+        self, alerts: Sequence[Alert], *, outbox_id: str, title: str | None = None, lease: LeaseCheck | None = None
+    ) -> Outcome:
+        """Post the message of ``alerts`` to the webhook and classify the answer (nothing once ``lease`` is lost)."""
         message = build_message(alerts, title=title)
+        if await _lease_lost(lease, self.label, "posting"):
+            return _lost()
         _keep_alive(self._client)
         try:
             async with asyncio.timeout(self.timeout):
@@ -469,7 +516,9 @@ class WebhookSender:
             return classify_exception(exc, scrub=self._secrets)
         return classify_webhook(response.status_code, response.body or "", dict(response.headers or {}))
 
-    async def confirm(self, outbox_id: str, since: float, *, channel_id: str | None = None) -> bool | None:
+    async def confirm(
+        self, outbox_id: str, since: float, *, channel_id: str | None = None, lease: LeaseCheck | None = None
+    ) -> bool | None:
         """An incoming webhook cannot read the channel: always None."""
         return None
 
@@ -508,9 +557,13 @@ class BotSender:
 
     __str__ = __repr__
 
-    async def send(self, alerts: Sequence[Alert], *, outbox_id: str, title: str | None = None) -> Outcome:
-        """Post the message of ``alerts`` to the channel and classify the answer."""
+    async def send(
+        self, alerts: Sequence[Alert], *, outbox_id: str, title: str | None = None, lease: LeaseCheck | None = None
+    ) -> Outcome:
+        """Post the message of ``alerts`` to the channel and classify the answer (nothing once ``lease`` is lost)."""
         message = build_message(alerts, title=title)
+        if await _lease_lost(lease, self.label, "posting"):
+            return _lost()
         _keep_alive(self._client)
         try:
             async with asyncio.timeout(self.timeout):
@@ -537,18 +590,58 @@ class BotSender:
             dict(response.headers or {}),
         )
 
-    async def confirm(self, outbox_id: str, since: float, *, channel_id: str | None = None) -> bool | None:
-        """Look for the outbox id in the metadata of the channel's messages since ``since`` (needs channels:history)."""
+    async def confirm(
+        self, outbox_id: str, since: float, *, channel_id: str | None = None, lease: LeaseCheck | None = None
+    ) -> bool | None:
+        """Look for the outbox id in the metadata of the channel's messages since ``since`` (needs channels:history).
+
+        Reads conversations.history newest first, ``HISTORY_PAGE`` messages a page, following
+        ``response_metadata.next_cursor`` while the pages hold messages of the window (from ``since`` less
+        ``HISTORY_MARGIN_S``). Before each further page it asks ``lease`` and stops (None) once the lease is
+        lost; None too after ``HISTORY_MAX_PAGES`` pages without the id, or when Slack cannot be asked.
+        """
         channel = channel_id or (self.channel if re.fullmatch(r"[CGD][A-Z0-9]{6,}", self.channel) else None)
         if channel is None:
             self._warn_confirm("the channel's id is not known yet (configure it as C0123… to check after a restart)")
             return None
+        oldest = since - HISTORY_MARGIN_S
+        cursor = ""
+        for page in range(HISTORY_MAX_PAGES):
+            if page and await _lease_lost(lease, self.label, "it finished reading the channel's history"):
+                return None
+            data = await self._history_page(channel, oldest, cursor)
+            if data is None:
+                return None
+            messages = data.get("messages") or []
+            for item in messages:
+                meta = item.get("metadata") or {}
+                if (
+                    meta.get("event_type") == METADATA_EVENT
+                    and (meta.get("event_payload") or {}).get("outbox_id") == outbox_id
+                ):
+                    return True
+            cursor = str((data.get("response_metadata") or {}).get("next_cursor") or "")
+            if not cursor or not messages or not data.get("has_more", True) or _older_than(messages[-1], oldest):
+                return False
+        self._warn_confirm(
+            f"more than {HISTORY_MAX_PAGES * HISTORY_PAGE} messages in the channel since the attempt started"
+        )
+        return None
+
+    async def _history_page(self, channel: str, oldest: float, cursor: str) -> Mapping[str, Any] | None:
+        """Return one conversations.history page (newest first) of the window, None when Slack cannot be asked."""
         _keep_alive(self._client)
+        args: dict[str, Any] = {
+            "channel": channel,
+            "oldest": f"{oldest:.6f}",
+            "limit": HISTORY_PAGE,
+            "include_all_metadata": True,
+        }
+        if cursor:
+            args["cursor"] = cursor
         try:
             async with asyncio.timeout(self.timeout):
-                response = await self._client.conversations_history(
-                    channel=channel, oldest=f"{since - 60:.6f}", limit=200, include_all_metadata=True
-                )
+                response = await self._client.conversations_history(**args)
         except asyncio.CancelledError:
             raise
         except SlackApiError as exc:
@@ -559,14 +652,8 @@ class BotSender:
         except Exception as exc:  # network failures: cannot tell
             self._warn_confirm(redact_text(type(exc).__name__, self._secrets))
             return None
-        for item in response.get("messages") or []:
-            meta = item.get("metadata") or {}
-            if (
-                meta.get("event_type") == METADATA_EVENT
-                and (meta.get("event_payload") or {}).get("outbox_id") == outbox_id
-            ):
-                return True
-        return False
+        data = getattr(response, "data", response)
+        return data if isinstance(data, Mapping) else None
 
     def _warn_confirm(self, why: str) -> None:
         if not self._confirm_warned:

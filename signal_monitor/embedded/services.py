@@ -15,7 +15,7 @@ from signal_monitor.embedded.probe import kafka_answers
 from signal_monitor.embedded.redis import EmbeddedRedis
 from signal_monitor.embedded.tansu import EmbeddedTansu
 from signal_monitor.errors import EmbeddedServiceError
-from signal_monitor.security import redact_url
+from signal_monitor.redaction import redact_url
 from signal_monitor.state.connect import DEFAULT_REDIS_URL, redis_answers
 
 log = logging.getLogger("signal_monitor.embedded")

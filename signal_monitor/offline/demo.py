@@ -21,9 +21,11 @@ from pathlib import Path
 from typing import Any
 
 from rich.console import Console
+from rich.markup import escape
 from rich.table import Table
 
 from signal_monitor.config.settings import Settings
+from signal_monitor.redaction import redact_url
 from signal_monitor.streams.topics import INPUTS
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
@@ -57,6 +59,14 @@ def _stream_messages(manifest: Any) -> list[tuple[float, str, bytes, bytes]]:
                 out.append((ts, kind, str(event[key_field]).encode(), line.rstrip(b"\n")))
     out.sort(key=lambda m: m[0])
     return out
+
+
+def services_line(bootstrap: str, redis_url: str, key_prefix: str) -> str:
+    """Return the demo's first line (rich markup): the broker, the Redis URL with its password masked, the keys."""
+    return (
+        f"[bold]broker[/] {escape(bootstrap)}   [bold]redis[/] {escape(redact_url(redis_url))}   "
+        f"[bold]keys[/] {escape(key_prefix)}:*"
+    )
 
 
 def _closed_through(client: Any, prefix: str) -> date | None:
@@ -107,7 +117,7 @@ def run_demo(
         stale = list(client.scan_iter(match=f"{demo.key_prefix}:*", count=1000))
         for i in range(0, len(stale), 500):
             client.unlink(*stale[i : i + 500])
-        console.print(f"[bold]broker[/] {bootstrap}   [bold]redis[/] {redis_url}   [bold]keys[/] {demo.key_prefix}:*")
+        console.print(services_line(bootstrap, redis_url, demo.key_prefix))
 
         manifest = simulate(workdir / "data", vix_csv=vix_csv)
         result.note_week = manifest.note_week

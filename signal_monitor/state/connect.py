@@ -18,7 +18,8 @@ from redis.backoff import ExponentialBackoff
 from redis.retry import Retry
 
 from signal_monitor.config.settings import Settings
-from signal_monitor.security import redact_url, redis_ssl_kwargs, redis_tls_kwargs
+from signal_monitor.redaction import redact_url
+from signal_monitor.security import redis_ssl_kwargs, redis_tls_kwargs
 
 log = logging.getLogger(__name__)
 

@@ -3,20 +3,23 @@ to the compacted ``<prefix>.status`` topic, keyed by its worker id.
 
 Every configured secret (each ``SecretStr`` setting: Slack webhook and token,
 Redis and Kafka passwords; a password inside ``REDIS_URL``) is masked in the encoded record, whatever
-field it might have slipped into (an error message, say).
+field it might have slipped into (an error message, say). Masking works on the record's values before
+they are serialised, so a secret holding ``"`` or ``\\`` (which JSON escapes) is caught as well.
 """
 
 from __future__ import annotations
 
 import asyncio
+import json
 import logging
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 from urllib.parse import unquote, urlsplit
 
+import pydantic_core
 from faust.types import TP
-from pydantic import SecretStr
+from pydantic import BaseModel, SecretStr
 
 from signal_monitor.config.settings import Settings
 from signal_monitor.status.collector import Collector, RuleStats, redis_last_alert
@@ -45,12 +48,46 @@ def secret_values(settings: Settings) -> list[str]:
     return sorted({v for v in values if v}, key=len, reverse=True)
 
 
-def encode(record: StatusRecord, secrets: Iterable[str] = ()) -> bytes:
-    """Return the record's JSON with every secret masked."""
-    text = record.model_dump_json()
+def _forms(secrets: Iterable[str]) -> list[str]:
+    """Return each secret as written and as JSON and ``repr()`` escape it inside a text, longest first."""
+    forms = set()
     for secret in secrets:
-        text = text.replace(secret, MASK)
-    return text.encode("utf-8")
+        if secret:
+            forms.update({secret, json.dumps(secret)[1:-1], json.dumps(secret, ensure_ascii=False)[1:-1]})
+            # repr() as it shows the secret alone, and inside a text that holds both kinds of quote
+            forms.update({repr(secret)[1:-1], repr(secret + "'\"")[1:-4]})
+    return sorted((f for f in forms if f), key=len, reverse=True)
+
+
+def mask(value: Any, secrets: Iterable[str]) -> Any:
+    """Return ``value`` (JSON-ready data: dicts, lists, strings, numbers) with every secret in a string masked.
+
+    Keys are masked too. Each secret is also looked for in the forms JSON and ``repr()`` escape it to, for
+    a string that quotes one (an error message showing a repr or a JSON body).
+    """
+    forms = _forms(secrets)
+    return _mask(value, forms) if forms else value
+
+
+def _mask(value: Any, forms: list[str]) -> Any:
+    if isinstance(value, str):
+        for form in forms:
+            if form in value:
+                value = value.replace(form, MASK)
+        return value
+    if isinstance(value, dict):
+        return {_mask(k, forms): _mask(v, forms) for k, v in value.items()}
+    if isinstance(value, list | tuple):
+        return [_mask(v, forms) for v in value]
+    return value
+
+
+def encode(record: BaseModel, secrets: Iterable[str] = ()) -> bytes:
+    """Return the record's JSON with every secret masked in its values before they are serialised."""
+    forms = _forms(secrets)
+    if not forms:
+        return record.model_dump_json().encode("utf-8")
+    return pydantic_core.to_json(_mask(record.model_dump(mode="json"), forms))
 
 
 def rule_stats(rules: RuleSet | None) -> RuleStats:

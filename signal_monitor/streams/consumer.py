@@ -17,7 +17,9 @@ rebalancing, and take the per-message waits out:
   acknowledges each message after the batch has been handled;
 * the consumer holds a fetch back while the batch streams' queues hold more than
   ``app.stream_buffer_bytes`` of message values: Faust bounds a queue in
-  messages only, and 500 envelopes of 500 events are ~75 MB.
+  messages only, and 500 envelopes of 500 events are ~75 MB;
+* :class:`BrokerWatch` says in the log when the consumer has lost every broker
+  connection, and when it has one again (aiokafka logs each failed reconnect).
 
 :class:`Transport` puts the consumer into a Faust app (see
 :func:`signal_monitor.app.create_app`).
@@ -26,6 +28,8 @@ rebalancing, and take the per-message waits out:
 from __future__ import annotations
 
 import asyncio
+import logging
+import time
 import weakref
 from collections.abc import AsyncIterator
 from weakref import WeakSet
@@ -37,6 +41,9 @@ from faust.streams import _current_event
 from faust.transport.consumer import CONSUMER_FETCHING
 from faust.transport.drivers import aiokafka as faust_aiokafka
 from faust.types import TP, EventT, Message
+from mode import Service
+
+log = logging.getLogger(__name__)
 
 #: The broker's long-poll on a quiet partition when the app does not say otherwise, in milliseconds.
 DEFAULT_FETCH_MAX_WAIT_MS = 100
@@ -44,6 +51,41 @@ DEFAULT_FETCH_MAX_WAIT_MS = 100
 YIELD_EVERY = 500
 #: How often a consumer held back by full queues looks again, in seconds.
 ROOM_POLL_S = 0.002
+#: How long the consumer may be without a broker connection before the worker logs that it paused, in seconds.
+BROKER_AWAY_S = 2.0
+
+
+class BrokerWatch:
+    """Tell when the consumer has had no broker connection for ``away_s``, and when it has one again.
+
+    While the broker is away, aiokafka logs each failed reconnect ("Unable connect to node …",
+    about ten a second) and nothing once it is connected again. The worker meanwhile fetches
+    and commits nothing, and its producer holds what it sends until the broker takes it. The
+    watch turns that into one line each way.
+    """
+
+    def __init__(self, *, away_s: float = BROKER_AWAY_S) -> None:
+        self.away_s = away_s
+        self._lost_at: float | None = None
+        self._reported = False
+
+    def observe(self, connected: bool, now: float) -> tuple[int, str] | None:
+        """Note whether the consumer is connected at ``now``; return the (level, line) to log when that is news."""
+        if connected:
+            lost_at, reported = self._lost_at, self._reported
+            self._lost_at, self._reported = None, False
+            if lost_at is None or not reported:
+                return None
+            return logging.INFO, f"Kafka broker available again after {now - lost_at:.1f} s: consuming resumes"
+        if self._lost_at is None:
+            self._lost_at = now
+        if self._reported or now - self._lost_at < self.away_s:
+            return None
+        self._reported = True
+        return logging.WARNING, (
+            f"Kafka broker unavailable: no connection for {now - self._lost_at:.1f} s; consuming paused "
+            "(nothing fetched or committed), alerts and dead letters wait to be produced; reconnecting"
+        )
 
 
 class ConsumerThread(faust_aiokafka.AIOKafkaConsumerThread):
@@ -63,6 +105,21 @@ class Consumer(faust_aiokafka.Consumer):
         super().__init__(*args, **kwargs)
         #: The queues :meth:`BatchStream.batches` reads, whose bytes bound what is delivered.
         self.batch_queues: WeakSet[Any] = WeakSet()
+        self.broker_watch = BrokerWatch()
+
+    def broker_connected(self) -> bool:
+        """Whether the aiokafka client holds an open connection to a broker (True before it has started)."""
+        client = getattr(getattr(self._thread, "_consumer", None), "_client", None)
+        if client is None:
+            return True
+        return any(conn.connected() for conn in list(client._conns.values()))
+
+    @Service.timer(1.0)
+    async def _watch_broker(self) -> None:
+        """Log when the broker went away and when it is back (see :class:`BrokerWatch`)."""
+        news = self.broker_watch.observe(self.broker_connected(), time.monotonic())
+        if news is not None:
+            log.log(*news)
 
     def queued_bytes(self) -> int:
         """Return the bytes of the message values waiting in the batch streams' queues."""

@@ -2,7 +2,8 @@
 
 The fake speaks Slack's contracts: incoming webhooks (200 "ok", 429 with Retry-After, 5xx, the permanent
 errors as status + reason text) and the Web API (chat.postMessage, conversations.history with message
-metadata). Each test asserts exact delivery counts and order; one measures pacing; three stop a worker
+metadata, newest first, ``limit`` messages a page and a ``response_metadata.next_cursor`` to the next).
+Each test asserts exact delivery counts and order; one measures pacing; three stop a worker
 between claiming a message and acking it (SIGKILL of a subprocess, or a cancelled task) and restart it.
 """
 
@@ -42,7 +43,7 @@ from signal_monitor.delivery.cli import outbox as outbox_cli
 from signal_monitor.delivery.cli import silence as silence_cli
 from signal_monitor.delivery.console import ConsoleSender
 from signal_monitor.delivery.keys import delivery_base
-from signal_monitor.delivery.slack import Outcome, Sender
+from signal_monitor.delivery.slack import LeaseCheck, Outcome, Sender
 from signal_monitor.rules.alert import Alert
 from tests.unit.delivery.factory import make_alert, weekly
 
@@ -92,6 +93,7 @@ class FakeSlack:
         self.lock = threading.Lock()
         self.requests: list[Post] = []
         self.scripts: dict[str, deque[Answer]] = {}
+        self.others: list[tuple[float, str]] = []  # (ts, text) of messages other apps and people posted
         server.expect_request(re.compile(r"^/services/.*"), method="POST").respond_with_handler(self._webhook)
         server.expect_request("/api/chat.postMessage", method="POST").respond_with_handler(self._post_message)
         server.expect_request("/api/conversations.history").respond_with_handler(self._history)
@@ -103,6 +105,12 @@ class FakeSlack:
     def script(self, path: str, *answers: Answer) -> None:
         """Queue answers for ``path`` (then 200 ok)."""
         self.scripts.setdefault(path, deque()).extend(answers)
+
+    def chatter(self, n: int) -> None:
+        """Post ``n`` messages of other apps and people in the channel now (in its history, not ``posted``)."""
+        now = time.time()
+        with self.lock:
+            self.others.extend((now + i * 1e-5, f"chatter {i}") for i in range(n))
 
     def posted(self, path: str | None = None) -> list[Post]:
         """Return the messages Slack would show (of one path), in arrival order."""
@@ -157,14 +165,25 @@ class FakeSlack:
     def _history(self, request: Request) -> Response:
         oldest = float(request.args.get("oldest", "0"))
         channel = request.args.get("channel") or request.form.get("channel")
+        limit = min(max(int(request.args.get("limit", "100")), 1), 999)  # Slack's default and most
+        start = int(request.args.get("cursor") or "0")
         with self.lock:
             shown = [p for p in self.requests if p.posted and p.path == "/api/chat.postMessage" and p.at >= oldest]
+            others = [(at, text) for at, text in self.others if at >= oldest]
         messages = [
             {"ts": f"{p.at:.6f}", "text": p.body.get("text", ""), "metadata": p.body.get("metadata")}
             for p in shown
             if p.body.get("channel") in (channel, CHANNEL)
-        ]
-        return Response(json.dumps({"ok": True, "messages": messages[::-1]}), content_type="application/json")
+        ] + [{"ts": f"{at:.6f}", "text": text} for at, text in others]
+        messages.sort(key=lambda m: float(m["ts"]), reverse=True)
+        page, more = messages[start : start + limit], start + limit < len(messages)
+        data = {
+            "ok": True,
+            "messages": page,
+            "has_more": more,
+            "response_metadata": {"next_cursor": str(start + limit) if more else ""},
+        }
+        return Response(json.dumps(data), content_type="application/json")
 
 
 @pytest.fixture(scope="module")
@@ -392,6 +411,55 @@ async def test_bot_answer_after_the_timeout_is_confirmed_not_reposted(fake_slack
     assert fake_slack.posted_keys() == keys([first, second])
     counts = await dispatcher.outbox.counts()
     assert counts["confirmed"] == 1 and counts["sent"] == 2
+
+
+async def test_bot_post_confirmed_on_the_second_page_of_history_is_not_reposted(
+    fake_slack: FakeSlack, make: Make
+) -> None:
+    # Slack takes the post but answers after the timeout; meanwhile 250 messages land in the channel, so
+    # the post is on the second page of conversations.history (200 a page), newest first.
+    arrived = threading.Event()
+    fake_slack.script("/api/chat.postMessage", Answer(delay=1.6, arrived=arrived))
+    dispatcher = make(token=TOKEN, channel=CHANNEL, options=fast_options(fake_slack, slack_timeout_s=1.0))
+    alert = make_alert()
+    await dispatcher.submit([alert])
+    draining = asyncio.create_task(dispatcher.drain(timeout=15))
+    await _wait_for(arrived.is_set, 10, "the post")
+    fake_slack.chatter(250)
+    assert await draining
+    assert len(fake_slack.received("/api/chat.postMessage")) == 1
+    assert fake_slack.posted_keys() == [alert.dedup_key]
+    counts = await dispatcher.outbox.counts()
+    assert counts["confirmed"] == 1 and counts["sent"] == 1
+    pages = [p for p in fake_slack.server.log if p[0].path == "/api/conversations.history"]
+    assert [r.args.get("cursor") for r, _ in pages] == [None, "200"]
+    assert len({r.args.get("oldest") for r, _ in pages}) == 1  # each page of the same time window
+
+
+async def test_a_bot_whose_lease_is_lost_before_sending_posts_nothing(fake_slack: FakeSlack, make: Make) -> None:
+    # The lease runs out between recording the attempt and posting (a pause of the worker), and another
+    # worker takes the destination over: the first must not post; the new holder sends the message, once.
+    options = fast_options(fake_slack)
+    paused = make(token=TOKEN, channel=CHANNEL, options=options, worker_id="paused")
+    alert = make_alert()
+    await paused.submit([alert])
+    lease_key = paused.outbox.key("lease", "desk")
+    begin = paused.outbox.begin
+
+    async def begin_then_lose_the_lease(*args: Any, **kwargs: Any) -> bool:
+        started = await begin(*args, **kwargs)
+        await paused.outbox.client.set(lease_key, "another-worker:0", px=60_000)
+        return started
+
+    paused.outbox.begin = begin_then_lose_the_lease  # type: ignore[method-assign]
+    assert await paused.drain(timeout=3) is False  # its queue is still there: the other worker holds it
+    assert fake_slack.received("/api/chat.postMessage") == []
+    assert await paused.outbox.depths() == {"desk": 1}
+    await paused.outbox.client.delete(lease_key)  # the other worker's lease; it is the holder that sends
+    holder = make(token=TOKEN, channel=CHANNEL, options=options, worker_id="holder")
+    assert await holder.drain(timeout=10)
+    assert fake_slack.posted_keys() == [alert.dedup_key]
+    assert len(fake_slack.received("/api/chat.postMessage")) == 1
 
 
 async def test_webhook_answer_after_the_timeout_is_resent_with_a_warning(
@@ -656,17 +724,21 @@ class _HangsOnThird:
         self.calls = 0
         self.reached = asyncio.Event()
 
-    async def send(self, alerts: Sequence[Alert], *, outbox_id: str, title: str | None = None) -> Outcome:
+    async def send(
+        self, alerts: Sequence[Alert], *, outbox_id: str, title: str | None = None, lease: LeaseCheck | None = None
+    ) -> Outcome:
         """Hang on the third call; else pass through."""
         self.calls += 1
         if self.calls == 3:
             self.reached.set()
             await asyncio.Event().wait()
-        return await self.inner.send(alerts, outbox_id=outbox_id, title=title)
+        return await self.inner.send(alerts, outbox_id=outbox_id, title=title, lease=lease)
 
-    async def confirm(self, outbox_id: str, since: float, *, channel_id: str | None = None) -> bool | None:
+    async def confirm(
+        self, outbox_id: str, since: float, *, channel_id: str | None = None, lease: LeaseCheck | None = None
+    ) -> bool | None:
         """Pass through."""
-        return await self.inner.confirm(outbox_id, since, channel_id=channel_id)
+        return await self.inner.confirm(outbox_id, since, channel_id=channel_id, lease=lease)
 
     async def close(self) -> None:
         """Pass through."""

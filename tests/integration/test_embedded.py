@@ -41,6 +41,16 @@ def _gone(pid: int) -> bool:
     return True
 
 
+def _read(bootstrap: str, topic: str, partition: int, *, timeout_ms: int = 20_000) -> list[Any]:
+    """The first record of ``topic[partition]``, read from the earliest offset (an empty list if none came)."""
+    consumer = KafkaConsumer(bootstrap_servers=bootstrap, auto_offset_reset="earliest", consumer_timeout_ms=timeout_ms)
+    try:
+        consumer.assign([TopicPartition(topic, partition)])
+        return list(itertools.islice(consumer, 1))
+    finally:
+        consumer.close()
+
+
 def _settings(**values: Any) -> Settings:
     return Settings(_env_file=None, **values)  # type: ignore[call-arg]
 
@@ -64,12 +74,7 @@ def test_broker_topic_with_four_partitions_round_trip(broker: str) -> None:
     finally:
         producer.close()
 
-    consumer = KafkaConsumer(bootstrap_servers=broker, auto_offset_reset="earliest", consumer_timeout_ms=10_000)
-    try:
-        consumer.assign([TopicPartition(topic, 3)])
-        records = list(itertools.islice(consumer, 1))
-    finally:
-        consumer.close()
+    records = _read(broker, topic, 3)
     assert [(r.partition, r.key, r.value) for r in records] == [(3, b"AAPL", b'{"qty": 100}')]
 
 
@@ -123,13 +128,7 @@ def test_kafka_killed_comes_back_on_the_same_port_with_its_log(tmp_path: Path) -
         assert not kafka_answers(bootstrap, timeout=1.0)
         server.start()
         assert server.bootstrap == bootstrap and server.pid != pid
-        consumer = KafkaConsumer(bootstrap_servers=bootstrap, auto_offset_reset="earliest", consumer_timeout_ms=20_000)
-        try:
-            consumer.assign([TopicPartition(topic, 0)])
-            records = list(itertools.islice(consumer, 1))
-        finally:
-            consumer.close()
-        assert [r.value for r in records] == [b"before the kill"]
+        assert [r.value for r in _read(bootstrap, topic, 0)] == [b"before the kill"]
     assert not server.running and not tcp_open("127.0.0.1", int(bootstrap.split(":")[1]))
 
 

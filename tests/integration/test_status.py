@@ -22,6 +22,7 @@ from collections.abc import Iterator
 from dataclasses import dataclass, field
 from datetime import date, datetime, timedelta, timezone
 from pathlib import Path
+from urllib.parse import quote
 from typing import Any
 
 import pytest
@@ -103,7 +104,7 @@ async def _backfill(url: str, password: str, names: Names, scenario: Scenario) -
 def scenario(broker: str, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Scenario]:
     """Start a password-protected Redis, backfill it, start the worker, stream events, wait for their status."""
     workdir = tmp_path_factory.mktemp("status")
-    password = f"pw-{uuid.uuid4().hex}"
+    password = f'pw-"\\{uuid.uuid4().hex}'  # JSON escapes " and \\: masked in the values, not in the JSON
     secrets = [password, f"https://hooks.slack.com/services/T0/B0/{uuid.uuid4().hex}", f"xoxb-{uuid.uuid4().hex}"]
     server = EmbeddedRedis(workdir / "redis").start()
     worker: Worker | None = None
@@ -124,7 +125,7 @@ def scenario(broker: str, tmp_path_factory: pytest.TempPathFactory) -> Iterator[
         worker.start()
         produce(broker, names.topic("trades"),
                 as_messages(make_trades(TRADES, seed=11, start=MONDAY, span=timedelta(days=3))) + [(b"F1", b) for b in BAD])
-        wait_for(caught_up(broker, f"redis://:{password}@127.0.0.1:{server.port}/0", names.key_prefix,
+        wait_for(caught_up(broker, f"redis://:{quote(password, safe='')}@127.0.0.1:{server.port}/0", names.key_prefix,
                            names.topic("trades")), timeout=90, what="the worker to catch up")
         trades = names.topic("trades")
 
@@ -181,6 +182,7 @@ def test_no_secret_reaches_the_status_topic(scenario: Scenario) -> None:
     assert raw, "no status record to search"
     for secret in scenario.secrets:
         assert secret.encode() not in raw
+        assert json.dumps(secret)[1:-1].encode() not in raw  # nor as JSON escapes it
     assert b"hooks.slack.com" not in raw and b"xoxb-" not in raw
 
 

@@ -29,7 +29,7 @@ from pydantic import BaseModel
 
 from signal_monitor.agents.ingest import Ingestor, Record
 from signal_monitor.config.settings import Settings
-from signal_monitor.security import redact_url
+from signal_monitor.redaction import redact_url
 from signal_monitor.errors import ConfigError, RuleFileError
 from signal_monitor.rules.engine import RuleEngine
 from signal_monitor.rules.model import load_rules, parse_rules

@@ -18,7 +18,8 @@ from typing import Any
 from pydantic import ValidationError
 
 from signal_monitor.delivery.outbox import Outbox
-from signal_monitor.delivery.slack import Outcome, Sender, hint
+from signal_monitor.delivery.slack import LEASE_LOST, LeaseCheck, Outcome, Sender, hint
+from signal_monitor.delivery.stages.guard import STOP_GRACE_S, guarded
 from signal_monitor.delivery.stages.message import rule_of, summary
 from signal_monitor.rules.alert import Alert
 
@@ -26,7 +27,6 @@ log = logging.getLogger("signal_monitor.delivery")
 
 MAX_RETRY_AFTER_S = 3600.0
 STOP_CHECK_S = 0.1
-STOP_GRACE_S = 5.0
 
 
 def backoff_delay(attempt: int, *, base: float, cap: float, jitter: float) -> float:
@@ -173,7 +173,9 @@ class Sending:
         self, dest: str, sender: Sender, alerts: list[Alert], ident: str, message: Mapping[str, Any]
     ) -> Outcome | None:
         """Send, renewing the lease meanwhile; when told to stop first, abandon the request (None: outcome unknown)."""
-        sending = asyncio.ensure_future(sender.send(alerts, outbox_id=ident, title=message.get("title")))
+        sending = asyncio.ensure_future(
+            sender.send(alerts, outbox_id=ident, title=message.get("title"), lease=self._lease_check(dest))
+        )
         renew = self._wall() + self.lease_s / 3
         while not sending.done():
             await asyncio.wait({sending}, timeout=STOP_CHECK_S)
@@ -188,19 +190,29 @@ class Sending:
                 )
                 return None
         try:
-            return sending.result()
+            outcome = sending.result()
         except asyncio.CancelledError:
             return None
         except Exception as exc:  # a bug in building or sending: retried, then parked, never a loop
             log.exception("%s: sending %s failed unexpectedly", sender.label, summary(message))
             return Outcome("retry", "unexpected_error", uncertain=True, detail=type(exc).__name__)
+        return None if outcome.reason == LEASE_LOST else outcome  # nothing was posted: the lease holder sends it
+
+    def _lease_check(self, dest: str) -> LeaseCheck:
+        """Return the senders' hook that renews this worker's lease on ``dest``: False once another worker holds it."""
+
+        async def check() -> bool:
+            return await guarded(self.outbox.lease(dest, self.token, self.lease_s))
+
+        return check
 
     async def _recover(
         self, dest: str, ident: str, message: Mapping[str, Any], sender: Sender, previous: Mapping[str, Any]
     ) -> bool:
         """Handle a message whose last attempt got no answer; True when it is known delivered (and acked)."""
         channel_id = await self.outbox.channel_id(dest) if sender.kind == "bot" else None
-        confirmed = await sender.confirm(ident, float(previous.get("started", 0.0)), channel_id=channel_id)
+        started = float(previous.get("started", 0.0))
+        confirmed = await sender.confirm(ident, started, channel_id=channel_id, lease=self._lease_check(dest))
         if confirmed:
             await self.outbox.ack(dest, ident, self.token, now=self._wall(), rule=rule_of(message), confirmed=True)
             log.info(

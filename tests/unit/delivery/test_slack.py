@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 from datetime import UTC, datetime, timedelta
 from email.utils import format_datetime
+from types import SimpleNamespace
 
 import aiohttp
 import pytest
@@ -13,10 +14,12 @@ from hypothesis import strategies as st
 from pydantic import SecretStr
 
 from signal_monitor.delivery.slack import (
+    LEASE_LOST,
     MAX_BLOCKS,
     MAX_FIELDS,
     MAX_HEADER_TEXT,
     MAX_SECTION_TEXT,
+    METADATA_EVENT,
     TRUNCATED,
     BotSender,
     WebhookSender,
@@ -241,3 +244,98 @@ def test_senders_never_show_their_secret() -> None:
         assert "s3cr3t" not in text
         assert "B0456EFGH" not in text
     assert webhook.label == "webhook hooks.slack.com/services/T…/***"
+
+
+# --- the bot sender against a fake Web API client ---------------------------------------------------------
+
+
+class _FakeWebClient:
+    """Answers chat.postMessage and conversations.history as Slack does: newest first, ``limit`` a page, a cursor."""
+
+    def __init__(self, messages: list[dict]) -> None:
+        self.messages = messages  # newest first, as Slack returns them
+        self.history_calls: list[dict] = []
+        self.posts: list[dict] = []
+        self.session = None
+
+    async def conversations_history(self, **kwargs: object) -> dict:
+        self.history_calls.append(dict(kwargs))
+        oldest = float(str(kwargs.get("oldest", "0")))
+        shown = [m for m in self.messages if float(m["ts"]) > oldest]
+        start = int(str(kwargs.get("cursor") or "0"))
+        limit = int(str(kwargs.get("limit", 100)))
+        page = shown[start : start + limit]
+        more = start + limit < len(shown)
+        meta = {"next_cursor": str(start + limit) if more else ""}
+        return {"ok": True, "messages": page, "has_more": more, "response_metadata": meta}
+
+    async def chat_postMessage(self, **kwargs: object) -> object:
+        self.posts.append(dict(kwargs))
+        return SimpleNamespace(status_code=200, data={"ok": True, "channel": "C0DESK001"}, headers={})
+
+
+def _history(n_newer: int, outbox_id: str, *, start: float = 5000.0) -> list[dict]:
+    """``n_newer`` messages of other apps, newest first, then the one that carries ``outbox_id``."""
+    others = [{"ts": f"{start + n_newer - i:.6f}", "text": f"chatter {i}"} for i in range(n_newer)]
+    ours = {
+        "ts": f"{start:.6f}",
+        "text": "ours",
+        "metadata": {"event_type": METADATA_EVENT, "event_payload": {"outbox_id": outbox_id}},
+    }
+    return [*others, ours]
+
+
+def _bot(client: _FakeWebClient) -> BotSender:
+    bot = BotSender(SecretStr("xoxb-1111-2222-s3cr3tT0k3n"), "C0DESK001")
+    bot._client = client  # type: ignore[assignment]
+    return bot
+
+
+class _Lease:
+    """A lease check that holds for ``held`` calls, then reports the lease lost."""
+
+    def __init__(self, held: int) -> None:
+        self.held = held
+        self.calls = 0
+
+    async def __call__(self) -> bool:
+        self.calls += 1
+        return self.calls <= self.held
+
+
+async def test_confirm_pages_history_to_the_confirming_message_on_page_two() -> None:
+    client = _FakeWebClient(_history(250, "abc123"))
+    confirmed = await _bot(client).confirm("abc123", 5000.0 - 1, channel_id="C0DESK001")
+    assert confirmed is True
+    assert len(client.history_calls) == 2
+    first, second = client.history_calls
+    assert "cursor" not in first and second["cursor"] == "200"
+    assert first["oldest"] == second["oldest"]  # every page is bounded by the same time window
+    assert float(str(first["oldest"])) <= 5000.0 - 1
+
+
+async def test_confirm_reads_every_page_of_the_window_before_saying_no() -> None:
+    client = _FakeWebClient(_history(450, "abc123"))
+    assert await _bot(client).confirm("other", 5000.0 - 1, channel_id="C0DESK001") is False
+    assert len(client.history_calls) == 3
+
+
+async def test_confirm_stops_paging_once_the_lease_is_lost() -> None:
+    client = _FakeWebClient(_history(450, "abc123"))
+    lease = _Lease(held=0)
+    assert await _bot(client).confirm("abc123", 5000.0 - 1, channel_id="C0DESK001", lease=lease) is None
+    assert len(client.history_calls) == 1  # the first page, then the lease was found lost: no second page
+
+
+async def test_a_bot_whose_lease_is_lost_before_sending_posts_nothing() -> None:
+    client = _FakeWebClient([])
+    outcome = await _bot(client).send([make_alert()], outbox_id="abc123", lease=_Lease(held=0))
+    assert client.posts == []
+    assert outcome.kind != "ok" and outcome.reason == LEASE_LOST
+
+
+async def test_a_bot_holding_its_lease_posts() -> None:
+    client = _FakeWebClient([])
+    lease = _Lease(held=1)
+    outcome = await _bot(client).send([make_alert()], outbox_id="abc123", lease=lease)
+    assert outcome.kind == "ok" and len(client.posts) == 1 and lease.calls == 1

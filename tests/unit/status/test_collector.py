@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import json
-from collections.abc import Mapping
+from collections.abc import Iterator, Mapping
 from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any
@@ -212,6 +212,43 @@ async def test_no_secret_from_the_environment_reaches_a_published_record(monkeyp
         assert secret not in text
     assert MASK in json.loads(text)["redis"]["error"]
     assert secret_values(settings) and "redis-pass-123" not in repr(settings)
+
+
+def _strings(value: Any) -> Iterator[str]:
+    """Every string of a parsed JSON document, keys included."""
+    if isinstance(value, str):
+        yield value
+    elif isinstance(value, dict):
+        for key, item in value.items():
+            yield key
+            yield from _strings(item)
+    elif isinstance(value, list):
+        for item in value:
+            yield from _strings(item)
+
+
+async def test_a_secret_holding_a_quote_and_a_backslash_never_reaches_a_published_record(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    # JSON escapes " and \ (pa\"ss\\word), so masking the serialised text for the raw secret misses it.
+    password, url_password = 'pa"ss\\word', 'ur"l\\pw'
+    monkeypatch.setenv("REDIS_PASSWORD", password)
+    monkeypatch.setenv("REDIS_URL", "redis://:ur%22l%5Cpw@127.0.0.1:6379/0")
+    settings = Settings()
+    assert settings.redis_password is not None and settings.redis_password.get_secret_value() == password
+    leak = ConnectionError(f"AUTH {password} failed; {url_password} at redis://:ur%22l%5Cpw@127.0.0.1; {password!r}")
+    app = FakeApp(FakeState({}, down=leak), FakeConsumer(set(), {}))
+    publisher = StatusPublisher(app, app.context, Collector(interval_s=10.0), options=StatusOptions.from_settings(settings))
+    await publisher.publish()
+    ((_, _, value),) = app.producer.sent
+    text = value.decode()
+    for secret in (password, url_password):
+        escaped = json.dumps(secret)[1:-1]
+        assert secret not in text and escaped not in text, text
+        shown = list(_strings(json.loads(text)))
+        assert not [s for s in shown if secret in s or repr(secret)[1:-1] in s], shown  # nor as a repr shows it
+    assert "ur%22l%5Cpw" not in text
+    assert MASK in json.loads(text)["redis"]["error"]
 
 
 def test_encode_masks_every_occurrence() -> None:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import logging
 from types import SimpleNamespace
 from typing import Any
 
@@ -181,3 +182,29 @@ async def test_a_fetch_waits_while_the_queues_hold_more_bytes_than_the_bound(app
     await asyncio.wait_for(deliver, timeout=5)
     assert delivered == [9]
     await it.aclose()
+
+
+def test_the_broker_watch_says_once_when_the_broker_went_away_and_once_when_it_is_back() -> None:
+    from signal_monitor.streams.consumer import BrokerWatch
+
+    watch = BrokerWatch(away_s=2.0)
+    assert watch.observe(True, 0.0) is None
+    assert watch.observe(False, 1.0) is None  # a moment without a connection is not news
+    level, line = watch.observe(False, 3.5) or (0, "")
+    assert level == logging.WARNING and line.startswith("Kafka broker unavailable: no connection for 2.5 s")
+    assert watch.observe(False, 4.5) is None  # said once
+    level, line = watch.observe(True, 9.0) or (0, "")
+    assert level == logging.INFO and line == "Kafka broker available again after 8.0 s: consuming resumes"
+    assert watch.observe(True, 10.0) is None
+    assert watch.observe(False, 11.0) is None
+    assert watch.observe(True, 12.0) is None  # back within away_s: nothing was said, nothing to take back
+
+
+def test_the_consumer_reports_a_connection_only_once_its_client_has_one(app: faust.App) -> None:
+    consumer = app.consumer
+    assert consumer.broker_connected()  # not started: nothing to say
+    conn = SimpleNamespace(connected=lambda: False)
+    consumer._thread._consumer = SimpleNamespace(_client=SimpleNamespace(_conns={(1, 0): conn}))
+    assert not consumer.broker_connected()
+    conn.connected = lambda: True
+    assert consumer.broker_connected()

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from signal_monitor.security import redact_url
+from signal_monitor.redaction import redact_url
 
 
 @pytest.mark.parametrize(
