@@ -23,7 +23,8 @@ from signal_monitor import __version__
 from signal_monitor.agents.closer import PeriodCloser
 from signal_monitor.agents.ingest import Ingestor, IngestStats, Record
 from signal_monitor.config.settings import Settings
-from signal_monitor.delivery.dispatcher import Dispatcher
+from signal_monitor.delivery.dispatcher import DeliveryOptions, Dispatcher, SlackDefaults
+from signal_monitor.delivery.routing import load_routes
 from signal_monitor.rules.alert import Alert
 from signal_monitor.rules.engine import RuleEngine
 from signal_monitor.rules.model import RuleSet, load_rules
@@ -31,14 +32,15 @@ from signal_monitor.security import faust_broker_credentials
 from signal_monitor.state.base import Batch
 from signal_monitor.state.connect import redis_client
 from signal_monitor.state.redis import RedisState
+from signal_monitor.status.publisher import StatusOptions, rule_stats
 from signal_monitor.status.publisher import install as install_status
-from signal_monitor.status.publisher import rule_stats
 from signal_monitor.status.recent_alerts import remember_alert
 from signal_monitor.streams.consumer import BatchStream, Transport
 from signal_monitor.streams.events import DeadLetter
 from signal_monitor.streams.topics import INPUTS
-from signal_monitor.web import install_web
+from signal_monitor.web import WebOptions, install_web
 from signal_monitor.web.prometheus import observe_alert_latency, observe_batch
+from signal_monitor.worker import WorkerContext
 
 log = logging.getLogger(__name__)
 
@@ -46,6 +48,18 @@ log = logging.getLogger(__name__)
 def worker_id(settings: Settings) -> str:
     """Return this worker's id: the setting, else host:pid."""
     return settings.worker_id or f"{socket.gethostname()}:{os.getpid()}"
+
+
+def build_dispatcher(client: Any, settings: Settings, *, worker_id: str) -> Dispatcher:
+    """Return the dispatcher of ``settings``: its routes file (SM_ROUTES_PATH), key prefix, options and Slack."""
+    return Dispatcher(
+        client,
+        routes=load_routes(settings.routes_path),
+        prefix=settings.key_prefix,
+        options=DeliveryOptions.from_settings(settings),
+        slack=SlackDefaults.from_settings(settings),
+        worker_id=worker_id,
+    )
 
 
 class MonitorApp(faust.App):
@@ -57,12 +71,14 @@ class MonitorApp(faust.App):
     stream_buffer_bytes: int = 0
     #: Assigned partitions -> their stored offset (-1: none); the consumer seeks each to it + 1 on an assignment.
     store_positions: Any = None
+    #: The worker's parts, for what reports on it (status, /metrics, the dashboard); set by ``create_app``.
+    context: WorkerContext
 
     def _new_transport(self) -> Transport:
         return Transport(self.conf.broker_consumer, self)
 
 
-def create_app(settings: Settings, *, rules: RuleSet | None = None) -> faust.App:
+def create_app(settings: Settings, *, rules: RuleSet | None = None) -> MonitorApp:
     """Build the Faust app of one worker from the settings.
 
     ``rules``: the rule set already parsed from ``settings.rules_path`` (the command line checks it
@@ -112,7 +128,7 @@ def create_app(settings: Settings, *, rules: RuleSet | None = None) -> faust.App
     elif rules is None:
         rules = load_rules(settings.rules_path)
     engine = RuleEngine(rules, state) if rules is not None else None
-    dispatcher = Dispatcher(state.client, settings=settings, worker_id=wid) if settings.delivery_enabled else None
+    dispatcher = build_dispatcher(state.client, settings, worker_id=wid) if settings.delivery_enabled else None
     if dispatcher is not None and engine is not None:
         dispatcher.routes.check_rule_ids(rule.id for rule in engine.rules)
     dlq_topic = settings.topic("dlq")
@@ -206,14 +222,19 @@ def create_app(settings: Settings, *, rules: RuleSet | None = None) -> faust.App
                 # the closer must wait for this partition's backlog
                 await state.register(tp.topic, tp.partition, highwater=ends[tp])
 
-    app.sm_state = state  # type: ignore[attr-defined]
-    app.sm_rules = rules  # type: ignore[attr-defined]
-    app.sm_stats = stats  # type: ignore[attr-defined]
-    app.sm_closer = closer  # type: ignore[attr-defined]
-    app.sm_worker_id = wid  # type: ignore[attr-defined]
-    app.sm_version = __version__  # type: ignore[attr-defined]
+    context = app.context = WorkerContext(
+        worker_id=wid,
+        version=__version__,
+        app_id=settings.app_id,
+        state=state,
+        stats=stats,
+        inputs=tuple(closer.topics),
+        closer=closer,
+        rules=rules,
+        rules_stats=rule_stats(rules),
+        delivery_stats=dispatcher.stats if dispatcher is not None else None,
+    )
     if dispatcher is not None:
-        app.sm_delivery_stats = dispatcher.stats  # type: ignore[attr-defined]
 
         @app.task
         async def deliver() -> None:
@@ -223,8 +244,8 @@ def create_app(settings: Settings, *, rules: RuleSet | None = None) -> faust.App
             finally:
                 await dispatcher.close()
 
-    install_status(app, settings, rules_stats=rule_stats(rules))
-    install_web(app, settings)
+    install_status(app, context, StatusOptions.from_settings(settings))
+    install_web(app, context, WebOptions.from_settings(settings))
     return app
 
 

@@ -1,10 +1,8 @@
-"""Collection: build a worker's ``StatusRecord`` from the parts ``create_app`` attaches to the app.
+"""Collection: build a worker's ``StatusRecord`` from its context (``signal_monitor.worker.WorkerContext``).
 
-The app carries ``sm_state`` (the store), ``sm_stats`` (``IngestStats``),
-``sm_closer`` (its ``topics`` are the input topics), ``sm_worker_id`` and
-``sm_version``; :func:`signal_monitor.status.publisher.install` adds a
-``Collector`` as ``sm_status_collector``. Alert delivery and the rule engine
-report through optional callables, so the record names them before they exist.
+The context names the worker and holds its store, its ingest counters and its input topics; the Faust
+consumer tells the assignment and the end offsets. Alert delivery and the rule engine report through
+optional callables, so the record names them before they exist.
 """
 
 from __future__ import annotations
@@ -17,7 +15,7 @@ import time
 from collections import deque
 from collections.abc import Awaitable, Callable, Iterable, Mapping, Sequence
 from datetime import datetime, timezone
-from typing import Any, Protocol
+from typing import TYPE_CHECKING, Any, Protocol
 
 from faust.types import TP
 
@@ -35,6 +33,9 @@ from signal_monitor.status.record import (
     StatusRecord,
     TopicFigures,
 )
+
+if TYPE_CHECKING:
+    from signal_monitor.worker import WorkerContext
 
 log = logging.getLogger(__name__)
 
@@ -150,7 +151,6 @@ class Collector:
         self,
         *,
         interval_s: float,
-        app_id: str = "",
         delivery_stats: DeliveryStats | None = None,
         rules_stats: RuleStats | None = None,
         last_alert: LastAlertSource | None = None,
@@ -160,7 +160,6 @@ class Collector:
         host: str | None = None,
     ) -> None:
         self.interval_s = interval_s
-        self.app_id = app_id
         self.delivery_stats = delivery_stats
         self.rules_stats = rules_stats
         self.last_alert = last_alert
@@ -170,12 +169,16 @@ class Collector:
         self.host = host or socket.gethostname()
         self.started = datetime.fromtimestamp(clock(), tz=timezone.utc)
 
-    async def collect(self, app: Any, *, reason: Reason = "interval", assigned: Iterable[TP] | None = None) -> StatusRecord:
-        """Return the record of ``app`` now (``assigned`` overrides the consumer's assignment, as in a rebalance)."""
-        stats: IngestStats = app.sm_stats
-        state: State = app.sm_state
-        inputs: list[str] = list(app.sm_closer.topics)
-        consumer: Consumer | None = getattr(app, "consumer", None)
+    async def collect(
+        self,
+        context: WorkerContext,
+        consumer: Consumer | None,
+        *,
+        reason: Reason = "interval",
+        assigned: Iterable[TP] | None = None,
+    ) -> StatusRecord:
+        """Return the record of the worker now (``assigned`` overrides the consumer's assignment, as in a rebalance)."""
+        stats, state, inputs = context.stats, context.state, list(context.inputs)
         parts = set(assigned) if assigned is not None else self._assignment(consumer)
         redis = await self._ping(state)
         marks: dict[str, Mapping[int, PartitionMark] | None] = {}
@@ -184,10 +187,10 @@ class Collector:
         highwater = consumer.highwater if consumer is not None else (lambda tp: None)
         rates = self.rates.observe({t: stats.events.get(t, 0) for t in inputs})
         return StatusRecord(
-            worker_id=str(app.sm_worker_id),
+            worker_id=context.worker_id,
             host=self.host,
-            version=str(app.sm_version),
-            app_id=self.app_id or str(getattr(getattr(app, "conf", None), "id", "")),
+            version=context.version,
+            app_id=context.app_id,
             started=self.started,
             published=datetime.fromtimestamp(self.clock(), tz=timezone.utc),
             reason=reason,
@@ -268,11 +271,3 @@ def redis_last_alert(client: Any, prefix: str) -> LastAlertSource:
 
     return newest
 
-
-async def collect(app: Any, *, reason: Reason = "interval") -> StatusRecord:
-    """Return the status record of ``app`` from the collector ``install`` attached (a default one otherwise)."""
-    collector: Collector | None = getattr(app, "sm_status_collector", None)
-    if collector is None:
-        collector = Collector(interval_s=10.0)
-        app.sm_status_collector = collector
-    return await collector.collect(app, reason=reason)

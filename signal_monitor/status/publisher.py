@@ -13,6 +13,7 @@ import asyncio
 import json
 import logging
 from collections.abc import Callable, Iterable
+from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 from urllib.parse import unquote, urlsplit
 
@@ -21,11 +22,12 @@ from faust.types import TP
 from pydantic import BaseModel, SecretStr
 
 from signal_monitor.config.settings import Settings
-from signal_monitor.status.collector import Collector, DeliveryStats, RuleStats, redis_last_alert
+from signal_monitor.status.collector import Collector, RuleStats, redis_last_alert
 from signal_monitor.status.record import Reason, StatusRecord
 
 if TYPE_CHECKING:
     from signal_monitor.rules.model import RuleSet
+    from signal_monitor.worker import WorkerContext
 
 log = logging.getLogger(__name__)
 
@@ -94,31 +96,47 @@ def rule_stats(rules: RuleSet | None) -> RuleStats:
     return lambda: {"loaded": loaded}
 
 
-def default_rule_stats(settings: Settings) -> RuleStats:
-    """Return the reporter of :func:`rule_stats` for the configured rule file, parsed now (0 when rules are disabled)."""
-    if not settings.rules_enabled:
-        return rule_stats(None)
-    from signal_monitor.rules.model import load_rules
+@dataclass(frozen=True, kw_only=True)
+class StatusOptions:
+    """What status publication needs of the settings (``from_settings`` reads them); secrets stay out of its repr."""
 
-    return rule_stats(load_rules(settings.rules_path))
+    topic: str  #: the compacted status topic
+    interval_s: float  #: SM_STATUS_INTERVAL_S
+    key_prefix: str  #: SM_KEY_PREFIX, where the recent-alerts list is
+    secrets: tuple[str, ...] = field(default=(), repr=False)  #: masked in every record (``secret_values``)
+
+    @classmethod
+    def from_settings(cls, settings: Settings) -> StatusOptions:
+        """Return the options of ``settings``, with every secret it holds."""
+        return cls(
+            topic=settings.topic("status"),
+            interval_s=settings.status_interval_s,
+            key_prefix=settings.key_prefix,
+            secrets=tuple(secret_values(settings)),
+        )
 
 
 class StatusPublisher:
     """Collects and produces this worker's status records."""
 
-    def __init__(self, app: Any, settings: Settings, collector: Collector) -> None:
+    def __init__(self, app: Any, context: WorkerContext, collector: Collector, *, options: StatusOptions) -> None:
         self.app = app
-        self.topic = settings.topic("status")
+        self.context = context
+        self.topic = options.topic
         self.collector = collector
-        self.secrets = secret_values(settings)
+        self.secrets = list(options.secrets)
         self.last: StatusRecord | None = None
         self.published = 0
         self.hooks: tuple[Callable[..., Any], ...] = ()  # strong references to the timer and signal handlers
         self._tasks: set[asyncio.Task[Any]] = set()
 
+    async def collect(self, *, reason: Reason = "interval", assigned: Iterable[TP] | None = None) -> StatusRecord:
+        """Return this worker's record now, without publishing it (``/metrics`` serves it)."""
+        return await self.collector.collect(self.context, self.app.consumer, reason=reason, assigned=assigned)
+
     async def publish(self, *, reason: Reason = "interval", assigned: Iterable[TP] | None = None) -> StatusRecord:
         """Collect a record and produce it to the status topic; return it."""
-        record = await self.collector.collect(self.app, reason=reason, assigned=assigned)
+        record = await self.collect(reason=reason, assigned=assigned)
         await self.app.producer.send_and_wait(
             self.topic, record.worker_id.encode("utf-8"), encode(record, self.secrets), None, None, None
         )
@@ -138,29 +156,20 @@ class StatusPublisher:
             log.warning("status: publishing after a rebalance failed: %r", task.exception())
 
 
-def install(
-    app: Any,
-    settings: Settings,
-    *,
-    delivery_stats: DeliveryStats | None = None,
-    rules_stats: RuleStats | None = None,
-) -> StatusPublisher:
+def install(app: Any, context: WorkerContext, options: StatusOptions) -> StatusPublisher:
     """Add the status timer and rebalance hooks to ``app``; idempotent. Returns the publisher."""
-    existing: StatusPublisher | None = getattr(app, "sm_status_publisher", None)
+    existing = context.installed.status
     if existing is not None:
         return existing
-    state = app.sm_state
-    client = getattr(state, "client", None)
+    client = getattr(context.state, "client", None)  # a store without Redis (memory) has no recent alerts
     collector = Collector(
-        interval_s=settings.status_interval_s,
-        app_id=settings.app_id,
-        delivery_stats=delivery_stats or getattr(app, "sm_delivery_stats", None),
-        rules_stats=rules_stats or getattr(app, "sm_rules_stats", None) or default_rule_stats(settings),
-        last_alert=redis_last_alert(client, settings.key_prefix) if client is not None else None,
+        interval_s=options.interval_s,
+        delivery_stats=context.delivery_stats,
+        rules_stats=context.rules_stats,
+        last_alert=redis_last_alert(client, options.key_prefix) if client is not None else None,
     )
-    publisher = StatusPublisher(app, settings, collector)
-    app.sm_status_collector = collector
-    app.sm_status_publisher = publisher
+    publisher = StatusPublisher(app, context, collector, options=options)
+    context.installed.status = publisher
 
     async def publish_status() -> None:
         """Publish this worker's status record."""
@@ -169,7 +178,7 @@ def install(
         except Exception:  # the next tick tries again
             log.exception("status: publishing the status record failed; retrying on the next tick")
 
-    app.timer(interval=settings.status_interval_s, name=f"{settings.app_id}.status")(publish_status)
+    app.timer(interval=options.interval_s, name=f"{context.app_id}.status")(publish_status)
 
     async def status_on_assigned(sender: Any, assigned: set[TP], **_: Any) -> None:
         """Publish the new assignment."""

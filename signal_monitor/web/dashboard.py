@@ -20,7 +20,7 @@ import html
 import logging
 import math
 import time
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import date, datetime, timedelta, timezone
 from pathlib import Path
@@ -33,6 +33,9 @@ from signal_monitor.status.recent_alerts import RECENT_ALERTS_MAX, recent_alerts
 
 if TYPE_CHECKING:
     from signal_monitor.rules.model import RuleSet
+    from signal_monitor.status.publisher import StatusPublisher
+    from signal_monitor.status.reader import StatusSnapshot
+    from signal_monitor.worker import WorkerContext
 
 log = logging.getLogger(__name__)
 
@@ -134,6 +137,31 @@ def vix_thresholds(settings: Settings, rules: RuleSet | None = None) -> tuple[fl
     """
     if not settings.rules_enabled:
         return DEFAULT_VIX_THRESHOLDS
+    if rules is None:
+        try:
+            from signal_monitor.rules.model import load_rules
+
+            rules = load_rules(settings.rules_path)
+        except Exception as exc:  # the dashboard still draws with the defaults
+            log.warning("dashboard: cannot read the VIX thresholds from the rules: %s", exc)
+            return DEFAULT_VIX_THRESHOLDS
+    return rule_vix_thresholds(rules)
+
+
+def rule_vix_thresholds(rules: RuleSet | None) -> tuple[float, ...]:
+    """Return the level and re-arm of the VIX threshold-crossing rule of ``rules`` (17 / 18 when none, or no rules)."""
+    if rules is None:
+        return DEFAULT_VIX_THRESHOLDS
+    try:
+        for rule in rules:
+            if rule.scope.get("symbol") == "VIX" and rule.metric == "close":
+                for check in rule.checks:
+                    level, rearm = getattr(check.params, "level", None), getattr(check.params, "rearm", None)
+                    if check.kind == "threshold_cross" and level is not None and rearm is not None:
+                        return (float(level), float(rearm))
+    except Exception as exc:  # the dashboard still draws with the defaults
+        log.warning("dashboard: cannot read the VIX thresholds from the rules: %s", exc)
+    return DEFAULT_VIX_THRESHOLDS
     try:
         if rules is None:
             from signal_monitor.rules.model import load_rules
@@ -370,15 +398,42 @@ def render_page(
 # --- serving -------------------------------------------------------------------------------------
 
 
+@dataclass(frozen=True, kw_only=True)
+class DashboardOptions:
+    """What the dashboard needs of the settings."""
+
+    key_prefix: str  #: SM_KEY_PREFIX, where the recent-alerts list is
+    status_interval_s: float  #: SM_STATUS_INTERVAL_S: how often workers publish, so how often the page refreshes
+
+    @classmethod
+    def from_settings(cls, settings: Settings) -> DashboardOptions:
+        """Return the options of ``settings``."""
+        return cls(key_prefix=settings.key_prefix, status_interval_s=settings.status_interval_s)
+
+
+#: Reads the status topic to its current end (``status.reader.read_status`` of the worker's settings).
+StatusSource = Callable[[], "StatusSnapshot"]
+
+
 class Dashboard:
     """Reads what the page shows: series and alerts from Redis, the workers' status from the status topic."""
 
-    def __init__(self, app: Any, settings: Settings, *, status_ttl_s: float | None = None) -> None:
-        self.app = app
-        self.settings = settings
-        self.state: State = app.sm_state
-        self.thresholds = vix_thresholds(settings, getattr(app, "sm_rules", None))
-        self.status_ttl_s = status_ttl_s if status_ttl_s is not None else max(1.0, settings.status_interval_s / 2)
+    def __init__(
+        self,
+        context: WorkerContext,
+        *,
+        options: DashboardOptions,
+        read_status: StatusSource,
+        publisher: StatusPublisher | None = None,
+        status_ttl_s: float | None = None,
+    ) -> None:
+        self.context = context
+        self.options = options
+        self.read_status = read_status
+        self.publisher = publisher
+        self.state: State = context.state
+        self.thresholds = rule_vix_thresholds(context.rules)
+        self.status_ttl_s = status_ttl_s if status_ttl_s is not None else max(1.0, options.status_interval_s / 2)
         self._status: tuple[float, dict[str, Any]] | None = None
         self._lock = asyncio.Lock()
 
@@ -387,11 +442,11 @@ class Dashboard:
         client = getattr(self.state, "client", None)
         if client is None:
             return []
-        return await recent_alerts(client, self.settings.key_prefix, limit=limit)
+        return await recent_alerts(client, self.options.key_prefix, limit=limit)
 
     async def status(self) -> dict[str, Any]:
         """Return the assessed status of every worker, read from the status topic at most every ``status_ttl_s``."""
-        from signal_monitor.status.reader import StatusSnapshot, read_status
+        from signal_monitor.status.reader import StatusSnapshot
         from signal_monitor.status.view import as_json, assess
 
         async with self._lock:
@@ -399,11 +454,11 @@ class Dashboard:
             if self._status is not None and now - self._status[0] < self.status_ttl_s:
                 return self._status[1]
             try:
-                snap = await asyncio.to_thread(read_status, self.settings, timeout_s=5.0)
+                snap = await asyncio.to_thread(self.read_status)
             except Exception as exc:  # show this worker's own record at least
                 log.warning("dashboard: cannot read the status topic: %s", exc)
                 snap = StatusSnapshot()
-            own = getattr(getattr(self.app, "sm_status_publisher", None), "last", None)
+            own = self.publisher.last if self.publisher is not None else None
             if own is not None and own.worker_id not in snap.latest:
                 snap.latest[own.worker_id] = own
             value = as_json(assess(snap))
@@ -413,14 +468,14 @@ class Dashboard:
     async def page(self, *, fund_type: str = "hedge_fund", strategy: str = "fundamental_long_short") -> str:
         """Return the page's HTML."""
         return render_page(
-            worker_id=str(getattr(self.app, "sm_worker_id", "")),
+            worker_id=self.context.worker_id,
             flows=await flow_chart(self.state, fund_type=fund_type),
             leverage=await leverage_charts(self.state, strategy=strategy),
             vix=await vix_chart(self.state, thresholds=self.thresholds),
             alerts=await self.alerts(),
             status=await self.status(),
             now=datetime.now(timezone.utc),
-            refresh_s=max(5.0, self.settings.status_interval_s),
+            refresh_s=max(5.0, self.options.status_interval_s),
         )
 
 
@@ -445,10 +500,8 @@ def _int(query: Mapping[str, str], name: str, default: int, *, lo: int = 1, hi: 
         return default
 
 
-def install_dashboard(app: Any, settings: Settings) -> Dashboard:
-    """Register ``/``, ``/api/*`` and ``/static/`` on the app's web server; return the dashboard."""
-    dash = Dashboard(app, settings)
-    app.sm_dashboard = dash
+def install_dashboard(app: Any, dash: Dashboard) -> None:
+    """Register ``/``, ``/api/*`` and ``/static/`` of ``dash`` on the app's web server."""
 
     async def index(self: Any, request: Any) -> Any:
         """Serve the dashboard page."""
@@ -488,4 +541,3 @@ def install_dashboard(app: Any, settings: Settings) -> Dashboard:
                           ("/api/vix", api_vix), ("/api/alerts", api_alerts), ("/api/status", api_status)):
         app.page(path, name=f"sm_{handler.__name__}")(handler)
     app.web.add_static("/static/", STATIC_DIR)
-    return dash

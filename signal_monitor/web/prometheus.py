@@ -10,7 +10,7 @@ alert is produced (seconds from its ``fired_at``).
 from __future__ import annotations
 
 from collections.abc import Iterator
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from prometheus_client import CollectorRegistry, Histogram, generate_latest
 from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, InfoMetricFamily, Metric
@@ -18,6 +18,9 @@ from prometheus_client.process_collector import ProcessCollector
 from prometheus_client.registry import Collector
 
 from signal_monitor.status.record import StatusRecord
+
+if TYPE_CHECKING:
+    from signal_monitor.status.publisher import StatusPublisher
 
 CONTENT_TYPE = "text/plain; version=0.0.4; charset=utf-8"
 
@@ -126,15 +129,13 @@ def render_metrics(record: StatusRecord, *, published: int | None = None) -> byt
     return generate_latest(registry)
 
 
-def install_metrics(app: Any) -> None:
-    """Serve ``/metrics`` on the app's web server (needs the status collector: ``status.publisher.install``)."""
-    from signal_monitor.status.collector import collect
+def install_metrics(app: Any, publisher: StatusPublisher) -> None:
+    """Serve ``/metrics`` on the app's web server: the figures of a record ``publisher`` collects on each scrape."""
 
     async def metrics(self: Any, request: Any) -> Any:
         """Serve the Prometheus metrics of this worker."""
-        record = await collect(app)
-        publisher = getattr(app, "sm_status_publisher", None)
-        body = render_metrics(record, published=publisher.published if publisher is not None else None)
+        record = await publisher.collect()
+        body = render_metrics(record, published=publisher.published)
         return self.bytes(body, headers={"Content-Type": CONTENT_TYPE})
 
     app.page("/metrics", name="sm_metrics")(metrics)

@@ -33,7 +33,7 @@ import redis.asyncio as aioredis
 from click.testing import CliRunner
 
 from signal_monitor.config.settings import Settings
-from signal_monitor.delivery import Dispatcher, parse_routes
+from signal_monitor.delivery import Dispatcher, SlackDefaults, parse_routes
 from signal_monitor.delivery.cli import outbox as outbox_cli
 from signal_monitor.delivery.cli import silence as silence_cli
 from signal_monitor.delivery.keys import DELIVERY_TAG, delivery_base, legacy_layout_present, migrate_legacy_keys
@@ -514,9 +514,9 @@ class Deliveries:
     def __call__(self, routes: str = SLACK_ROUTES, *, webhook: str, **kwargs: Any) -> Dispatcher:
         """Return a dispatcher of ``routes`` posting to ``webhook`` (test options unless given)."""
         kwargs.setdefault("options", fast_options())
-        settings = Settings(key_prefix=self.prefix, slack_webhook_url=webhook)
+        slack = SlackDefaults.from_settings(Settings(slack_webhook_url=webhook))
         parsed = parse_routes(routes, "cluster-routes.yaml")
-        dispatcher = Dispatcher(self.client, settings=settings, routes=parsed, **kwargs)
+        dispatcher = Dispatcher(self.client, routes=parsed, prefix=self.prefix, slack=slack, **kwargs)
         self.made.append(dispatcher)
         return dispatcher
 

@@ -38,7 +38,7 @@ from rich.console import Console
 from werkzeug import Request, Response
 
 from signal_monitor.config.settings import Settings
-from signal_monitor.delivery import DeliveryOptions, Dispatcher, parse_routes
+from signal_monitor.delivery import DeliveryOptions, Dispatcher, SlackDefaults, parse_routes
 from signal_monitor.delivery.cli import outbox as outbox_cli
 from signal_monitor.delivery.cli import silence as silence_cli
 from signal_monitor.delivery.console import ConsoleSender
@@ -266,14 +266,13 @@ async def make(client: aioredis.Redis, key_prefix: str) -> AsyncIterator[Make]:
         options: DeliveryOptions | None = None,
         **kwargs: Any,
     ) -> Dispatcher:
-        settings = Settings(
-            key_prefix=key_prefix, slack_webhook_url=webhook, slack_bot_token=token, slack_channel=channel
-        )
+        settings = Settings(slack_webhook_url=webhook, slack_bot_token=token, slack_channel=channel)
         dispatcher = Dispatcher(
             client,
-            settings=settings,
             routes=parse_routes(routes, "test-routes.yaml"),
+            prefix=key_prefix,
             options=options or fast_options(),
+            slack=SlackDefaults.from_settings(settings),
             **kwargs,
         )
         made.append(dispatcher)
@@ -603,15 +602,15 @@ WORKER = """
 import asyncio, json, sys
 import redis.asyncio as aioredis
 from signal_monitor.config.settings import Settings
-from signal_monitor.delivery import DeliveryOptions, Dispatcher, parse_routes
+from signal_monitor.delivery import DeliveryOptions, Dispatcher, SlackDefaults, parse_routes
 
 async def main() -> None:
     cfg = json.loads(sys.argv[1])
     client = aioredis.Redis.from_url(cfg["redis_url"], decode_responses=True)
-    settings = Settings(key_prefix=cfg["prefix"], slack_webhook_url=cfg.get("webhook"),
-                        slack_bot_token=cfg.get("token"), slack_channel=cfg.get("channel", ""))
-    dispatcher = Dispatcher(client, settings=settings, routes=parse_routes(cfg["routes"]),
-                            options=DeliveryOptions(**cfg["options"]))
+    settings = Settings(slack_webhook_url=cfg.get("webhook"), slack_bot_token=cfg.get("token"),
+                        slack_channel=cfg.get("channel", ""))
+    dispatcher = Dispatcher(client, routes=parse_routes(cfg["routes"]), prefix=cfg["prefix"],
+                            options=DeliveryOptions(**cfg["options"]), slack=SlackDefaults.from_settings(settings))
     print("draining", flush=True)
     await dispatcher.drain(timeout=30)
     print("drained", flush=True)
@@ -926,14 +925,13 @@ async def test_no_slack_configured_prints_to_the_console(make: Make) -> None:
 def test_slack_receiver_without_slack_settings_is_a_config_error(client: aioredis.Redis, key_prefix: str) -> None:
     from signal_monitor.delivery.routing import RouteFileError
 
-    settings = Settings(key_prefix=key_prefix)
     with pytest.raises(
         RouteFileError, match=r"test-routes.yaml, receiver 'desk', field 'type': Slack is not configured"
     ):
-        Dispatcher(client, settings=settings, routes=parse_routes(SLACK_ROUTES, "test-routes.yaml"))
+        Dispatcher(client, routes=parse_routes(SLACK_ROUTES, "test-routes.yaml"), prefix=key_prefix)
     channel = "receivers: [{name: desk, type: slack, channel: '#x'}]\nroute: {receiver: desk}\n"
     with pytest.raises(RouteFileError, match="field 'channel': posting to a channel needs a bot token"):
-        Dispatcher(client, settings=settings, routes=parse_routes(channel, "test-routes.yaml"))
+        Dispatcher(client, routes=parse_routes(channel, "test-routes.yaml"), prefix=key_prefix)
 
 
 # --- secrets --------------------------------------------------------------------------------------
@@ -1063,6 +1061,7 @@ async def test_state_under_the_names_before_the_hash_tag_moves_under_it_at_the_n
     fake_slack: FakeSlack, make: Make, client: aioredis.Redis, key_prefix: str
 ) -> None:
     from signal_monitor.delivery.silences import Silence
+    from signal_monitor.delivery.stages.message import new_message
 
     first, second, third = weekly("hf_net_buying_streak", 3)
     current = make(webhook=fake_slack.url())
@@ -1070,8 +1069,8 @@ async def test_state_under_the_names_before_the_hash_tag_moves_under_it_at_the_n
     # meanwhile a worker of the version before the tag left two queued messages and their claims, a parked
     # message, its lease on the destination, a silence and its counters under the old names
     old, now = f"{key_prefix}:outbox", time.time()
-    queued = [current._message("desk", "root", [a.model_dump(mode="json")], now) for a in (first, second)]
-    refused = current._message("desk", "root", [make_alert("refused").model_dump(mode="json")], now)
+    queued = [new_message("desk", "root", [a.model_dump(mode="json")], now) for a in (first, second)]
+    refused = new_message("desk", "root", [make_alert("refused").model_dump(mode="json")], now)
     for message, alert in zip(queued, (first, second), strict=True):
         await client.hset(f"{old}:msg", message["id"], json.dumps(message))
         await client.rpush(f"{old}:q:desk", message["id"])

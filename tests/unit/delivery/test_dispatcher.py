@@ -1,4 +1,6 @@
-"""The dispatcher without Redis: claim keys, retry backoff, digest chunks, and the sender each receiver gets.
+"""The dispatcher without Redis: the sender each receiver gets, its options, and building it.
+
+The stages' pure parts (claim keys, digest chunks, retry backoff) are tested in tests/unit/delivery/stages/.
 
 What it does with Redis (claims, queues, groups, retries, parking) is driven end to end against a real Redis
 and a fake Slack in tests/integration/test_delivery.py.
@@ -13,37 +15,9 @@ import redis.asyncio as aioredis
 
 from signal_monitor.config.settings import Settings
 from signal_monitor.delivery.console import ConsoleSender
-from signal_monitor.delivery.dispatcher import (
-    DeliveryOptions,
-    Dispatcher,
-    backoff_delay,
-    build_sender,
-    chunks,
-    claim_key,
-)
+from signal_monitor.delivery.dispatcher import DeliveryOptions, Dispatcher, SlackDefaults, build_sender
 from signal_monitor.delivery.routing import Receiver, RouteFileError, parse_routes
 from signal_monitor.delivery.slack import BotSender, Sender, WebhookSender
-from tests.unit.delivery.factory import make_alert
-
-
-def test_digest_chunks_keep_order() -> None:
-    assert chunks(list(range(7)), 3) == [[0, 1, 2], [3, 4, 5], [6]]
-    assert chunks([], 3) == []
-
-
-def test_claim_key_of_a_correction_carries_the_revision() -> None:
-    first = make_alert()
-    assert claim_key(first) == first.dedup_key
-    correction = make_alert(revision=3)
-    assert claim_key(correction) == f"{first.dedup_key}:v3"
-
-
-def test_backoff_grows_exponentially_with_jitter_and_a_cap() -> None:
-    def full(n: int) -> float:
-        return backoff_delay(n, base=1.0, cap=30.0, jitter=1.0)
-
-    assert [full(n) for n in (1, 2, 3, 4, 5, 6, 10)] == [1.0, 2.0, 4.0, 8.0, 16.0, 30.0, 30.0]
-    assert [backoff_delay(n, base=1.0, cap=30.0, jitter=0.0) for n in (1, 2, 3)] == [0.5, 1.0, 2.0]
 
 
 # --- which sender a receiver gets ----------------------------------------------------------------
@@ -67,7 +41,8 @@ def _no_slack_in_the_environment(monkeypatch: pytest.MonkeyPatch) -> None:
 
 
 def sender_of(receiver: Receiver, **settings: Any) -> Sender:
-    return build_sender(receiver, settings=Settings(**settings), options=OPTIONS, path="routes.yaml")
+    return build_sender(receiver, slack=SlackDefaults.from_settings(Settings(**settings)), options=OPTIONS,
+                        path="routes.yaml")
 
 
 def test_a_console_receiver_prints_unpaced_unless_it_says_otherwise() -> None:
@@ -129,8 +104,9 @@ async def test_a_dispatcher_has_one_sender_per_receiver_and_names_no_secret(monk
     monkeypatch.setenv("ENERGY_HOOK", HOOK)
     settings = Settings(key_prefix="smtest", slack_bot_token=TOKEN, slack_channel="C0DESK001")
     given = ConsoleSender(pace=0.0)
-    dispatcher = Dispatcher(unconnected(), settings=settings, routes=parse_routes(ROUTES, "routes.yaml"),
-                            options=OPTIONS, senders={"desk": given}, worker_id="w1")
+    dispatcher = Dispatcher(unconnected(), routes=parse_routes(ROUTES, "routes.yaml"), prefix="smtest",
+                            options=OPTIONS, slack=SlackDefaults.from_settings(settings), senders={"desk": given},
+                            worker_id="w1")
     try:
         assert dispatcher.senders["desk"] is given  # a sender handed in is used, not built
         assert isinstance(dispatcher.senders["urgent"], BotSender) and dispatcher.senders["urgent"].pace == 2.0
@@ -147,6 +123,6 @@ async def test_the_dispatchers_backoff_takes_its_jitter_from_the_rng_it_was_give
     options = DeliveryOptions(retry_base_s=1.0, retry_max_s=10.0)
     routes = parse_routes("receivers: [{name: desk, type: console}]\nroute: {receiver: desk}\n", "routes.yaml")
     for jitter, expected in ((0.0, [0.5, 1.0, 2.0, 4.0, 5.0]), (1.0, [1.0, 2.0, 4.0, 8.0, 10.0])):
-        dispatcher = Dispatcher(unconnected(), settings=Settings(), routes=routes, options=options, rng=lambda: jitter)
+        dispatcher = Dispatcher(unconnected(), routes=routes, prefix="smtest", options=options, rng=lambda: jitter)
         assert [dispatcher.backoff(n) for n in range(1, 6)] == expected
         await dispatcher.close()

@@ -15,7 +15,8 @@ from signal_monitor.agents.ingest import IngestStats
 from signal_monitor.config.settings import Settings
 from signal_monitor.state.base import PartitionMark
 from signal_monitor.status.collector import Collector, RateTracker, last_alert_of
-from signal_monitor.status.publisher import MASK, StatusPublisher, encode, install, secret_values
+from signal_monitor.status.publisher import MASK, StatusOptions, StatusPublisher, encode, install, secret_values
+from signal_monitor.worker import WorkerContext
 from tests.unit.status.records import make_record
 
 TRADES, QUOTES = "signals.trades", "signals.quotes"
@@ -73,19 +74,21 @@ class FakeProducer:
         self.sent.append((topic, key, value))
 
 
-class FakeCloser:
-    topics = [TRADES, QUOTES]
-
-
 class FakeApp:
-    """The attributes create_app attaches, with fakes behind them."""
+    """The worker context create_app builds, and the Faust app's consumer and producer, with fakes behind them."""
 
     def __init__(self, state: FakeState, consumer: FakeConsumer | None, stats: IngestStats | None = None) -> None:
-        self.sm_state = state
-        self.sm_stats = stats or IngestStats()
-        self.sm_closer = FakeCloser()
-        self.sm_worker_id = "w7"
-        self.sm_version = "9.9.9"
+        self.context = WorkerContext(
+            worker_id="w7",
+            version="9.9.9",
+            app_id="sm",
+            state=state,  # type: ignore[arg-type]
+            stats=stats or IngestStats(),
+            inputs=(TRADES, QUOTES),
+            closer=None,  # type: ignore[arg-type]  # the collector reads the inputs, not the closer
+            rules=None,
+            rules_stats=lambda: {"loaded": 0},
+        )
         self.consumer = consumer
         self.producer = FakeProducer()
 
@@ -129,12 +132,12 @@ async def test_collect_reports_lag_figures_and_reporters() -> None:
         return alert
 
     collector = Collector(
-        interval_s=5.0, app_id="sm", clock=FakeClock(1_750_000_000.0), host="h1",
+        interval_s=5.0, clock=FakeClock(1_750_000_000.0), host="h1",
         delivery_stats=lambda: {"outbox": {"slack": 3}, "parked": 1},
         rules_stats=lambda: {"loaded": 21, "armed": 19, "firing": 2, "silenced": 0},
         last_alert=newest,
     )
-    record = await collector.collect(app)
+    record = await collector.collect(app.context, app.consumer)
     lags = {(p.topic, p.partition): (p.applied_offset, p.end_offset, p.lag) for p in record.lag}
     assert lags == {(TRADES, 0): (9, 15, 5), (TRADES, 1): (-1, 3, 3), (TRADES, 2): (7, 8, 0)}
     assert len(record.partitions) == 4 and record.worker_id == "w7" and record.version == "9.9.9"
@@ -153,7 +156,7 @@ async def test_collect_reports_lag_figures_and_reporters() -> None:
 async def test_redis_down_leaves_lag_unknown_and_says_why() -> None:
     consumer = FakeConsumer({TP(TRADES, 0)}, {TP(TRADES, 0): 50})
     app = FakeApp(FakeState({}, down=ConnectionError("Connection refused")), consumer)
-    record = await Collector(interval_s=10.0).collect(app)
+    record = await Collector(interval_s=10.0).collect(app.context, app.consumer)
     assert not record.redis.ok and record.redis.rtt_ms is None
     assert record.redis.error == "ConnectionError: Connection refused"
     assert [(p.applied_offset, p.end_offset, p.lag) for p in record.lag] == [(None, 50, None)]
@@ -169,13 +172,13 @@ async def test_broken_reporters_and_a_stopped_consumer_do_not_stop_the_record() 
 
     app = FakeApp(FakeState({}), Stopped(set(), {}))
     collector = Collector(interval_s=10.0, delivery_stats=broken, rules_stats=lambda: {"loaded": -1, "armed": None})
-    record = await collector.collect(app)
+    record = await collector.collect(app.context, app.consumer)
     assert record.partitions == [] and record.delivery.outbox == {} and record.rules.loaded is None
 
 
 async def test_a_rebalance_record_names_the_new_assignment() -> None:
     app = FakeApp(FakeState({}), FakeConsumer({TP(TRADES, 0)}, {}))
-    record = await Collector(interval_s=10.0).collect(app, reason="assigned", assigned={TP(TRADES, 1), TP(TRADES, 2)})
+    record = await Collector(interval_s=10.0).collect(app.context, app.consumer, reason="assigned", assigned={TP(TRADES, 1), TP(TRADES, 2)})
     assert record.reason == "assigned" and [p.partition for p in record.partitions] == [1, 2]
 
 
@@ -200,7 +203,7 @@ async def test_no_secret_from_the_environment_reaches_a_published_record(monkeyp
     # the worst case: a secret inside an error message the record carries
     leak = ConnectionError(f"AUTH redis-pass-123 failed at redis://:url-pass-456@127.0.0.1 posting to {hook}")
     app = FakeApp(FakeState({}, down=leak), FakeConsumer(set(), {}))
-    publisher = StatusPublisher(app, settings, Collector(interval_s=10.0))
+    publisher = StatusPublisher(app, app.context, Collector(interval_s=10.0), options=StatusOptions.from_settings(settings))
     await publisher.publish()
     ((topic, key, value),) = app.producer.sent
     assert topic == "signals.status" and key == b"w7"
@@ -235,7 +238,7 @@ async def test_a_secret_holding_a_quote_and_a_backslash_never_reaches_a_publishe
     assert settings.redis_password is not None and settings.redis_password.get_secret_value() == password
     leak = ConnectionError(f"AUTH {password} failed; {url_password} at redis://:ur%22l%5Cpw@127.0.0.1; {password!r}")
     app = FakeApp(FakeState({}, down=leak), FakeConsumer(set(), {}))
-    publisher = StatusPublisher(app, settings, Collector(interval_s=10.0))
+    publisher = StatusPublisher(app, app.context, Collector(interval_s=10.0), options=StatusOptions.from_settings(settings))
     await publisher.publish()
     ((_, _, value),) = app.producer.sent
     text = value.decode()
@@ -259,12 +262,18 @@ def test_install_is_idempotent_and_attaches_the_collector(tmp_path: Path) -> Non
     settings = Settings(kafka_bootstrap="127.0.0.1:9", redis_url="redis://127.0.0.1:1/0", data_dir=tmp_path,
                         rules_enabled=True, status_interval_s=2.5)
     app = create_app(settings)
-    first = install(app, settings)
-    assert install(app, settings) is first
-    attached = app.sm_status_collector  # type: ignore[attr-defined]
-    assert attached is first.collector and first.collector.interval_s == 2.5
-    assert first.topic == "signals.status"
+    first = install(app, app.context, StatusOptions.from_settings(settings))
+    assert install(app, app.context, StatusOptions.from_settings(settings)) is first
+    assert app.context.installed.status is first and first.collector.interval_s == 2.5
+    assert first.topic == "signals.status" and first.context is app.context
     from signal_monitor.rules.model import load_rules
 
     assert first.collector.rules_stats is not None
     assert first.collector.rules_stats()["loaded"] == len(load_rules(settings.rules_path)) > 0
+
+
+def test_the_status_options_carry_the_secrets_but_do_not_show_them() -> None:
+    settings = Settings(redis_url="redis://:url-pass-456@127.0.0.1:6379/0", slack_bot_token="xoxb-opt-token")
+    options = StatusOptions.from_settings(settings)
+    assert set(options.secrets) == {"url-pass-456", "xoxb-opt-token"}
+    assert "url-pass-456" not in repr(options) and "xoxb-opt-token" not in repr(options)

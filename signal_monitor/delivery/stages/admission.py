@@ -1,0 +1,110 @@
+"""Admission: route each alert, drop what is provisional, silenced, inhibited or a realert, and store the rest.
+
+What passes is claimed per receiver (so it is queued once, across workers and restarts) and either queued
+as a message at once or buffered in its route's group when the route has a ``group_wait`` (``grouping``).
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable
+from typing import Any
+
+from signal_monitor.delivery.inhibition import Inhibitor
+from signal_monitor.delivery.outbox import Outbox
+from signal_monitor.delivery.realert import realert_key
+from signal_monitor.delivery.routing import Route, Routes, format_duration
+from signal_monitor.delivery.silences import SilenceStore, silenced_by
+from signal_monitor.delivery.stages.message import new_message
+from signal_monitor.rules.alert import Alert
+
+log = logging.getLogger("signal_monitor.delivery")
+
+
+def claim_key(alert: Alert) -> str:
+    """Return the key an alert is claimed under: its dedup key, with ``:v<revision>`` for a correction."""
+    suffix = f":v{alert.revision}"
+    if alert.revision > 1 and not alert.dedup_key.endswith(suffix):
+        return alert.dedup_key + suffix
+    return alert.dedup_key
+
+
+class Admission:
+    """Decides which receivers get an alert and stores it for them in the outbox."""
+
+    def __init__(
+        self,
+        outbox: Outbox,
+        *,
+        routes: Routes,
+        silences: SilenceStore,
+        inhibitor: Inhibitor,
+        claim_ttl_s: float,
+        clock: Callable[[], float],
+    ) -> None:
+        self.outbox = outbox
+        self.routes = routes
+        self.silences = silences
+        self.inhibitor = inhibitor
+        self.claim_ttl_s = claim_ttl_s
+        self.clock = clock
+
+    async def admit(self, alerts: list[Alert]) -> None:
+        """Route and filter ``alerts``; queue or buffer (in a group) what is to be sent."""
+        silences = await self.silences.active()
+        # inhibition sources first, so a critical mutes the warnings of the same batch
+        ordered = sorted(alerts, key=lambda a: 0 if self.inhibitor.is_source(a) else 1)
+        for alert in ordered:
+            now = self.clock()
+            if alert.provisional:
+                await self.outbox.count("provisional_skipped")
+                continue
+            await self.inhibitor.record(alert)
+            silence = silenced_by(alert, silences, now)
+            if silence is not None:
+                await self.outbox.count("silenced")
+                log.info("silenced: %s %s (silence %s: %s)", alert.rule, alert.dedup_key, silence.id, silence.reason)
+                continue
+            source = await self.inhibitor.muted_by(alert)
+            if source is not None:
+                await self.outbox.count("inhibited")
+                log.info("inhibited: %s %s (by a %s alert of the same scope)", alert.rule, alert.dedup_key, source)
+                continue
+            for route in self.routes.match(alert):
+                await self._admit_to(alert, route, now)
+
+    async def _admit_to(self, alert: Alert, route: Route, now: float) -> None:
+        """Claim ``alert`` for the receiver of ``route`` and queue or buffer it, unless a realert or resolved skip."""
+        receiver = route.receiver
+        noise = self.routes.noise(route, alert)
+        key = claim_key(alert)
+        if not alert.fired:
+            base = key.split(":v", 1)[0]
+            if not noise.resolved or not await self.outbox.claimed(receiver, base):
+                await self.outbox.count("resolved_skipped")
+                return
+        realert = 0.0 if (alert.correction or not alert.fired) else noise.realert
+        record = alert.model_dump(mode="json")
+        common: dict[str, Any] = {
+            "receiver": receiver,
+            "dedup": key,
+            "claim_ttl_s": self.claim_ttl_s,
+            "realert_key": realert_key(self.outbox.prefix, receiver, alert),
+            "realert_s": realert,
+            "now": now,
+        }
+        if noise.group_wait > 0:
+            entry = {"alert": record, "receiver": receiver, "route": route.name, "group_max": noise.group_max}
+            result = await self.outbox.admit(**common, group=route.name, entry=entry, due=now + noise.group_wait)
+        else:
+            result = await self.outbox.admit(**common, message=new_message(receiver, route.name, [record], now))
+        if result == "realert":
+            log.info(
+                "realert: %s for %s went to %s less than %s ago; dropped",
+                alert.rule,
+                alert.scope,
+                receiver,
+                format_duration(realert),
+            )
+        elif result == "duplicate":
+            log.debug("duplicate: %s for %s was queued before", key, receiver)
