@@ -364,7 +364,7 @@ def slack_test(routes_path: str | None, receiver_name: str | None, text: str | N
     from datetime import UTC
     from datetime import datetime as dt
 
-    from signal_monitor.delivery.dispatcher import DeliveryOptions, build_sender
+    from signal_monitor.delivery.dispatcher import DeliveryOptions, SlackDefaults, build_sender
     from signal_monitor.delivery.routing import check_routes_file
     from signal_monitor.errors import RouteFileError
 
@@ -381,8 +381,8 @@ def slack_test(routes_path: str | None, receiver_name: str | None, text: str | N
         raise click.BadParameter(f"no receiver {name!r} (known: {', '.join(sorted(found.receivers))})",
                                  param_hint="--receiver")
     try:
-        sender = build_sender(receiver, settings=settings, options=DeliveryOptions.from_settings(settings),
-                              path=found.path)
+        sender = build_sender(receiver, slack=SlackDefaults.from_settings(settings),
+                              options=DeliveryOptions.from_settings(settings), path=found.path)
     except RouteFileError as exc:
         raise click.ClickException(str(exc)) from None
     now = dt.now(UTC)
