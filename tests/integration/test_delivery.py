@@ -418,9 +418,10 @@ async def test_bot_post_confirmed_on_the_second_page_of_history_is_not_reposted(
 ) -> None:
     # Slack takes the post but answers after the timeout; meanwhile 250 messages land in the channel, so
     # the post is on the second page of conversations.history (200 a page), newest first.
+    # The timeout leaves the history reads (two pages, 250 messages) room on a loaded machine.
     arrived = threading.Event()
-    fake_slack.script("/api/chat.postMessage", Answer(delay=1.6, arrived=arrived))
-    dispatcher = make(token=TOKEN, channel=CHANNEL, options=fast_options(fake_slack, slack_timeout_s=1.0))
+    fake_slack.script("/api/chat.postMessage", Answer(delay=2.6, arrived=arrived))
+    dispatcher = make(token=TOKEN, channel=CHANNEL, options=fast_options(fake_slack, slack_timeout_s=2.0))
     alert = make_alert()
     await dispatcher.submit([alert])
     draining = asyncio.create_task(dispatcher.drain(timeout=15))
