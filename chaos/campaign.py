@@ -5,8 +5,9 @@ One run, end to end, on services it starts for itself:
 1. builds the workload (``chaos.workload``): about 1M trades over 8 weeks in envelopes of 500,
    keyed by fund, and the ground truth (per week x fund type x sector: summed notional per
    action and the count), computed from the generated events, not by the monitor's code;
-2. forks the expectation: ``signal_monitor.offline.replay.replay`` over a ``MemoryState`` with the same
-   rule file and the same events gives the alerts that must reach Slack;
+2. forks the expectation: the workers' ingestor, period closer and rule engine (as
+   ``signal_monitor.offline.replay`` runs them) over a ``MemoryState``, with the same rule file, fed the
+   envelopes in the order they are produced, give the alerts and the corrections that must reach Slack;
 3. starts the embedded broker (Apache Kafka when Java is here, else Tansu; ``SM_EMBEDDED_BROKER``
    chooses), its own redis-server with AOF (as in
    docker-compose.yml), the local Slack receiver (``bench.slack_receiver``), and two
@@ -16,6 +17,16 @@ One run, end to end, on services it starts for itself:
 4. streams the weeks in order, paced, while it
    - SIGKILLs a random worker at random moments (at least 5 times) and restarts it,
    - stops its Redis mid-stream and starts it again on the same port (AOF: the data survives),
+   - rolls Redis back (``redis_rollbacks``): holds the producer in a week once the week before is closed and
+     delivered, snapshots Redis (BGSAVE), lets the workers apply more, SIGKILLs Redis and starts it on the
+     snapshot (its AOF removed); the workers must read the lost batches again from Kafka. No close and no
+     alert falls between the snapshot and the kill, so what else a rollback takes back (rule state, claims,
+     outbox acks, which would repeat alerts) is kept out of the measurement on purpose,
+   - SIGSTOPs workers (``paused_workers``) past their 6 s session timeout, and in the full run one that has
+     just logged ``closed week`` (it holds the close lease) for 70 s, past the 60 s lease, then SIGCONTs them,
+   - produces a late envelope (``late_events``) of a closed week halfway through the next week, after the
+     closers finished that week (``SM_LATENESS_DAYS=14`` for the campaign), and expects each correction
+     (``corrections``) once on ``signals.alerts`` and once per receiver,
    - on Apache Kafka, SIGKILLs the broker mid-stream (twice; once in the quick run) and starts it
      again on the same ports and log dirs; the campaign's producer (acks=all, idempotent, retrying)
      and the workers ride it out (Tansu keeps its log in memory, so a Tansu run skips them and says so),
@@ -27,13 +38,17 @@ One run, end to end, on services it starts for itself:
    - ``lost`` / ``double_counted``: trades missing from / counted twice in the stored weekly
      counts, against the ground truth;
    - ``duplicate_alerts``: posts beyond the first of one dedup key on one receiver;
-   - ``missing_alerts``: (receiver, dedup key) pairs the replay expects that never posted.
+   - ``missing_alerts``: (receiver, dedup key) pairs the replay expects that never posted (corrections included);
+   - ``duplicate_alerts_on_topic``: records of ``signals.alerts`` beyond the first of one (dedup key, revision).
+     It is reported, not part of the exit status: the worker's producer is not idempotent, so a broker crash
+     or a close taken over can repeat a record there (docs/guarantees.md).
 
 It prints a table and, as its last line, one JSON object: broker, kills, broker_restarts, events,
-lost, double_counted, duplicate_alerts, missing_alerts, seconds. Exit status 0 when the four
-figures are zero (and nothing else is off), else 1.
+lost, double_counted, duplicate_alerts, missing_alerts, redis_rollbacks, paused_workers, late_events,
+corrections, duplicate_alerts_on_topic, seconds. Exit status 0 when lost, double_counted, duplicate_alerts
+and missing_alerts are zero (and nothing else is off), else 1.
 
-``CHAOS_QUICK=1``: 200k events, 3 kills, 1 broker kill, a shorter stream. ``CHAOS_SEED`` fixes the fault
+``CHAOS_QUICK=1``: 200k events, 3 kills, 1 broker kill, 1 rollback, one 10 s pause, 1 late envelope, a shorter stream. ``CHAOS_SEED`` fixes the fault
 plan and the data; ``CHAOS_EVENTS``, ``CHAOS_KILLS``, ``CHAOS_BROKER_KILLS``, ``CHAOS_STREAM_S`` override; ``CHAOS_DIR``
 is where logs go (default ``.run/chaos``); ``CHAOS_KEEP=1`` keeps Redis' AOF and the broker files.
 """
@@ -62,7 +77,7 @@ from pathlib import Path
 from typing import Any
 
 from bench.slack_receiver import SlackReceiver
-from chaos.workload import Workload, build
+from chaos.workload import Workload, add_late, build
 from signal_monitor.delivery.keys import delivery_base
 
 HERE = Path(__file__).resolve().parent
@@ -108,6 +123,16 @@ class Plan:
     final_timeout_s: float = 150.0
     scenario: str = "campaign"
     quick: bool = False
+    #: roll Redis back (to a snapshot taken while this week's data is produced, once the week before is closed and
+    #: delivered) during the production of these weeks (indexes into the weeks)
+    rollback_weeks: tuple[int, ...] = ()
+    #: SIGSTOP pauses: ("random", seconds) pauses a random worker at a random moment; ("close", seconds) pauses
+    #: the worker that logs ``closed week`` of week index ``pause_close_week``, holding the close lease
+    pauses: tuple[tuple[str, float], ...] = ()
+    pause_close_week: int = 2
+    #: weeks (indexes) that get a late envelope, produced halfway through the next week, after they closed
+    late_weeks: tuple[int, ...] = ()
+    lateness_days: float = 14.0
 
     @classmethod
     def from_env(cls, scenario: str = "campaign", env: dict[str, str] | None = None) -> Plan:
@@ -118,9 +143,11 @@ class Plan:
         if scenario != "campaign":
             plan = cls(events=120_000, weeks=5, kills=0, stream_s=40.0, seed=seed, scenario=scenario)
         elif quick:
-            plan = cls(events=200_000, weeks=6, kills=3, broker_kills=1, stream_s=50.0, seed=seed, quick=True)
+            plan = cls(events=200_000, weeks=6, kills=3, broker_kills=1, stream_s=50.0, seed=seed, quick=True,
+                       rollback_weeks=(1,), pauses=(("random", 10.0),), late_weeks=(3,))
         else:
-            plan = cls(events=1_000_000, weeks=8, kills=6, broker_kills=2, stream_s=160.0, seed=seed)
+            plan = cls(events=1_000_000, weeks=8, kills=6, broker_kills=2, stream_s=160.0, seed=seed,
+                       rollback_weeks=(1,), pauses=(("close", 70.0), ("random", 10.0)), late_weeks=(4, 6))
         if env.get("CHAOS_EVENTS"):
             plan.events = int(env["CHAOS_EVENTS"])
         if env.get("CHAOS_KILLS"):
@@ -144,22 +171,65 @@ def group_stuck(log: str) -> bool:
 # --- the expectation: the replay engine over the same events, in a forked process -------------------
 
 
-def _expected_alerts(work: Workload, rules_path: Path) -> dict[str, Any]:
-    from signal_monitor.offline.replay import replay
+def _expected_alerts(work: Workload, rules_path: Path, lateness_days: float = 14.0) -> dict[str, Any]:
+    """The alerts the stream must give: the workers' own ingestor, period closer and rule engine (as
+    ``signal_monitor.offline.replay`` runs them) over a ``MemoryState``, fed the envelopes in the order the campaign
+    produces them, the watermark at the newest event applied. A late envelope is fed alone after the weeks before
+    it closed, as the producer sends it only then: its week is recomputed once, which gives its corrections."""
+    from signal_monitor.agents.closer import PeriodCloser
+    from signal_monitor.agents.ingest import IngestStats, Ingestor, Record
     from signal_monitor.rules.engine import RuleEngine
     from signal_monitor.rules.model import load_rules
     from signal_monitor.state.memory import MemoryState
+    from signal_monitor.streams.topics import INPUTS
 
     async def run() -> dict[str, Any]:
         state = MemoryState()
         engine = RuleEngine(load_rules(rules_path), state)
         started = time.perf_counter()
-        summary = await replay(state, [("trades", iter(work.trades))], evaluator=engine)
+        alerts: list[Any] = []
+        letters: list[Any] = []
+        position = {"t": 0.0}
+
+        async def collect_alerts(found: Any) -> None:
+            alerts.extend(found)
+
+        async def collect_letters(found: Any) -> None:
+            letters.extend(found)
+
+        topic = f"{state.topic_prefix}.trades"
+        closer = PeriodCloser(state, topics=[f"{state.topic_prefix}.{k}" for k in INPUTS], evaluator=engine, emit=collect_alerts,
+                              grace_s=300.0, idle_s=float("inf"), clock=lambda: position["t"] or None)
+        stats = IngestStats()
+        ingestor = Ingestor(state, topic=topic, kind="trades", dead_letters=collect_letters, lateness_s=lateness_days * 86400,
+                            max_message_bytes=1024 * 1024, worker_id="expect", on_applied=closer.note, stats=stats)
+        late = {(m, p) for m, p, _ in work.late}
+        offset = 0
+        chunk: list[Any] = []
+
+        async def flush() -> None:
+            if chunk:
+                await ingestor.handle(list(chunk))
+                chunk.clear()
+                position["t"] = max(position["t"], stats.newest_event.get(topic, 0.0))
+                await closer.advance()
+
+        for w, messages in enumerate(work.messages):
+            for j, (_, value) in enumerate(messages):
+                if (w, j) in late:
+                    await flush()
+                chunk.append(Record(0, offset, value))
+                offset += 1
+                if (w, j) in late or len(chunk) >= 20:
+                    await flush()
+        await flush()
+        position["t"] += 300.0
+        await closer.advance()
         return {
             "seconds": time.perf_counter() - started,
-            "events": summary.events.get("trades", 0),
-            "dead_letters": len(summary.dead_letters),
-            "closed_weeks": summary.closed_weeks,
+            "events": stats.events.get(topic, 0),
+            "dead_letters": len(letters),
+            "closed_weeks": closer.closed_weeks,
             "alerts": [
                 {
                     "key": a.dedup_key,
@@ -170,16 +240,16 @@ def _expected_alerts(work: Workload, rules_path: Path) -> dict[str, Any]:
                     "provisional": a.provisional,
                     "correction": a.correction,
                 }
-                for a in summary.alerts
+                for a in alerts
             ],
         }
 
     return asyncio.run(run())
 
 
-def _replay_child(work: Workload, rules_path: Path, conn: Any) -> None:
+def _replay_child(work: Workload, rules_path: Path, lateness_days: float, conn: Any) -> None:
     try:
-        conn.send(("ok", _expected_alerts(work, rules_path)))
+        conn.send(("ok", _expected_alerts(work, rules_path, lateness_days)))
     except BaseException:  # noqa: BLE001 - the parent reports it
         conn.send(("error", traceback.format_exc()))
     finally:
@@ -189,10 +259,10 @@ def _replay_child(work: Workload, rules_path: Path, conn: Any) -> None:
 class Expectation:
     """The replay, run in a forked child while the campaign streams (the data is shared copy-on-write)."""
 
-    def __init__(self, work: Workload, rules_path: Path) -> None:
+    def __init__(self, work: Workload, rules_path: Path, lateness_days: float = 14.0) -> None:
         ctx = multiprocessing.get_context("fork")
         self._recv, send = ctx.Pipe(duplex=False)
-        self._proc = ctx.Process(target=_replay_child, args=(work, rules_path, send), daemon=True, name="chaos-replay")
+        self._proc = ctx.Process(target=_replay_child, args=(work, rules_path, lateness_days, send), daemon=True, name="chaos-replay")
         self._proc.start()
         send.close()
 
@@ -228,6 +298,7 @@ class Life:
     ended: float | None = None
     how: str = ""  # killed | crashed | stopped
     why: str = ""  # for a kill: random | mid-post (webhook/bot) | at close
+    paused: bool = False  # SIGSTOPped right now (not a candidate for a random kill)
 
     @property
     def name(self) -> str:
@@ -273,7 +344,24 @@ class Pool:
     def running(self) -> list[Life]:
         """The lives whose process runs."""
         with self.lock:
-            return [life for life in self.current.values() if life.ended is None and life.worker.proc.poll() is None]
+            return [life for life in self.current.values()
+                    if life.ended is None and not life.paused and life.worker.proc.poll() is None]
+
+    def pause(self, life: Life) -> bool:
+        """SIGSTOP one worker; False when it had already ended."""
+        with self.lock:
+            if life.ended is not None or life.paused or life.worker.proc.poll() is not None:
+                return False
+            life.paused = True
+        os.kill(life.worker.proc.pid, signal.SIGSTOP)
+        return True
+
+    def resume(self, life: Life) -> None:
+        """SIGCONT a paused worker."""
+        with self.lock:
+            life.paused = False
+        if life.worker.proc.poll() is None:
+            os.kill(life.worker.proc.pid, signal.SIGCONT)
 
     def kill(self, life: Life, why: str = "random") -> bool:
         """SIGKILL one worker (and reap it); False when it had already ended."""
@@ -300,6 +388,8 @@ class Pool:
     def stop_all(self) -> None:
         """SIGTERM every running worker, SIGKILL after the harness' timeout."""
         for life in list(self.current.values()):
+            if life.paused:
+                self.resume(life)
             if life.ended is None:
                 life.how = "stopped"
                 life.ended = time.time()
@@ -341,6 +431,11 @@ class Result:
     double_counted: int = 0
     duplicate_alerts: int = 0
     missing_alerts: int = 0
+    redis_rollbacks: int = 0
+    paused_workers: int = 0
+    late_events: int = 0
+    corrections: int = 0
+    duplicate_alerts_on_topic: int = 0
     seconds: float = 0.0
 
     def as_json(self) -> str:
@@ -355,6 +450,11 @@ class Result:
                 "double_counted": self.double_counted,
                 "duplicate_alerts": self.duplicate_alerts,
                 "missing_alerts": self.missing_alerts,
+                "redis_rollbacks": self.redis_rollbacks,
+                "paused_workers": self.paused_workers,
+                "late_events": self.late_events,
+                "corrections": self.corrections,
+                "duplicate_alerts_on_topic": self.duplicate_alerts_on_topic,
                 "seconds": round(self.seconds, 1),
             }
         )
@@ -384,6 +484,16 @@ class Campaign:
         self.longest_ack_s = 0.0
         self.producer_idempotent = False
         self.broker_outages: list[tuple[float, float]] = []  # (seconds into the stream, seconds down)
+        # the producer holds before envelope (week, index) >= hold_at; ``at_hold`` is set once it waits there
+        self.hold_at: tuple[int, int] | None = None
+        self.hold_cv = threading.Condition()
+        self.at_hold = threading.Event()
+        self.redis_lock = threading.Lock()  # a Redis restart and a rollback do not overlap
+        self.rollbacks: list[str] = []
+        self.pauses: list[str] = []
+        self.late_waits: list[str] = []
+        self.names: Any = None
+        self.topic = ""
 
     # --- scheduling -----------------------------------------------------------------------
 
@@ -510,13 +620,191 @@ class Campaign:
 
     def restart_redis(self) -> None:
         """Stop Redis (SIGTERM: it flushes its AOF), wait, start it again on the same port."""
-        self.timeline.note(f"Redis: stop (pid {self.redis.pid})")
-        self.redis.stop()
-        time.sleep(self.plan.redis_down_s)
-        started = time.time()
-        self.redis.start()
-        self.faults["redis_restarts"] += 1
+        with self.redis_lock:
+            self.timeline.note(f"Redis: stop (pid {self.redis.pid})")
+            self.redis.stop()
+            time.sleep(self.plan.redis_down_s)
+            started = time.time()
+            self.redis.start()
+            self.faults["redis_restarts"] += 1
         self.timeline.note(f"Redis: started again on port {self.redis.port} (pid {self.redis.pid}), AOF loaded in {time.time() - started:.1f} s")
+
+    # --- a Redis rollback: restarted on an older snapshot -------------------------------------
+
+    def _redis(self) -> Any:
+        import redis
+
+        return redis.Redis.from_url(self.redis.url, decode_responses=True, socket_timeout=5)
+
+    def _closed_through(self) -> str:
+        """The last calendar day the closers finished ('' before any, or while Redis is away)."""
+        try:
+            client = self._redis()
+            try:
+                raw = client.hget(f"{self.names.key_prefix}:rule:__closer__", "progress")
+            finally:
+                client.close()
+            return json.loads(raw).get("day", "") if raw else ""
+        except Exception:  # noqa: BLE001 - Redis restarting: not yet
+            return ""
+
+    def _drained(self) -> bool:
+        """The outbox holds nothing to send and nothing in flight."""
+        try:
+            client = self._redis()
+            try:
+                base = delivery_base(self.names.key_prefix)
+                return not (client.scard(f"{base}:outbox:dests") or client.zcard(f"{base}:noise:groups")
+                            or client.hlen(f"{base}:outbox:inflight"))
+            finally:
+                client.close()
+        except Exception:  # noqa: BLE001
+            return False
+
+    def _caught_up(self) -> bool:
+        from tests.integration.harness import caught_up
+
+        try:
+            return caught_up(self.broker.bootstrap, self.redis.url, self.names.key_prefix, self.topic)()
+        except Exception:  # noqa: BLE001
+            return False
+
+    def hold(self, at: tuple[int, int] | None) -> None:
+        """Hold the producer before envelope ``at`` (None: let it go on)."""
+        with self.hold_cv:
+            self.hold_at = at
+            self.at_hold.clear()
+            self.hold_cv.notify_all()
+
+    def _wait_hold(self, w: int, j: int) -> None:
+        """Called by the producer before envelope (w, j): wait while it is held there."""
+        with self.hold_cv:
+            while self.hold_at is not None and (w, j) >= self.hold_at:
+                self.at_hold.set()
+                self.hold_cv.wait(0.5)
+
+    def redis_rollback(self, week: int, work: Workload) -> None:
+        """Restart Redis on a snapshot older than what it acknowledged, while week ``week`` is produced.
+
+        The producer is held at 40 % of the week until the week before is closed, its alerts delivered and every
+        partition applied; then Redis writes a snapshot (BGSAVE). The producer goes on to 80 % of the week and the
+        workers apply it (batches acknowledged, Kafka offsets committed). Redis is then SIGKILLed, its AOF
+        removed, and it starts on the snapshot: the marks, aggregates and dedup sets of those batches are gone and
+        the workers must read them again from Kafka. No period closes and no alert is queued between the snapshot
+        and the kill (the week before is closed and delivered, this week cannot close before the next one is
+        produced, and the late envelopes are produced in other weeks), so the rollback takes back no close, claim
+        or post: the documented limit (series points, rule state, claims and outbox acks roll back too) is kept
+        out of the window on purpose, and every alert must still be posted once.
+        """
+        try:
+            self._rollback(week, work)
+        finally:
+            self.hold(None)
+
+    def _rollback(self, week: int, work: Workload) -> None:
+        import shutil as _shutil
+
+        from tests.integration.harness import applied_offsets
+
+        n = len(work.messages[week])
+        prev_friday = work.fridays[week - 1].isoformat()
+        self.hold((week, int(0.4 * n)))
+        self._wait(self.at_hold.is_set, timeout=300, what=f"the producer to reach 40 % of week {week + 1}")
+        self._wait(lambda: self._closed_through() >= prev_friday and self._drained() and self._caught_up(), timeout=150,
+                   what=f"week {week} to be closed and delivered before the snapshot")
+        with self.redis_lock:
+            client = self._redis()
+            try:
+                before = int(client.info("persistence")["rdb_last_save_time"])
+                client.bgsave()
+                self._wait(lambda: (lambda i: not i["rdb_bgsave_in_progress"] and int(i["rdb_last_save_time"]) != before
+                                    or i["rdb_last_bgsave_status"] != "ok")(client.info("persistence")),
+                           timeout=60, what="BGSAVE")
+                if client.info("persistence")["rdb_last_bgsave_status"] != "ok":
+                    raise RuntimeError("BGSAVE failed")
+            finally:
+                client.close()
+            snapshot = self.workdir / "redis-snapshot.rdb"
+            _shutil.copyfile(self.redis.workdir / "dump.rdb", snapshot)
+            then = applied_offsets(self.redis.url, self.names.key_prefix, self.topic)
+        self.timeline.note(f"Redis: snapshot taken (BGSAVE), applied offsets {then}; producing on to 80 % of week {week + 1}")
+        self.hold((week, int(0.8 * n)))
+        self._wait(self.at_hold.is_set, timeout=300, what=f"the producer to reach 80 % of week {week + 1}")
+        self._wait(self._caught_up, timeout=120, what="the workers to apply what was produced after the snapshot")
+        with self.redis_lock:
+            now = applied_offsets(self.redis.url, self.names.key_prefix, self.topic)
+            if self._closed_through() >= work.fridays[week].isoformat():
+                self.problems.append(f"rollback: week {week + 1} closed between the snapshot and the kill")
+            if not self._drained():
+                self.problems.append("rollback: alerts were queued between the snapshot and the kill")
+            self.redis.kill()
+            _shutil.rmtree(self.redis.workdir / "appendonlydir", ignore_errors=True)
+            _shutil.copyfile(snapshot, self.redis.workdir / "dump.rdb")
+            self.redis.appendonly = False  # start on the RDB snapshot, then turn the AOF on again (rewritten from memory)
+            try:
+                self.redis.start()
+            finally:
+                self.redis.appendonly = True
+            client = self._redis()
+            try:
+                client.config_set("appendonly", "yes")
+                self._wait(lambda: (lambda i: int(i["aof_enabled"]) == 1 and not int(i["aof_rewrite_in_progress"])
+                                    and not int(i["aof_rewrite_scheduled"]))(client.info("persistence")),
+                           timeout=60, what="the AOF rewrite after the rollback")
+            finally:
+                client.close()
+            back = applied_offsets(self.redis.url, self.names.key_prefix, self.topic)
+        lost = {p: now[p] - back.get(p, -1) for p in now if now[p] != back.get(p, -1)}
+        self.faults["redis_rollbacks"] += 1
+        self.rollbacks.append(f"during week {week + 1}: offsets {dict(sorted(now.items()))} rolled back to "
+                              f"{dict(sorted(back.items()))} ({sum(lost.values())} messages to read again)")
+        self.timeline.note(f"Redis: SIGKILLed and started on the snapshot: applied offsets {now} -> {back}; producing on")
+        if not lost:
+            self.problems.append("rollback: no partition lost a batch (nothing was applied between the snapshot and the kill)")
+
+    # --- SIGSTOP: a worker that stops answering and comes back --------------------------------
+
+    def pause_random(self, seconds: float) -> None:
+        """SIGSTOP a random worker for ``seconds`` (past its 6 s session timeout), then SIGCONT it."""
+        running = self.pool.running()
+        if not running:
+            self.timeline.note("pause skipped: no worker running")
+            return
+        self._pause(self.rng.choice(running), seconds, "at a random moment")
+
+    def _pause(self, life: Life, seconds: float, why: str) -> None:
+        if not self.pool.pause(life):
+            self.timeline.note(f"pause skipped: {life.name} had just ended")
+            return
+        self.faults["paused_workers"] += 1
+        self.timeline.note(f"SIGSTOP worker {life.name} ({why}) for {seconds:.0f} s")
+        time.sleep(seconds)
+        self.pool.resume(life)
+        self.pauses.append(f"{life.name} {why}, {seconds:.0f} s")
+        self.timeline.note(f"SIGCONT worker {life.name} after {seconds:.0f} s")
+
+    def pause_at_close(self, friday: str, seconds: float) -> None:
+        """SIGSTOP the worker the moment it logs ``closed week <friday>`` (it holds the day's 60 s close lease and is
+        about to run the rules), for ``seconds``: past its session timeout and the lease, so the other worker takes
+        the partitions and the close over; then SIGCONT the zombie."""
+        pattern = re.compile(rf"closed week {friday}".encode())
+        offsets: dict[str, int] = {}
+        while not self.settled.is_set():
+            for life in self.pool.running():
+                try:
+                    with open(life.worker.log_path, "rb") as fh:
+                        fh.seek(offsets.get(life.name, 0))
+                        chunk = fh.read()
+                except OSError:
+                    continue
+                end = chunk.rfind(b"\n")
+                if end < 0:
+                    continue
+                offsets[life.name] = offsets.get(life.name, 0) + end + 1
+                if pattern.search(chunk[: end + 1]):
+                    self._pause(life, seconds, f"as it logged 'closed week {friday}', holding the close lease")
+                    return
+            time.sleep(0.002)
 
     def redis_full(self) -> None:
         """Redis refuses writes for a while (maxmemory reached, noeviction): an error that is not an outage."""
@@ -559,6 +847,20 @@ class Campaign:
 
     # --- the stream -----------------------------------------------------------------------
 
+    def _before_send(self, work: Workload, w: int, j: int, late: dict[tuple[int, int], int]) -> None:
+        """Before envelope (w, j): wait while the producer is held; a late envelope waits until its week is closed."""
+        self._wait_hold(w, j)
+        if (w, j) in late:
+            friday = work.fridays[late[(w, j)]].isoformat()
+            waited = time.time()
+            deadline = waited + 240.0
+            while self._closed_through() < friday and time.time() < deadline:
+                time.sleep(0.1)
+            if self._closed_through() < friday:
+                self.problems.append(f"late envelope of week {friday}: the week was not closed 240 s on; sent anyway")
+            self.late_waits.append(f"week {friday} (waited {time.time() - waited:.1f} s for its close)")
+            self.timeline.note(f"producing a late envelope of week {friday} (closed), halfway through week {w + 1}")
+
     def produce(self, work: Workload, topic: str, on_week: Callable[[int], None]) -> None:
         """Produce week after week, each over its share of the stream time; the tail at the end."""
         from kafka import KafkaProducer
@@ -593,6 +895,7 @@ class Campaign:
             self.producer_idempotent = bool(producer.config["enable_idempotence"])
             slot = self.plan.stream_s / self.plan.weeks
             start = time.time()
+            late = {(m, p): wk for m, p, wk in work.late}
             for w, messages in enumerate(work.messages):
                 on_week(w)
                 begin = start + w * slot
@@ -601,6 +904,11 @@ class Campaign:
                     pause = due - time.time()
                     if pause > 0:
                         time.sleep(pause)
+                    held = time.time()
+                    self._before_send(work, w, j, late)
+                    shift = time.time() - held  # time held back shifts the rest of the stream
+                    start += shift
+                    begin += shift
                     producer.send(topic, key=key, value=value).add_callback(on_ack(time.time())).add_errback(on_error)
                     self.produced_messages += 1
                 producer.flush(timeout=600)
@@ -625,10 +933,12 @@ class Campaign:
         print(f"chaos campaign: {plan.events:,} trades over {plan.weeks} weeks, {plan.workers} workers, "
               f"{plan.partitions} partitions, {plan.kills} kills, seed {plan.seed}; logs in {self.workdir}", flush=True)
         work = build(plan.events, weeks=plan.weeks, funds=plan.funds, envelope=plan.envelope, seed=plan.seed)
+        for week in plan.late_weeks:
+            add_late(work, week, seed=plan.seed)
         built = time.time()
         print(f"  built {work.events:,} trades in {work.message_count:,} envelopes ({work.resent:,} resent) "
               f"in {built - began:.1f} s", flush=True)
-        expectation = Expectation(work, RULES_PATH)
+        expectation = Expectation(work, RULES_PATH, plan.lateness_days)
         self.broker = embedded_broker(default_broker_kind(), self.workdir / "broker")
         # a broker kill needs a log that survives it: Apache Kafka's is on disk, Tansu's (memory storage) is not
         self.broker_kills = plan.broker_kills if isinstance(self.broker, EmbeddedKafka) else 0
@@ -649,6 +959,7 @@ class Campaign:
             routes = self.workdir / "routes.yaml"
             routes.write_text(ROUTES)
             topic = names.topic("trades")
+            self.names, self.topic = names, topic
 
             def env(name: str) -> dict[str, str]:
                 return {
@@ -670,6 +981,7 @@ class Campaign:
                     "SM_REDIS_RETRY_MAX_S": "1",
                     "SM_KAFKA_SESSION_TIMEOUT_S": "6",
                     "SM_KAFKA_REBALANCE_TIMEOUT_S": "4",
+                    "SM_LATENESS_DAYS": f"{plan.lateness_days:g}",
                 }
 
             self.pool = Pool(self.broker.bootstrap, self.redis.url, names, self.workdir, env)
@@ -696,6 +1008,15 @@ class Campaign:
                         self.at(t0 + when, "kill", self.kill_random)
                 self.at(t0 + self.rng.uniform(0.3, 0.7) * plan.stream_s, "redis restart", self.restart_redis)
                 outage_week = max(2, plan.weeks // 2)
+                for week in plan.rollback_weeks:
+                    self.at(t0, f"redis rollback {week + 1}", lambda week=week: self.redis_rollback(week, work))
+                for kind, seconds in plan.pauses:
+                    if kind == "close":
+                        friday = work.fridays[plan.pause_close_week].isoformat()
+                        self.at(t0, "pause at close", lambda friday=friday, seconds=seconds: self.pause_at_close(friday, seconds))
+                    else:
+                        self.at(t0 + self.rng.uniform(0.2, 0.8) * plan.stream_s, "pause",
+                                lambda seconds=seconds: self.pause_random(seconds))
             elif plan.scenario == "redis-full":
                 self.at(t0 + 0.4 * plan.stream_s, "redis full", self.redis_full)
             elif plan.scenario == "midpost":
@@ -745,6 +1066,8 @@ class Campaign:
                     shutil.rmtree(self.workdir / sub, ignore_errors=True)
         result.kills = self.faults["kills"]
         result.broker_restarts = self.faults["broker_restarts"]
+        result.redis_rollbacks = self.faults["redis_rollbacks"]
+        result.paused_workers = self.faults["paused_workers"]
         result.seconds = time.time() - began
         return result
 
@@ -779,7 +1102,8 @@ class Campaign:
                 self.pool.start(life.tag)
             with self._alock:
                 pending_actions = len(self._actions)
-            busy = any(t.is_alive() for t in self._threads if t.name != "chaos:closes")
+            busy = any(t.is_alive() for t in self._threads if t.name not in ("chaos:closes", "chaos:pause at close")) or any(
+                life.paused for life in self.pool.lives)
             if self.producer_done.is_set() and not pending_actions and not busy:
                 if deadline is None:
                     deadline = time.time() + self.plan.final_timeout_s
@@ -876,9 +1200,11 @@ class Campaign:
 
         # alerts: what the replay expects vs what each receiver showed
         exp = [a for a in expected["alerts"] if a["fired"] and not a["provisional"] and not a["correction"]]
-        exp_keys = {a["key"] for a in exp}
-        info = {a["key"]: a for a in exp}
-        odd_expected = len(expected["alerts"]) - len(exp)
+        corr = [a for a in expected["alerts"] if a["correction"] and not a["provisional"]]
+        corr_keys = {a["key"] for a in corr}
+        exp_keys = {a["key"] for a in exp} | corr_keys
+        info = {a["key"]: a for a in exp + corr}
+        odd_expected = len(expected["alerts"]) - len(exp) - len(corr)
         kills = [(life.ended, life.name) for life in self.pool.lives if life.how == "killed"]
         duplicates = missing = unexpected = 0
         details: list[str] = []
@@ -914,6 +1240,8 @@ class Campaign:
                               f"answers {dict(sorted(statuses.items()))}; duplicates {sum(len(v) - 1 for v in extra.values())}, "
                               f"missing {len(miss)}, unexpected {len(odd)}")))
         result.duplicate_alerts, result.missing_alerts = duplicates, missing
+        corr_posted = {kind: sum(1 for k in {k for k, _ in self.receiver.posted_keys(kind)} if k in corr_keys) for kind in RECEIVERS}
+        result.late_events, result.corrections = work.late_events, len(corr_keys)
 
         # what the workers said about the faults
         logs = self.pool.logs()
@@ -936,6 +1264,10 @@ class Campaign:
         # (or were attempted and failed) must all have been posted to both receivers in the end
         on_topic = self._alerts_on_topic(names)
         topic_keys = Counter(a.get("dedup_key", "") for a in on_topic)
+        # what a consumer of signals.alerts sees: each (dedup_key, revision) should come once
+        topic_revs = Counter((a.get("dedup_key", ""), a.get("revision", 1)) for a in on_topic)
+        result.duplicate_alerts_on_topic = sum(n - 1 for n in topic_revs.values())
+        topic_corr = {k for k, _ in topic_revs if k in corr_keys}
         held = {
             a.get("dedup_key", "")
             for a in on_topic
@@ -964,8 +1296,17 @@ class Campaign:
             ("receiver outage", (f"{self.faults['receiver_outages']} x 30 s: attempts refused {refused}, 429s {rate_limited}, "
              f"5xx {http5xx} (worker logs); {len(held)} alerts fired or failed during it, "
              f"{held_delivered} of them posted to both receivers in the end")),
-            ("alerts topic", (f"{len(on_topic)} records, {len(topic_keys)} dedup keys, {sum(n - 1 for n in topic_keys.values())} repeated, "
+            ("alerts topic", (f"{len(on_topic)} records, {len(topic_revs)} (dedup key, revision), "
+             f"{result.duplicate_alerts_on_topic} repeated (duplicate_alerts_on_topic), "
              f"{len(exp_keys - set(topic_keys))} expected keys absent")),
+            ("Redis rollbacks", f"{self.faults['redis_rollbacks']}" + (": " + "; ".join(self.rollbacks) if self.rollbacks else "")
+             + f"; worker log lines 'it lost batches it had acknowledged' {joined.count('it lost batches it had acknowledged')}"),
+            ("paused workers (SIGSTOP)", f"{self.faults['paused_workers']}" + (": " + "; ".join(self.pauses) if self.pauses else "")
+             + f"; worker log lines 'taking over the close' {joined.count('taking over the close')}"),
+            ("late events", (f"{work.late_events} in {len(work.late)} envelopes, " + ", ".join(self.late_waits)
+             + f"; worker log lines 'late data changed the closed' {joined.count('late data changed the closed')}")),
+            ("corrections", (f"{len(corr_keys)} expected ({', '.join(sorted(corr_keys)) or 'none'}); on the topic {len(topic_corr)}; "
+             f"posted {', '.join(f'{k} {v}' for k, v in corr_posted.items())}")),
             ("partition assignments", f"{resumed} (workers joining or rebalancing), {skipped} redelivered batches skipped by the store"),
             ("expected alerts (replay)", f"{len(exp)} ({', '.join(f'{r} {n}' for r, n in sorted(Counter(a['rule'] for a in exp).items()))})"
              + (f"; {odd_expected} provisional/corrections" if odd_expected else "")),
@@ -993,6 +1334,14 @@ class Campaign:
             self.problems.extend(self.producer_error)
         if expected["dead_letters"]:
             self.problems.append(f"the replay dead-lettered {expected['dead_letters']} events")
+        if work.late and not corr_keys:
+            self.problems.append("the late events were expected to give corrections, and the expectation has none")
+        if len(topic_corr) < len(corr_keys):
+            self.problems.append(f"{len(corr_keys) - len(topic_corr)} expected corrections never reached signals.alerts")
+        if self.faults["redis_rollbacks"] < len(plan.rollback_weeks):
+            self.problems.append(f"only {self.faults['redis_rollbacks']} of {len(plan.rollback_weeks)} Redis rollbacks happened")
+        if self.faults["paused_workers"] < len(plan.pauses):
+            self.problems.append(f"only {self.faults['paused_workers']} of {len(plan.pauses)} worker pauses happened")
         return result
 
     def _broker_row(self, logs: str) -> str:
@@ -1048,7 +1397,10 @@ class Campaign:
         figures = [("broker", result.broker), ("kills", result.kills), ("broker_restarts", result.broker_restarts),
                    ("events", f"{result.events:,}"), ("lost", result.lost),
                    ("double_counted", result.double_counted), ("duplicate_alerts", result.duplicate_alerts),
-                   ("missing_alerts", result.missing_alerts), ("seconds", f"{result.seconds:.1f}")]
+                   ("missing_alerts", result.missing_alerts), ("redis_rollbacks", result.redis_rollbacks),
+                   ("paused_workers", result.paused_workers), ("late_events", result.late_events),
+                   ("corrections", result.corrections), ("duplicate_alerts_on_topic", result.duplicate_alerts_on_topic),
+                   ("seconds", f"{result.seconds:.1f}")]
         lines.append("-" * (width + 60))
         lines += [f"{k.ljust(width)}  {v}" for k, v in figures]
         return "\n".join(lines)

@@ -7,7 +7,9 @@ is decided by the replay engine over exactly these events.
 
 Envelopes never cross a week: every envelope of week W is produced before any of week
 W+1, so a partition that has applied an event of W+1 has applied all of its W events,
-and a week closes only when it is complete (no late data, no corrections). The last
+and a week closes only when it is complete. The exception is ``add_late``: one envelope
+of a closed week, produced halfway through the next one (its week is then reopened and
+recomputed, which gives corrections). The last
 week is followed by a short tail (Monday morning of the next week, every fund) that
 moves every partition's watermark past the Friday close plus the grace.
 
@@ -57,6 +59,9 @@ class Workload:
     fund_weeks: dict[tuple[str, str], int] = field(default_factory=lambda: defaultdict(int))
     resent: int = 0
     signs: dict[tuple[str, str, str], int] = field(default_factory=dict)
+    #: late envelopes: (index in ``messages``, position in that list, index of the week their trades belong to)
+    late: list[tuple[int, int, int]] = field(default_factory=list)
+    late_events: int = 0
 
     @property
     def events(self) -> int:
@@ -179,6 +184,52 @@ def build(total: int, *, weeks: int = 8, funds: int = 48, envelope: int = 500, s
         week_msgs.sort(key=lambda m: m[0])
         work.messages.append([(k, v) for _, k, v in week_msgs])
     return work
+
+
+def add_late(work: Workload, week: int, *, seed: int, per_sector: int = 4) -> None:
+    """Add one late envelope: trades of week ``week`` (its Friday, 10:00-15:00 ET), of one fund, produced halfway
+    through the next week, after ``week`` closed (the campaign's producer waits for that close).
+
+    One envelope, so one batch and one recompute of the week whatever the timing. Per sector, the trades go the
+    way the week's net buying of the fund's type already goes (buyers add to a net buy, sellers to a net sell), so
+    no sign flips: the streaks and breadth of later weeks do not depend on when the late data lands, and only the
+    values of the week's alerts change (corrections, ``:v2``). The ground truth counts them in their week.
+    """
+    rng = random.Random(seed * 1000 + week)
+    friday = work.fridays[week]
+    fund = work.funds[rng.randrange(len(work.funds))]
+    start = datetime.combine(friday, time(10, 0), tzinfo=EASTERN)
+    texts: list[str] = []
+    first = None
+    for si, sector in enumerate(GICS_SECTORS):
+        scope = f"fund_type={fund.fund_type}|sector={sector}"
+        net = (work.truth.get((friday.isoformat(), scope, "buy_long"), 0.0) + work.truth.get((friday.isoformat(), scope, "buy_to_cover"), 0.0)
+               - work.truth.get((friday.isoformat(), scope, "sell_long"), 0.0) - work.truth.get((friday.isoformat(), scope, "sell_short"), 0.0))
+        action = "buy_long" if net >= 0 else "sell_long"
+        for k in range(per_sector):
+            ts = start + timedelta(seconds=int(rng.random() * 5 * 3600))
+            first = ts if first is None or ts < first else first
+            qty = 100 + int(rng.random() * 400)
+            cents = 1000 + int(rng.random() * 40_000)
+            notional = qty * cents / 100
+            text = (
+                f'{{"trade_id":"L{seed}-{week}-{si}-{k}","ts":"{ts.isoformat()}","fund_id":"{fund.fund_id}",'
+                f'"fund_type":"{fund.fund_type}","strategy":"{fund.strategy}","symbol":"S{si:02d}{k:02d}",'
+                f'"instrument_type":"single_stock","sector":"{sector}","action":"{action}",'
+                f'"quantity":{qty},"price":{cents / 100},"notional":{notional}}}'
+            )
+            texts.append(text)
+            work.trades.append((ts.timestamp(), text.encode()))
+            work.truth[(friday.isoformat(), scope, action)] += notional
+            work.truth[(friday.isoformat(), scope, "n")] += 1
+            work.truth[(friday.isoformat(), "", "n")] += 1
+            work.fund_weeks[(fund.fund_id, friday.isoformat())] += 1
+    target = week + 1
+    position = len(work.messages[target]) // 2
+    work.messages[target].insert(position, (fund.fund_id.encode(), ("[" + ",".join(texts) + "]").encode()))
+    work.late = [(m, p + (1 if m == target and p >= position else 0), w) for m, p, w in work.late]
+    work.late.append((target, position, week))
+    work.late_events += len(texts)
 
 
 def iter_trades(work: Workload) -> Iterator[tuple[float, bytes]]:
