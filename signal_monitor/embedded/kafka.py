@@ -142,6 +142,11 @@ def fetch_kafka_jars(*, home: Path | None = None, quiet: bool = True) -> Path:
     return lib
 
 
+def new_cluster_id() -> str:
+    """A KRaft cluster id: 16 random bytes in URL-safe base64 without padding, as ``random-uuid`` prints."""
+    return base64.urlsafe_b64encode(uuid.uuid4().bytes).decode().rstrip("=")
+
+
 def java_binary() -> str:
     """``$JAVA_HOME/bin/java``, else ``java`` from PATH; raise EmbeddedServiceError when there is none."""
     java_home = os.environ.get("JAVA_HOME")
@@ -271,8 +276,10 @@ class EmbeddedKafka(ManagedServer):
         """Format the log dir on the first start; a restart keeps it (and the data in it)."""
         if (self.log_dir / "meta.properties").exists():
             return
-        cluster = base64.urlsafe_b64encode(uuid.uuid4().bytes).decode().rstrip("=")  # what random-uuid prints
-        argv = [java, "-cp", str(lib / "*"), "kafka.tools.StorageTool", "format", "-t", cluster, "-c", str(config)]
+        cluster = new_cluster_id()
+        # --cluster-id=…: a base64 id may start with "-", which argparse would take for an option
+        argv = [java, "-cp", str(lib / "*"), "kafka.tools.StorageTool", "format", f"--cluster-id={cluster}",
+                f"--config={config}"]
         done = subprocess.run(argv, capture_output=True, text=True, check=False, timeout=120)
         with self.log_path.open("a") as fh:
             fh.write(done.stdout + done.stderr)

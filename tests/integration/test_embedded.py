@@ -139,6 +139,15 @@ def test_kafka_in_a_relative_workdir_starts(tmp_path: Path, monkeypatch: pytest.
     assert (tmp_path / "run" / "kafka" / "logs" / "meta.properties").is_file()
 
 
+def test_kafka_formats_a_cluster_id_that_starts_with_a_dash(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    import signal_monitor.embedded.kafka as kafka_module
+
+    monkeypatch.setattr(kafka_module, "new_cluster_id", lambda: "-194nIoCQq6cw8TGTTHpLg")  # 1 id in 64 does
+    with EmbeddedKafka(tmp_path) as server:
+        assert kafka_answers(server.bootstrap)
+    assert "cluster.id=-194nIoCQq6cw8TGTTHpLg" in (tmp_path / "logs" / "meta.properties").read_text()
+
+
 def test_kafka_without_java_says_what_to_do(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("PATH", str(tmp_path))
     monkeypatch.delenv("JAVA_HOME", raising=False)
