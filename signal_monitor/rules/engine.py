@@ -374,13 +374,14 @@ class RuleEngine:
     ) -> Alert:
         """Build the alert (a correction when ``revision`` > 1) of an outcome."""
         held = [(c, f) for c, f in outcome.conditions if f.fired]
-        text = describe(scope, period, rule.period, held, outcome.reports) if outcome.fired else ""
+        names = rule.names
+        text = describe(scope, period, rule.period, held, outcome.reports, names=names) if outcome.fired else ""
         if rule.message is not None and outcome.fired:
             parts: Sequence[tuple[Check, Finding]] = [*outcome.conditions, *outcome.reports]
             fields = template_fields(rule, scope, period, outcome.value, outcome.threshold, text, parts)
             text = render(rule.message, fields)
         if revision > 1:
-            text = correction_text(rule.id, scope, period, rule.period, text)
+            text = correction_text(rule.id, scope, period, rule.period, text, names=names)
         start, end = period_bounds(period, rule.period)
         key = dedup_key(rule.id, scope, period)
         return Alert(

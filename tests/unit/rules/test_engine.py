@@ -220,8 +220,8 @@ async def test_real_vix_alert_texts(state: MemoryState) -> None:
     await state.put_series("close:day|symbol=VIX", [p for p in vix_points() if p[0] <= date(2025, 6, 6)])
     alerts = await engine(rules, state).evaluate(date(2025, 6, 6), "day")
     assert [a.text for a in alerts] == [
-        "VIX closed at 16.77 on 2025-06-06, below 17 for the first time since 2025-02-20.",
-        "VIX closed at 16.77 on 2025-06-06, the lowest since 2025-02-20 (75 trading days).",
+        "The VIX closed at 16.77 on 2025-06-06, below 17 for the first time since 2025-02-20.",
+        "The VIX closed at 16.77 on 2025-06-06, the lowest since 2025-02-20 (75 trading days).",
     ]
     assert alerts[1].context == {"since": "2025-02-20", "periods_ago": 75, "record": False}
 
@@ -460,7 +460,7 @@ async def test_any_of_reports_both_conditions(state: MemoryState) -> None:
     assert a.context["streak"] == 2
     assert a.context["extreme"] == 120.0 and a.context["base"] == 90.0
     assert a.value == 0.021  # the first condition that held leads
-    assert a.text.count("NDX") == 2
+    assert a.text.count("The Nasdaq 100") == 2 and "NDX" not in a.text
 
 
 async def test_any_of_fires_on_one_condition_and_keeps_the_others_context(state: MemoryState) -> None:
