@@ -186,6 +186,10 @@ NOTE_WEEK_TEXTS: dict[tuple[str, tuple[tuple[str, str], ...]], list[tuple[str, s
         ("+0.9 points", "by 0.9% (SIGNALS.md: leverage changes are in percentage points)"),
         ("38th percentile over 3 years", "(38th percentile over three years)"),
     ],
+    ("ls_ratio_percentile", (("strategy", "fundamental_long_short"),)): [
+        ("long/short ratio of 1.642", "the long-short ratio has rebounded 1.5% to 1.642"),
+        ("8th percentile over 3 years", "(8th percentile over three years)"),
+    ],
     ("vix_below_17", (("symbol", "VIX"),)): [
         ("The VIX closed at 16.77", "The VIX fear index closed below 17"),
         ("below 17 for the first time since 2025-02-", "closed below 17 for the first time ... since February"),

@@ -38,6 +38,7 @@ from slack_sdk.models.blocks import Block, ContextBlock, HeaderBlock, MarkdownTe
 from slack_sdk.web.async_client import AsyncWebClient
 from slack_sdk.webhook.async_client import AsyncWebhookClient
 
+from signal_monitor.format import fmt_figure
 from signal_monitor.rules.alert import Alert
 
 log = logging.getLogger("signal_monitor.delivery")
@@ -92,40 +93,27 @@ def escape(text: str) -> str:
 
 
 def format_number(value: float) -> str:
-    """Return a number as desk text: ``2.41B``, ``400.0M``, ``12,345``, ``16.77``, ``-0.8462``."""
-    if isinstance(value, bool):
-        return "yes" if value else "no"
-    if isinstance(value, int):
-        return f"{value:,}"
-    if math.isnan(value) or math.isinf(value):
-        return str(value)
-    size = abs(value)
-    if size >= 1e9:
-        return f"{value / 1e9:,.2f}B"
-    if size >= 1e6:
-        return f"{value / 1e6:.1f}M"
-    if size >= 1e4:
-        return f"{value:,.0f}"
-    return f"{value:.4g}"
+    """Return a number whose unit is not known as desk text (see :func:`signal_monitor.format.fmt_figure`)."""
+    return fmt_figure(value)
 
 
 def format_figure(value: Any) -> str:
     """Return a context figure (number, date, list of pairs, mapping) as short text."""
-    if value is None:
-        return "—"
-    if isinstance(value, bool | int | float):
-        return format_number(value)
-    if isinstance(value, list | tuple):
-        parts = []
-        for item in value:
-            if isinstance(item, list | tuple) and len(item) == 2:
-                parts.append(f"{item[0]} ({format_figure(item[1])})")
-            else:
-                parts.append(format_figure(item))
-        return ", ".join(parts) or "—"
-    if isinstance(value, Mapping):
-        return ", ".join(f"{k}={format_figure(v)}" for k, v in value.items()) or "—"
-    return str(value)
+    return fmt_figure(value)
+
+
+def alert_figures(alert: Alert) -> list[tuple[str, str]]:
+    """Return (name, text) of an alert's value, threshold and context, formatted by the one formatter.
+
+    An alert carries its figures formatted in their units (``figures``); an alert written before
+    they were (an old outbox entry) falls back to a unit-less spelling of each number.
+    """
+    if alert.figures:
+        return [(k.replace("_", " "), v) for k, v in alert.figures.items()]
+    figures = [("value", fmt_figure(alert.value)), ("threshold", fmt_figure(alert.threshold))]
+    for key, value in alert.context.items():
+        figures.append((key.replace("_", " "), fmt_figure(value)))
+    return figures
 
 
 def _scope_text(scope: Mapping[str, str]) -> str:
@@ -170,15 +158,8 @@ def _context_line(alert: Alert) -> str:
     return truncate(" · ".join(parts), MAX_CONTEXT_TEXT)
 
 
-def _figures(alert: Alert) -> list[tuple[str, str]]:
-    figures = [("value", format_figure(alert.value)), ("threshold", format_figure(alert.threshold))]
-    for key, value in alert.context.items():
-        figures.append((key.replace("_", " "), format_figure(value)))
-    return figures
-
-
 def _fields(alert: Alert) -> list[MarkdownTextObject]:
-    figures = _figures(alert)
+    figures = alert_figures(alert)
     if len(figures) > MAX_FIELDS:
         hidden = len(figures) - (MAX_FIELDS - 1)
         figures = [*figures[: MAX_FIELDS - 1], ("more", f"{hidden} more figures [truncated]")]
@@ -211,7 +192,8 @@ def _digest(alerts: Sequence[Alert], title: str | None) -> tuple[str, list[Block
     shown = alerts if 1 + 2 * len(alerts) <= MAX_BLOCKS else alerts[:room]
     for alert in shown:
         line = f"{_emoji(alert)} *{_label(alert)}* `{alert.rule}` — {escape(_body(alert))}"
-        numbers = f"value {format_figure(alert.value)} · threshold {format_figure(alert.threshold)}"
+        figs = dict(alert_figures(alert))
+        numbers = f"value {figs.get('value', '—')} · threshold {figs.get('threshold', '—')}"
         blocks.append(SectionBlock(text=MarkdownTextObject(text=truncate(line, MAX_SECTION_TEXT))))
         blocks.append(
             ContextBlock(

@@ -74,6 +74,16 @@ def _same(a: float | None, b: float | None) -> bool:
     return math.isclose(a, b, rel_tol=1e-9, abs_tol=1e-12)
 
 
+def _value_unit(rule: Rule, scope: Mapping[str, str], lead: Check | None) -> str:
+    """Return the unit of an alert's value: the lead check's metric's, unless its kind's value is a ratio, share..."""
+    if lead is None:
+        return rule.names.unit(rule.metric, scope)
+    fmt = KINDS[lead.kind].value_fmt
+    if fmt == "value":
+        return rule.names.unit(lead.metric, scope)
+    return {"ratio": "ratio", "fraction": "fraction", "count": "count"}.get(fmt, "number")
+
+
 class RuleEngine:
     """Evaluates a rule set over the series of a ``State``."""
 
@@ -376,10 +386,13 @@ class RuleEngine:
         held = [(c, f) for c, f in outcome.conditions if f.fired]
         names = rule.names
         text = describe(scope, period, rule.period, held, outcome.reports, names=names) if outcome.fired else ""
+        parts: Sequence[tuple[Check, Finding]] = [*outcome.conditions, *outcome.reports]
+        fields = template_fields(rule, scope, period, outcome.value, outcome.threshold, text, parts)
         if rule.message is not None and outcome.fired:
-            parts: Sequence[tuple[Check, Finding]] = [*outcome.conditions, *outcome.reports]
-            fields = template_fields(rule, scope, period, outcome.value, outcome.threshold, text, parts)
             text = render(rule.message, fields)
+        shown = ("value", "threshold", *outcome.context)
+        figures = {k: fields[k] for k in shown if k in fields and (k != "threshold" or outcome.threshold is not None)}
+        lead = outcome.conditions[0][0] if outcome.conditions else None
         if revision > 1:
             text = correction_text(rule.id, scope, period, rule.period, text, names=names)
         start, end = period_bounds(period, rule.period)
@@ -397,6 +410,8 @@ class RuleEngine:
             labels=rule.labels,
             dedup_key=key if revision == 1 else f"{key}:v{revision}",
             text=text,
+            unit=_value_unit(rule, scope, lead),
+            figures=figures,
             fired=outcome.fired,
             provisional=provisional,
             correction=revision > 1,

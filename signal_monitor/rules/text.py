@@ -1,8 +1,7 @@
-"""Number formatting and the default texts of alerts, written to read like the desk's note.
+"""The default texts of alerts, written to read like the desk's note.
 
-Money is ``$1.23B`` / ``$450M``; leverage (a fraction) is a percent (2.106 ->
-``210.6%``) and its changes are points; percentiles are "97th percentile over 3
-years". A rule's own message is a ``string.Template`` filled by safe
+Numbers are spelled by :mod:`signal_monitor.format` (the one formatter the Slack
+fields, the console and the dashboard use too). A rule's own message is a ``string.Template`` filled by safe
 substitution from a flat dict of strings (:func:`template_fields`): no
 ``str.format``, no attribute access, no evaluation.
 """
@@ -13,10 +12,27 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from datetime import date
 from string import Template
-from typing import TYPE_CHECKING, Any, Literal
+from typing import TYPE_CHECKING, Any
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
+from signal_monitor.format import (
+    Unit,
+    fmt_money,
+    fmt_number,
+    fmt_percent,
+    fmt_percentile,
+    fmt_points,
+    fmt_price,
+    fmt_ratio,
+    fmt_to_one,
+    fmt_unit,
+    fmt_unit_change,
+    fmt_unit_level,
+    fmt_window,
+    ordinal,
+    periods_text,
+)
 from signal_monitor.periods import Granularity, period_bounds
 from signal_monitor.rules.kinds import (
     KINDS,
@@ -40,8 +56,6 @@ from signal_monitor.rules.kinds import (
 
 if TYPE_CHECKING:
     from signal_monitor.rules.model import Check, Rule
-
-Unit = Literal["money", "leverage", "ratio", "fraction", "price", "count", "number"]
 
 METRIC_UNITS: dict[str, Unit] = {
     "long_buy": "money",
@@ -186,94 +200,7 @@ BASE_FIELDS: frozenset[str] = frozenset(
 )
 
 
-# --- numbers --------------------------------------------------------------------
-
-
-def _trim(text: str) -> str:
-    """Drop trailing zeros after a decimal point (``23.0`` -> ``23``)."""
-    return text.rstrip("0").rstrip(".") if "." in text else text
-
-
-def fmt_money(x: float) -> str:
-    """Format dollars: ``$2.41B``, ``$450M``, ``$12.3M``, ``$12K``, ``-$3.00B``."""
-    sign = "-" if x < 0 else ""
-    a = abs(x)
-    if a >= 999.5e9:
-        body = f"{a / 1e12:.2f}T"
-    elif a >= 999.5e6:
-        body = f"{a / 1e9:.2f}B"
-    elif a >= 99.95e6:
-        body = f"{a / 1e6:.0f}M"
-    elif a >= 999.5e3:
-        body = f"{a / 1e6:.1f}M"
-    elif a >= 999.5:
-        body = f"{a / 1e3:.0f}K"
-    else:
-        body = f"{a:.0f}"
-    return f"{sign}${body}"
-
-
-def fmt_percent(fraction: float, decimals: int = 1) -> str:
-    """Format a fraction as a percent: 2.106 -> ``210.6%``, 0.23 -> ``23%``."""
-    return f"{_trim(f'{fraction * 100:.{decimals}f}')}%"
-
-
-def fmt_points(diff: float) -> str:
-    """Format a difference of fractions as percentage points, unsigned: -0.025 -> ``2.5 points``."""
-    text = _trim(f"{abs(diff) * 100:.1f}")
-    return f"{text} point" if text == "1" else f"{text} points"
-
-
-def fmt_to_one(x: float) -> str:
-    """Format a ratio the way the note says it: ``3.0 to 1``."""
-    return f"{x:.1f} to 1"
-
-
-def fmt_ratio(x: float) -> str:
-    """Format a ratio with two decimals: ``3.83``."""
-    return f"{x:.2f}"
-
-
-def fmt_price(x: float) -> str:
-    """Format a price: ``16.77``, ``21,500.00``."""
-    return f"{x:,.2f}"
-
-
-def fmt_number(x: float) -> str:
-    """Format a plain number: thousands separators above 1,000, four significant digits below."""
-    if abs(x) >= 1000 or x == int(x):
-        return f"{x:,.0f}"
-    return f"{x:.4g}"
-
-
-def ordinal(n: int) -> str:
-    """Return ``1st``, ``2nd``, ``3rd``, ``4th``, ``11th``, ``21st``, ``112th``."""
-    suffix = "th" if 10 <= n % 100 <= 20 else {1: "st", 2: "nd", 3: "rd"}.get(n % 10, "th")
-    return f"{n}{suffix}"
-
-
-def fmt_window(window: str) -> str:
-    """Format a window spec: ``3y`` -> ``3 years``, ``1y`` -> ``1 year``, ``26w`` -> ``26 weeks``."""
-    n, unit = int(window[:-1]), {"y": "year", "w": "week", "d": "day"}[window[-1]]
-    return f"{n} {unit}" if n == 1 else f"{n} {unit}s"
-
-
-def fmt_percentile(pct: float, window: str) -> str:
-    """Return ``97th percentile over 3 years`` (the rank rounded to a whole percentile)."""
-    return f"{ordinal(round(pct))} percentile over {fmt_window(window)}"
-
-
-def fmt_unit(unit: Unit, x: float) -> str:
-    """Format a value in its unit."""
-    if unit == "money":
-        return fmt_money(x)
-    if unit in ("leverage", "fraction"):
-        return fmt_percent(x)
-    if unit == "ratio":
-        return fmt_ratio(x)
-    if unit == "price":
-        return fmt_price(x)
-    return fmt_number(x)
+# --- numbers (signal_monitor.format) ------------------------------------------------
 
 
 def fmt_value(metric: str, x: float) -> str:
@@ -281,37 +208,14 @@ def fmt_value(metric: str, x: float) -> str:
     return fmt_unit(METRIC_UNITS.get(metric, "number"), x)
 
 
-def fmt_unit_level(unit: Unit, x: float) -> str:
-    """Format a threshold: like a value, without trailing zeros for prices and ratios."""
-    if unit in ("ratio", "price"):
-        return _trim(f"{x:.4f}")
-    return fmt_unit(unit, x)
-
-
 def fmt_level(metric: str, x: float) -> str:
     """Format a threshold of ``metric``: like a value, without trailing zeros for prices and ratios."""
     return fmt_unit_level(METRIC_UNITS.get(metric, "number"), x)
 
 
-def fmt_unit_change(unit: Unit, change: float, change_pct: float | None) -> str:
-    """Format a signed period-over-period change: points for leverage and returns, percent otherwise."""
-    sign = "+" if change >= 0 else "-"
-    if unit in ("leverage", "fraction"):
-        return f"{sign}{fmt_points(change)}"
-    if change_pct is not None:
-        return f"{sign}{fmt_percent(abs(change_pct))}"
-    return f"{sign}{fmt_unit(unit, abs(change))}"
-
-
 def fmt_change(metric: str, change: float, change_pct: float | None) -> str:
     """Format a signed period-over-period change of ``metric`` (see :func:`fmt_unit_change`)."""
     return fmt_unit_change(METRIC_UNITS.get(metric, "number"), change, change_pct)
-
-
-def periods_text(n: int, granularity: Granularity) -> str:
-    """Return ``1 week``, ``32 weeks``, ``73 trading days``."""
-    unit = "week" if granularity == "week" else "trading day"
-    return f"{n} {unit}" if n == 1 else f"{n} {unit}s"
 
 
 # --- scopes ---------------------------------------------------------------------
