@@ -33,10 +33,10 @@ import itertools
 import math
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
-from datetime import UTC, date, datetime
+from datetime import UTC, date, datetime, timedelta
 from typing import Any
 
-from signal_monitor.periods import Granularity, period_bounds
+from signal_monitor.periods import EASTERN, Granularity, period_bounds
 from signal_monitor.rules.alert import Alert, dedup_key
 from signal_monitor.rules.kinds import KINDS, Finding, Inputs
 from signal_monitor.rules.model import Check, Rule
@@ -372,6 +372,16 @@ class RuleEngine:
 
     # --- alerts -------------------------------------------------------------------------
 
+    def is_current(self, period: date, granularity: Granularity) -> bool:
+        """Whether the engine's clock is still in the period (a week until its Sunday): its text says "this week".
+
+        A replay or backtest of past data, a close caught up after the week, and every correction
+        name the period instead ("in the week ending 2025-06-06").
+        """
+        today = self.clock().astimezone(EASTERN).date()
+        start, end = period_bounds(period, granularity)
+        return start <= today <= (end + timedelta(days=2) if granularity == "week" else end)
+
     def _alert(
         self,
         rule: Rule,
@@ -385,7 +395,10 @@ class RuleEngine:
         """Build the alert (a correction when ``revision`` > 1) of an outcome."""
         held = [(c, f) for c, f in outcome.conditions if f.fired]
         names = rule.names
-        text = describe(scope, period, rule.period, held, outcome.reports, names=names) if outcome.fired else ""
+        current = revision == 1 and self.is_current(period, rule.period)
+        text = ""
+        if outcome.fired:
+            text = describe(scope, period, rule.period, held, outcome.reports, names=names, current=current)
         parts: Sequence[tuple[Check, Finding]] = [*outcome.conditions, *outcome.reports]
         fields = template_fields(rule, scope, period, outcome.value, outcome.threshold, text, parts)
         if rule.message is not None and outcome.fired:

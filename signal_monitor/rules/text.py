@@ -250,9 +250,15 @@ def _qualifier(scope: Mapping[str, str]) -> str:
     return ""
 
 
-def _when(period: date, granularity: Granularity) -> str:
-    """Return ``this week`` or ``on 2025-06-06``."""
-    return "this week" if granularity == "week" else f"on {period.isoformat()}"
+def _when(period: date, granularity: Granularity, current: bool = True) -> str:
+    """Return how a period reads: ``this week`` (the current week), ``in the week ending 2025-06-06``, ``on 2025-06-06``.
+
+    A day is always named by its date. A week is "this week" only while it is the current week
+    (``current``); a past week (a replay, a backtest, a correction, a close caught up late) is named.
+    """
+    if granularity != "week":
+        return f"on {period.isoformat()}"
+    return "this week" if current else f"in the week ending {period.isoformat()}"
 
 
 @dataclass(frozen=True)
@@ -332,7 +338,7 @@ def _phrase(check: Check, f: Finding, say: _Say) -> tuple[str, str]:
     if isinstance(p, StreakParams):
         text = f"{say.condition(p.condition, p.level, m)} for the {ordinal(c['streak'])} consecutive {unit}"
         if c.get("change") is not None and p.condition in ("rising", "falling"):
-            text += f" ({say.change(m, c['change'], c['change_pct'])} this {'week' if g == 'week' else 'day'}"
+            text += f" ({say.change(m, c['change'], c['change_pct'])} on the {'week' if g == 'week' else 'day'}"
             text += f", {say.change(m, c['run_change'], None)} over the streak)" if c["streak"] > 1 else ")"
         return head, text
     if isinstance(p, LevelHeldParams):
@@ -455,14 +461,16 @@ def describe(
     reports: Sequence[tuple[Check, Finding]],
     *,
     names: DisplayNames = NO_NAMES,
+    current: bool = True,
 ) -> str:
     """Return the default text of an alert from its fired conditions and reported figures.
 
     Phrases about the same metric share one opening ("... this week, at the 86th
     percentile over 5 years and the highest since ..."); reported figures follow
-    the last sentence after a semicolon.
+    the last sentence after a semicolon. ``current`` says whether the period is the
+    current one ("this week") or a past one ("in the week ending 2025-06-06").
     """
-    say = _Say(scope, period, granularity, names, _when(period, granularity))
+    say = _Say(scope, period, granularity, names, _when(period, granularity, current))
     sentences: list[list[str]] = []
     last_head = None
     for check, f in conditions:

@@ -62,3 +62,13 @@ def test_no_text_names_a_raw_series_id_or_basket_code(alerts: list[dict[str, Any
             raw = alert["scope"].get(dim)
             if raw and raw in text:
                 assert raw in names.of(dim, raw), text
+
+
+def test_a_replayed_week_is_named_not_this_week(alerts: list[dict[str, Any]]) -> None:
+    # a replay is of past weeks: "the week ending 2025-06-06", never "this week" (the note, written in its
+    # own week, says "this week"; the live closer says so too while the clock is in the week)
+    weekly = [a for a in alerts if a["granularity"] == "week"]
+    assert weekly
+    for alert in weekly:
+        assert f"in the week ending {alert['period_end']}" in alert["text"], alert["text"]
+        assert "this week" not in alert["text"], alert["text"]

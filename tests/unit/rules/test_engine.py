@@ -249,7 +249,7 @@ async def test_a_correction_after_late_data(state: MemoryState, streak_rules: Ru
     assert fix.dedup_key == f"{original.dedup_key}:v2"
     assert fix.value == 1.5e9
     assert (
-        fix.text == "Correction after late data: Hedge funds: net buying of $1.50B this week, "
+        fix.text == "Correction after late data: Hedge funds: net buying of $1.50B in the week ending 2025-06-06, "
         "positive for the 5th consecutive week."
     )
     assert await eng.reevaluate(WEEK, "week") == []
@@ -531,3 +531,20 @@ async def test_reads_are_limited_to_the_kinds_windows() -> None:
         ("short_sale:week|fund_type=hedge_fund", WEEK, WEEK),
         ("gross_leverage:week|strategy=fundamental_long_short", None, WEEK),
     ]
+
+
+@pytest.mark.parametrize(
+    ("now", "when"),
+    [
+        (datetime(2025, 6, 6, 21, tzinfo=UTC), "this week"),  # the live close, Friday evening
+        (datetime(2025, 6, 9, 3, tzinfo=UTC), "this week"),  # Sunday evening in New York: still the week
+        (datetime(2025, 6, 9, 14, tzinfo=UTC), "in the week ending 2025-06-06"),  # a close caught up on Monday
+        (datetime(2026, 1, 5, tzinfo=UTC), "in the week ending 2025-06-06"),  # a replay or backtest
+    ],
+)
+async def test_this_week_only_while_the_clock_is_in_the_week(
+    state: MemoryState, streak_rules: RuleSet, now: datetime, when: str
+) -> None:
+    await state.put_series(HF_NET, weekly([1e9, 1e9, 1e9, 1e9, 1.2e9]))
+    [alert] = await RuleEngine(streak_rules, state, clock=lambda: now).evaluate(WEEK, "week")
+    assert alert.text == f"Hedge funds: net buying of $1.20B {when}, positive for the 5th consecutive week."

@@ -215,7 +215,7 @@ def test_text_rising_streak_with_its_percentile() -> None:
     )
     assert text == (
         "Fundamental long/short funds: net leverage of 51.2% this week, up for the 4th consecutive week "
-        "(+0.9 points this week, +2.1 points over the streak); 38th percentile over 3 years."
+        "(+0.9 points on the week, +2.1 points over the streak); 38th percentile over 3 years."
     )
 
 
@@ -487,12 +487,12 @@ def test_names_and_units_reach_the_text() -> None:
     scope = {"series": "cftc_vix_futures_net"}
     assert describe(scope, WEEK, "week", [(streak, f)], [], names=NAMES) == (
         "CFTC VIX futures net positioning at -$33.4M this week, down for the 5th consecutive week "
-        "(-8.1% this week, -$14.3M over the streak)."
+        "(-8.1% on the week, -$14.3M over the streak)."
     )
     # a series without a name or unit prints its id and plain numbers, still without "value of"
     assert describe(scope, WEEK, "week", [(streak, f)], []) == (
         "Cftc_vix_futures_net at -33,434,659 this week, down for the 5th consecutive week "
-        "(-8.1% this week, -14,300,000 over the streak)."
+        "(-8.1% on the week, -14,300,000 over the streak)."
     )
     assert scope_subject({"symbol": "VIX"}, names=NAMES) == "The VIX"
     assert scope_subject({"symbol": "MOST_SHORT"}, capital=False, names=NAMES) == "the most-short basket"
