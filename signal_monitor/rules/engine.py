@@ -407,7 +407,7 @@ class RuleEngine:
         figures = {k: fields[k] for k in shown if k in fields and (k != "threshold" or outcome.threshold is not None)}
         lead = outcome.conditions[0][0] if outcome.conditions else None
         if revision > 1:
-            text = correction_text(rule.id, scope, period, rule.period, text, names=names)
+            text = correction_text(rule.summary or rule.id, scope, period, rule.period, text, names=names)
         start, end = period_bounds(period, rule.period)
         key = dedup_key(rule.id, scope, period)
         return Alert(
@@ -423,6 +423,7 @@ class RuleEngine:
             labels=rule.labels,
             dedup_key=key if revision == 1 else f"{key}:v{revision}",
             text=text,
+            summary=rule.summary,
             unit=_value_unit(rule, scope, lead),
             figures=figures,
             fired=outcome.fired,

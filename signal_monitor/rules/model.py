@@ -81,6 +81,7 @@ class Rule(BaseModel):
 
     id: str
     description: str
+    summary: str = ""
     metric: str
     period: Granularity
     scope: dict[str, str]
@@ -155,6 +156,7 @@ class _RuleSpec(BaseModel):
 
     id: str = Field(pattern=_NAME)
     description: str = Field(min_length=1)
+    summary: str | None = Field(default=None, min_length=1, max_length=120)
     metric: str
     period: Granularity
     scope: dict[str, str] = Field(default_factory=dict)
@@ -393,6 +395,7 @@ class _Builder:
         return Rule(
             id=spec.id,
             description=spec.description,
+            summary=spec.summary or spec.description.rstrip("."),
             metric=spec.metric,
             period=spec.period,
             scope=spec.scope,

@@ -488,7 +488,7 @@ def describe(
 
 
 def correction_text(
-    rule_id: str,
+    summary: str,
     scope: Mapping[str, str],
     period: date,
     granularity: Granularity,
@@ -496,12 +496,15 @@ def correction_text(
     *,
     names: DisplayNames = NO_NAMES,
 ) -> str:
-    """Return the text of a correction: the new text, or a withdrawal when the condition no longer holds."""
+    """Return the text of a correction: the new text, or a withdrawal (named by the rule's summary)."""
     if text:
         return f"Correction after late data: {text}"
     when = "the week ending" if granularity == "week" else "the day"
     subject = scope_subject(scope, names=names)
-    return f"Correction after late data: {rule_id} no longer holds for {subject} in {when} {period.isoformat()}."
+    return (
+        f"Withdrawn after late data: {_capitalize(summary.rstrip('.'))} no longer holds for {subject} "
+        f"in {when} {period.isoformat()}."
+    )
 
 
 # --- templates --------------------------------------------------------------------

@@ -72,7 +72,6 @@ def test_slack_fields_are_the_alerts_formatted_figures() -> None:
         figures={"value": "$2.41B", "threshold": "$2.20B", "ls_flow_ratio": "3.7 to 1"},
         fired_at=datetime(2025, 6, 6, 21, tzinfo=UTC),
     )
-    blocks = build_message([alert]).blocks
-    fields = [f["text"] for b in blocks for f in b.get("fields", [])]
-    fields += [f["text"] for b in blocks for a in b.get("blocks", []) if isinstance(b, dict) for f in a.get("fields", [])]
+    [attachment] = build_message([alert]).attachments
+    fields = [f["text"] for b in attachment["blocks"] for f in b.get("fields", [])]
     assert fields[:3] == ["*value*\n$2.41B", "*threshold*\n$2.20B", "*ls flow ratio*\n3.7 to 1"]

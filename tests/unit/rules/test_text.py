@@ -380,8 +380,8 @@ def test_text_two_conditions_on_two_metrics_are_two_sentences() -> None:
 
 def test_correction_texts() -> None:
     assert correction_text("r", HF, WEEK, "week", "Hedge funds: x.") == "Correction after late data: Hedge funds: x."
-    assert correction_text("hf_net_buying_streak", HF, WEEK, "week", "") == (
-        "Correction after late data: hf_net_buying_streak no longer holds for Hedge funds "
+    assert correction_text("hedge funds net buying streak", HF, WEEK, "week", "") == (
+        "Withdrawn after late data: Hedge funds net buying streak no longer holds for Hedge funds "
         "in the week ending 2025-06-06."
     )
 
