@@ -46,6 +46,8 @@ from signal_monitor.state.base import Point, State
 
 #: Final results kept per rule and scope for corrections (far more than any grace period spans).
 RECENT_PERIODS = 8
+#: The key of a rule's own memory among its checks' states (a check name cannot start with "_").
+COOLDOWN = "_cooldown"
 #: How long a claim on an alert lasts (30 days).
 CLAIM_TTL_S = 30 * 86400.0
 
@@ -286,6 +288,18 @@ class RuleEngine:
                 states[check.name] = finding.state
         held = [(c, f) for c, f in conditions if f.fired]
         fired = bool(held) and (rule.combine == "any" or len(held) == len(conditions))
+        if rule.cooldown:
+            # periods with data since the last alert of this scope (this one included; a closed day without a
+            # point, an exchange holiday, does not count); quiet while within the cooldown
+            last = before.get(COOLDOWN)
+            has_data = any(f.value is not None for _, f in conditions)
+            since = int(last["since"]) + (1 if has_data else 0) if last else None
+            if fired and since is not None and since <= rule.cooldown:
+                fired = False
+            if fired:
+                states[COOLDOWN] = {"since": 0}
+            elif since is not None:
+                states[COOLDOWN] = {"since": since}
         reports: list[tuple[Check, Finding]] = []
         if fired:
             for check in rule.report:

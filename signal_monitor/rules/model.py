@@ -92,6 +92,7 @@ class Rule(BaseModel):
     severity: Severity = "info"
     labels: dict[str, str] = Field(default_factory=dict)
     message: str | None = None
+    cooldown: int = Field(default=0, ge=0, description="Periods kept quiet after an alert, per scope.")
     names: DisplayNames = Field(default=NO_NAMES, description="The file's names section: how scope values read.")
 
     @property
@@ -169,6 +170,7 @@ class _RuleSpec(BaseModel):
     severity: Severity = "info"
     labels: dict[str, str] = Field(default_factory=dict)
     message: str | None = None
+    cooldown: int = Field(default=0, ge=0)
 
 
 # --- loading ------------------------------------------------------------------------
@@ -406,6 +408,7 @@ class _Builder:
             severity=spec.severity,
             labels=spec.labels,
             message=spec.message,
+            cooldown=spec.cooldown,
             names=self.names,
         )
 
