@@ -134,6 +134,91 @@ NOTE_WEEK_ALERTS: dict[tuple[str, tuple[tuple[str, str], ...]], dict[str, Check]
     },
 }
 
+#: (rule, scope) -> what the text of the note's week says, each with the note's line it follows.
+#: The numbers are the note's, in the formatter's spelling ($3 billion -> -$3.00B, $14.3 million -> $14.3M).
+NOTE_WEEK_TEXTS: dict[tuple[str, tuple[tuple[str, str], ...]], list[tuple[str, str]]] = {
+    ("hf_net_buying_streak", (("fund_type", "hedge_fund"),)): [
+        ("Hedge funds", "hedge funds ... net buying U.S. stocks for the fifth consecutive week"),
+        ("5th consecutive week", "for the fifth consecutive week"),
+    ],
+    ("hf_long_short_flow_ratio", (("fund_type", "hedge_fund"),)): [
+        ("long buys outpaced short sales 3.0 to 1", "long purchases exceeding shorts by a ratio of about 3 to 1"),
+    ],
+    ("hf_flow_mix", (("fund_type", "hedge_fund"),)): [
+        ("macro products were 23% of net buying", "Macro products ... account for 23% of total net buying"),
+        ("77%", "individual stocks account for 77%"),
+    ],
+    ("single_stock_net_buying_streak", (("fund_type", "hedge_fund"), ("instrument_type", "single_stock"))): [
+        ("Single stocks", "Net buying of individual stocks has dominated for the fifth consecutive week"),
+        ("5th consecutive week", "for the fifth consecutive week"),
+        ("2.2 to 1", "long purchases exceeding short sales by a ratio of 2.2 to 1"),
+    ],
+    ("etf_short_covering_reversal", (("instrument_type", "etf"),)): [
+        ("ETFs", "short positions in U.S.-listed ETFs"),
+        ("up 0.2% after 3 weeks", "after three consecutive weeks of covering, ... increased by 0.2%"),
+    ],
+    ("sector_breadth", (("fund_type", "hedge_fund"), ("sector", "*"))): [
+        ("8 of 11 sectors", "Out of the 11 sectors in the U.S., 8 saw net buying"),
+        ("led by Information Technology", "led by information technology, healthcare, industrials, and energy"),
+    ],
+    ("sector_net_buying_high", (("fund_type", "hedge_fund"), ("sector", "Industrials"))): [
+        ("Industrials: hedge-fund net buying of $2.41B", "SIGNALS.md: Industrials: hedge-fund net buying of $2.41 B"),
+        ("3.7 to 1", "long purchases exceeding shorts by a ratio of 3.7 to 1"),
+    ],
+    ("sector_net_buying_streak", (("fund_type", "hedge_fund"), ("sector", "Health Care"))): [
+        ("6th consecutive week", "net bought U.S. healthcare stocks for the sixth consecutive week"),
+    ],
+    ("subindustry_ls_ratio_extreme", (("sub_industry", "Biotechnology"),)): [
+        ("3.83", "the long-to-short ratio of U.S. biotechnology stocks has now reached 3.83"),
+        ("86th percentile over 5 years", "at the 86th percentile over the past five years"),
+    ],
+    ("gross_leverage_largest_drop", (("strategy", "fundamental_long_short"),)): [
+        ("210.6%", "now down 2.5% to 210.6%"),
+        ("down 2.5 points from 213.1%", "down 2.5% (SIGNALS.md: 2.5 points, from 213.1 %)"),
+        ("the largest one-week decline since 2025-04-", "the largest single-week decline since early April"),
+    ],
+    ("gross_leverage_percentile", (("strategy", "fundamental_long_short"),)): [
+        ("97th percentile over 3 years", "in the 97th percentile over three years"),
+    ],
+    ("net_leverage_rising_streak", (("strategy", "fundamental_long_short"),)): [
+        ("51.2%", "risen for the fourth consecutive week by 0.9% to 51.2%"),
+        ("4th consecutive week", "for the fourth consecutive week"),
+        ("+0.9 points", "by 0.9% (SIGNALS.md: leverage changes are in percentage points)"),
+        ("38th percentile over 3 years", "(38th percentile over three years)"),
+    ],
+    ("ls_ratio_percentile", (("strategy", "fundamental_long_short"),)): [
+        ("long/short ratio of 1.642", "the long-short ratio has rebounded 1.5% to 1.642"),
+        ("8th percentile over 3 years", "(8th percentile over three years)"),
+    ],
+    ("vix_below_17", (("symbol", "VIX"),)): [
+        ("The VIX closed at 16.77", "The VIX fear index closed below 17"),
+        ("below 17 for the first time since 2025-02-", "closed below 17 for the first time ... since February"),
+    ],
+    ("vix_low_since", (("symbol", "VIX"),)): [
+        ("the lowest since 2025-02-", "hitting a new low since February"),
+    ],
+    ("vix_futures_positioning_streak", (("series", "cftc_vix_futures_net"),)): [
+        ("CFTC VIX futures net positioning", "According to CFTC data, ... institutional positions in VIX index futures"),
+        ("5th consecutive week", "have decreased for five consecutive weeks"),
+        ("-$14.3M over the streak", "with a total reduction of $14.3 million"),
+    ],
+    ("fund_type_divergence", (("fund_type", "long_only"),)): [
+        ("Long-only funds: net buying of -$3.00B", "Pure long strategy funds net sold $3 billion"),
+        ("while hedge funds were at", "while hedge funds remained roughly flat"),
+    ],
+    ("crowding_spread", (("symbol", "HF_VIP"),)): [
+        ("The hedge-fund VIP basket", "Goldman Sachs' hedge fund VIP basket"),
+        ("lagging the most-short basket", "underperforming the most short basket"),
+        ("by 8 points", "by 8% (a difference of two returns: percentage points)"),
+    ],
+    ("index_weekly_gain_streak", (("symbol", "NDX"),)): [
+        ("The Nasdaq 100 gained", "the Nasdaq has achieved over 2% gains for two consecutive weeks"),
+        ("2nd consecutive week", "for two consecutive weeks"),
+        ("above its 1-year low", "rising about 30% from its lows"),
+        ("below its high", "nearing historical highs"),
+    ],
+}
+
 #: 11. the record gross leverage of 215 % falls a few weeks before the note's week
 RECORD_RULE = "gross_leverage_record"
 
@@ -179,4 +264,19 @@ def check_alerts(alerts: Sequence[Mapping[str, Any]]) -> list[str]:
     for a in alerts:
         if not a.get("text"):
             problems.append(f"{a['rule']} has no text")
+    return problems
+
+
+def check_texts(alerts: Sequence[Mapping[str, Any]]) -> list[str]:
+    """Return every way the texts of the note's week differ from the note's words; empty when they match."""
+    got = {key_of(a): a for a in alerts if a["period_end"] == NOTE_WEEK and not a.get("correction")}
+    problems: list[str] = []
+    for key, words in NOTE_WEEK_TEXTS.items():
+        alert = got.get(key)
+        if alert is None:
+            problems.append(f"missing in the note's week: {key}")
+            continue
+        for expected, note in words:
+            if expected not in alert["text"]:
+                problems.append(f"{key[0]}: {expected!r} (note: {note!r}) not in {alert['text']!r}")
     return problems

@@ -7,7 +7,7 @@ from collections.abc import Sequence
 from rich.console import Console
 from rich.markup import escape
 
-from signal_monitor.delivery.slack import LeaseCheck, Outcome, format_figure
+from signal_monitor.delivery.slack import LeaseCheck, Outcome, alert_figures
 from signal_monitor.rules.alert import Alert
 
 STYLES = {"critical": "bold red", "warning": "bold yellow", "info": "bold cyan"}
@@ -58,8 +58,7 @@ class ConsoleSender:
         self.console.print(f"[{style}]{label}[/] [bold]{escape(alert.rule)}[/] · {where}")
         body = alert.text if alert.fired else f"{alert.rule} no longer fires for {_scope(alert)}."
         self.console.print(f"  {escape(body)}")
-        figures = [f"value {format_figure(alert.value)}", f"threshold {format_figure(alert.threshold)}"]
-        figures += [f"{k.replace('_', ' ')} {format_figure(v)}" for k, v in alert.context.items()]
+        figures = [f"{name} {text}" for name, text in alert_figures(alert)]
         self.console.print(f"  [dim]{escape(' · '.join(figures))}[/]")
 
     async def confirm(

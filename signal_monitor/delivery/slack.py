@@ -38,6 +38,7 @@ from slack_sdk.models.blocks import Block, ContextBlock, HeaderBlock, MarkdownTe
 from slack_sdk.web.async_client import AsyncWebClient
 from slack_sdk.webhook.async_client import AsyncWebhookClient
 
+from signal_monitor.format import fmt_figure
 from signal_monitor.rules.alert import Alert
 
 log = logging.getLogger("signal_monitor.delivery")
@@ -66,6 +67,10 @@ LEASE_LOST = "lease_lost"  #: the reason of an attempt given up before posting b
 LeaseCheck = Callable[[], Awaitable[bool]]
 
 SEVERITY_EMOJI = {"critical": ":red_circle:", "warning": ":large_orange_circle:", "info": ":large_blue_circle:"}
+#: The colour bar of a message's figures, by severity (a withdrawn alert is green, a correction grey).
+SEVERITY_COLOURS = {"critical": "#d0021b", "warning": "#f5a623", "info": "#2f80ed"}
+RESOLVED_COLOUR = "#2eb886"
+CORRECTION_COLOUR = "#9b9b9b"
 
 
 # --- building -------------------------------------------------------------------------------------
@@ -77,6 +82,8 @@ class SlackMessage:
 
     text: str
     blocks: list[dict[str, Any]]
+    #: one attachment with the severity's colour bar and the figures' blocks (empty for a digest)
+    attachments: list[dict[str, Any]] = field(default_factory=list)
 
 
 def truncate(text: str, limit: int) -> str:
@@ -92,40 +99,27 @@ def escape(text: str) -> str:
 
 
 def format_number(value: float) -> str:
-    """Return a number as desk text: ``2.41B``, ``400.0M``, ``12,345``, ``16.77``, ``-0.8462``."""
-    if isinstance(value, bool):
-        return "yes" if value else "no"
-    if isinstance(value, int):
-        return f"{value:,}"
-    if math.isnan(value) or math.isinf(value):
-        return str(value)
-    size = abs(value)
-    if size >= 1e9:
-        return f"{value / 1e9:,.2f}B"
-    if size >= 1e6:
-        return f"{value / 1e6:.1f}M"
-    if size >= 1e4:
-        return f"{value:,.0f}"
-    return f"{value:.4g}"
+    """Return a number whose unit is not known as desk text (see :func:`signal_monitor.format.fmt_figure`)."""
+    return fmt_figure(value)
 
 
 def format_figure(value: Any) -> str:
     """Return a context figure (number, date, list of pairs, mapping) as short text."""
-    if value is None:
-        return "—"
-    if isinstance(value, bool | int | float):
-        return format_number(value)
-    if isinstance(value, list | tuple):
-        parts = []
-        for item in value:
-            if isinstance(item, list | tuple) and len(item) == 2:
-                parts.append(f"{item[0]} ({format_figure(item[1])})")
-            else:
-                parts.append(format_figure(item))
-        return ", ".join(parts) or "—"
-    if isinstance(value, Mapping):
-        return ", ".join(f"{k}={format_figure(v)}" for k, v in value.items()) or "—"
-    return str(value)
+    return fmt_figure(value)
+
+
+def alert_figures(alert: Alert) -> list[tuple[str, str]]:
+    """Return (name, text) of an alert's value, threshold and context, formatted by the one formatter.
+
+    An alert carries its figures formatted in their units (``figures``); an alert written before
+    they were (an old outbox entry) falls back to a unit-less spelling of each number.
+    """
+    if alert.figures:
+        return [(k.replace("_", " "), v) for k, v in alert.figures.items()]
+    figures = [("value", fmt_figure(alert.value)), ("threshold", fmt_figure(alert.threshold))]
+    for key, value in alert.context.items():
+        figures.append((key.replace("_", " "), fmt_figure(value)))
+    return figures
 
 
 def _scope_text(scope: Mapping[str, str]) -> str:
@@ -154,6 +148,20 @@ def _emoji(alert: Alert) -> str:
     return SEVERITY_EMOJI[alert.severity]
 
 
+def colour(alert: Alert) -> str:
+    """Return the colour bar of an alert: its severity's, green when withdrawn, grey for a correction."""
+    if not alert.fired:
+        return RESOLVED_COLOUR
+    if alert.correction:
+        return CORRECTION_COLOUR
+    return SEVERITY_COLOURS[alert.severity]
+
+
+def _title(alert: Alert) -> str:
+    """Return what the alert is about in a few words: the rule's summary (its id for an alert without one)."""
+    return alert.summary or alert.rule
+
+
 def _body(alert: Alert) -> str:
     if not alert.fired:
         return f"`{alert.rule}` no longer fires for {_scope_text(alert.scope)} ({_period_text(alert)})."
@@ -161,7 +169,7 @@ def _body(alert: Alert) -> str:
 
 
 def _context_line(alert: Alert) -> str:
-    parts = [f"`{alert.rule}`", escape(_scope_text(alert.scope)), _period_text(alert)]
+    parts = [f"*{_label(alert)}*", f"`{alert.rule}`", escape(_scope_text(alert.scope)), _period_text(alert)]
     if alert.revision > 1:
         parts.append(f"revision {alert.revision}")
     if alert.provisional:
@@ -170,15 +178,8 @@ def _context_line(alert: Alert) -> str:
     return truncate(" · ".join(parts), MAX_CONTEXT_TEXT)
 
 
-def _figures(alert: Alert) -> list[tuple[str, str]]:
-    figures = [("value", format_figure(alert.value)), ("threshold", format_figure(alert.threshold))]
-    for key, value in alert.context.items():
-        figures.append((key.replace("_", " "), format_figure(value)))
-    return figures
-
-
 def _fields(alert: Alert) -> list[MarkdownTextObject]:
-    figures = _figures(alert)
+    figures = alert_figures(alert)
     if len(figures) > MAX_FIELDS:
         hidden = len(figures) - (MAX_FIELDS - 1)
         figures = [*figures[: MAX_FIELDS - 1], ("more", f"{hidden} more figures [truncated]")]
@@ -189,16 +190,24 @@ def _fields(alert: Alert) -> list[MarkdownTextObject]:
     return fields
 
 
-def _single(alert: Alert) -> tuple[str, list[Block]]:
-    header = truncate(f"{_emoji(alert)} {_label(alert)}: {alert.rule}", MAX_HEADER_TEXT)
+def _single(alert: Alert) -> tuple[str, list[Block], list[dict[str, Any]]]:
+    """Header (the summary), the sentence; then, under the severity's colour bar, the figures and the context line.
+
+    The notification text (what a phone shows) starts with the sentence.
+    """
+    prefix = "Withdrawn: " if not alert.fired else "Correction: " if alert.correction else ""
+    header = truncate(f"{_emoji(alert)} {prefix}{_title(alert)}", MAX_HEADER_TEXT)
     blocks: list[Block] = [
         HeaderBlock(text=PlainTextObject(text=header, emoji=True)),
         SectionBlock(text=MarkdownTextObject(text=truncate(escape(_body(alert)), MAX_SECTION_TEXT))),
+    ]
+    detail: list[Block] = [
         SectionBlock(fields=_fields(alert)),
         ContextBlock(elements=[MarkdownTextObject(text=_context_line(alert))]),
     ]
-    fallback = f"{_label(alert)} {alert.rule}: {_body(alert)}"
-    return fallback, blocks
+    attachments = [{"color": colour(alert), "blocks": [b.to_dict() for b in detail]}]
+    fallback = f"{_body(alert)} ({_label(alert).lower()}: {_title(alert)})"
+    return fallback, blocks, attachments
 
 
 def _digest(alerts: Sequence[Alert], title: str | None) -> tuple[str, list[Block]]:
@@ -210,8 +219,9 @@ def _digest(alerts: Sequence[Alert], title: str | None) -> tuple[str, list[Block
     room = (MAX_BLOCKS - 2) // 2  # two blocks an alert, one header, one marker block if cut
     shown = alerts if 1 + 2 * len(alerts) <= MAX_BLOCKS else alerts[:room]
     for alert in shown:
-        line = f"{_emoji(alert)} *{_label(alert)}* `{alert.rule}` — {escape(_body(alert))}"
-        numbers = f"value {format_figure(alert.value)} · threshold {format_figure(alert.threshold)}"
+        line = f"{_emoji(alert)} *{escape(_title(alert))}* — {escape(_body(alert))}"
+        figs = dict(alert_figures(alert))
+        numbers = f"value {figs.get('value', '—')} · threshold {figs.get('threshold', '—')}"
         blocks.append(SectionBlock(text=MarkdownTextObject(text=truncate(line, MAX_SECTION_TEXT))))
         blocks.append(
             ContextBlock(
@@ -222,7 +232,7 @@ def _digest(alerts: Sequence[Alert], title: str | None) -> tuple[str, list[Block
         more = len(alerts) - len(shown)
         marker = f"…and {more} more alerts (all are on the alerts topic) [truncated]"
         blocks.append(SectionBlock(text=MarkdownTextObject(text=marker)))
-    fallback = f"{header}: " + "; ".join(f"{a.rule}: {_body(a)}" for a in alerts)
+    fallback = " ".join(_body(a) for a in alerts) + f" ({header})"
     return fallback, blocks
 
 
@@ -230,8 +240,14 @@ def build_message(alerts: Sequence[Alert], *, title: str | None = None) -> Slack
     """Build the message of one alert, or a digest of several; never exceeds Slack's limits."""
     if not alerts:
         raise ValueError("a message needs at least one alert")
-    fallback, blocks = _single(alerts[0]) if len(alerts) == 1 else _digest(alerts, title)
-    return SlackMessage(text=truncate(fallback, MAX_FALLBACK_TEXT), blocks=[b.to_dict() for b in blocks])
+    attachments: list[dict[str, Any]] = []
+    if len(alerts) == 1:
+        fallback, blocks, attachments = _single(alerts[0])
+    else:
+        fallback, blocks = _digest(alerts, title)
+    return SlackMessage(
+        text=truncate(fallback, MAX_FALLBACK_TEXT), blocks=[b.to_dict() for b in blocks], attachments=attachments
+    )
 
 
 # --- answers --------------------------------------------------------------------------------------
@@ -509,7 +525,10 @@ class WebhookSender:
         _keep_alive(self._client)
         try:
             async with asyncio.timeout(self.timeout):
-                response = await self._client.send(text=message.text, blocks=message.blocks, unfurl_links=False)
+                response = await self._client.send(
+                    text=message.text, blocks=message.blocks, attachments=message.attachments or None,
+                    unfurl_links=False,
+                )
         except asyncio.CancelledError:
             raise
         except Exception as exc:  # aiohttp and slack_sdk raise many types; classify_exception sorts them
@@ -571,6 +590,7 @@ class BotSender:
                     channel=self.channel,
                     text=message.text,
                     blocks=message.blocks,
+                    attachments=message.attachments or None,
                     unfurl_links=False,
                     metadata={"event_type": METADATA_EVENT, "event_payload": {"outbox_id": outbox_id}},
                 )

@@ -38,6 +38,12 @@ class Alert(BaseModel):
     labels: dict[str, str] = Field(default_factory=dict)
     dedup_key: str = Field(description="Stable for rule + scope + period; a correction appends ':v<revision>'.")
     text: str
+    summary: str = Field(default="", description="The rule's summary: a Slack message's header.")
+    unit: str = Field(default="", description="The unit of ``value``: money, leverage, fraction, ratio, price, count, number.")
+    figures: dict[str, str] = Field(
+        default_factory=dict,
+        description="value, threshold and each context figure, formatted by signal_monitor.format for display.",
+    )
     fired: bool = Field(default=True, description="False only in a correction that withdraws an alert.")
     provisional: bool = Field(default=False, description="From a period that is not closed yet: state was not changed.")
     correction: bool = False

@@ -33,10 +33,10 @@ import itertools
 import math
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
-from datetime import UTC, date, datetime
+from datetime import UTC, date, datetime, timedelta
 from typing import Any
 
-from signal_monitor.periods import Granularity, period_bounds
+from signal_monitor.periods import EASTERN, Granularity, period_bounds
 from signal_monitor.rules.alert import Alert, dedup_key
 from signal_monitor.rules.kinds import KINDS, Finding, Inputs
 from signal_monitor.rules.model import Check, Rule
@@ -46,6 +46,8 @@ from signal_monitor.state.base import Point, State
 
 #: Final results kept per rule and scope for corrections (far more than any grace period spans).
 RECENT_PERIODS = 8
+#: The key of a rule's own memory among its checks' states (a check name cannot start with "_").
+COOLDOWN = "_cooldown"
 #: How long a claim on an alert lasts (30 days).
 CLAIM_TTL_S = 30 * 86400.0
 
@@ -72,6 +74,16 @@ def _same(a: float | None, b: float | None) -> bool:
     if a is None or b is None:
         return a is b
     return math.isclose(a, b, rel_tol=1e-9, abs_tol=1e-12)
+
+
+def _value_unit(rule: Rule, scope: Mapping[str, str], lead: Check | None) -> str:
+    """Return the unit of an alert's value: the lead check's metric's, unless its kind's value is a ratio, share..."""
+    if lead is None:
+        return rule.names.unit(rule.metric, scope)
+    fmt = KINDS[lead.kind].value_fmt
+    if fmt == "value":
+        return rule.names.unit(lead.metric, scope)
+    return {"ratio": "ratio", "fraction": "fraction", "count": "count"}.get(fmt, "number")
 
 
 class RuleEngine:
@@ -276,6 +288,18 @@ class RuleEngine:
                 states[check.name] = finding.state
         held = [(c, f) for c, f in conditions if f.fired]
         fired = bool(held) and (rule.combine == "any" or len(held) == len(conditions))
+        if rule.cooldown:
+            # periods with data since the last alert of this scope (this one included; a closed day without a
+            # point, an exchange holiday, does not count); quiet while within the cooldown
+            last = before.get(COOLDOWN)
+            has_data = any(f.value is not None for _, f in conditions)
+            since = int(last["since"]) + (1 if has_data else 0) if last else None
+            if fired and since is not None and since <= rule.cooldown:
+                fired = False
+            if fired:
+                states[COOLDOWN] = {"since": 0}
+            elif since is not None:
+                states[COOLDOWN] = {"since": since}
         reports: list[tuple[Check, Finding]] = []
         if fired:
             for check in rule.report:
@@ -362,6 +386,16 @@ class RuleEngine:
 
     # --- alerts -------------------------------------------------------------------------
 
+    def is_current(self, period: date, granularity: Granularity) -> bool:
+        """Whether the engine's clock is still in the period (a week until its Sunday): its text says "this week".
+
+        A replay or backtest of past data, a close caught up after the week, and every correction
+        name the period instead ("in the week ending 2025-06-06").
+        """
+        today = self.clock().astimezone(EASTERN).date()
+        start, end = period_bounds(period, granularity)
+        return start <= today <= (end + timedelta(days=2) if granularity == "week" else end)
+
     def _alert(
         self,
         rule: Rule,
@@ -374,13 +408,20 @@ class RuleEngine:
     ) -> Alert:
         """Build the alert (a correction when ``revision`` > 1) of an outcome."""
         held = [(c, f) for c, f in outcome.conditions if f.fired]
-        text = describe(scope, period, rule.period, held, outcome.reports) if outcome.fired else ""
+        names = rule.names
+        current = revision == 1 and self.is_current(period, rule.period)
+        text = ""
+        if outcome.fired:
+            text = describe(scope, period, rule.period, held, outcome.reports, names=names, current=current)
+        parts: Sequence[tuple[Check, Finding]] = [*outcome.conditions, *outcome.reports]
+        fields = template_fields(rule, scope, period, outcome.value, outcome.threshold, text, parts)
         if rule.message is not None and outcome.fired:
-            parts: Sequence[tuple[Check, Finding]] = [*outcome.conditions, *outcome.reports]
-            fields = template_fields(rule, scope, period, outcome.value, outcome.threshold, text, parts)
             text = render(rule.message, fields)
+        shown = ("value", "threshold", *outcome.context)
+        figures = {k: fields[k] for k in shown if k in fields and (k != "threshold" or outcome.threshold is not None)}
+        lead = outcome.conditions[0][0] if outcome.conditions else None
         if revision > 1:
-            text = correction_text(rule.id, scope, period, rule.period, text)
+            text = correction_text(rule.summary or rule.id, scope, period, rule.period, text, names=names)
         start, end = period_bounds(period, rule.period)
         key = dedup_key(rule.id, scope, period)
         return Alert(
@@ -396,6 +437,9 @@ class RuleEngine:
             labels=rule.labels,
             dedup_key=key if revision == 1 else f"{key}:v{revision}",
             text=text,
+            summary=rule.summary,
+            unit=_value_unit(rule, scope, lead),
+            figures=figures,
             fired=outcome.fired,
             provisional=provisional,
             correction=revision > 1,

@@ -22,7 +22,7 @@ from signal_monitor.config.yamlfile import load_yaml
 from signal_monitor.errors import RuleFileError
 from signal_monitor.periods import Granularity
 from signal_monitor.rules.kinds import KINDS, KindParams, SeriesRef
-from signal_monitor.rules.text import BASE_FIELDS
+from signal_monitor.rules.text import BASE_FIELDS, NO_NAMES, DisplayNames
 from signal_monitor.series import (
     EXPOSURE_FUND_SCOPES,
     EXPOSURE_SLICE_SCOPES,
@@ -81,6 +81,7 @@ class Rule(BaseModel):
 
     id: str
     description: str
+    summary: str = ""
     metric: str
     period: Granularity
     scope: dict[str, str]
@@ -91,6 +92,8 @@ class Rule(BaseModel):
     severity: Severity = "info"
     labels: dict[str, str] = Field(default_factory=dict)
     message: str | None = None
+    cooldown: int = Field(default=0, ge=0, description="Periods kept quiet after an alert, per scope.")
+    names: DisplayNames = Field(default=NO_NAMES, description="The file's names section: how scope values read.")
 
     @property
     def wildcards(self) -> tuple[str, ...]:
@@ -109,6 +112,7 @@ class RuleSet:
 
     path: str
     rules: tuple[Rule, ...]
+    names: DisplayNames = NO_NAMES
 
     def __iter__(self) -> Iterator[Rule]:
         """Iterate over the rules in file order."""
@@ -153,6 +157,7 @@ class _RuleSpec(BaseModel):
 
     id: str = Field(pattern=_NAME)
     description: str = Field(min_length=1)
+    summary: str | None = Field(default=None, min_length=1, max_length=120)
     metric: str
     period: Granularity
     scope: dict[str, str] = Field(default_factory=dict)
@@ -165,6 +170,7 @@ class _RuleSpec(BaseModel):
     severity: Severity = "info"
     labels: dict[str, str] = Field(default_factory=dict)
     message: str | None = None
+    cooldown: int = Field(default=0, ge=0)
 
 
 # --- loading ------------------------------------------------------------------------
@@ -211,8 +217,13 @@ def check_rules(text: str, path: str = "<rules>") -> tuple[RuleSet | None, list[
     if not isinstance(doc, dict) or not isinstance(doc.get("rules"), list):
         return None, [RuleFileError(path, None, "rules", "the file must be a mapping with a 'rules' list")]
     errors: list[RuleFileError] = []
-    for key in sorted(str(k) for k in doc if k not in ("version", "rules")):
-        errors.append(RuleFileError(path, None, key, "unknown top-level key (allowed: version, rules)"))
+    for key in sorted(str(k) for k in doc if k not in ("version", "names", "rules")):
+        errors.append(RuleFileError(path, None, key, "unknown top-level key (allowed: version, names, rules)"))
+    names = NO_NAMES
+    try:
+        names = DisplayNames.model_validate(doc.get("names") or {})
+    except ValidationError as exc:
+        errors.extend(RuleFileError(path, None, fld, msg) for fld, msg in _pydantic_errors(exc, "names."))
     if doc.get("version", 1) != 1:
         errors.append(RuleFileError(path, None, "version", f"unsupported version {doc['version']!r} (this build reads 1)"))
     rules: list[Rule] = []
@@ -227,14 +238,14 @@ def check_rules(text: str, path: str = "<rules>") -> tuple[RuleSet | None, list[
             errors.append(RuleFileError(path, raw_id, "id", f"duplicate rule id (rule #{seen[raw_id]} has it too)"))
         elif isinstance(raw_id, str):
             seen[raw_id] = index
-        builder = _Builder(path, rid)
+        builder = _Builder(path, rid, names)
         rule = builder.build(raw)
         errors.extend(builder.errors)
         if rule is not None:
             rules.append(rule)
     if errors:
         return None, errors
-    return RuleSet(path=path, rules=tuple(rules)), []
+    return RuleSet(path=path, rules=tuple(rules), names=names), []
 
 
 def _first_of(errors: list[RuleFileError]) -> RuleFileError:
@@ -262,9 +273,10 @@ class _Invalid(Exception):
 class _Builder:
     """Turns one raw rule into a ``Rule``, recording every ``RuleFileError`` (with the rule id and field) it finds."""
 
-    def __init__(self, path: str, rule_id: str) -> None:
+    def __init__(self, path: str, rule_id: str, names: DisplayNames = NO_NAMES) -> None:
         self.path = path
         self.rule_id = rule_id
+        self.names = names
         self.errors: list[RuleFileError] = []
 
     def fail(self, field: str | None, message: str) -> _Invalid:
@@ -385,6 +397,7 @@ class _Builder:
         return Rule(
             id=spec.id,
             description=spec.description,
+            summary=spec.summary or spec.description.rstrip("."),
             metric=spec.metric,
             period=spec.period,
             scope=spec.scope,
@@ -395,6 +408,8 @@ class _Builder:
             severity=spec.severity,
             labels=spec.labels,
             message=spec.message,
+            cooldown=spec.cooldown,
+            names=self.names,
         )
 
     def template(self, message: str, spec: _RuleSpec, checks: tuple[Check, ...]) -> None:

@@ -1,8 +1,7 @@
-"""Number formatting and the default texts of alerts, written to read like the desk's note.
+"""The default texts of alerts, written to read like the desk's note.
 
-Money is ``$1.23B`` / ``$450M``; leverage (a fraction) is a percent (2.106 ->
-``210.6%``) and its changes are points; percentiles are "97th percentile over 3
-years". A rule's own message is a ``string.Template`` filled by safe
+Numbers are spelled by :mod:`signal_monitor.format` (the one formatter the Slack
+fields, the console and the dashboard use too). A rule's own message is a ``string.Template`` filled by safe
 substitution from a flat dict of strings (:func:`template_fields`): no
 ``str.format``, no attribute access, no evaluation.
 """
@@ -10,10 +9,30 @@ substitution from a flat dict of strings (:func:`template_fields`): no
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
 from datetime import date
 from string import Template
-from typing import TYPE_CHECKING, Any, Literal
+from typing import TYPE_CHECKING, Any
 
+from pydantic import BaseModel, ConfigDict, Field, field_validator
+
+from signal_monitor.format import (
+    Unit,
+    fmt_money,
+    fmt_number,
+    fmt_percent,
+    fmt_percentile,
+    fmt_points,
+    fmt_price,
+    fmt_ratio,
+    fmt_to_one,
+    fmt_unit,
+    fmt_unit_change,
+    fmt_unit_level,
+    fmt_window,
+    ordinal,
+    periods_text,
+)
 from signal_monitor.periods import Granularity, period_bounds
 from signal_monitor.rules.kinds import (
     KINDS,
@@ -37,8 +56,6 @@ from signal_monitor.rules.kinds import (
 
 if TYPE_CHECKING:
     from signal_monitor.rules.model import Check, Rule
-
-Unit = Literal["money", "leverage", "ratio", "fraction", "price", "count", "number"]
 
 METRIC_UNITS: dict[str, Unit] = {
     "long_buy": "money",
@@ -70,8 +87,8 @@ METRIC_LABELS: dict[str, str] = {
     "gross_leverage": "gross leverage",
     "net_leverage": "net leverage",
     "ls_ratio": "long/short ratio",
-    "long_mv": "long market value",
-    "short_mv": "short market value",
+    "long_mv": "long positions",
+    "short_mv": "short positions",
     "nav": "NAV",
     "close": "close",
     "return": "return",
@@ -99,6 +116,83 @@ DIMENSION_PLURALS: dict[str, str] = {
 }
 OP_WORDS: dict[str, str] = {"gt": "above", "ge": "at or above", "lt": "below", "le": "at or below"}
 
+#: The units an observation event may give (its ``unit`` field, case-insensitive) and how they print.
+OBSERVATION_UNITS: dict[str, Unit] = {
+    "usd": "money",
+    "$": "money",
+    "fraction": "fraction",
+    "ratio": "ratio",
+    "index": "price",
+    "price": "price",
+    "level": "price",
+    "count": "count",
+    "contracts": "count",
+    "": "number",
+    "number": "number",
+}
+
+
+class SeriesName(BaseModel):
+    """The display name of an observation series and the unit its observations carry."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    name: str = Field(min_length=1)
+    unit: str = ""
+
+    @field_validator("unit")
+    @classmethod
+    def _known_unit(cls, unit: str) -> str:
+        if unit.lower() not in OBSERVATION_UNITS:
+            known = ", ".join(u for u in OBSERVATION_UNITS if u)
+            raise ValueError(f"unknown unit {unit!r} (known: {known})")
+        return unit.lower()
+
+
+class DisplayNames(BaseModel):
+    """The ``names:`` section of a rule file: how series, symbols and baskets read in an alert's text.
+
+    ``series`` maps an observation series id to its name (and unit); ``symbols`` and
+    ``baskets`` map a symbol (a basket is a symbol of the quote stream) to its name,
+    written as it reads mid-sentence ("the Nasdaq 100"). A value with no name prints as it is.
+    """
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    series: dict[str, SeriesName] = Field(default_factory=dict)
+    symbols: dict[str, str] = Field(default_factory=dict)
+    baskets: dict[str, str] = Field(default_factory=dict)
+
+    @field_validator("series", mode="before")
+    @classmethod
+    def _short_series(cls, value: Any) -> Any:
+        """Allow ``id: Name`` for a series without a unit."""
+        if isinstance(value, dict):
+            return {k: {"name": v} if isinstance(v, str) else v for k, v in value.items()}
+        return value
+
+    def of(self, dimension: str, value: str) -> str:
+        """Return how a scope value reads: its name, a readable label of an enumerated value, else itself."""
+        if dimension == "series" and value in self.series:
+            return self.series[value].name
+        if dimension == "symbol":
+            named = self.baskets.get(value) or self.symbols.get(value)
+            if named:
+                return named
+        return VALUE_LABELS.get(value, value)
+
+    def unit(self, metric: str, scope: Mapping[str, Any]) -> Unit:
+        """Return the unit of ``metric`` over ``scope``: an observation's is its series' declared unit."""
+        if metric == "obs":
+            series = scope.get("series")
+            named = self.series.get(series) if isinstance(series, str) else None
+            return OBSERVATION_UNITS.get(named.unit, "number") if named else "number"
+        return METRIC_UNITS.get(metric, "number")
+
+
+NO_NAMES = DisplayNames()
+
+
 #: Placeholders every message template may use, besides the scope's dimensions and the kinds' context keys.
 BASE_FIELDS: frozenset[str] = frozenset(
     {"rule", "description", "severity", "period", "period_start", "period_end", "scope"}
@@ -106,114 +200,22 @@ BASE_FIELDS: frozenset[str] = frozenset(
 )
 
 
-# --- numbers --------------------------------------------------------------------
-
-
-def _trim(text: str) -> str:
-    """Drop trailing zeros after a decimal point (``23.0`` -> ``23``)."""
-    return text.rstrip("0").rstrip(".") if "." in text else text
-
-
-def fmt_money(x: float) -> str:
-    """Format dollars: ``$2.41B``, ``$450M``, ``$12.3M``, ``$12K``, ``-$3.00B``."""
-    sign = "-" if x < 0 else ""
-    a = abs(x)
-    if a >= 999.5e9:
-        body = f"{a / 1e12:.2f}T"
-    elif a >= 999.5e6:
-        body = f"{a / 1e9:.2f}B"
-    elif a >= 99.95e6:
-        body = f"{a / 1e6:.0f}M"
-    elif a >= 999.5e3:
-        body = f"{a / 1e6:.1f}M"
-    elif a >= 999.5:
-        body = f"{a / 1e3:.0f}K"
-    else:
-        body = f"{a:.0f}"
-    return f"{sign}${body}"
-
-
-def fmt_percent(fraction: float, decimals: int = 1) -> str:
-    """Format a fraction as a percent: 2.106 -> ``210.6%``, 0.23 -> ``23%``."""
-    return f"{_trim(f'{fraction * 100:.{decimals}f}')}%"
-
-
-def fmt_points(diff: float) -> str:
-    """Format a difference of fractions as percentage points, unsigned: -0.025 -> ``2.5 points``."""
-    text = _trim(f"{abs(diff) * 100:.1f}")
-    return f"{text} point" if text == "1" else f"{text} points"
-
-
-def fmt_ratio(x: float) -> str:
-    """Format a ratio with two decimals: ``3.83``."""
-    return f"{x:.2f}"
-
-
-def fmt_price(x: float) -> str:
-    """Format a price: ``16.77``, ``21,500.00``."""
-    return f"{x:,.2f}"
-
-
-def fmt_number(x: float) -> str:
-    """Format a plain number: thousands separators above 1,000, four significant digits below."""
-    if abs(x) >= 1000 or x == int(x):
-        return f"{x:,.0f}"
-    return f"{x:.4g}"
-
-
-def ordinal(n: int) -> str:
-    """Return ``1st``, ``2nd``, ``3rd``, ``4th``, ``11th``, ``21st``, ``112th``."""
-    suffix = "th" if 10 <= n % 100 <= 20 else {1: "st", 2: "nd", 3: "rd"}.get(n % 10, "th")
-    return f"{n}{suffix}"
-
-
-def fmt_window(window: str) -> str:
-    """Format a window spec: ``3y`` -> ``3 years``, ``1y`` -> ``1 year``, ``26w`` -> ``26 weeks``."""
-    n, unit = int(window[:-1]), {"y": "year", "w": "week", "d": "day"}[window[-1]]
-    return f"{n} {unit}" if n == 1 else f"{n} {unit}s"
-
-
-def fmt_percentile(pct: float, window: str) -> str:
-    """Return ``97th percentile over 3 years`` (the rank rounded to a whole percentile)."""
-    return f"{ordinal(round(pct))} percentile over {fmt_window(window)}"
+# --- numbers (signal_monitor.format) ------------------------------------------------
 
 
 def fmt_value(metric: str, x: float) -> str:
     """Format a value of ``metric`` in its unit."""
-    unit = METRIC_UNITS.get(metric, "number")
-    if unit == "money":
-        return fmt_money(x)
-    if unit in ("leverage", "fraction"):
-        return fmt_percent(x)
-    if unit == "ratio":
-        return fmt_ratio(x)
-    if unit == "price":
-        return fmt_price(x)
-    return fmt_number(x)
+    return fmt_unit(METRIC_UNITS.get(metric, "number"), x)
 
 
 def fmt_level(metric: str, x: float) -> str:
     """Format a threshold of ``metric``: like a value, without trailing zeros for prices and ratios."""
-    if METRIC_UNITS.get(metric, "number") in ("ratio", "price"):
-        return _trim(f"{x:.4f}")
-    return fmt_value(metric, x)
+    return fmt_unit_level(METRIC_UNITS.get(metric, "number"), x)
 
 
 def fmt_change(metric: str, change: float, change_pct: float | None) -> str:
-    """Format a signed period-over-period change: points for leverage and returns, percent otherwise."""
-    sign = "+" if change >= 0 else "-"
-    unit = METRIC_UNITS.get(metric, "number")
-    if unit in ("leverage", "fraction"):
-        return f"{sign}{fmt_points(change)}"
-    if change_pct is not None:
-        return f"{sign}{fmt_percent(abs(change_pct))}"
-    return f"{sign}{fmt_value(metric, abs(change))}"
-
-
-def periods_text(n: int, granularity: Granularity) -> str:
-    """Return ``1 week``, ``32 weeks``, ``73 trading days``."""
-    unit = "week" if granularity == "week" else "trading day"
-    return f"{n} {unit}" if n == 1 else f"{n} {unit}s"
+    """Format a signed period-over-period change of ``metric`` (see :func:`fmt_unit_change`)."""
+    return fmt_unit_change(METRIC_UNITS.get(metric, "number"), change, change_pct)
 
 
 # --- scopes ---------------------------------------------------------------------
@@ -224,13 +226,14 @@ def _capitalize(text: str) -> str:
     return text[:1].upper() + text[1:]
 
 
-def scope_subject(scope: Mapping[str, str], *, capital: bool = True) -> str:
+def scope_subject(scope: Mapping[str, str], *, capital: bool = True, names: DisplayNames = NO_NAMES) -> str:
     """Return what an alert is about: the scope's values other than the fund type, else the fund type.
 
     ``{fund_type: hedge_fund, sector: Industrials}`` -> ``Industrials``;
-    ``{fund_type: hedge_fund}`` -> ``Hedge funds``; wildcards are left out.
+    ``{fund_type: hedge_fund}`` -> ``Hedge funds``; wildcards are left out; symbols, baskets
+    and series read by their names (``{symbol: NDX}`` -> ``The Nasdaq 100``).
     """
-    named = [VALUE_LABELS.get(v, v) for k, v in sorted(scope.items()) if k != "fund_type" and v != "*"]
+    named = [names.of(k, v) for k, v in sorted(scope.items()) if k != "fund_type" and v != "*"]
     if not named:
         fund = scope.get("fund_type")
         named = [VALUE_LABELS.get(fund, fund)] if fund and fund != "*" else ["all funds"]
@@ -247,62 +250,103 @@ def _qualifier(scope: Mapping[str, str]) -> str:
     return ""
 
 
-def _when(period: date, granularity: Granularity) -> str:
-    """Return ``this week`` or ``on 2025-06-06``."""
-    return "this week" if granularity == "week" else f"on {period.isoformat()}"
+def _when(period: date, granularity: Granularity, current: bool = True) -> str:
+    """Return how a period reads: ``this week`` (the current week), ``in the week ending 2025-06-06``, ``on 2025-06-06``.
+
+    A day is always named by its date. A week is "this week" only while it is the current week
+    (``current``); a past week (a replay, a backtest, a correction, a close caught up late) is named.
+    """
+    if granularity != "week":
+        return f"on {period.isoformat()}"
+    return "this week" if current else f"in the week ending {period.isoformat()}"
 
 
-def _head(metric: str, scope: Mapping[str, str], value: float, period: date, granularity: Granularity) -> str:
-    """Return the opening of a sentence: ``Industrials: hedge-fund net buying of $2.41B this week``."""
-    subject = scope_subject(scope)
-    when = _when(period, granularity)
-    if metric == "close":
-        return f"{subject} closed at {fmt_value(metric, value)} {when}"
-    label = METRIC_LABELS.get(metric, metric)
-    return f"{subject}: {_qualifier(scope)}{label} of {fmt_value(metric, value)} {when}"
+@dataclass(frozen=True)
+class _Say:
+    """What every phrase of one alert shares: its scope, period, names and how its period reads."""
 
+    scope: Mapping[str, str]
+    period: date
+    g: Granularity
+    names: DisplayNames
+    when: str
 
-def _condition(condition: str, level: float, metric: str) -> str:
-    """Return ``positive``, ``up``, ``at or above 2%``."""
-    if condition == "rising":
-        return "up"
-    if condition == "falling":
-        return "down"
-    if level == 0 and condition in ("gt", "lt"):
-        return "positive" if condition == "gt" else "negative"
-    return f"{OP_WORDS[condition]} {fmt_level(metric, level)}"
+    def unit(self, metric: str, scope: Mapping[str, Any] | None = None) -> Unit:
+        return self.names.unit(metric, self.scope if scope is None else scope)
 
+    def value(self, metric: str, x: float, scope: Mapping[str, Any] | None = None) -> str:
+        return fmt_unit(self.unit(metric, scope), x)
 
-def _ref_label(ref: SeriesRef, scope: Mapping[str, str]) -> str:
-    """Return the name of a pair kind's second series: its label, its metric, else its scope's subject."""
-    if ref.label:
-        return ref.label
-    merged = {**scope, **{k: " and ".join(v) if isinstance(v, list) else v for k, v in ref.scope.items()}}
-    if ref.metric and merged == dict(scope):
-        return METRIC_LABELS.get(ref.metric, ref.metric)
-    return scope_subject(merged, capital=False)
+    def level(self, metric: str, x: float) -> str:
+        return fmt_unit_level(self.unit(metric), x)
+
+    def change(self, metric: str, change: float, change_pct: float | None) -> str:
+        return fmt_unit_change(self.unit(metric), change, change_pct)
+
+    def difference(self, metric: str, x: float) -> str:
+        """Format an unsigned difference of two values: points for fractions, the unit otherwise."""
+        if self.unit(metric) in ("leverage", "fraction"):
+            return fmt_points(x)
+        return fmt_unit(self.unit(metric), abs(x))
+
+    def subject(self, *, capital: bool = True) -> str:
+        return scope_subject(self.scope, capital=capital, names=self.names)
+
+    def head(self, metric: str, value: float) -> str:
+        """Return the opening of a sentence: ``Industrials: hedge-fund net buying of $2.41B this week``."""
+        subject, when = self.subject(), self.when
+        if metric == "close":
+            return f"{subject} closed at {self.value(metric, value)} {when}"
+        if metric == "obs":
+            return f"{subject} at {self.value(metric, value)} {when}"
+        if metric == "return" and not _qualifier(self.scope):
+            if not value:
+                return f"{subject} was flat {when}"
+            return f"{subject} {'gained' if value > 0 else 'lost'} {fmt_percent(abs(value))} {when}"
+        label = METRIC_LABELS.get(metric, metric)
+        return f"{subject}: {_qualifier(self.scope)}{label} of {self.value(metric, value)} {when}"
+
+    def condition(self, condition: str, level: float, metric: str) -> str:
+        """Return ``positive``, ``up``, ``at or above 2%``."""
+        if condition == "rising":
+            return "up"
+        if condition == "falling":
+            return "down"
+        if level == 0 and condition in ("gt", "lt"):
+            return "positive" if condition == "gt" else "negative"
+        return f"{OP_WORDS[condition]} {self.level(metric, level)}"
+
+    def ref_label(self, ref: SeriesRef) -> str:
+        """Return the name of a pair kind's second series: its label, its metric, else its scope's subject."""
+        if ref.label:
+            return ref.label
+        scope = self.scope
+        merged = {**scope, **{k: " and ".join(v) if isinstance(v, list) else v for k, v in ref.scope.items()}}
+        if ref.metric and merged == dict(scope):
+            return METRIC_LABELS.get(ref.metric, ref.metric)
+        return scope_subject(merged, capital=False, names=self.names)
 
 
 # --- phrases per kind -------------------------------------------------------------
 
 
-def _phrase(check: Check, f: Finding, scope: Mapping[str, str], period: date, g: Granularity) -> tuple[str, str]:
+def _phrase(check: Check, f: Finding, say: _Say) -> tuple[str, str]:
     """Return (head, phrase) of a fired condition; an empty head means the phrase is a whole sentence."""
-    p, c, m = check.params, f.context, check.metric
-    head = _head(m, scope, f.value if f.value is not None else 0.0, period, g)
+    p, c, m, g = check.params, f.context, check.metric, say.g
+    head = say.head(m, f.value if f.value is not None else 0.0)
     unit = "week" if g == "week" else "trading day"
     if isinstance(p, StreakParams):
-        text = f"{_condition(p.condition, p.level, m)} for the {ordinal(c['streak'])} consecutive {unit}"
+        text = f"{say.condition(p.condition, p.level, m)} for the {ordinal(c['streak'])} consecutive {unit}"
         if c.get("change") is not None and p.condition in ("rising", "falling"):
-            text += f" ({fmt_change(m, c['change'], c['change_pct'])} this {'week' if g == 'week' else 'day'}"
-            text += f", {fmt_change(m, c['run_change'], None)} over the streak)" if c["streak"] > 1 else ")"
+            text += f" ({say.change(m, c['change'], c['change_pct'])} on the {'week' if g == 'week' else 'day'}"
+            text += f", {say.change(m, c['run_change'], None)} over the streak)" if c["streak"] > 1 else ")"
         return head, text
     if isinstance(p, LevelHeldParams):
-        return head, f"{_condition(p.op, p.level, m)} for {periods_text(c['held'], g)} (since {c['since']})"
+        return head, f"{say.condition(p.op, p.level, m)} for {periods_text(c['held'], g)} (since {c['since']})"
     if isinstance(p, StreakEndParams):
-        return head, _streak_end_phrase(p, c, m, g)
+        return head, _streak_end_phrase(p, c, m, say)
     if isinstance(p, ThresholdCrossParams):
-        side = f"{p.direction} {fmt_level(m, p.level)}"
+        side = f"{p.direction} {say.level(m, p.level)}"
         if c["since"]:
             return head, f"{side} for the first time since {c['since']}"
         return head, f"{side} for the first time in the stored history"
@@ -314,63 +358,64 @@ def _phrase(check: Check, f: Finding, scope: Mapping[str, str], period: date, g:
         if not c["record"]:
             return head, f"the {word} since {c['since']} ({span})"
         if f.threshold is not None:
-            span += f"; previous {'high' if p.side == 'high' else 'low'} {fmt_value(m, f.threshold)}"
+            span += f"; previous {'high' if p.side == 'high' else 'low'} {say.value(m, f.threshold)}"
         return head, f"a record: the {word} in the stored history ({span})"
     if isinstance(p, LargestChangeParams):
         word, move = ("decline", "down") if p.direction == "decline" else ("rise", "up")
-        amount = fmt_change(m, c["change"], c["change_pct"])[1:]
+        amount = say.change(m, c["change"], c["change_pct"])[1:]
         one = "one-week" if g == "week" else "one-day"
         span = periods_text(c["periods_ago"], g)
         since = f"since {c['since']} ({span})" if c["since"] else f"in the stored history ({span})"
-        return head, f"{move} {amount} from {fmt_value(m, c['previous'])}, the largest {one} {word} {since}"
+        return head, f"{move} {amount} from {say.value(m, c['previous'])}, the largest {one} {word} {since}"
     if isinstance(p, DistanceParams):
         high = p.side == "high"
         window = fmt_window(c["window"]).replace(" ", "-").removesuffix("s")
         return head, (
             f"{fmt_percent(c['distance'])} {'below' if high else 'above'} its {'high' if high else 'low'} of "
-            f"{fmt_value(m, c['extreme'])} ({c['extreme_date']}) and {fmt_percent(c['move'])} "
+            f"{say.value(m, c['extreme'])} ({c['extreme_date']}) and {fmt_percent(c['move'])} "
             f"{'above' if high else 'below'} its {window} {'low' if high else 'high'} of "
-            f"{fmt_value(m, c['base'])} ({c['base_date']})"
+            f"{say.value(m, c['base'])} ({c['base_date']})"
         )
     if isinstance(p, DivergenceParams):
-        how = f"within ±{fmt_value(m, p.band)}" if c["relation"] == "flat" else "of opposite sign"
-        return head, f"while {_ref_label(p.other, scope)} were at {fmt_value(m, c['other'])} ({how})"
-    return "", _sentence(check, f, scope, period, g)
+        how = f"within ±{say.value(m, p.band)}" if c["relation"] == "flat" else "of opposite sign"
+        return head, f"while {say.ref_label(p.other)} were at {say.value(m, c['other'])} ({how})"
+    return "", _sentence(check, f, say)
 
 
-def _streak_end_phrase(p: StreakEndParams, c: Mapping[str, Any], m: str, g: Granularity) -> str:
+def _streak_end_phrase(p: StreakEndParams, c: Mapping[str, Any], m: str, say: _Say) -> str:
     """Return ``up 0.2% after 3 weeks down`` or ``no longer positive after 5 weeks``."""
-    cond = _condition(p.condition, p.level, m)
-    ended = periods_text(c["ended_streak"], g)
+    cond = say.condition(p.condition, p.level, m)
+    ended = periods_text(c["ended_streak"], say.g)
     if p.condition not in ("rising", "falling") or c.get("change") is None:
         return f"no longer {cond} after {ended}"
     if not c["change"]:
         return f"unchanged after {ended} {cond}"
     move = "up" if c["change"] > 0 else "down"
-    return f"{move} {fmt_change(m, c['change'], c['change_pct'])[1:]} after {ended} {cond}"
+    return f"{move} {say.change(m, c['change'], c['change_pct'])[1:]} after {ended} {cond}"
 
 
-def _sentence(check: Check, f: Finding, scope: Mapping[str, str], period: date, g: Granularity) -> str:
+def _sentence(check: Check, f: Finding, say: _Say) -> str:
     """Return the whole sentence of a kind whose value is not the metric's (ratio, spread, share, breadth)."""
     p, c, m = check.params, f.context, check.metric
-    subject, qual, when = scope_subject(scope), _qualifier(scope), _when(period, g)
+    subject, qual, when = say.subject(), _qualifier(say.scope), say.when
     label = METRIC_LABELS.get(m, m)
     value = f.value if f.value is not None else 0.0
     if isinstance(p, RatioParams):
         verb = "outpaced" if value >= 1 else "trailed"
         return (
-            f"{subject}: {qual}{label} {verb} {_ref_label(p.denominator, scope)} {value:.1f} to 1 {when} "
-            f"({fmt_value(m, c['numerator'])} vs {fmt_value(p.denominator.metric or m, c['denominator'])})"
+            f"{subject}: {qual}{label} {verb} {say.ref_label(p.denominator)} {fmt_to_one(value)} {when} "
+            f"({say.value(m, c['numerator'])} vs {say.value(p.denominator.metric or m, c['denominator'])})"
         )
     if isinstance(p, SpreadParams):
         verb = "lagging" if value < 0 else "leading"
+        other = {**say.scope, **{k: v for k, v in p.minus.scope.items() if isinstance(v, str)}}
         return (
-            f"{subject}: {qual}{label} of {fmt_value(m, c['left'])} {when}, {verb} "
-            f"{_ref_label(p.minus, scope)} ({fmt_value(m, c['right'])}) by {fmt_value(m, abs(value))}"
+            f"{say.head(m, c['left'])}, {verb} {say.ref_label(p.minus)} "
+            f"({say.value(p.minus.metric or m, c['right'], other)}) by {say.difference(m, value)}"
         )
     if isinstance(p, ShareParams):
         text = (
-            f"{subject}: {_ref_label(p.part, scope)} were {fmt_percent(c['share'])} of {qual}{label} {when} "
+            f"{subject}: {say.ref_label(p.part)} were {fmt_percent(c['share'])} of {qual}{label} {when} "
             f"(the rest {fmt_percent(c['rest'])})"
         )
         if c["move"] is not None:
@@ -378,12 +423,12 @@ def _sentence(check: Check, f: Finding, scope: Mapping[str, str], period: date, 
             text += f", {move} {fmt_points(c['move'])} from {fmt_percent(c['previous_share'])}"
         return text
     if not isinstance(p, BreadthParams):
-        return f"{subject}: {check.name} held {when} (value {fmt_number(value)})"
-    dim = next((k for k, v in scope.items() if v == "*"), "")
-    leaders = ", ".join(f"{n} ({fmt_value(m, v)})" for n, v in c["leaders"][: p.top])
-    laggards = ", ".join(f"{n} ({fmt_value(m, v)})" for n, v in c["laggards"][: p.top])
+        return f"{subject}: {check.name} held {when} ({say.value(m, value)})"
+    dim = next((k for k, v in say.scope.items() if v == "*"), "")
+    leaders = ", ".join(f"{n} ({say.value(m, v)})" for n, v in c["leaders"][: p.top])
+    laggards = ", ".join(f"{n} ({say.value(m, v)})" for n, v in c["laggards"][: p.top])
     text = (
-        f"{subject}: {qual}{label} {_condition(p.condition, p.level, m)} in {c['count']} of {c['of']} "
+        f"{subject}: {qual}{label} {say.condition(p.condition, p.level, m)} in {c['count']} of {c['of']} "
         f"{DIMENSION_PLURALS.get(dim, dim)} {when}"
     )
     if leaders:
@@ -393,7 +438,7 @@ def _sentence(check: Check, f: Finding, scope: Mapping[str, str], period: date, 
     return text
 
 
-def _report_phrase(check: Check, f: Finding) -> str | None:
+def _report_phrase(check: Check, f: Finding, say: _Say) -> str | None:
     """Return the phrase of a reported figure, or None when it has no value this period."""
     if check.kind == "percentile":
         if f.context.get("percentile") is None:
@@ -403,9 +448,9 @@ def _report_phrase(check: Check, f: Finding) -> str | None:
         return None
     if check.metric == "ls_flow_ratio":
         verb = "outpaced" if f.value >= 1 else "trailed"
-        return f"long buys {verb} short sales {f.value:.1f} to 1"
+        return f"long buys {verb} short sales {fmt_to_one(f.value)}"
     label = METRIC_LABELS.get(check.metric, check.metric)
-    return f"{label} {fmt_value(check.metric, f.value)}"
+    return f"{label} {say.value(check.metric, f.value)}"
 
 
 def describe(
@@ -414,53 +459,67 @@ def describe(
     granularity: Granularity,
     conditions: Sequence[tuple[Check, Finding]],
     reports: Sequence[tuple[Check, Finding]],
+    *,
+    names: DisplayNames = NO_NAMES,
+    current: bool = True,
 ) -> str:
     """Return the default text of an alert from its fired conditions and reported figures.
 
     Phrases about the same metric share one opening ("... this week, at the 86th
     percentile over 5 years and the highest since ..."); reported figures follow
-    the last sentence after a semicolon.
+    the last sentence after a semicolon. ``current`` says whether the period is the
+    current one ("this week") or a past one ("in the week ending 2025-06-06").
     """
+    say = _Say(scope, period, granularity, names, _when(period, granularity, current))
     sentences: list[list[str]] = []
     last_head = None
     for check, f in conditions:
-        head, phrase = _phrase(check, f, scope, period, granularity)
+        head, phrase = _phrase(check, f, say)
         if head and head == last_head:
             sentences[-1].append(phrase)
         else:
             sentences.append([head, phrase])
         last_head = head or None
     texts = [f"{s[0]}, {' and '.join(s[1:])}" if s[0] else s[1] for s in sentences]
-    extras = [x for check, f in reports if (x := _report_phrase(check, f))]
+    extras = [x for check, f in reports if (x := _report_phrase(check, f, say))]
     if extras and texts:
         texts[-1] += "; " + "; ".join(extras)
     return " ".join(f"{t}." for t in texts)
 
 
 def correction_text(
-    rule_id: str, scope: Mapping[str, str], period: date, granularity: Granularity, text: str | None
+    summary: str,
+    scope: Mapping[str, str],
+    period: date,
+    granularity: Granularity,
+    text: str | None,
+    *,
+    names: DisplayNames = NO_NAMES,
 ) -> str:
-    """Return the text of a correction: the new text, or a withdrawal when the condition no longer holds."""
+    """Return the text of a correction: the new text, or a withdrawal (named by the rule's summary)."""
     if text:
         return f"Correction after late data: {text}"
     when = "the week ending" if granularity == "week" else "the day"
-    subject = scope_subject(scope)
-    return f"Correction after late data: {rule_id} no longer holds for {subject} in {when} {period.isoformat()}."
+    subject = scope_subject(scope, names=names)
+    return (
+        f"Withdrawn after late data: {_capitalize(summary.rstrip('.'))} no longer holds for {subject} "
+        f"in {when} {period.isoformat()}."
+    )
 
 
 # --- templates --------------------------------------------------------------------
 
 
-def _fmt_context(fmt: Fmt, metric: str, other_metric: str, value: Any) -> str:
+def _fmt_context(fmt: Fmt, unit: Unit, other_unit: Unit, value: Any) -> str:
     """Format one context value for a template."""
     if value is None:
         return "n/a"
     if fmt == "value":
-        return fmt_value(metric, value)
+        return fmt_unit(unit, value)
     if fmt == "other":
-        return fmt_value(other_metric, value)
+        return fmt_unit(other_unit, value)
     if fmt == "change":
-        return fmt_change(metric, value, None)
+        return fmt_unit_change(unit, value, None)
     if fmt == "fraction":
         return fmt_percent(value)
     if fmt == "points":
@@ -476,7 +535,7 @@ def _fmt_context(fmt: Fmt, metric: str, other_metric: str, value: Any) -> str:
     if fmt == "flag":
         return "yes" if value else "no"
     if fmt == "list":
-        return ", ".join(f"{n} ({fmt_value(metric, v)})" for n, v in value)
+        return ", ".join(f"{n} ({fmt_unit(unit, v)})" for n, v in value)
     if fmt == "names":
         return ", ".join(value)
     return str(value)
@@ -498,13 +557,15 @@ def template_fields(
     value this period reads ``n/a``.
     """
     start, end = period_bounds(period, rule.period)
+    names = rule.names
     lead = KINDS[parts[0][0].kind] if parts else KINDS["value"]
     metric = parts[0][0].metric if parts else rule.metric
-    value_text = _fmt_context(lead.value_fmt, metric, metric, value)
+    unit = names.unit(metric, scope)
+    value_text = _fmt_context(lead.value_fmt, unit, unit, value)
     if threshold is not None and lead.threshold_fmt == "value":
-        threshold_text = fmt_level(metric, threshold)
+        threshold_text = fmt_unit_level(unit, threshold)
     else:
-        threshold_text = _fmt_context(lead.threshold_fmt, metric, metric, threshold)
+        threshold_text = _fmt_context(lead.threshold_fmt, unit, unit, threshold)
     fields = {
         "rule": rule.id,
         "description": rule.description,
@@ -512,7 +573,7 @@ def template_fields(
         "period": period.isoformat(),
         "period_start": start.isoformat(),
         "period_end": end.isoformat(),
-        "scope": scope_subject(scope),
+        "scope": scope_subject(scope, names=names),
         "value": value_text,
         "threshold": threshold_text,
         "text": text,
@@ -523,10 +584,12 @@ def template_fields(
         spec = KINDS[check.kind]
         ref: SeriesRef | None = getattr(check.params, spec.ref) if spec.ref else None
         other_metric = (ref.metric if ref else None) or check.metric
+        other_scope = {**scope, **{k: v for k, v in (ref.scope if ref else {}).items() if isinstance(v, str)}}
+        units = (names.unit(check.metric, scope), names.unit(other_metric, other_scope))
         for key, fmt in spec.context.items():
             name = check.name if check.kind == "value" else key
             if name not in fields:
-                fields[name] = _fmt_context(fmt, check.metric, other_metric, f.context.get(key))
+                fields[name] = _fmt_context(fmt, *units, f.context.get(key))
     return fields
 
 

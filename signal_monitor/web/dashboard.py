@@ -27,6 +27,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from signal_monitor.config.settings import Settings
+from signal_monitor.format import fmt_money, fmt_percent, fmt_price
 from signal_monitor.series import series_id
 from signal_monitor.state.base import Point, State
 from signal_monitor.status.recent_alerts import RECENT_ALERTS_MAX, recent_alerts
@@ -189,11 +190,12 @@ def _num(v: float) -> str:
 
 
 def _fmt(value: float, unit: str) -> str:
+    """Format a chart figure with the one formatter (the alerts' texts and figures use it too)."""
     if unit == "pct":
-        return f"{value * 100:.1f} %"
+        return fmt_percent(value)
     if unit == "usd":
-        return f"{'-' if value < 0 else ''}${abs(value) / 1e9:,.2f} B"
-    return f"{value:,.2f}"
+        return fmt_money(value)
+    return fmt_price(value)
 
 
 def _nice_ticks(lo: float, hi: float, n: int = 5) -> list[float]:

@@ -68,27 +68,41 @@ def test_single_alert_has_header_text_fields_and_context() -> None:
         severity="critical",
         text="Industrials: hedge-fund net buying of $2.41 B this week is the largest since 2024-10-25.",
     )
+    alert = alert.model_copy(update={"summary": "A sector's net buying at a multi-month high"})
     message = build_message([alert])
-    types = [b["type"] for b in message.blocks]
-    assert types == ["header", "section", "section", "context"]
-    header = message.blocks[0]["text"]["text"]
-    assert "CRITICAL" in header and "sector_net_buying_high" in header
+    assert [b["type"] for b in message.blocks] == ["header", "section"]
+    # the header is the rule's summary (with the severity's emoji), not its id
+    assert message.blocks[0]["text"]["text"] == ":red_circle: A sector's net buying at a multi-month high"
     assert message.blocks[1]["text"]["text"].startswith("Industrials: hedge-fund net buying of $2.41 B")
-    fields = [f["text"] for f in message.blocks[2]["fields"]]
-    assert fields[:2] == ["*value*\n2.41B", "*threshold*\n1.00B"]
+    # the figures and the context line sit under the severity's colour bar
+    [attachment] = message.attachments
+    assert attachment["color"] == "#d0021b"
+    assert [b["type"] for b in attachment["blocks"]] == ["section", "context"]
+    fields = [f["text"] for f in attachment["blocks"][0]["fields"]]
+    assert fields[:2] == ["*value*\n2.41B", "*threshold*\n1.00B"]  # an alert without formatted figures
     assert "*since*\n2024-10-25" in fields and "*periods ago*\n32" in fields
-    context = message.blocks[3]["elements"][0]["text"]
-    assert "`sector_net_buying_high`" in context and "sector=Industrials" in context
+    context = attachment["blocks"][1]["elements"][0]["text"]
+    assert "*CRITICAL*" in context and "`sector_net_buying_high`" in context and "sector=Industrials" in context
     assert "week 2025-06-02 – 2025-06-06" in context
-    assert message.text.startswith("CRITICAL sector_net_buying_high: Industrials: hedge-fund")
+    # the notification starts with the sentence
+    assert message.text.startswith("Industrials: hedge-fund net buying of $2.41 B this week")
+    assert message.text.endswith("(critical: A sector's net buying at a multi-month high)")
+
+
+def test_each_severity_has_its_colour() -> None:
+    colours = {s: build_message([make_alert(severity=s)]).attachments[0]["color"] for s in ("info", "warning", "critical")}
+    assert len(set(colours.values())) == 3
+    assert build_message([make_alert(revision=2, fired=False, text="")]).attachments[0]["color"] == "#2eb886"
 
 
 def test_correction_and_withdrawal_are_labelled() -> None:
     corrected = build_message([make_alert(revision=2)])
-    assert "CORRECTION" in corrected.blocks[0]["text"]["text"]
-    assert "revision 2" in corrected.blocks[-1]["elements"][0]["text"]
+    assert "Correction: " in corrected.blocks[0]["text"]["text"]
+    context = corrected.attachments[0]["blocks"][-1]["elements"][0]["text"]
+    assert "CORRECTION" in context and "revision 2" in context
     withdrawn = build_message([make_alert(revision=2, fired=False, text="")])
-    assert "RESOLVED" in withdrawn.blocks[0]["text"]["text"]
+    assert "Withdrawn: " in withdrawn.blocks[0]["text"]["text"]
+    assert "RESOLVED" in withdrawn.attachments[0]["blocks"][-1]["elements"][0]["text"]
     assert "no longer fires" in withdrawn.blocks[1]["text"]["text"]
 
 
@@ -109,7 +123,7 @@ def test_long_text_is_truncated_with_the_marker_not_refused() -> None:
 def test_more_than_ten_figures_keep_nine_and_a_marker() -> None:
     context = {f"figure_{i}": i * 1.5 for i in range(25)}
     message = build_message([make_alert(context=context)])
-    fields = message.blocks[2]["fields"]
+    fields = message.attachments[0]["blocks"][0]["fields"]
     assert len(fields) == MAX_FIELDS
     assert fields[-1]["text"] == "*more*\n18 more figures [truncated]"  # 27 figures: 9 shown
 

@@ -136,3 +136,61 @@ def test_replay_takes_rules_as_backtest_does(tmp_path: Path, desk_rules: Path) -
     assert result.exit_code == 0, result.output
     fired = {json.loads(line)["rule"] for line in result.output.splitlines() if line.startswith("{")}
     assert fired == {"desk_vix_below_17", "desk_vix_above_40"}
+
+
+LOW_RULES = """\
+version: 1
+rules:
+  - id: desk_vix_low
+    description: The VIX close is the lowest in at least 60 trading days.
+    metric: close
+    period: day
+    scope: {symbol: VIX}
+    kind: extreme
+    params: {side: low, min_lookback: 60}
+  - id: desk_vix_low_cooled
+    description: The same, quiet for 20 trading days after an alert.
+    metric: close
+    period: day
+    scope: {symbol: VIX}
+    kind: extreme
+    params: {side: low, min_lookback: 60}
+    cooldown: 20
+"""
+
+
+def lows_since(path: Path, *, lookback: int, cooldown: int) -> list[date]:
+    """The days a close is the lowest in at least ``lookback`` closes, computed straight from the CSV.
+
+    A close is the lowest since the last close at or below it; with none, since the first close. After a
+    day kept, the next ``cooldown`` closes are left out.
+    """
+    rows = []
+    with path.open(newline="") as fh:
+        for row in csv.DictReader(fh):
+            rows.append((date.fromisoformat(row["DATE"]), float(row["CLOSE"])))
+    rows.sort()
+    fired: list[int] = []
+    for i in range(1, len(rows)):
+        j = i - 1
+        while j >= 0 and rows[j][1] > rows[i][1]:
+            j -= 1
+        if (i if j < 0 else i - j) >= lookback and (not fired or i - fired[-1] > cooldown):
+            fired.append(i)
+    return [rows[i][0] for i in fired]
+
+
+def test_a_cooldown_cuts_the_vix_lows_of_a_falling_market(tmp_path: Path) -> None:
+    path = tmp_path / "lows.yaml"
+    path.write_text(LOW_RULES)
+    result = CliRunner().invoke(main, ["backtest", "--closes", f"VIX={VIX_CSV}", "--rules", str(path), "--json"])
+    assert result.exit_code == 0, result.output
+    report = json.loads(result.output)
+    every = lows_since(VIX_CSV, lookback=60, cooldown=0)
+    cooled = lows_since(VIX_CSV, lookback=60, cooldown=20)
+    for rule, expected in (("desk_vix_low", every), ("desk_vix_low_cooled", cooled)):
+        assert report["rules"][rule]["total"] == len(expected)
+        fired = sorted(a["period_end"] for a in report["alerts"] if a["rule"] == rule)
+        assert fired == [d.isoformat() for d in expected]
+    assert len(cooled) < len(every) / 3  # consecutive days in a falling market alert once
+    assert date(2025, 6, 6) in cooled and date(2025, 6, 26) not in cooled

@@ -96,7 +96,7 @@ def test_a_failing_rule_test_shows_expected_against_got(tmp_path: Path) -> None:
     path.write_text(FAILING_TEST.format(rules=DEFAULT_RULES_PATH))
     result = CliRunner().invoke(main, ["rules", "test", str(path)])
     assert result.exit_code == 1
-    got = "VIX closed at 16.80 on 2025-06-03, below 17 for the first time in the stored history."
+    got = "The VIX closed at 16.80 on 2025-06-03, below 17 for the first time in the stored history."
     assert result.output.splitlines() == [
         f"FAIL {path}: a wrong text and a wrong day",
         "  expected:",
@@ -104,7 +104,7 @@ def test_a_failing_rule_test_shows_expected_against_got(tmp_path: Path) -> None:
         "    2025-06-05 vix_below_17 {symbol=VIX}",
         "  got:",
         f"    2025-06-03 vix_below_17 {{symbol=VIX}}: {got!r}",
-        "    2025-06-09 vix_below_17 {symbol=VIX}: 'VIX closed at 16.50 on 2025-06-09, below 17 for the first time since 2025-06-05.'",
+        "    2025-06-09 vix_below_17 {symbol=VIX}: 'The VIX closed at 16.50 on 2025-06-09, below 17 for the first time since 2025-06-05.'",
         "  missing: 2025-06-05 vix_below_17 {symbol=VIX}",
         "  unexpected: 2025-06-09 vix_below_17 {symbol=VIX}",
         "  text of 2025-06-03 vix_below_17 {symbol=VIX}:",

@@ -220,8 +220,8 @@ async def test_real_vix_alert_texts(state: MemoryState) -> None:
     await state.put_series("close:day|symbol=VIX", [p for p in vix_points() if p[0] <= date(2025, 6, 6)])
     alerts = await engine(rules, state).evaluate(date(2025, 6, 6), "day")
     assert [a.text for a in alerts] == [
-        "VIX closed at 16.77 on 2025-06-06, below 17 for the first time since 2025-02-20.",
-        "VIX closed at 16.77 on 2025-06-06, the lowest since 2025-02-20 (75 trading days).",
+        "The VIX closed at 16.77 on 2025-06-06, below 17 for the first time since 2025-02-20.",
+        "The VIX closed at 16.77 on 2025-06-06, the lowest since 2025-02-20 (75 trading days).",
     ]
     assert alerts[1].context == {"since": "2025-02-20", "periods_ago": 75, "record": False}
 
@@ -249,7 +249,7 @@ async def test_a_correction_after_late_data(state: MemoryState, streak_rules: Ru
     assert fix.dedup_key == f"{original.dedup_key}:v2"
     assert fix.value == 1.5e9
     assert (
-        fix.text == "Correction after late data: Hedge funds: net buying of $1.50B this week, "
+        fix.text == "Correction after late data: Hedge funds: net buying of $1.50B in the week ending 2025-06-06, "
         "positive for the 5th consecutive week."
     )
     assert await eng.reevaluate(WEEK, "week") == []
@@ -460,7 +460,7 @@ async def test_any_of_reports_both_conditions(state: MemoryState) -> None:
     assert a.context["streak"] == 2
     assert a.context["extreme"] == 120.0 and a.context["base"] == 90.0
     assert a.value == 0.021  # the first condition that held leads
-    assert a.text.count("NDX") == 2
+    assert a.text.count("The Nasdaq 100") == 2 and "NDX" not in a.text
 
 
 async def test_any_of_fires_on_one_condition_and_keeps_the_others_context(state: MemoryState) -> None:
@@ -531,3 +531,20 @@ async def test_reads_are_limited_to_the_kinds_windows() -> None:
         ("short_sale:week|fund_type=hedge_fund", WEEK, WEEK),
         ("gross_leverage:week|strategy=fundamental_long_short", None, WEEK),
     ]
+
+
+@pytest.mark.parametrize(
+    ("now", "when"),
+    [
+        (datetime(2025, 6, 6, 21, tzinfo=UTC), "this week"),  # the live close, Friday evening
+        (datetime(2025, 6, 9, 3, tzinfo=UTC), "this week"),  # Sunday evening in New York: still the week
+        (datetime(2025, 6, 9, 14, tzinfo=UTC), "in the week ending 2025-06-06"),  # a close caught up on Monday
+        (datetime(2026, 1, 5, tzinfo=UTC), "in the week ending 2025-06-06"),  # a replay or backtest
+    ],
+)
+async def test_this_week_only_while_the_clock_is_in_the_week(
+    state: MemoryState, streak_rules: RuleSet, now: datetime, when: str
+) -> None:
+    await state.put_series(HF_NET, weekly([1e9, 1e9, 1e9, 1e9, 1.2e9]))
+    [alert] = await RuleEngine(streak_rules, state, clock=lambda: now).evaluate(WEEK, "week")
+    assert alert.text == f"Hedge funds: net buying of $1.20B {when}, positive for the 5th consecutive week."

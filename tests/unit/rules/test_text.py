@@ -26,6 +26,7 @@ from signal_monitor.rules.kinds import (
 )
 from signal_monitor.rules.model import Check, parse_rules
 from signal_monitor.rules.text import (
+    DisplayNames,
     correction_text,
     describe,
     fmt_change,
@@ -43,6 +44,13 @@ from signal_monitor.rules.text import (
 WEEK = date(2025, 6, 6)
 HF = {"fund_type": "hedge_fund"}
 FLS = {"strategy": "fundamental_long_short"}
+NAMES = DisplayNames.model_validate(
+    {
+        "series": {"cftc_vix_futures_net": {"name": "CFTC VIX futures net positioning", "unit": "usd"}},
+        "symbols": {"NDX": "the Nasdaq 100", "VIX": "the VIX"},
+        "baskets": {"HF_VIP": "the hedge-fund VIP basket", "MOST_SHORT": "the most-short basket"},
+    }
+)
 
 
 def check(kind: str, metric: str, params: KindParams, name: str | None = None) -> Check:
@@ -207,7 +215,7 @@ def test_text_rising_streak_with_its_percentile() -> None:
     )
     assert text == (
         "Fundamental long/short funds: net leverage of 51.2% this week, up for the 4th consecutive week "
-        "(+0.9 points this week, +2.1 points over the streak); 38th percentile over 3 years."
+        "(+0.9 points on the week, +2.1 points over the streak); 38th percentile over 3 years."
     )
 
 
@@ -240,7 +248,7 @@ def test_text_streak_end() -> None:
     )
     params = StreakEndParams(condition="falling", min_count=3)
     text = describe({"instrument_type": "etf"}, WEEK, "week", [(check("streak_end", "short_mv", params), f)], [])
-    assert text == "ETFs: short market value of $70.1M this week, up 0.2% after 3 weeks down."
+    assert text == "ETFs: short positions of $70.1M this week, up 0.2% after 3 weeks down."
 
 
 def test_text_ratio_share_divergence_spread() -> None:
@@ -268,8 +276,11 @@ def test_text_ratio_share_divergence_spread() -> None:
     )
     spr = check("spread", "return", SpreadParams(minus=SeriesRef(scope={"symbol": "MOST_SHORT"}), op="le", level=-0.05))
     f = Finding(True, -0.08, -0.05, {"left": -0.03, "right": 0.05})
+    assert describe({"symbol": "HF_VIP"}, WEEK, "week", [(spr, f)], [], names=NAMES) == (
+        "The hedge-fund VIP basket lost 3% this week, lagging the most-short basket (5%) by 8 points."
+    )
     assert describe({"symbol": "HF_VIP"}, WEEK, "week", [(spr, f)], []) == (
-        "HF_VIP: return of -3% this week, lagging MOST_SHORT (5%) by 8%."
+        "HF_VIP lost 3% this week, lagging MOST_SHORT (5%) by 8 points."
     )
 
 
@@ -358,18 +369,19 @@ def test_text_two_conditions_on_two_metrics_are_two_sentences() -> None:
             (check("distance_from_extreme", "close", DistanceParams(within=0.03, move=0.2)), near),
         ],
         [],
+        names=NAMES,
     )
     assert text == (
-        "NDX: return of 2.1% this week, at or above 2% for the 2nd consecutive week. "
-        "NDX closed at 117.00 this week, 2.5% below its high of 120.00 (2024-05-31) and 30% above its "
+        "The Nasdaq 100 gained 2.1% this week, at or above 2% for the 2nd consecutive week. "
+        "The Nasdaq 100 closed at 117.00 this week, 2.5% below its high of 120.00 (2024-05-31) and 30% above its "
         "1-year low of 90.00 (2025-04-04)."
     )
 
 
 def test_correction_texts() -> None:
     assert correction_text("r", HF, WEEK, "week", "Hedge funds: x.") == "Correction after late data: Hedge funds: x."
-    assert correction_text("hf_net_buying_streak", HF, WEEK, "week", "") == (
-        "Correction after late data: hf_net_buying_streak no longer holds for Hedge funds "
+    assert correction_text("hedge funds net buying streak", HF, WEEK, "week", "") == (
+        "Withdrawn after late data: Hedge funds net buying streak no longer holds for Hedge funds "
         "in the week ending 2025-06-06."
     )
 
@@ -466,3 +478,47 @@ rules:
         "97th",
         "3 years",
     )
+
+
+def test_names_and_units_reach_the_text() -> None:
+    # CFTC positioning in dollars: the series' name and its observations' unit (usd), never its id or "value of"
+    f = Finding(True, -33_434_659.0, None, {"streak": 5, "change": -2.9e6, "change_pct": -0.081, "run_change": -14.3e6})
+    streak = check("streak", "obs", StreakParams(condition="falling", min_count=5))
+    scope = {"series": "cftc_vix_futures_net"}
+    assert describe(scope, WEEK, "week", [(streak, f)], [], names=NAMES) == (
+        "CFTC VIX futures net positioning at -$33.4M this week, down for the 5th consecutive week "
+        "(-8.1% on the week, -$14.3M over the streak)."
+    )
+    # a series without a name or unit prints its id and plain numbers, still without "value of"
+    assert describe(scope, WEEK, "week", [(streak, f)], []) == (
+        "Cftc_vix_futures_net at -33,434,659 this week, down for the 5th consecutive week "
+        "(-8.1% on the week, -14,300,000 over the streak)."
+    )
+    assert scope_subject({"symbol": "VIX"}, names=NAMES) == "The VIX"
+    assert scope_subject({"symbol": "MOST_SHORT"}, capital=False, names=NAMES) == "the most-short basket"
+
+
+def test_the_names_section_of_a_rule_file() -> None:
+    rules = parse_rules(
+        """
+version: 1
+names:
+  series: {cftc_vix_futures_net: {name: CFTC VIX futures net positioning, unit: USD}, other: Other series}
+  baskets: {HF_VIP: the hedge-fund VIP basket}
+rules:
+  - {id: r, description: d, metric: obs, period: week, scope: {series: cftc_vix_futures_net},
+     kind: streak, params: {condition: falling, min_count: 5}}
+"""
+    )
+    assert rules.names.unit("obs", {"series": "cftc_vix_futures_net"}) == "money"
+    assert rules.names.of("series", "other") == "Other series"
+    assert rules.get("r").names == rules.names
+
+
+def test_a_names_section_with_an_unknown_unit_is_an_error() -> None:
+    from signal_monitor.rules.model import check_rules
+
+    _, errors = check_rules(
+        "version: 1\nnames: {series: {s: {name: S, unit: furlongs}}}\nrules: []\n", "f.yaml"
+    )
+    assert [(e.field, "unknown unit 'furlongs'" in e.message) for e in errors] == [("names.series.s.unit", True)]

@@ -43,7 +43,7 @@ def test_flow_bars_hold_every_value_sorted_by_this_week() -> None:
                                    ("2025-06-06", "3500000000.0")])
     assert "Tech &amp; &lt;Co&gt;" in svg and "<Co>" not in svg
     assert svg.index("Tech &amp;") < svg.index('data-sector="Energy"')
-    assert "-$2.00 B" in svg and "$3.50 B" in svg
+    assert "-$2.00B" in svg and "$3.50B" in svg
 
 
 def test_line_chart_draws_series_band_and_thresholds() -> None:
