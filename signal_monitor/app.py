@@ -185,13 +185,14 @@ def create_app(settings: Settings, *, rules: RuleSet | None = None) -> MonitorAp
         topic = app.topic(name, key_type=bytes, value_type=bytes, key_serializer="raw", value_serializer="raw")
         _add_agent(app, topic, ingestors[name], closer, settings)
 
-    @app.timer(interval=1.0)
+    @app.task
     async def close_periods() -> None:
-        """Close periods whose watermark passed, also when no new data arrives."""
-        try:
-            await closer.advance()
-        except Exception:  # the next tick retries; a Redis outage is logged by the ingestors too
-            log.exception("closing periods failed; retrying on the next tick")
+        """Close periods whose watermark passed: woken by the agents after a batch, and every second.
+
+        The only place a worker closes periods, with one error policy (``PeriodCloser.tick``: an
+        unexpected error is logged and the next tick retries); the agents never wait for a close.
+        """
+        await closer.run(interval_s=1.0)
 
     async def store_positions(assigned: set[TP]) -> dict[TP, int]:
         """Return each assigned input partition's stored offset (-1: none), reloaded into its ingestor."""
@@ -263,7 +264,9 @@ def _add_agent(app: faust.App, topic: Any, ingestor: Ingestor, closer: PeriodClo
                 logging.shutdown()
                 os._exit(70)
             observe_batch(time.perf_counter() - started)
-            await closer.advance()
+            # the close runs in the closer's task (close_periods), not here: the batch is acknowledged
+            # now, and a rebalance does not wait for a close
+            closer.wake()
 
     ingest.__name__ = f"ingest_{ingestor.kind}"
     ingest.__qualname__ = ingest.__name__
