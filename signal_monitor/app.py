@@ -20,7 +20,7 @@ from faust.types import TP
 from mode import CrashingSupervisor
 
 from signal_monitor import __version__
-from signal_monitor.agents.closer import PeriodCloser
+from signal_monitor.agents.closer import EMIT_TTL_S, PeriodCloser
 from signal_monitor.agents.ingest import Ingestor, IngestStats, Record
 from signal_monitor.config.settings import Settings
 from signal_monitor.delivery.dispatcher import DeliveryOptions, Dispatcher, SlackDefaults
@@ -145,6 +145,8 @@ def create_app(settings: Settings, *, rules: RuleSet | None = None) -> MonitorAp
         for alert in alerts:
             body = alert.model_dump_json()
             await app.producer.send_and_wait(alerts_topic, alert.rule.encode(), body.encode(), None, None, None)
+            # on the topic: a close taken over from here on does not produce it again (see PeriodCloser._hand_on)
+            await state.mark_emitted(alert.dedup_key, ttl_s=EMIT_TTL_S)
             observe_alert_latency((datetime.now(timezone.utc) - alert.fired_at).total_seconds())
             await remember_alert(state.client, settings.key_prefix, body)
             log.info("alert %s %s: %s", alert.rule, alert.period_end.isoformat(), alert.text)

@@ -13,7 +13,7 @@ import pytest
 import redis.asyncio as aioredis
 from redis.exceptions import ConnectionError as RedisConnectionError
 
-from signal_monitor.agents.closer import CLOSER_STATE, PeriodCloser
+from signal_monitor.agents.closer import CLOSER_STATE, EMIT_TTL_S, PeriodCloser
 from signal_monitor.rules.alert import dedup_key
 from signal_monitor.rules.engine import RuleEngine
 from signal_monitor.rules.model import parse_rules
@@ -1018,3 +1018,31 @@ async def test_a_slow_close_renews_its_lease_and_is_not_taken_over() -> None:
     assert first.leases_lost == 0
     assert keys(delivery.topic) == delivery.posts()
     assert delivery.posts() == (await normal_run()).posts()
+
+
+async def test_alerts_on_the_topic_before_a_take_over_are_not_produced_again() -> None:
+    """A worker killed after the week's alerts reached the topic, before its close was recorded done."""
+    state = LeaseClockState()
+    delivery = Delivery()
+
+    async def produced_then_killed(alerts: Sequence[Any]) -> None:
+        delivery.take(alerts)
+        if alerts[0].granularity == "week":
+            for alert in alerts:  # as the app's emit records each alert it produced
+                await state.mark_emitted(alert.dedup_key, ttl_s=EMIT_TTL_S)
+            raise Killed
+
+    async def emit(alerts: Sequence[Any]) -> None:
+        delivery.take(alerts)
+
+    first = closer_of(state, produced_then_killed)
+    await feed_week(Feed(state, first))
+    with pytest.raises(Killed):
+        await first.advance()
+    state.now += LEASE_S
+    second = closer_of(state, emit)
+    assert await second.advance() == 1  # the week, resumed
+    assert await state.get_rule_state(CLOSER_STATE, "progress") == {"day": "2025-06-06"}
+    assert keys(delivery.topic) == delivery.posts()  # each (dedup key, revision) once on the topic
+    assert delivery.posts() == (await normal_run()).posts()
+    assert second.emits_skipped == 2
