@@ -20,7 +20,7 @@ from faust.types import TP
 from mode import CrashingSupervisor
 
 from signal_monitor import __version__
-from signal_monitor.agents.closer import PeriodCloser
+from signal_monitor.agents.closer import EMIT_TTL_S, PeriodCloser
 from signal_monitor.agents.ingest import Ingestor, IngestStats, Record
 from signal_monitor.config.settings import Settings
 from signal_monitor.delivery.dispatcher import DeliveryOptions, Dispatcher, SlackDefaults
@@ -145,6 +145,8 @@ def create_app(settings: Settings, *, rules: RuleSet | None = None) -> MonitorAp
         for alert in alerts:
             body = alert.model_dump_json()
             await app.producer.send_and_wait(alerts_topic, alert.rule.encode(), body.encode(), None, None, None)
+            # on the topic: a close taken over from here on does not produce it again (see PeriodCloser._hand_on)
+            await state.mark_emitted(alert.dedup_key, ttl_s=EMIT_TTL_S)
             observe_alert_latency((datetime.now(timezone.utc) - alert.fired_at).total_seconds())
             await remember_alert(state.client, settings.key_prefix, body)
             log.info("alert %s %s: %s", alert.rule, alert.period_end.isoformat(), alert.text)
@@ -185,13 +187,14 @@ def create_app(settings: Settings, *, rules: RuleSet | None = None) -> MonitorAp
         topic = app.topic(name, key_type=bytes, value_type=bytes, key_serializer="raw", value_serializer="raw")
         _add_agent(app, topic, ingestors[name], closer, settings)
 
-    @app.timer(interval=1.0)
+    @app.task
     async def close_periods() -> None:
-        """Close periods whose watermark passed, also when no new data arrives."""
-        try:
-            await closer.advance()
-        except Exception:  # the next tick retries; a Redis outage is logged by the ingestors too
-            log.exception("closing periods failed; retrying on the next tick")
+        """Close periods whose watermark passed: woken by the agents after a batch, and every second.
+
+        The only place a worker closes periods, with one error policy (``PeriodCloser.tick``: an
+        unexpected error is logged and the next tick retries); the agents never wait for a close.
+        """
+        await closer.run(interval_s=1.0)
 
     async def store_positions(assigned: set[TP]) -> dict[TP, int]:
         """Return each assigned input partition's stored offset (-1: none), reloaded into its ingestor."""
@@ -263,7 +266,9 @@ def _add_agent(app: faust.App, topic: Any, ingestor: Ingestor, closer: PeriodClo
                 logging.shutdown()
                 os._exit(70)
             observe_batch(time.perf_counter() - started)
-            await closer.advance()
+            # the close runs in the closer's task (close_periods), not here: the batch is acknowledged
+            # now, and a rebalance does not wait for a close
+            closer.wake()
 
     ingest.__name__ = f"ingest_{ingestor.kind}"
     ingest.__qualname__ = ingest.__name__

@@ -72,12 +72,15 @@ from typing import Any, Protocol
 
 from signal_monitor.periods import EASTERN, Granularity, close_at, week_of
 from signal_monitor.series import aggregate_exposures, flow_metrics, points_of, series_id
-from signal_monitor.state.base import Batch, State
+from signal_monitor.state.base import LEASE_HOME, Batch, Fence, FenceRefused, State, fenced
 from signal_monitor.state.retry import retry_transient
 
 log = logging.getLogger(__name__)
 
-CLOSER_STATE = "__closer__"  # rule-state id under which the closer keeps its progress
+#: rule-state id under which the closer keeps its progress: the leases' home, so its writes check the lease
+CLOSER_STATE = LEASE_HOME
+#: how long the record that an alert was handed on (or claimed for it) lasts: as the rule engine's claims
+EMIT_TTL_S = 30 * 86400.0
 
 
 class Evaluator(Protocol):
@@ -137,16 +140,21 @@ class PeriodCloser:
         self.reopen_scan_s = reopen_scan_s
         self.clock = clock
         self._lock = asyncio.Lock()
-        # recompute leases this closer took, and when (monotonic) each runs out at the latest
-        self._held: dict[str, float] = {}
+        # recompute leases this closer took, and their fencing tokens
+        self._held: dict[str, int] = {}
         # when (monotonic) the reopen lists may be read again without cause: every advance reads them
         # while this closer noted a reopen since, or the last read left periods due; otherwise every
         # ``reopen_scan_s``, which is how soon the periods another worker noted and did not recompute are taken
         self._quiet_until = float("-inf")
-        # the day whose lease this closer took, and when (monotonic) the lease runs out at the latest
-        self._lease: tuple[date, float] | None = None
+        # the day whose lease this closer took, and its fencing token
+        self._lease: tuple[date, int] | None = None
         self._tally = 0  # periods closed or recomputed by the current advance
+        self._calendar = False  # the progress is known to have started (``note`` need not read it)
+        self._wake = asyncio.Event()
         self.store_retries = 0
+        self.leases_lost = 0  # closes and recomputes stopped because another worker took their lease over
+        self.emits_skipped = 0  # alerts found handed on already by a previous holder of the close
+        self.failures = 0  # advances that failed on an unexpected error (logged; the next tick retries)
         self.closed_days = 0
         self.closed_weeks = 0
 
@@ -183,11 +191,13 @@ class PeriodCloser:
         await self._retrying(lambda: self._note(batch), "record a batch for closing periods")
 
     async def _note(self, batch: Batch) -> None:
-        progress = await self._progress()
-        if batch.earliest and "day" not in progress:
-            first = _day_of(batch.earliest)
-            progress = {"day": (first - timedelta(days=1)).isoformat()}
-            await self.state.set_rule_state(CLOSER_STATE, "progress", progress)
+        if batch.earliest and not self._calendar:
+            progress = await self._progress()
+            if "day" not in progress:
+                first = _day_of(batch.earliest)
+                progress = {"day": (first - timedelta(days=1)).isoformat()}
+                await self.state.set_rule_state(CLOSER_STATE, "progress", progress)
+            self._calendar = True
         if batch.reopened:
             # listed by the apply itself (see mark_closing); recompute them at the next advance
             self._quiet_until = float("-inf")
@@ -199,8 +209,45 @@ class PeriodCloser:
         """
         async with self._lock:
             self._tally = 0
-            await self._retrying(self._advance, "close periods")
+            try:
+                await self._retrying(self._advance, "close periods")
+            except FenceRefused as exc:
+                # this closer's lease ran out (a stall, a pause) and another worker took the close over:
+                # what this one would write next is refused, so it stops; the holder finishes the close
+                self.leases_lost += 1
+                log.warning("stopping a close: %s (another worker took it over)", exc)
+                if self._lease is not None and exc.fence.name == f"close:{self._lease[0].isoformat()}":
+                    self._lease = None
+                self._held.pop(exc.fence.name, None)
             return self._tally
+
+    def wake(self) -> None:
+        """Ask :meth:`run` to advance now (the ingest agents call this after a batch, and return at once)."""
+        self._wake.set()
+
+    async def run(self, interval_s: float = 1.0) -> None:
+        """Advance whenever woken, and at least every ``interval_s``, until cancelled.
+
+        The one place periods are closed in a worker, off the ingest agents' path: a rebalance
+        does not wait for a close, and a close that fails is handled the same way whatever
+        woke it (:meth:`tick`).
+        """
+        while True:
+            try:
+                await asyncio.wait_for(self._wake.wait(), timeout=interval_s)
+            except asyncio.TimeoutError:
+                pass
+            self._wake.clear()
+            await self.tick()
+
+    async def tick(self) -> int:
+        """Advance once; an unexpected error is logged and counted, and the next tick retries."""
+        try:
+            return await self.advance()
+        except Exception:
+            self.failures += 1
+            log.exception("closing periods failed; retrying on the next tick")
+            return 0
 
     async def _retrying(self, call: Callable[[], Awaitable[Any]], what: str) -> Any:
         """Run ``call`` until it returns, pausing with backoff while Redis is unreachable; other errors raise."""
@@ -213,29 +260,84 @@ class PeriodCloser:
         self._tally += await self._redo_reopened()
         wm = await self.watermark()
         progress = await self._progress()
+        if "day" not in progress:
+            self._calendar = False
         if wm is None or "day" not in progress:
             return
         day = date.fromisoformat(progress["day"]) + timedelta(days=1)
         while close_at(day, "day").timestamp() + self.grace_s <= wm:
             # a lease on the calendar day: another worker holds it while it closes the day (and its week),
             # or held it when it died, until the lease runs out; either way, try again on a later tick
-            if not await self._take(day):
+            fence = await self._take(day)
+            if fence is None:
                 break
-            await self._close_day(day)
-            # progress moves only once the day is closed, so a closer that dies mid-way is taken over
-            await self.state.set_rule_state(CLOSER_STATE, "progress", {"day": day.isoformat()})
+            await self._under(fence, lambda: self._close_and_record(day))
             self._lease = None
             day += timedelta(days=1)
 
-    async def _take(self, day: date) -> bool:
-        """Take the lease on closing ``day``; True also while this closer still holds it from an attempt that failed."""
-        now = time.monotonic()
-        if self._lease is not None and self._lease[0] == day and now < self._lease[1]:
-            return True
-        if not await self.state.claim(f"close:{day.isoformat()}", ttl_s=self.claim_ttl_s):
-            return False
-        self._lease = (day, now + self.claim_ttl_s)
-        return True
+    async def _close_and_record(self, day: date) -> None:
+        await self._close_day(day)
+        # progress moves only once the day is closed, so a closer that dies mid-way is taken over;
+        # under the fence: a closer whose lease was taken over cannot move it (back) any more
+        await self.state.set_rule_state(CLOSER_STATE, "progress", {"day": day.isoformat()})
+
+    async def _take(self, day: date) -> Fence | None:
+        """Take the lease on closing ``day``; also the one this closer still holds from an attempt that failed."""
+        name = f"close:{day.isoformat()}"
+        if self._lease is not None and self._lease[0] == day:
+            if await self.state.renew(name, self._lease[1], ttl_s=self.claim_ttl_s):
+                return Fence(name, self._lease[1])
+            self._lease = None
+        token = await self.state.lease(name, ttl_s=self.claim_ttl_s)
+        if token is None:
+            return None
+        self._lease = (day, token)
+        return Fence(name, token)
+
+    async def _under(self, fence: Fence, work: Callable[[], Awaitable[Any]]) -> Any:
+        """Run ``work`` with its state writes fenced by ``fence``, renewing the lease meanwhile."""
+        renewal = asyncio.create_task(self._renew(fence), name=f"renew {fence.name}")
+        try:
+            with fenced(fence):
+                return await work()
+        finally:
+            renewal.cancel()
+
+    async def _renew(self, fence: Fence) -> None:
+        """Renew a lease every third of its time until cancelled or lost."""
+        while True:
+            await asyncio.sleep(self.claim_ttl_s / 3)
+            try:
+                held = await self.state.renew(fence.name, fence.token, ttl_s=self.claim_ttl_s)
+            except Exception as exc:  # Redis away: try again; the lease may run out meanwhile
+                log.warning("could not renew the lease %s: %s", fence.name, exc)
+                continue
+            if not held:
+                log.warning("lost the lease %s: another worker may take its work over; its writes are refused", fence.name)
+                return
+
+    async def _hand_on(self, alerts: Sequence[Any]) -> None:
+        """Hand alerts on once each: claim each under the fence, emit those not handed on before, record them.
+
+        A previous holder of the close that was taken over either recorded an alert as handed on
+        (skipped here) or not (handed on again: it may have produced it and died before recording
+        it). A holder whose lease was taken over is refused at the claim and stops.
+        """
+        todo = []
+        for alert in alerts:
+            key = getattr(alert, "dedup_key", None)
+            if key is not None and await self.state.claim_emit(key, ttl_s=EMIT_TTL_S) == "sent":
+                self.emits_skipped += 1
+                log.info("alert %s was handed on by an earlier holder of the close: not again", key)
+                continue
+            todo.append(alert)
+        if not todo:
+            return
+        await self.emit(todo)
+        for alert in todo:
+            key = getattr(alert, "dedup_key", None)
+            if key is not None:
+                await self.state.mark_emitted(key, ttl_s=EMIT_TTL_S)
 
     async def _close_day(self, day: date) -> None:
         """Close the periods that end on ``day``, resuming a close that was started and not finished."""
@@ -278,7 +380,7 @@ class PeriodCloser:
         if self.evaluator is not None:
             alerts = await self.evaluator.evaluate(period, granularity, resume=resume)
             if alerts:
-                await self.emit(alerts)
+                await self._hand_on(alerts)
         return 1
 
     async def _redo_reopened(self) -> int:
@@ -334,23 +436,33 @@ class PeriodCloser:
                 await self.state.set_rule_state(CLOSER_STATE, name, {"periods": kept})
         return due
 
-    async def _hold(self, lease: str) -> bool:
-        """Take a recompute lease; True also while this closer still holds it from an attempt that failed."""
-        now = time.monotonic()
-        if self._held.get(lease, float("-inf")) > now:
-            return True
-        if not await self.state.claim(lease, ttl_s=self.claim_ttl_s):
-            return False
-        self._held[lease] = now + self.claim_ttl_s
-        return True
+    async def _hold(self, lease: str) -> Fence | None:
+        """Take a recompute lease; also the one this closer still holds from an attempt that failed."""
+        token = self._held.get(lease)
+        if token is not None:
+            if await self.state.renew(lease, token, ttl_s=self.claim_ttl_s):
+                return Fence(lease, token)
+            del self._held[lease]
+        token = await self.state.lease(lease, ttl_s=self.claim_ttl_s)
+        if token is None:
+            return None
+        self._held[lease] = token
+        return Fence(lease, token)
 
     async def _recompute(self, period: date, granularity: Granularity, sources: dict[str, int]) -> int:
         """Recompute a reopened period and hand its corrections on; 0 when another worker holds it."""
         pk = _pkey(period, granularity)
         digest = hashlib.sha1(json.dumps(sorted(sources.items())).encode()).hexdigest()[:16]
         lease = f"recompute:{pk}:{digest}"
-        if not await self._hold(lease):
+        fence = await self._hold(lease)
+        if fence is None:
             return 0  # another worker recomputes it, or did and died: taken over when its lease runs out
+        done: int = await self._under(fence, lambda: self._recompute_held(period, granularity, sources))
+        self._held.pop(lease, None)
+        return done
+
+    async def _recompute_held(self, period: date, granularity: Granularity, sources: dict[str, int]) -> int:
+        pk = _pkey(period, granularity)
         name = f"recompute:{pk}"
         record = await self.state.get_rule_state(CLOSER_STATE, name)
         started: dict[str, int] = record.get("started", {})
@@ -367,7 +479,7 @@ class PeriodCloser:
         if self.evaluator is not None:
             corrections = await self.evaluator.reevaluate(period, granularity, resume=resume)
             if corrections:
-                await self.emit(corrections)
+                await self._hand_on(corrections)
         # done only now: a worker that dies before this line is taken over, with resume
         record = await self.state.get_rule_state(CLOSER_STATE, name)
         done = dict(record.get("done", {}))
@@ -375,7 +487,6 @@ class PeriodCloser:
             done[src] = max(off, done.get(src, -1))
         left = {src: off for src, off in record.get("started", {}).items() if off > done.get(src, -1)}
         await self.state.set_rule_state(CLOSER_STATE, name, {"done": done, **({"started": left} if left else {})})
-        self._held.pop(lease, None)
         return 1
 
     async def materialize(self, period: date, granularity: Granularity) -> int:

@@ -15,7 +15,9 @@ Two layers live behind it:
 from __future__ import annotations
 
 import abc
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterator, Mapping, Sequence
+from contextlib import contextmanager
+from contextvars import ContextVar
 from dataclasses import dataclass, field
 from datetime import date
 from typing import Any
@@ -24,6 +26,45 @@ from signal_monitor.periods import week_of
 from signal_monitor.series import FundSnapshot
 
 Point = tuple[date, float]
+
+#: The rule-state id whose record shares the leases' slot (Redis Cluster): its writes under a fence
+#: are checked against the lease itself. The period closer keeps its progress there.
+LEASE_HOME = "__closer__"
+
+
+@dataclass(frozen=True)
+class Fence:
+    """A lease held: its name and the fencing token its claim returned (higher for every later claim)."""
+
+    name: str
+    token: int
+
+
+class FenceRefused(Exception):
+    """A write under a fence was refused: the lease was lost, or a later holder of it wrote the key."""
+
+    def __init__(self, fence: Fence, what: str) -> None:
+        super().__init__(f"lease {fence.name} (token {fence.token}) no longer held: {what} refused")
+        self.fence = fence
+
+
+#: The fence the current task writes under (see :func:`fenced`); None: writes are not fenced.
+FENCE: ContextVar[Fence | None] = ContextVar("signal_monitor_fence", default=None)
+
+
+@contextmanager
+def fenced(fence: Fence) -> Iterator[None]:
+    """Fence every state write of the current task (and of the tasks it starts) with ``fence``.
+
+    Series points, rule state and emit claims written inside check the token and raise
+    :class:`FenceRefused` instead of writing when a later holder of the lease exists
+    (see :meth:`State.lease`). The rule engine's writes are fenced without knowing it.
+    """
+    reset = FENCE.set(fence)
+    try:
+        yield
+    finally:
+        FENCE.reset(reset)
 
 
 @dataclass
@@ -201,6 +242,37 @@ class State(abc.ABC):
     @abc.abstractmethod
     async def claim(self, key: str, *, ttl_s: float) -> bool:
         """Atomically claim ``key`` for ``ttl_s`` seconds; False when already claimed."""
+
+    # --- leases and fencing -----------------------------------------------------------
+    #
+    # A lease is held by one worker at a time, for ``ttl_s`` unless renewed. Its claim returns a
+    # fencing token, higher than every token returned before (by any lease). Writes done under
+    # ``fenced(Fence(name, token))`` are checked:
+    #
+    # * rule state of ``LEASE_HOME`` and emit claims, which live in the leases' slot: against the
+    #   lease itself; refused unless the lease is held with this token;
+    # * series points and other rule state (other slots on a cluster): each key keeps, per lease
+    #   name, the highest token that wrote it; refused when a higher one did (a later holder).
+    @abc.abstractmethod
+    async def lease(self, name: str, *, ttl_s: float) -> int | None:
+        """Take lease ``name`` for ``ttl_s`` seconds; return its fencing token, None when it is held."""
+
+    @abc.abstractmethod
+    async def renew(self, name: str, token: int, *, ttl_s: float) -> bool:
+        """Extend lease ``name`` to ``ttl_s`` from now if it is still held with ``token``; False when lost."""
+
+    @abc.abstractmethod
+    async def claim_emit(self, key: str, *, ttl_s: float) -> str:
+        """Claim the hand-on of the alert ``key`` (its dedup key, which carries its revision) under the fence.
+
+        Returns ``"new"`` (claimed now), ``"again"`` (claimed before and not recorded as handed on:
+        by this holder, or by a holder that lost its lease) or ``"sent"`` (handed on: skip it).
+        Raises :class:`FenceRefused` when the current fence's lease is not held.
+        """
+
+    @abc.abstractmethod
+    async def mark_emitted(self, key: str, *, ttl_s: float) -> None:
+        """Record that the alert ``key`` was handed on (on the topic); never refused, since it is a fact."""
 
     # --- lifecycle --------------------------------------------------------------------
     async def ping(self) -> float:

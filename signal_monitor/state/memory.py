@@ -11,7 +11,17 @@ from datetime import date
 from typing import Any
 
 from signal_monitor.series import FundSnapshot
-from signal_monitor.state.base import ApplyResult, Batch, PartitionMark, Point, State, reopen_candidates
+from signal_monitor.state.base import (
+    FENCE,
+    LEASE_HOME,
+    ApplyResult,
+    Batch,
+    FenceRefused,
+    PartitionMark,
+    Point,
+    State,
+    reopen_candidates,
+)
 
 
 def snapshot_from_json(text: str) -> FundSnapshot:
@@ -59,6 +69,12 @@ class MemoryState(State):
         self._rule_state: dict[tuple[str, str], dict[str, Any]] = {}
         self._claims: dict[str, float] = {}
         self._reopen: dict[tuple[str, int], dict[str, int]] = defaultdict(dict)
+        #: the clock of claims and leases (monotonic seconds); a test may replace it
+        self.clock: Any = time.monotonic
+        self._leases: dict[str, tuple[int, float]] = {}  # name -> (token, until)
+        self._lease_seq = 0
+        self._fences: dict[str, dict[str, int]] = defaultdict(dict)  # written key -> lease name -> highest token
+        self._emits: dict[str, tuple[str, float]] = {}  # alert key -> ("sent" | "pending:<token>", until)
 
     async def apply(self, batch: Batch) -> ApplyResult:
         """Apply a batch unless its offsets are applied already."""
@@ -154,7 +170,8 @@ class MemoryState(State):
         target[period] = float(value)
 
     async def put_points(self, period: date, points: Mapping[str, float]) -> None:
-        """Set the point of ``period`` in each series."""
+        """Set the point of ``period`` in each series (fenced: see ``State.lease``)."""
+        self._fence_keys([f"series:{sid}" for sid in points], "series points")
         for sid, value in points.items():
             self._set(sid, period, value)
 
@@ -182,13 +199,76 @@ class MemoryState(State):
         return dict(self._rule_state.get((rule_id, scope), {}))
 
     async def set_rule_state(self, rule_id: str, scope: str, value: Mapping[str, Any]) -> None:
-        """Save the state of a rule for a scope."""
+        """Save the state of a rule for a scope (fenced: see ``State.lease``)."""
+        if rule_id == LEASE_HOME:
+            self._check_lease(f"rule state {rule_id} {scope}")
+        else:
+            self._fence_keys([f"rule:{rule_id}"], f"rule state {rule_id} {scope}")
         self._rule_state[(rule_id, scope)] = dict(value)
 
     async def claim(self, key: str, *, ttl_s: float) -> bool:
         """Claim ``key`` for ``ttl_s`` seconds; False when already claimed."""
-        now = time.monotonic()
-        if self._claims.get(key, 0.0) > now:
+        now = self.clock()
+        if self._claims.get(key, float("-inf")) > now:
             return False
         self._claims[key] = now + ttl_s
         return True
+
+    # --- leases and fencing -----------------------------------------------------------
+    async def lease(self, name: str, *, ttl_s: float) -> int | None:
+        """Take lease ``name``; return its fencing token, None when held."""
+        now = self.clock()
+        held = self._leases.get(name)
+        if held is not None and held[1] > now:
+            return None
+        self._lease_seq += 1
+        self._leases[name] = (self._lease_seq, now + ttl_s)
+        return self._lease_seq
+
+    async def renew(self, name: str, token: int, *, ttl_s: float) -> bool:
+        """Extend lease ``name`` if still held with ``token``."""
+        now = self.clock()
+        held = self._leases.get(name)
+        if held is None or held[0] != token or held[1] <= now:
+            return False
+        self._leases[name] = (token, now + ttl_s)
+        return True
+
+    def _check_lease(self, what: str) -> None:
+        """Refuse a write under a fence whose lease is not held with its token."""
+        fence = FENCE.get()
+        if fence is None:
+            return
+        held = self._leases.get(fence.name)
+        if held is None or held[0] != fence.token or held[1] <= self.clock():
+            raise FenceRefused(fence, what)
+
+    def _fence_keys(self, keys: Sequence[str], what: str) -> None:
+        """Refuse a write under a fence when a later holder of its lease wrote one of ``keys``; else stamp them."""
+        fence = FENCE.get()
+        if fence is None:
+            return
+        for key in keys:
+            if self._fences[key].get(fence.name, -1) > fence.token:
+                raise FenceRefused(fence, what)
+        for key in keys:
+            self._fences[key][fence.name] = fence.token
+
+    async def claim_emit(self, key: str, *, ttl_s: float) -> str:
+        """Claim the hand-on of an alert under the fence: "new", "again" or "sent"."""
+        self._check_lease(f"emit claim {key}")
+        fence = FENCE.get()
+        now = self.clock()
+        old = self._emits.get(key)
+        if old is not None and old[1] > now:
+            if old[0] == "sent":
+                return "sent"
+            status = "again"
+        else:
+            status = "new"
+        self._emits[key] = (f"pending:{fence.token if fence else 0}", now + ttl_s)
+        return status
+
+    async def mark_emitted(self, key: str, *, ttl_s: float) -> None:
+        """Record that an alert was handed on (a fact, so never refused: a later holder skips it)."""
+        self._emits[key] = ("sent", self.clock() + ttl_s)

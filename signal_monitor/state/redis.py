@@ -18,6 +18,13 @@ Key layout (``P`` is the key prefix; ``{...}`` is the Redis Cluster hash tag):
 * series, tagged by series: ``P:{s:<series id>}`` (zset, score = the period's
   ordinal day, member ``<iso date>\\x1f<value>``); ``P:series`` (set of series ids).
 * rules: ``P:rule:<rule id>`` (hash scope -> JSON), ``P:claim:<key>`` (SET NX PX).
+* leases and fencing (see ``State.lease``), in the slot of ``P:rule:__closer__`` (the closer's
+  progress), so that its writes check the lease in the same script: ``{P:rule:__closer__}:lease:<name>``
+  (the token, PX), ``{P:rule:__closer__}:lease-seq`` (the last token given), and the emit claims
+  ``{P:rule:__closer__}:emit:<dedup key>`` (``pending:<token>`` or ``sent``). Every other key a close
+  writes has a fence beside it, in its own slot: ``P:{s:<series id>}:fence`` and
+  ``{P:rule:<rule id>}:fence`` (hash lease name -> the highest token that wrote the key, the 32
+  newest names kept).
 
 Trade ids: a batch is refused (``seen``) when one of its trade ids is in the bucket
 of its partition and of the UTC day of its event time; a resent trade carries the
@@ -52,7 +59,18 @@ from typing import Any
 import redis.asyncio as aioredis
 
 from signal_monitor.series import FundSnapshot
-from signal_monitor.state.base import ApplyResult, Batch, PartitionMark, Point, State, reopen_candidates
+from signal_monitor.state.base import (
+    FENCE,
+    LEASE_HOME,
+    ApplyResult,
+    Batch,
+    Fence,
+    FenceRefused,
+    PartitionMark,
+    Point,
+    State,
+    reopen_candidates,
+)
 from signal_monitor.state.memory import snapshot_from_json
 
 SEP = "\x1f"
@@ -235,6 +253,85 @@ end
 return #ARGV / 2
 """
 
+# --- leases and fencing ----------------------------------------------------------------------
+
+LEASE_LUA = r"""
+-- KEYS: lease, token sequence (one slot); ARGV: ttl ms. Returns the new fencing token, 0 when held
+if redis.call('EXISTS', KEYS[1]) == 1 then return 0 end
+local t = redis.call('INCR', KEYS[2])
+redis.call('SET', KEYS[1], t, 'PX', ARGV[1])
+return t
+"""
+
+RENEW_LUA = r"""
+-- KEYS: lease; ARGV: token, ttl ms
+if redis.call('GET', KEYS[1]) == ARGV[1] then
+  redis.call('PEXPIRE', KEYS[1], ARGV[2])
+  return 1
+end
+return 0
+"""
+
+#: Lua: the fence check of a key written under a lease (ARGV[1..4]: mode, lease name, token, fence ttl ms).
+#: mode "lease": KEYS[2] is the lease itself (same slot): refused unless it holds the token.
+#: mode "key": KEYS[2] is the written key's fence (lease name -> highest token that wrote it):
+#: refused when a higher token of the same lease wrote it; else the token is recorded.
+#: mode "": not fenced.
+FENCE_LUA = r"""
+local function fence_ok()
+  local mode = ARGV[1]
+  if mode == 'lease' then
+    return redis.call('GET', KEYS[2]) == ARGV[3]
+  end
+  if mode ~= 'key' then return true end
+  local fk, name, token = KEYS[2], ARGV[2], tonumber(ARGV[3])
+  local t = redis.call('HGET', fk, name)
+  if t and tonumber(t) > token then return false end
+  redis.call('HSET', fk, name, token)
+  if redis.call('HLEN', fk) > 32 then
+    local all = redis.call('HGETALL', fk)
+    local low, lowname = nil, nil
+    for i = 1, #all, 2 do
+      local v = tonumber(all[i + 1])
+      if low == nil or v < low then low, lowname = v, all[i] end
+    end
+    redis.call('HDEL', fk, lowname)
+  end
+  redis.call('PEXPIRE', fk, ARGV[4])
+  return true
+end
+"""
+
+FENCED_UPSERT_LUA = FENCE_LUA + r"""
+-- KEYS: series, its fence; ARGV[5..]: score, member, ...; one point per score (a period)
+if not fence_ok() then return -1 end
+for i = 5, #ARGV, 2 do
+  redis.call('ZREMRANGEBYSCORE', KEYS[1], ARGV[i], ARGV[i])
+  redis.call('ZADD', KEYS[1], ARGV[i], ARGV[i + 1])
+end
+return (#ARGV - 4) / 2
+"""
+
+FENCED_HSET_LUA = FENCE_LUA + r"""
+-- KEYS: rule-state hash, its fence or the lease; ARGV[5], ARGV[6]: scope, JSON
+if not fence_ok() then return -1 end
+redis.call('HSET', KEYS[1], ARGV[5], ARGV[6])
+return 1
+"""
+
+EMIT_LUA = r"""
+-- KEYS: the lease, the emit claim (one slot); ARGV: token ('' not fenced), ttl ms
+if ARGV[1] ~= '' and redis.call('GET', KEYS[1]) ~= ARGV[1] then return 'refused' end
+local old = redis.call('GET', KEYS[2])
+if old == 'sent' then return 'sent' end
+redis.call('SET', KEYS[2], 'pending:' .. ARGV[1], 'PX', ARGV[2])
+if old then return 'again' end
+return 'new'
+"""
+
+#: How long a fence beside a written key lives after its last fenced write (30 days).
+FENCE_TTL_MS = 30 * 86400 * 1000
+
 
 class RedisState(State):
     """State in Redis (a single server or a cluster node set reached through one client)."""
@@ -261,6 +358,11 @@ class RedisState(State):
         self._upsert = client.register_script(UPSERT_LUA)
         self._closing = client.register_script(CLOSING_LUA)
         self._drop_reopened = client.register_script(DROP_REOPENED_LUA)
+        self._lease = client.register_script(LEASE_LUA)
+        self._renew = client.register_script(RENEW_LUA)
+        self._fenced_upsert = client.register_script(FENCED_UPSERT_LUA)
+        self._fenced_hset = client.register_script(FENCED_HSET_LUA)
+        self._emit = client.register_script(EMIT_LUA)
 
     @classmethod
     def from_url(
@@ -277,6 +379,16 @@ class RedisState(State):
 
     def _series_key(self, sid: str) -> str:
         return f"{self.prefix}:{{s:{sid}}}"
+
+    def _rule_key(self, rule_id: str) -> str:
+        return f"{self.prefix}:rule:{rule_id}"
+
+    def _home(self) -> str:
+        """Return the hash tag of the leases: the slot of the closer's rule state (``LEASE_HOME``)."""
+        return f"{{{self._rule_key(LEASE_HOME)}}}"
+
+    def _lease_key(self, name: str) -> str:
+        return f"{self._home()}:lease:{name}"
 
     def _bucket_ttl(self, day: int, now: float) -> int:
         """Return how long a trade-id bucket of UTC day ``day`` lives from ``now``, in whole seconds.
@@ -471,8 +583,29 @@ class RedisState(State):
 
     # --- series -----------------------------------------------------------------------
     async def put_points(self, period: date, points: Mapping[str, float]) -> None:
-        """Set the point of ``period`` in each series."""
-        await self._put({sid: [(period, v)] for sid, v in points.items()})
+        """Set the point of ``period`` in each series (fenced: see ``State.lease``)."""
+        fence = FENCE.get()
+        if fence is None:
+            await self._put({sid: [(period, v)] for sid, v in points.items()})
+            return
+        head: list[object] = ["key", fence.name, fence.token, FENCE_TTL_MS]
+        calls = []
+        for sid, value in points.items():
+            key = self._series_key(sid)
+            calls.append(([key, f"{key}:fence"], [*head, period.toordinal(), f"{period.isoformat()}{SEP}{float(value)!r}"]))
+        results: list[Any] = []
+        if self.cluster:
+            for start in range(0, len(calls), 32):
+                results += await asyncio.gather(*(self._fenced_upsert(keys=k, args=a) for k, a in calls[start : start + 32]))
+        elif calls:
+            async with self.client.pipeline(transaction=False) as pipe:
+                for k, a in calls:
+                    await self._fenced_upsert(keys=k, args=a, client=pipe)
+                results = await pipe.execute()
+        if points:
+            await self.client.sadd(f"{self.prefix}:series", *points)
+        if any(int(r) < 0 for r in results):
+            raise FenceRefused(fence, f"series points of {period.isoformat()}")
 
     async def put_series(self, sid: str, points: Sequence[Point]) -> None:
         """Set many points of one series; idempotent."""
@@ -523,12 +656,48 @@ class RedisState(State):
         return json.loads(raw) if raw else {}
 
     async def set_rule_state(self, rule_id: str, scope: str, value: Mapping[str, Any]) -> None:
-        """Save the state of a rule for a scope."""
-        await self.client.hset(f"{self.prefix}:rule:{rule_id}", scope, json.dumps(value, default=str))
+        """Save the state of a rule for a scope (fenced: see ``State.lease``)."""
+        key, text = self._rule_key(rule_id), json.dumps(value, default=str)
+        fence = FENCE.get()
+        if fence is None:
+            await self.client.hset(key, scope, text)
+            return
+        if rule_id == LEASE_HOME:  # in the leases' slot: checked against the lease itself
+            keys, mode = [key, self._lease_key(fence.name)], "lease"
+        else:
+            keys, mode = [key, f"{{{key}}}:fence"], "key"
+        done = await self._fenced_hset(keys=keys, args=[mode, fence.name, fence.token, FENCE_TTL_MS, scope, text])
+        if int(done) < 0:
+            raise FenceRefused(fence, f"rule state {rule_id} {scope}")
 
     async def claim(self, key: str, *, ttl_s: float) -> bool:
         """Claim ``key`` for ``ttl_s`` seconds with SET NX; False when already claimed."""
         return bool(await self.client.set(f"{self.prefix}:claim:{key}", "1", nx=True, px=max(1, int(ttl_s * 1000))))
+
+    # --- leases and fencing -----------------------------------------------------------------
+    async def lease(self, name: str, *, ttl_s: float) -> int | None:
+        """Take lease ``name``; return its fencing token (INCR of one sequence), None when held."""
+        token = int(await self._lease(keys=[self._lease_key(name), f"{self._home()}:lease-seq"], args=[_ms(ttl_s)]))
+        return token or None
+
+    async def renew(self, name: str, token: int, *, ttl_s: float) -> bool:
+        """Extend lease ``name`` if it is still held with ``token``."""
+        return bool(int(await self._renew(keys=[self._lease_key(name)], args=[token, _ms(ttl_s)])))
+
+    async def claim_emit(self, key: str, *, ttl_s: float) -> str:
+        """Claim the hand-on of an alert under the fence: "new", "again" or "sent"."""
+        fence: Fence | None = FENCE.get()
+        keys = [self._lease_key(fence.name if fence else ""), f"{self._home()}:emit:{key}"]
+        status = await self._emit(keys=keys, args=[fence.token if fence else "", _ms(ttl_s)])
+        status = status.decode() if isinstance(status, bytes) else status
+        if status == "refused":
+            assert fence is not None
+            raise FenceRefused(fence, f"emit claim {key}")
+        return str(status)
+
+    async def mark_emitted(self, key: str, *, ttl_s: float) -> None:
+        """Record that an alert was handed on (a fact, never refused)."""
+        await self.client.set(f"{self._home()}:emit:{key}", "sent", px=_ms(ttl_s))
 
     async def ping(self) -> float:
         """Return the round-trip time in seconds."""
@@ -539,3 +708,7 @@ class RedisState(State):
     async def close(self) -> None:
         """Close the connection pool."""
         await self.client.aclose()
+
+
+def _ms(seconds: float) -> int:
+    return max(1, int(seconds * 1000))

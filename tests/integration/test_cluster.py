@@ -391,6 +391,39 @@ async def test_claims_and_rule_state_on_a_cluster(state: RedisState) -> None:
     assert await state.ping() >= 0.0
 
 
+async def test_fenced_writes_on_a_cluster(state: RedisState) -> None:
+    """Every script of a fenced write touches one slot: the leases' home, or a written key and its fence."""
+    from signal_monitor.state.base import LEASE_HOME, Fence, FenceRefused, fenced
+
+    old = Fence("close:2025-06-06", await state.lease("close:2025-06-06", ttl_s=2.0) or 0)
+    with fenced(old):
+        await state.set_rule_state(LEASE_HOME, "progress", {"day": "2025-06-05"})
+        await state.put_points(date(2025, 6, 6), {"close:day|symbol=VIX": 1.0, "close:day|symbol=SPX": 2.0})
+        await state.set_rule_state("hf_net_buying_streak", "fund_type=hedge_fund", {"by": "old"})
+        assert await state.claim_emit("hf_net_buying_streak|x|2025-06-06", ttl_s=60) == "new"
+    await asyncio.sleep(2.2)  # the old holder's lease runs out
+    new = Fence(old.name, await state.lease(old.name, ttl_s=60) or 0)
+    assert new.token > old.token
+    with fenced(new):
+        await state.set_rule_state(LEASE_HOME, "progress", {"day": "2025-06-06"})
+        await state.put_points(date(2025, 6, 6), {"close:day|symbol=VIX": 3.0, "close:day|symbol=SPX": 4.0})
+        await state.set_rule_state("hf_net_buying_streak", "fund_type=hedge_fund", {"by": "new"})
+        assert await state.claim_emit("hf_net_buying_streak|x|2025-06-06", ttl_s=60) == "again"
+        await state.mark_emitted("hf_net_buying_streak|x|2025-06-06", ttl_s=60)
+    with fenced(old):
+        for write in (
+            state.set_rule_state(LEASE_HOME, "progress", {"day": "2025-06-05"}),
+            state.put_points(date(2025, 6, 6), {"close:day|symbol=VIX": 5.0}),
+            state.set_rule_state("hf_net_buying_streak", "fund_type=hedge_fund", {"by": "old"}),
+            state.claim_emit("hf_net_buying_streak|y|2025-06-06", ttl_s=60),
+        ):
+            with pytest.raises(FenceRefused):
+                await write
+    assert await state.get_rule_state(LEASE_HOME, "progress") == {"day": "2025-06-06"}
+    assert await state.history("close:day|symbol=VIX") == [(date(2025, 6, 6), 3.0)]
+    assert await state.renew(new.name, new.token, ttl_s=60)
+
+
 async def test_series_points_and_history_on_a_cluster(state: RedisState) -> None:
     fridays = [date(2025, 5, 2) + timedelta(weeks=i) for i in range(6)]
     await state.put_series("net_buying:week|fund_type=hedge_fund", [(d, float(i)) for i, d in enumerate(fridays)])

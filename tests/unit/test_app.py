@@ -4,6 +4,9 @@ from __future__ import annotations
 
 import gc
 from pathlib import Path
+from typing import Any
+
+import pytest
 
 from signal_monitor.app import GC_YOUNG_THRESHOLD, create_app, tune_gc
 from signal_monitor.config.settings import Settings
@@ -55,3 +58,99 @@ def test_tune_gc_collects_the_young_generation_less_often_and_freezes_start_up_o
     finally:
         gc.set_threshold(*before)
         gc.unfreeze()
+
+
+# --- closes off the agents' path (issue 13, defect 6) -----------------------------------------------
+
+
+class _Message:
+    def __init__(self, offset: int) -> None:
+        self.partition, self.offset, self.value = 0, offset, b"{}"
+
+
+class _Event:
+    def __init__(self, offset: int) -> None:
+        self.message = _Message(offset)
+
+
+class _Stream:
+    """A stream of one batch; the agent acknowledges it by asking for the next one."""
+
+    def __init__(self) -> None:
+        self.acknowledged = False
+
+    async def batches(self, n: int) -> Any:
+        yield [_Event(0), _Event(1)]
+        self.acknowledged = True
+
+
+class _Agents:
+    def agent(self, topic: Any, **_: Any) -> Any:
+        def register(fn: Any) -> Any:
+            self.fn = fn
+            return fn
+
+        return register
+
+
+async def test_the_ingest_agent_acknowledges_a_batch_without_running_a_close() -> None:
+    import asyncio
+    from types import SimpleNamespace
+
+    from signal_monitor.app import _add_agent
+
+    class Ingestor:
+        topic, kind = "signals.trades", "trades"
+        handled: list[Any] = []
+
+        async def handle(self, records: Any) -> None:
+            self.handled.extend(records)
+
+    class SlowCloser:
+        """A close that takes long (or fails): the agent must not wait for it, nor see its error."""
+
+        woken = 0
+
+        async def advance(self) -> int:
+            await asyncio.Event().wait()
+            raise RuntimeError("not a Redis error")
+
+        def wake(self) -> None:
+            self.woken += 1
+
+    agents, ingestor, closer, stream = _Agents(), Ingestor(), SlowCloser(), _Stream()
+    _add_agent(agents, None, ingestor, closer, SimpleNamespace(batch_max=100, app_id="t"))  # type: ignore[arg-type]
+    await asyncio.wait_for(agents.fn(stream), timeout=2.0)
+    assert stream.acknowledged
+    assert [r.offset for r in ingestor.handled] == [0, 1]
+    assert closer.woken == 1  # the closer's own task closes, woken
+
+
+async def test_a_failing_close_is_logged_and_retried_whatever_woke_the_closer(caplog: pytest.LogCaptureFixture) -> None:
+    import asyncio
+
+    from signal_monitor.agents.closer import PeriodCloser
+    from signal_monitor.state.memory import MemoryState
+
+    class Broken(MemoryState):
+        async def get_rule_state(self, rule_id: str, scope: str) -> dict[str, Any]:
+            raise RuntimeError("an unexpected error in a close")
+
+    async def emit(alerts: Any) -> None:
+        pass
+
+    closer = PeriodCloser(Broken(), topics=["t"], evaluator=None, emit=emit, grace_s=0.0, idle_s=60.0)
+    task = asyncio.create_task(closer.run(interval_s=0.2))
+    try:
+        closer.wake()  # woken by an agent
+        for _ in range(50):
+            await asyncio.sleep(0.01)
+            if closer.failures:
+                break
+        assert closer.failures == 1
+        await asyncio.sleep(0.35)  # then the timer's tick: the same policy
+        assert closer.failures >= 2
+        assert not task.done()  # the worker goes on
+    finally:
+        task.cancel()
+    assert "closing periods failed; retrying on the next tick" in caplog.text

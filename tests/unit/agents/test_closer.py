@@ -13,7 +13,7 @@ import pytest
 import redis.asyncio as aioredis
 from redis.exceptions import ConnectionError as RedisConnectionError
 
-from signal_monitor.agents.closer import CLOSER_STATE, PeriodCloser
+from signal_monitor.agents.closer import CLOSER_STATE, EMIT_TTL_S, PeriodCloser
 from signal_monitor.rules.alert import dedup_key
 from signal_monitor.rules.engine import RuleEngine
 from signal_monitor.rules.model import parse_rules
@@ -278,13 +278,7 @@ class LeaseClockState(MemoryState):
     def __init__(self) -> None:
         super().__init__()
         self.now = 0.0
-        self._until: dict[str, float] = {}
-
-    async def claim(self, key: str, *, ttl_s: float) -> bool:
-        if self._until.get(key, float("-inf")) > self.now:
-            return False
-        self._until[key] = self.now + ttl_s
-        return True
+        self.clock = lambda: self.now
 
 
 TOPICS = ["trades", "quotes", "exposures", "observations"]
@@ -848,7 +842,7 @@ async def test_a_take_over_over_redis(redis_url: str, key_prefix: str) -> None:
 
         second = closer_of(state, emit, clock=lambda: wm["t"])  # type: ignore[arg-type]
         assert await second.advance() == 0
-        await client.delete(f"{key_prefix}:claim:close:2025-06-06")  # the lease runs out
+        await client.delete(f"{{{key_prefix}:rule:__closer__}}:lease:close:2025-06-06")  # the lease runs out
         assert await second.advance() == 1
         taken_over = [a for a in delivery.topic if a.granularity == "week"][1:]
         assert [a.model_dump_json() for a in taken_over] == [a.model_dump_json() for a in dying.doomed]
@@ -882,7 +876,7 @@ async def test_a_correction_taken_over_over_redis(redis_url: str, key_prefix: st
 
         second = closer_of(state, emit, clock=lambda: wm["t"], topics=topics)  # type: ignore[arg-type]
         assert await second.advance() == 0  # the dead worker's lease holds
-        [lease] = await client.keys(f"{key_prefix}:claim:recompute:*")
+        [lease] = await client.keys(f"{{{key_prefix}:rule:__closer__}}:lease:recompute:*")
         await client.delete(lease)  # the lease runs out
         assert await second.advance() == 1
         assert [a.model_dump_json() for a in delivery.topic if a.correction] == [
@@ -944,3 +938,111 @@ async def test_a_late_batch_that_lands_while_its_week_is_being_closed_reopens_it
     assert await closer.advance() == 1  # the week, recomputed with the late sale
     assert await state.history("net_buying:week|fund_type=hedge_fund") == [(FRI, pytest.approx(-450.0))]
     assert await closer.advance() == 0
+
+
+# --- a close whose lease runs out while it still runs (issue 13, defects 4 and 7) ------------------
+
+
+class StallingEngine:
+    """The rule engine, except that the evaluation of ``stall_at`` stalls (a paused process) after it evaluated."""
+
+    def __init__(self, engine: RuleEngine, stall_at: tuple[date, str]) -> None:
+        self.engine = engine
+        self.stall_at = stall_at
+        self.reached = asyncio.Event()
+        self.release = asyncio.Event()
+
+    async def evaluate(self, period: date, granularity: str, *, resume: bool = False) -> list[Any]:
+        alerts = await self.engine.evaluate(period, granularity, resume=resume)  # type: ignore[arg-type]
+        if (period, granularity) == self.stall_at and not self.reached.is_set():
+            self.reached.set()
+            await self.release.wait()
+        return alerts
+
+    async def reevaluate(self, period: date, granularity: str, *, resume: bool = False) -> list[Any]:
+        return await self.engine.reevaluate(period, granularity, resume=resume)  # type: ignore[arg-type]
+
+
+async def test_a_close_taken_over_while_its_first_holder_still_runs_is_fenced() -> None:
+    state = LeaseClockState()
+    delivery = Delivery()
+
+    async def emit(alerts: Sequence[Any]) -> None:
+        delivery.take(alerts)
+
+    first = closer_of(state, emit)
+    stalling = StallingEngine(first.evaluator, stall_at=(WED, "day"))  # type: ignore[arg-type]
+    first.evaluator = stalling
+    await feed_week(Feed(state, first))
+    worker_a = asyncio.create_task(first.advance())
+    await stalling.reached.wait()  # A evaluated Wednesday, its alerts in hand, and stalls
+    state.now += LEASE_S  # past A's lease
+    second = closer_of(state, emit)
+    assert await second.advance() == 4  # B takes Wednesday over, then Thursday, Friday and the week
+    assert await state.get_rule_state(CLOSER_STATE, "progress") == {"day": "2025-06-06"}
+    on_topic = len(delivery.topic)
+    stalling.release.set()  # A goes on where it stalled
+    await worker_a
+    # A's next write (the claim of Wednesday's alerts) was refused: it stopped, handed nothing on,
+    # and the progress did not go back to Wednesday
+    assert await state.get_rule_state(CLOSER_STATE, "progress") == {"day": "2025-06-06"}
+    assert keys(delivery.topic) == delivery.posts()  # each alert once on the topic
+    assert len(delivery.topic) == on_topic
+    assert delivery.posts() == (await normal_run()).posts()
+    assert first.leases_lost == 1
+
+
+async def test_a_slow_close_renews_its_lease_and_is_not_taken_over() -> None:
+    state = MemoryState()  # a real clock: the lease runs out unless renewed
+    delivery = Delivery()
+    stalled = asyncio.Event()
+
+    async def slow(alerts: Sequence[Any]) -> None:
+        if alerts[0].granularity == "week" and not stalled.is_set():
+            stalled.set()
+            await asyncio.sleep(1.0)  # a stalled producer: several times the lease
+        delivery.take(alerts)
+
+    async def emit(alerts: Sequence[Any]) -> None:
+        delivery.take(alerts)
+
+    first = closer_of(state, slow, claim_ttl_s=0.3)
+    await feed_week(Feed(state, first))
+    worker_a = asyncio.create_task(first.advance())
+    await stalled.wait()
+    second = closer_of(state, emit, claim_ttl_s=0.3)
+    for _ in range(8):
+        await asyncio.sleep(0.1)
+        assert await second.advance() == 0  # A still holds the week's close: renewed
+    assert await worker_a == 6
+    assert first.leases_lost == 0
+    assert keys(delivery.topic) == delivery.posts()
+    assert delivery.posts() == (await normal_run()).posts()
+
+
+async def test_alerts_on_the_topic_before_a_take_over_are_not_produced_again() -> None:
+    """A worker killed after the week's alerts reached the topic, before its close was recorded done."""
+    state = LeaseClockState()
+    delivery = Delivery()
+
+    async def produced_then_killed(alerts: Sequence[Any]) -> None:
+        delivery.take(alerts)
+        if alerts[0].granularity == "week":
+            for alert in alerts:  # as the app's emit records each alert it produced
+                await state.mark_emitted(alert.dedup_key, ttl_s=EMIT_TTL_S)
+            raise Killed
+
+    async def emit(alerts: Sequence[Any]) -> None:
+        delivery.take(alerts)
+
+    first = closer_of(state, produced_then_killed)
+    await feed_week(Feed(state, first))
+    with pytest.raises(Killed):
+        await first.advance()
+    state.now += LEASE_S
+    second = closer_of(state, emit)
+    assert await second.advance() == 1  # the week, resumed
+    assert await state.get_rule_state(CLOSER_STATE, "progress") == {"day": "2025-06-06"}
+    assert keys(delivery.topic) == delivery.posts()  # each (dedup key, revision) once on the topic
+    assert delivery.posts() == (await normal_run()).posts()
+    assert second.emits_skipped == 2

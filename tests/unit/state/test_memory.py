@@ -13,7 +13,7 @@ from typing import Any
 
 import pytest
 
-from signal_monitor.state.base import Batch, State
+from signal_monitor.state.base import LEASE_HOME, Batch, Fence, FenceRefused, State, fenced
 from signal_monitor.state.fold import fold
 from signal_monitor.state.memory import MemoryState
 from signal_monitor.streams.events import Exposure, Observation, Quote
@@ -408,3 +408,97 @@ async def test_claim_once_then_refused_until_it_expires(state: State) -> None:
     await asyncio.sleep(0.12)
     assert await state.claim("short", ttl_s=60) is True
     assert await state.claim("short", ttl_s=60) is False
+
+
+# --- leases and fencing (issue 13, defect 4) ---------------------------------------------------
+
+LEASE_TTL = 0.15
+
+
+async def run_out() -> None:
+    await asyncio.sleep(LEASE_TTL * 2)
+
+
+async def test_a_lease_is_held_once_renewed_by_its_holder_and_each_claim_gets_a_higher_token(state: State) -> None:
+    first = await state.lease("close:2025-06-04", ttl_s=LEASE_TTL)
+    assert first is not None
+    assert await state.lease("close:2025-06-04", ttl_s=LEASE_TTL) is None
+    assert await state.renew("close:2025-06-04", first, ttl_s=LEASE_TTL) is True
+    assert await state.renew("close:2025-06-04", first + 1, ttl_s=LEASE_TTL) is False  # not the holder's token
+    await run_out()
+    assert await state.renew("close:2025-06-04", first, ttl_s=LEASE_TTL) is False  # ran out: lost
+    second = await state.lease("close:2025-06-04", ttl_s=60)
+    other = await state.lease("recompute:week:2025-06-06:x", ttl_s=60)
+    assert second is not None and other is not None
+    assert first < second < other  # one sequence over every lease
+
+
+async def test_writes_under_a_lease_taken_over_are_refused_and_change_nothing(state: State) -> None:
+    name = "close:2025-06-04"
+    old = Fence(name, await state.lease(name, ttl_s=LEASE_TTL) or 0)
+    with fenced(old):
+        await state.put_points(DAY, {"close:day|symbol=VIX": 1.0})
+        await state.set_rule_state(LEASE_HOME, "progress", {"day": "2025-06-03"})
+        await state.set_rule_state("r", "s", {"by": "old"})
+        assert await state.claim_emit("r|x|2025-06-04", ttl_s=60) == "new"
+    await run_out()  # the holder stalls (a paused process) past its lease: another worker takes it over
+    new = Fence(name, await state.lease(name, ttl_s=60) or 0)
+    assert new.token > old.token
+    with fenced(new):
+        await state.put_points(DAY, {"close:day|symbol=VIX": 2.0})
+        await state.set_rule_state(LEASE_HOME, "progress", {"day": "2025-06-06"})
+        await state.set_rule_state("r", "s", {"by": "new"})
+        assert await state.claim_emit("r|x|2025-06-04", ttl_s=60) == "again"  # the old holder's, not recorded sent
+    with fenced(old):
+        with pytest.raises(FenceRefused):
+            await state.set_rule_state(LEASE_HOME, "progress", {"day": "2025-06-04"})
+        with pytest.raises(FenceRefused):
+            await state.put_points(DAY, {"close:day|symbol=VIX": 3.0})
+        with pytest.raises(FenceRefused):
+            await state.set_rule_state("r", "s", {"by": "old again"})
+        with pytest.raises(FenceRefused):
+            await state.claim_emit("r|y|2025-06-04", ttl_s=60)
+    assert await state.get_rule_state(LEASE_HOME, "progress") == {"day": "2025-06-06"}  # never back
+    assert await state.history("close:day|symbol=VIX") == [(DAY, 2.0)]
+    assert await state.get_rule_state("r", "s") == {"by": "new"}
+
+
+async def test_the_closers_state_and_emit_claims_refuse_a_lost_lease_before_anyone_took_it(state: State) -> None:
+    name = "close:2025-06-05"
+    old = Fence(name, await state.lease(name, ttl_s=LEASE_TTL) or 0)
+    await run_out()
+    with fenced(old):
+        with pytest.raises(FenceRefused):
+            await state.set_rule_state(LEASE_HOME, "closing:2025-06-05", {"done": []})
+        with pytest.raises(FenceRefused):
+            await state.claim_emit("r|x|2025-06-05", ttl_s=60)
+    assert await state.get_rule_state(LEASE_HOME, "closing:2025-06-05") == {}
+
+
+async def test_concurrent_leases_do_not_refuse_each_others_writes(state: State) -> None:
+    a = Fence("close:2025-06-06", await state.lease("close:2025-06-06", ttl_s=60) or 0)
+    b = Fence("recompute:week:2025-05-30:d", await state.lease("recompute:week:2025-05-30:d", ttl_s=60) or 0)
+    with fenced(b):
+        await state.set_rule_state("r", "week", {"by": "b"})
+        await state.put_points(WEEK, {"net_buying:week|fund_type=hedge_fund": 1.0})
+    with fenced(a):  # a lower token, of another lease: not a stale holder
+        await state.set_rule_state("r", "week", {"by": "a"})
+        await state.put_points(WEEK, {"net_buying:week|fund_type=hedge_fund": 2.0})
+    assert await state.get_rule_state("r", "week") == {"by": "a"}
+
+
+async def test_an_emit_claim_tells_a_later_holder_whether_the_alert_was_handed_on(state: State) -> None:
+    name = "close:2025-06-06"
+    first = Fence(name, await state.lease(name, ttl_s=LEASE_TTL) or 0)
+    with fenced(first):
+        assert await state.claim_emit("a", ttl_s=60) == "new"
+        assert await state.claim_emit("b", ttl_s=60) == "new"
+        await state.mark_emitted("a", ttl_s=60)
+        assert await state.claim_emit("a", ttl_s=60) == "sent"
+    await run_out()
+    with fenced(Fence(name, await state.lease(name, ttl_s=60) or 0)):
+        assert await state.claim_emit("a", ttl_s=60) == "sent"  # on the topic: not again
+        assert await state.claim_emit("b", ttl_s=60) == "again"  # claimed, perhaps produced, not recorded
+    # recording a hand-on is a fact: never refused, even from the holder that lost the lease
+    with fenced(first):
+        await state.mark_emitted("b", ttl_s=60)
