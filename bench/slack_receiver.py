@@ -37,6 +37,12 @@ from typing import Any, Self
 from urllib.parse import parse_qs, urlsplit
 
 KEY = re.compile(r"key ([0-9a-f]{16}(?::v\d+)?)")
+
+
+def message_keys(body: dict[str, Any]) -> list[str]:
+    """The dedup keys a Slack message shows, in order: in its blocks, then in its attachments' blocks."""
+    parts = [body.get("blocks") or []] + [a.get("blocks") or [] for a in body.get("attachments") or []]
+    return KEY.findall(json.dumps(parts))
 MODES = ("ok", "429", "500")
 
 
@@ -236,7 +242,7 @@ class SlackReceiver:
         self, handler: BaseHTTPRequestHandler, raw: bytes, mode: str, now: float, worker: str, stamp: float
     ) -> None:
         body = _json(raw)
-        keys = KEY.findall(json.dumps(body.get("blocks", [])))
+        keys = message_keys(body)
         status = self._fault(handler, mode, api=False)
         with self.lock:
             self.requests.append(Request(now, "webhook", worker, status or 200, status is None, keys))
@@ -252,7 +258,7 @@ class SlackReceiver:
             return
         worker = token.removeprefix(self.token_prefix)
         body = _json(raw)
-        keys = KEY.findall(json.dumps(body.get("blocks", [])))
+        keys = message_keys(body)
         outbox_id = str(((body.get("metadata") or {}).get("event_payload") or {}).get("outbox_id", ""))
         status = self._fault(handler, mode, api=True)
         if status is not None:

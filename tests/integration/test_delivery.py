@@ -82,7 +82,8 @@ class Post:
     @property
     def keys(self) -> list[str]:
         """Return the dedup keys in the message, in order."""
-        return KEY.findall(json.dumps(self.body.get("blocks", [])))
+        parts = [self.body.get("blocks") or []] + [a.get("blocks") or [] for a in self.body.get("attachments") or []]
+        return KEY.findall(json.dumps(parts))  # the figures and the key sit in the colour-bar attachment
 
 
 class FakeSlack:
@@ -828,7 +829,8 @@ async def test_alerts_within_group_wait_go_out_as_one_digest(fake_slack: FakeSla
     posts = fake_slack.posted()
     assert [p.keys for p in posts] == [keys(alerts[:3]), keys(alerts[3:])]
     assert posts[0].body["blocks"][0]["text"]["text"].startswith("3 alerts")
-    assert posts[1].body["blocks"][0]["text"]["text"].startswith(":large_orange_circle: WARNING")
+    assert posts[1].body["blocks"][0]["text"]["text"].startswith(":large_orange_circle: ")  # the rule's summary
+    assert "WARNING" in json.dumps(posts[1].body["attachments"])  # the severity, in the context line
 
 
 async def test_a_critical_alert_inhibits_warnings_of_its_scope(fake_slack: FakeSlack, make: Make) -> None:
@@ -893,7 +895,7 @@ async def test_resolved_notices_only_for_alerts_that_were_sent(fake_slack: FakeS
     await dispatcher.submit([withdrawn, never_sent])
     assert await dispatcher.drain(timeout=10)
     assert fake_slack.posted_keys() == [sent.dedup_key, withdrawn.dedup_key]
-    assert "RESOLVED" in fake_slack.posted()[1].body["blocks"][0]["text"]["text"]
+    assert fake_slack.posted()[1].body["blocks"][0]["text"]["text"].startswith(":white_check_mark: Withdrawn: ")
     counts = await dispatcher.outbox.counts()
     assert counts["resolved_skipped"] == 1 and counts["provisional_skipped"] == 1
 
