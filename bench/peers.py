@@ -1,4 +1,4 @@
-"""The peers of issue 16, on the same broker and topics as the monitor: Kafka's own consumer, Kafka Streams, Quix Streams.
+"""The monitor's peers, on the same broker and topics as the monitor: Kafka's own consumer, Kafka Streams, Quix Streams.
 
 * :func:`consumer_performance`: ``org.apache.kafka.tools.ConsumerPerformance`` from the broker's jars, the ceiling
   of reading the topic (its ``fetch.nMsg.sec``: messages over the fetch time, the group join excluded);
@@ -29,20 +29,11 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from bench.monitor import BenchError, cpu_seconds, rss_mb, window_rates
-from signal_monitor.embedded.kafka import fetch_kafka_jars, java_binary, kafka_home, kafka_version
+from signal_monitor.embedded.kafka import fetch_kafka_jars, java_binary, kafka_home, kafka_version, log4j2_properties
 
 KAFKA_STREAMS_DIR = Path(__file__).with_name("kafka_streams")
 KAFKA_STREAMS_POM = KAFKA_STREAMS_DIR / "pom.xml"
 KAFKA_STREAMS_MAIN = "bench.NetNotional"
-_LOG4J2_WARN = """\
-status = warn
-appender.out.type = Console
-appender.out.name = STDOUT
-appender.out.layout.type = PatternLayout
-appender.out.layout.pattern = [%d] %p %m (%c)%n
-rootLogger.level = WARN
-rootLogger.appenderRef.out.ref = STDOUT
-"""
 
 
 # --- ConsumerPerformance ------------------------------------------------------------------------
@@ -57,7 +48,7 @@ def consumer_performance(bootstrap: str, topic: str, messages: int, *, workdir: 
     lib = fetch_kafka_jars()
     workdir.mkdir(parents=True, exist_ok=True)
     log4j = workdir / "log4j2-warn.properties"
-    log4j.write_text(_LOG4J2_WARN)
+    log4j.write_text(log4j2_properties("WARN"))
     rates: list[float] = []
     for _ in range(runs):
         argv = [

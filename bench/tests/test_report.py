@@ -16,8 +16,8 @@ ISSUE_KEYS = {
     "alert_latency_p99_ms",
     "rss_start_mb",
     "rss_end_mb",
-    "broker",  # issue 12: "apache-kafka 4.1.1", or "tansu 0.6.0"
-    # issue 16: the peers on the same broker and topics, and RSS growth after warm-up
+    "broker",  # "apache-kafka 4.1.1", or "tansu 0.6.0"
+    # the peers on the same broker and topics, and RSS growth after warm-up
     "consumer_perf_per_s",
     "quix_streams_per_s",
     "kafka_streams_per_s",

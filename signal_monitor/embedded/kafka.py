@@ -55,13 +55,15 @@ _BROKER_DEFAULTS: dict[str, str] = {
     "log.retention.hours": "168",
 }
 
-_LOG4J2 = """\
+def log4j2_properties(level: str = "INFO") -> str:
+    """A log4j 2 configuration for a JVM from these jars: everything at ``level`` or above to stdout."""
+    return f"""\
 status = warn
 appender.out.type = Console
 appender.out.name = STDOUT
 appender.out.layout.type = PatternLayout
 appender.out.layout.pattern = [%d] %p %m (%c)%n
-rootLogger.level = INFO
+rootLogger.level = {level}
 rootLogger.appenderRef.out.ref = STDOUT
 logger.state.name = state.change.logger
 logger.state.level = WARN
@@ -269,7 +271,7 @@ class EmbeddedKafka(ManagedServer):
         }
         config = self.workdir.resolve() / "server.properties"  # the broker runs in workdir: absolute paths
         config.write_text("".join(f"{key}={value}\n" for key, value in settings.items()))
-        (self.workdir / "log4j2.properties").write_text(_LOG4J2)
+        (self.workdir / "log4j2.properties").write_text(log4j2_properties())
         return config
 
     def _format(self, java: str, lib: Path, config: Path) -> None:

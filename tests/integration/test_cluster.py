@@ -221,7 +221,7 @@ async def client(cluster: Cluster) -> AsyncIterator[aioredis.RedisCluster]:
 def tls_settings(cluster: Cluster) -> Any:
     """Return settings naming the cluster's rediss:// URL and its CA file (``REDIS_SSL_CA_FILE``).
 
-    ``Settings`` may not declare ``redis_ssl_ca_file`` yet (see the report of issue 7): then a
+    ``Settings`` may not declare ``redis_ssl_ca_file`` yet: then a
     stand-in with the same attributes is returned.
     """
     from signal_monitor.config.settings import Settings

@@ -58,7 +58,7 @@ WORKER_ENV = {"SM_CLOSE_GRACE_S": "0", "SM_IDLE_PARTITION_S": "2"}
 
 #: Odd but printable text: direction overrides, zero-width and combining marks, emoji sequences,
 #: noncharacters, astral planes, a BOM, line separators. No ``|`` and no control characters:
-#: scope names (strategy, symbol, sub_industry) become scope keys (see the report of issue 7).
+#: scope names (strategy, symbol, sub_industry) become scope keys.
 ODD = [
     "\u202e", "\u200b", "e\u0301", "\U0001f600", "\U0001f468\u200d\U0001f469\u200d\U0001f467", "\ufeff", "\uffff",
     "\U0010fffd", "\u4e2d\u6587", "\u03a9\u2248\u00e7\u221a", "\u2028", "\u00a0", "=", ":", "'\"", "\\", "{}", "$x",

@@ -60,7 +60,7 @@ def test_tune_gc_collects_the_young_generation_less_often_and_freezes_start_up_o
         gc.unfreeze()
 
 
-# --- closes off the agents' path (issue 13, defect 6) -----------------------------------------------
+# --- closes off the agents' path -----------------------------------------------
 
 
 class _Message:

@@ -1,4 +1,4 @@
-"""Every YAML example of the README and docs/*.md that looks like rules or routes loads (issue 14)."""
+"""Every YAML example of the README and docs/*.md that looks like rules or routes loads."""
 
 from __future__ import annotations
 

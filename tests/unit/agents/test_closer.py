@@ -940,7 +940,7 @@ async def test_a_late_batch_that_lands_while_its_week_is_being_closed_reopens_it
     assert await closer.advance() == 0
 
 
-# --- a close whose lease runs out while it still runs (issue 13, defects 4 and 7) ------------------
+# --- a close whose lease runs out while it still runs ------------------
 
 
 class StallingEngine:

@@ -193,7 +193,7 @@ names = st.text(st.characters(codec="utf-8", exclude_characters="\r\n"), min_siz
 def test_a_week_closes_whatever_names_a_valid_trade_carries(strategy: str, sub_industry: str, symbol: str) -> None:
     """A period close never raises on what ingestion accepted (scope names are free text in the contract).
 
-    Pins issue 7: a ``|`` in ``strategy`` or ``sub_industry`` passes validation, then
+    Pins that a ``|`` in ``strategy`` or ``sub_industry`` passes validation, then
     breaks ``parse_scope_key`` when the week closes, so the agent (and every restart)
     stops. Once the event contract refuses ``|`` in scope names, such a trade goes to
     the dead-letter sink and the week closes.

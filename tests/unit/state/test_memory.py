@@ -410,7 +410,7 @@ async def test_claim_once_then_refused_until_it_expires(state: State) -> None:
     assert await state.claim("short", ttl_s=60) is False
 
 
-# --- leases and fencing (issue 13, defect 4) ---------------------------------------------------
+# --- leases and fencing ---------------------------------------------------
 
 LEASE_TTL = 0.15
 
