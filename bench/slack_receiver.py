@@ -223,10 +223,14 @@ class SlackReceiver:
             return None
         return parts[3][1:]
 
-    def _fault(self, handler: BaseHTTPRequestHandler, mode: str, *, api: bool) -> int | None:
-        """Answer a 429 or a 500 when the mode says so; return the status sent (None in mode ok)."""
+    def _fault(
+        self, handler: BaseHTTPRequestHandler, mode: str, *, api: bool, record: Callable[[int], None]
+    ) -> int | None:
+        """Answer a 429 or a 500 when the mode says so, calling ``record(status)`` before the answer goes out
+        (a client that reads its answer finds the request counted); return the status sent (None in mode ok)."""
         if mode == "429":
             body = json.dumps({"ok": False, "error": "ratelimited"}).encode() if api else b"rate_limited"
+            record(429)
             self._reply(
                 handler, 429, "application/json" if api else "text/plain", body,
                 {"Retry-After": f"{self.retry_after_s:g}"},
@@ -234,6 +238,7 @@ class SlackReceiver:
             return 429
         if mode == "500":
             body = json.dumps({"ok": False, "error": "internal_error"}).encode() if api else b"internal_error"
+            record(500)
             self._reply(handler, 500, "application/json" if api else "text/plain", body)
             return 500
         return None
@@ -243,10 +248,14 @@ class SlackReceiver:
     ) -> None:
         body = _json(raw)
         keys = message_keys(body)
-        status = self._fault(handler, mode, api=False)
-        with self.lock:
-            self.requests.append(Request(now, "webhook", worker, status or 200, status is None, keys))
+
+        def record(status: int) -> None:
+            with self.lock:
+                self.requests.append(Request(now, "webhook", worker, status, status == 200, keys))
+
+        status = self._fault(handler, mode, api=False, record=record)
         if status is None:
+            record(200)
             self._posted("webhook", worker, raw, stamp)
             self._reply(handler, 200, "text/plain", b"ok")
 
@@ -260,10 +269,12 @@ class SlackReceiver:
         body = _json(raw)
         keys = message_keys(body)
         outbox_id = str(((body.get("metadata") or {}).get("event_payload") or {}).get("outbox_id", ""))
-        status = self._fault(handler, mode, api=True)
-        if status is not None:
+
+        def record(status: int) -> None:
             with self.lock:
                 self.requests.append(Request(now, "bot", worker, status, False, keys, outbox_id))
+
+        if self._fault(handler, mode, api=True, record=record) is not None:
             return
         with self.lock:
             ts = f"{max(now, float(self.channel[-1]['ts']) + 1e-6) if self.channel else now:.6f}"
@@ -274,17 +285,18 @@ class SlackReceiver:
         self._reply(handler, 200, "application/json", json.dumps(reply).encode())
 
     def _history(self, handler: BaseHTTPRequestHandler, params: dict[str, str], mode: str, now: float) -> None:
-        status = self._fault(handler, mode, api=True)
-        if status is None:
-            status = 200
+        def record(status: int) -> None:
+            with self.lock:
+                self.requests.append(Request(now, "history", "", status, False))
+
+        if self._fault(handler, mode, api=True, record=record) is None:
             oldest = float(params.get("oldest") or 0)
             limit = int(params.get("limit") or 100)
             with self.lock:
                 shown = [m for m in self.channel if float(m["ts"]) >= oldest][::-1][:limit]
             reply = {"ok": True, "messages": shown, "has_more": False}
+            record(200)
             self._reply(handler, 200, "application/json", json.dumps(reply).encode())
-        with self.lock:
-            self.requests.append(Request(now, "history", "", status, False))
 
     def _posted(self, kind: str, worker: str, raw: bytes, stamp: float) -> None:
         loop, queue = self._loop, self._queue
