@@ -9,14 +9,9 @@ import click
 
 from signal_monitor.config.settings import Settings
 from signal_monitor.errors import ConfigError, SignalMonitorError
+from signal_monitor.cli_support import open_state as _open_state
+from signal_monitor.cli_support import settings_or_exit as _settings
 from signal_monitor.offline.cli import gather_inputs, input_options
-
-
-def _settings() -> Settings:
-    try:
-        return Settings()
-    except Exception as exc:  # pydantic's ValidationError names the field and the value's problem
-        raise click.ClickException(f"invalid settings: {exc}") from None
 
 
 LOG_LEVELS = ("debug", "info", "warning", "error", "critical")
@@ -82,25 +77,6 @@ def create_topics() -> None:
 
     created = ensure_topics(_settings())
     click.echo(f"created: {', '.join(created) or 'none (all exist)'}")
-
-
-def _open_state(settings: Settings, *, prefix: str | None = None, memory: bool = False):  # type: ignore[no-untyped-def]
-    """Return a RedisState when Redis answers at REDIS_URL (or 127.0.0.1:6379), else a MemoryState."""
-    from signal_monitor.state.connect import DEFAULT_REDIS_URL, redis_answers
-    from signal_monitor.state.memory import MemoryState
-    from signal_monitor.state.redis import RedisState
-
-    url = settings.redis_url or DEFAULT_REDIS_URL
-    password = settings.redis_password.get_secret_value() if settings.redis_password else None
-    if not memory and redis_answers(url, password=password):
-        from signal_monitor.state.connect import redis_client
-
-        return RedisState(
-            redis_client(settings.model_copy(update={"redis_url": url})), prefix=prefix or settings.key_prefix,
-            lateness_s=settings.lateness_days * 86400, dedup_ttl_s=settings.dedup_ttl_days * 86400,
-            topic_prefix=settings.topic_prefix,
-        )
-    return MemoryState()
 
 
 def _load_rules_or_exit(settings: Settings):  # type: ignore[no-untyped-def]

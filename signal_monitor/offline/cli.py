@@ -112,7 +112,7 @@ def backtest(
     The files go through the live pipeline in memory (as replay does); history before --from is read
     as context, only alerts of periods from --from to --to are counted.
     """
-    from signal_monitor.cli import _settings
+    from signal_monitor.cli_support import settings_or_exit as _settings
     from signal_monitor.offline.backtest import Span, tally, until
     from signal_monitor.offline.replay import replay
     from signal_monitor.rules.engine import RuleEngine

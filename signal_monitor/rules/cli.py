@@ -178,7 +178,8 @@ def explain(
     import time
     from datetime import date
 
-    from signal_monitor.cli import _open_state, _settings
+    from signal_monitor.cli_support import open_state as _open_state
+    from signal_monitor.cli_support import settings_or_exit as _settings
     from signal_monitor.delivery.routing import check_routes_file
     from signal_monitor.delivery.silences import parse_scope
     from signal_monitor.redaction import redact_url

@@ -22,7 +22,7 @@ from signal_monitor.config.yamlfile import load_yaml
 from signal_monitor.errors import RuleFileError
 from signal_monitor.periods import Granularity
 from signal_monitor.rules.kinds import KINDS, KindParams, SeriesRef
-from signal_monitor.rules.text import BASE_FIELDS, NO_NAMES, DisplayNames
+from signal_monitor.rules.names import BASE_FIELDS, NO_NAMES, DisplayNames
 from signal_monitor.series import (
     EXPOSURE_FUND_SCOPES,
     EXPOSURE_SLICE_SCOPES,

@@ -6,7 +6,7 @@ import math
 from collections import defaultdict
 from collections.abc import Callable, Mapping, Sequence
 from datetime import date, timedelta
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 from signal_monitor.offline.simulate.flows import _net
 from signal_monitor.offline.simulate.numeric import _percentile
@@ -28,12 +28,13 @@ from signal_monitor.offline.simulate.universe import (
 from signal_monitor.periods import week_of
 from signal_monitor.streams.events import GICS_SECTORS
 
-if TYPE_CHECKING:
-    from signal_monitor.offline.simulate.core import _Sim
 
+def _targets(sim: Any, trades: list[dict[str, Any]], exposures: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """Return the note's figures as the generated data gives them (streamed weeks from the events themselves).
 
-def _targets(sim: _Sim, trades: list[dict[str, Any]], exposures: list[dict[str, Any]]) -> list[dict[str, Any]]:
-    """Return the note's figures as the generated data gives them (streamed weeks from the events themselves)."""
+    ``sim`` is the generator of :mod:`.core` once it has run (its weeks, days, cells, series); typed
+    loosely so that this module, which core imports, does not import core back.
+    """
     flows: dict[tuple[date, str, str], dict[str, float]] = defaultdict(lambda: dict.fromkeys(ACTIONS, 0.0))
     for i, week in enumerate(sim.weeks):
         if week > HISTORY_END:
