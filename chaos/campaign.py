@@ -581,19 +581,9 @@ class Campaign:
         ) for friday, moment in targets}
         offsets: dict[str, int] = {}
         while pending and not self.settled.is_set():
-            for life in self.pool.running():
-                try:
-                    with open(life.worker.log_path, "rb") as fh:
-                        fh.seek(offsets.get(life.name, 0))
-                        chunk = fh.read()
-                except OSError:
-                    continue
-                end = chunk.rfind(b"\n")
-                if end < 0:
-                    continue
-                offsets[life.name] = offsets.get(life.name, 0) + end + 1
+            for life, lines in self._new_log_lines(offsets):
                 for (friday, moment), pattern in list(pending.items()):
-                    if pattern.search(chunk[: end + 1]):
+                    if pattern.search(lines):
                         del pending[(friday, moment)]
                         what = f"'closed week {friday}'" if moment == "close" else f"its first alert of {friday}"
                         if self.pool.kill(life, why=f"at {moment} of {friday}"):
@@ -772,6 +762,23 @@ class Campaign:
             return
         self._pause(self.rng.choice(running), seconds, "at a random moment")
 
+    def _new_log_lines(self, offsets: dict[str, int]) -> list[tuple[Life, bytes]]:
+        """The complete lines each running worker logged since ``offsets`` (its name -> bytes read), moving them on."""
+        found: list[tuple[Life, bytes]] = []
+        for life in self.pool.running():
+            try:
+                with open(life.worker.log_path, "rb") as fh:
+                    fh.seek(offsets.get(life.name, 0))
+                    chunk = fh.read()
+            except OSError:
+                continue
+            end = chunk.rfind(b"\n")
+            if end < 0:
+                continue
+            offsets[life.name] = offsets.get(life.name, 0) + end + 1
+            found.append((life, chunk[: end + 1]))
+        return found
+
     def _pause(self, life: Life, seconds: float, why: str) -> None:
         if not self.pool.pause(life):
             self.timeline.note(f"pause skipped: {life.name} had just ended")
@@ -790,18 +797,8 @@ class Campaign:
         pattern = re.compile(rf"closed week {friday}".encode())
         offsets: dict[str, int] = {}
         while not self.settled.is_set():
-            for life in self.pool.running():
-                try:
-                    with open(life.worker.log_path, "rb") as fh:
-                        fh.seek(offsets.get(life.name, 0))
-                        chunk = fh.read()
-                except OSError:
-                    continue
-                end = chunk.rfind(b"\n")
-                if end < 0:
-                    continue
-                offsets[life.name] = offsets.get(life.name, 0) + end + 1
-                if pattern.search(chunk[: end + 1]):
+            for life, lines in self._new_log_lines(offsets):
+                if pattern.search(lines):
                     self._pause(life, seconds, f"as it logged 'closed week {friday}', holding the close lease")
                     return
             time.sleep(0.002)
