@@ -154,3 +154,57 @@ async def test_a_failing_close_is_logged_and_retried_whatever_woke_the_closer(ca
     finally:
         task.cancel()
     assert "closing periods failed; retrying on the next tick" in caplog.text
+
+
+# --- handing alerts on ------------------------------------------------------------
+
+
+def _alert(rule: str) -> Any:
+    from tests.unit.delivery.factory import make_alert
+
+    return make_alert(rule, {"symbol": "VIX"})
+
+
+@pytest.mark.parametrize("submit_fails", [False, True])
+async def test_an_alert_is_marked_handed_on_only_after_it_is_on_the_topic_and_in_the_outbox(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, submit_fails: bool
+) -> None:
+    """A take-over skips alerts marked handed on: a mark written before the outbox has them would lose their posts."""
+    import signal_monitor.app as app_module
+
+    calls: list[str] = []
+
+    class Dispatcher:
+        routes = type("Routes", (), {"check_rule_ids": staticmethod(lambda ids: None)})()
+        stats = None
+
+        async def submit(self, alerts: Any) -> None:
+            calls.append("submit")
+            if submit_fails:
+                raise ConnectionError("Redis went away during the submit")
+
+    async def remember(client: Any, prefix: str, body: str) -> None:
+        calls.append("remember")
+
+    monkeypatch.setattr(app_module, "build_dispatcher", lambda *a, **k: Dispatcher())
+    monkeypatch.setattr(app_module, "remember_alert", remember)
+    settings = Settings(kafka_bootstrap="127.0.0.1:9", redis_url="redis://127.0.0.1:1/0", data_dir=tmp_path,
+                        rules_path=tmp_path / "no-such-rules.yaml", delivery_enabled=True)
+    app = create_app(settings, rules=parse_rules(VIX_RULE, "desk-rules.yaml"))
+
+    async def produce(*args: Any) -> None:
+        calls.append("produce")
+
+    async def mark_emitted(key: str, *, ttl_s: float) -> None:
+        calls.append("mark")
+
+    monkeypatch.setattr(app.producer, "send_and_wait", produce)
+    monkeypatch.setattr(app.context.state, "mark_emitted", mark_emitted)
+    alerts = [_alert("vix_below_20"), _alert("vix_below_20_again")]
+    if submit_fails:
+        with pytest.raises(ConnectionError):
+            await app.context.closer.emit(alerts)
+        assert "mark" not in calls  # the take-over hands them on again (the outbox dedups)
+    else:
+        await app.context.closer.emit(alerts)
+        assert calls == ["produce", "remember", "produce", "remember", "submit", "mark", "mark"]
