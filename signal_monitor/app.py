@@ -142,17 +142,19 @@ def create_app(settings: Settings, *, rules: RuleSet | None = None) -> MonitorAp
             )
 
     async def emit_alerts(alerts: Sequence[Alert]) -> None:
+        # delivery first: the dispatcher sends while the alerts go to the topic (the POST does not wait for them)
+        if dispatcher is not None:
+            await dispatcher.submit(alerts)  # the outbox claims each dedup key: a second submit posts nothing twice
         for alert in alerts:
             body = alert.model_dump_json()
             await app.producer.send_and_wait(alerts_topic, alert.rule.encode(), body.encode(), None, None, None)
             observe_alert_latency((datetime.now(timezone.utc) - alert.fired_at).total_seconds())
             await remember_alert(state.client, settings.key_prefix, body)
             log.info("alert %s %s: %s", alert.rule, alert.period_end.isoformat(), alert.text)
-        if dispatcher is not None:
-            await dispatcher.submit(alerts)  # the outbox claims each dedup key: a second submit posts nothing twice
         for alert in alerts:
-            # on the topic and in the outbox: a close taken over from here on does not hand it on again
-            # (see PeriodCloser._hand_on); marked any earlier, a worker lost before the submit loses its Slack post
+            # in the outbox and on the topic: a close taken over from here on does not hand it on again
+            # (see PeriodCloser._hand_on); marked any earlier, a worker lost in between loses its Slack post
+            # or its topic record
             await state.mark_emitted(alert.dedup_key, ttl_s=EMIT_TTL_S)
 
     closer = PeriodCloser(
