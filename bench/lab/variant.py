@@ -6,7 +6,9 @@
 * ``--reference-decode`` / ``--reference-fold``: the straightforward implementations kept in
   :mod:`bench.lab.fastpath` (json + pydantic; one scope dict per trade) in place of the ingestor's
   ``decode`` / ``fold``, to measure what the hot path's versions gain end to end;
-* ``--faust NAME=VALUE``: override a keyword of ``faust.App(...)`` in ``create_app``.
+* ``--faust NAME=VALUE``: override a keyword of ``faust.App(...)`` in ``create_app``;
+* ``--tracemalloc FILE``: trace Python allocations (``--frames`` deep) and keep ``FILE`` up to date with
+  what grew since ``--base-after`` seconds, every ``--snapshot-every`` seconds (see :mod:`bench.lab.memory`).
 
 ``python -m bench.lab.compare`` runs the variants side by side through this launcher.
 """
@@ -15,6 +17,9 @@ from __future__ import annotations
 
 import argparse
 import sys
+import threading
+import time
+from pathlib import Path
 from typing import Any
 
 
@@ -29,8 +34,48 @@ def _value(text: str) -> Any:
     return text
 
 
+def trace_allocations(report: Path, *, frames: int, base_after_s: float, every_s: float, top: int = 15) -> threading.Thread:
+    """Start tracemalloc and a daemon thread that writes ``report``: traced memory over time and what grew.
+
+    The first snapshot, ``base_after_s`` seconds in (past the warm-up), is the base; every ``every_s``
+    seconds after it the report is rewritten with the traced total so far and the ``top`` allocation
+    sites (tracebacks ``frames`` deep) that grew most since the base. Taking a snapshot holds the GIL
+    for a while, so snapshots are kept few.
+    """
+    import tracemalloc
+
+    report.parent.mkdir(parents=True, exist_ok=True)
+    tracemalloc.start(frames)
+    start = time.monotonic()
+
+    def watch() -> None:
+        time.sleep(base_after_s)
+        base = tracemalloc.take_snapshot()
+        totals = [(time.monotonic() - start, tracemalloc.get_traced_memory()[0])]
+        while True:
+            time.sleep(every_s)
+            now = tracemalloc.take_snapshot()
+            totals.append((time.monotonic() - start, tracemalloc.get_traced_memory()[0]))
+            lines = ["seconds  traced MiB", *(f"{t:7.0f}  {b / 2**20:10.1f}" for t, b in totals),
+                     f"growth by allocation site since {totals[0][0]:.0f} s:"]
+            for stat in now.compare_to(base, "traceback")[:top]:
+                lines.append(f"{stat.size_diff / 2**10:+10.1f} KiB {stat.count_diff:+8d} blocks  (now {stat.size / 2**10:.1f} KiB)")
+                lines.extend("      " + f.strip() for f in stat.traceback.format(limit=frames, most_recent_first=True))
+            del now
+            tmp = report.with_suffix(".tmp")
+            tmp.write_text("\n".join(lines) + "\n")
+            tmp.replace(report)
+
+    thread = threading.Thread(target=watch, name="tracemalloc-report", daemon=True)
+    thread.start()
+    return thread
+
+
 def apply(args: argparse.Namespace) -> None:
     """Install the patches named by ``args``."""
+    if args.tracemalloc:
+        trace_allocations(Path(args.tracemalloc), frames=args.frames, base_after_s=args.base_after,
+                          every_s=args.snapshot_every)
     if args.uvloop:
         import asyncio
 
@@ -67,6 +112,10 @@ def parser() -> argparse.ArgumentParser:
     p.add_argument("--reference-decode", action="store_true")
     p.add_argument("--reference-fold", action="store_true")
     p.add_argument("--faust", action="append", default=[], metavar="NAME=VALUE")
+    p.add_argument("--tracemalloc", metavar="DIR")
+    p.add_argument("--frames", type=int, default=3)
+    p.add_argument("--base-after", type=float, default=20.0)
+    p.add_argument("--snapshot-every", type=float, default=30.0)
     return p
 
 
