@@ -12,7 +12,10 @@ import asyncio
 import io
 from datetime import date
 
-from signal_monitor.charts.data import ChartData
+from signal_monitor.charts.data import ChartData, NoChart, alert_chart
+from signal_monitor.rules.alert import Alert
+from signal_monitor.rules.model import RuleSet
+from signal_monitor.state.base import State
 
 WIDTH_IN, HEIGHT_IN, DPI = 8.0, 3.6, 100
 LINE, BAND, LEVEL, FIRED, MARK, MUTED = "#2357a5", "#2357a533", "#c0392b", "#d0021b", "#f5a623", "#6b7380"
@@ -84,3 +87,12 @@ def _band(ax: object, data: ChartData) -> None:
 async def render_png_async(data: ChartData) -> bytes:
     """Draw the PNG in a worker thread, off the event loop."""
     return await asyncio.to_thread(render_png, data)
+
+
+async def alert_png(state: State, rules: RuleSet | None, alert: Alert) -> bytes | None:
+    """Return the PNG of an alert's chart, read from ``state``; None when the alert has no chart."""
+    try:
+        data = await alert_chart(state, rules, alert)
+    except NoChart:
+        return None
+    return await render_png_async(data)
