@@ -19,6 +19,7 @@ import logging
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from datetime import date
+from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from signal_monitor.charts.data import ChartData, NoChart, alert_chart, chart_data
@@ -28,9 +29,12 @@ from signal_monitor.status.recent_alerts import RECENT_ALERTS_MAX
 from signal_monitor.web.dashboard import WIDTH, _nice_ticks
 
 if TYPE_CHECKING:
+    from signal_monitor.rules.model import RuleSet
     from signal_monitor.web.dashboard import Dashboard
 
 log = logging.getLogger(__name__)
+#: Rule files read for charts by workers that run no rules, by path.
+_FILE_RULES: dict[Path, RuleSet] = {}
 
 E = html.escape
 #: Charts of the newest alerts on the page.
@@ -217,11 +221,26 @@ class AlertCharts:
     def __init__(self, dash: Dashboard) -> None:
         self.dash = dash
 
+    def rules(self) -> RuleSet:
+        """Return the worker's rule set; a worker that runs no rules reads the rule file (SM_RULES_PATH) once."""
+        if self.dash.context.rules is not None:
+            return self.dash.context.rules
+        path = self.dash.options.rules_path
+        if path is None:
+            raise NoChart("this worker runs no rules and knows no rule file")
+        cached = _FILE_RULES.get(path)
+        if cached is None:
+            from signal_monitor.rules.model import load_rules
+
+            try:
+                cached = _FILE_RULES[path] = load_rules(path)
+            except Exception as exc:  # the page still renders, without charts
+                raise NoChart(f"cannot read the rule file {path}: {exc}") from None
+        return cached
+
     async def data(self, target: Target, alerts: Sequence[Mapping[str, Any]]) -> ChartData:
         """Return the chart of ``target`` with the other recent alerts of its rule and scope marked."""
-        rules = self.dash.context.rules
-        if rules is None:
-            raise NoChart("no rule set is loaded (SM_RULES_ENABLED is false)")
+        rules = self.rules()
         others = _others(target, alerts)
         if target.record is not None:
             return await alert_chart(self.dash.state, rules, target.record, others=others)

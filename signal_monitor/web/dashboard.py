@@ -415,11 +415,14 @@ class DashboardOptions:
 
     key_prefix: str  #: SM_KEY_PREFIX, where the recent-alerts list is
     status_interval_s: float  #: SM_STATUS_INTERVAL_S: how often workers publish, so how often the page refreshes
+    #: SM_RULES_PATH: the rules the alerts' charts are drawn by when this worker runs none (SM_RULES_ENABLED false)
+    rules_path: Path | None = None
 
     @classmethod
     def from_settings(cls, settings: Settings) -> DashboardOptions:
         """Return the options of ``settings``."""
-        return cls(key_prefix=settings.key_prefix, status_interval_s=settings.status_interval_s)
+        return cls(key_prefix=settings.key_prefix, status_interval_s=settings.status_interval_s,
+                   rules_path=settings.rules_path)
 
 
 #: Reads the status topic to its current end (``status.reader.read_status`` of the worker's settings).
