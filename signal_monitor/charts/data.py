@@ -159,7 +159,9 @@ def _derived(kind: str, a: Sequence[Point], b: Sequence[Point]) -> list[Point]:
     return out
 
 
-async def _check_series(state: State, rule: Rule, check: Check, scope: Mapping[str, str]) -> tuple[list[Point], list[Point]]:
+async def _check_series(
+    state: State, rule: Rule, check: Check, scope: Mapping[str, str]
+) -> tuple[list[Point], list[Point]]:
     """Return the check's own points and its second series' (empty for a single-series kind)."""
     spec = KINDS[check.kind]
     points = await series_points(state, check.metric, rule.period, scope)

@@ -11,6 +11,7 @@ from __future__ import annotations
 import asyncio
 import io
 from datetime import date
+from typing import Any
 
 from signal_monitor.charts.data import ChartData, NoChart, alert_chart
 from signal_monitor.rules.alert import Alert
@@ -71,17 +72,17 @@ def render_png(data: ChartData) -> bytes:
     return out.getvalue()
 
 
-def _band(ax: object, data: ChartData) -> None:
+def _band(ax: Any, data: ChartData) -> None:
     """Shade the percentile band (both bounds) or draw its one edge."""
     if not data.band:
         return
     days: list[date] = [b.period for b in data.band]
     lows, highs = [b.low for b in data.band], [b.high for b in data.band]
     if all(v is not None for v in lows + highs):
-        ax.fill_between(days, lows, highs, color=BAND, linewidth=0, label=data.band_label, zorder=1)  # type: ignore[attr-defined]
+        ax.fill_between(days, lows, highs, color=BAND, linewidth=0, label=data.band_label, zorder=1)
         return
     edge = highs if highs[0] is not None else lows
-    ax.plot(days, edge, color=LEVEL, linewidth=1, linestyle=(0, (2, 2)), label=data.band_label, zorder=2)  # type: ignore[attr-defined]
+    ax.plot(days, edge, color=LEVEL, linewidth=1, linestyle=(0, (2, 2)), label=data.band_label, zorder=2)
 
 
 async def render_png_async(data: ChartData) -> bytes:

@@ -124,7 +124,9 @@ def build_sender(
             raise RouteFileError(
                 path, where, "webhook_url_env", f"the environment variable {receiver.webhook_url_env} is not set"
             )
-        return WebhookSender(SecretStr(url), timeout=options.slack_timeout_s, pace=pace, dashboard_url=slack.dashboard_url)
+        return WebhookSender(
+            SecretStr(url), timeout=options.slack_timeout_s, pace=pace, dashboard_url=slack.dashboard_url
+        )
     if receiver.channel:
         if token is None or not token.get_secret_value():
             raise RouteFileError(path, where, "channel", "posting to a channel needs a bot token: set SLACK_BOT_TOKEN")

@@ -93,15 +93,15 @@ def alert_svg(data: ChartData, *, key: str = "") -> str:
     for d, _ in data.points[::step]:
         parts.append(f'<text class="tick" x="{_num(sx(d))}" y="{HEIGHT - 8}" text-anchor="middle">{d:%Y-%m-%d}</text>')
     if data.band:
-        both = [b for b in data.band if b.low is not None and b.high is not None]
+        both = [(b.period, b.low, b.high) for b in data.band if b.low is not None and b.high is not None]
         if both:
-            upper = " ".join(f"{_num(sx(b.period))},{_num(sy(b.high))}" for b in both)  # type: ignore[arg-type]
-            lower = " ".join(f"{_num(sx(b.period))},{_num(sy(b.low))}" for b in reversed(both))  # type: ignore[arg-type]
+            upper = " ".join(f"{_num(sx(d))},{_num(sy(h))}" for d, _, h in both)
+            lower = " ".join(f"{_num(sx(d))},{_num(sy(lo_))}" for d, lo_, _ in reversed(both))
             parts.append(f'<polygon class="pct-band" points="{upper} {lower}"><title>{E(data.band_label)}</title>'
                          f'</polygon>')
         else:
-            edge = " ".join(f"{_num(sx(b.period))},{_num(sy(b.high if b.high is not None else b.low))}"  # type: ignore[arg-type]
-                            for b in data.band)
+            edges = [(b.period, b.high if b.high is not None else b.low) for b in data.band]
+            edge = " ".join(f"{_num(sx(d))},{_num(sy(e))}" for d, e in edges if e is not None)
             parts.append(f'<polyline class="pct-edge" points="{edge}"><title>{E(data.band_label)}</title></polyline>')
     for level in data.levels:
         y = sy(level.value)
@@ -207,7 +207,8 @@ def _others(target: Target, alerts: Sequence[Mapping[str, Any]]) -> list[date]:
     out = []
     key = scope_key(target.scope)
     for record in alerts:
-        if record.get("rule") == target.rule and scope_key(record.get("scope") or {}) == key and record.get("fired", True):
+        same = record.get("rule") == target.rule and scope_key(record.get("scope") or {}) == key
+        if same and record.get("fired", True):
             try:
                 out.append(date.fromisoformat(str(record.get("period_end"))))
             except ValueError:
