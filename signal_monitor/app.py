@@ -6,6 +6,7 @@ same code runs live and in replay.
 
 from __future__ import annotations
 
+import functools
 import gc
 import logging
 import os
@@ -22,8 +23,10 @@ from mode import CrashingSupervisor
 from signal_monitor import __version__
 from signal_monitor.agents.closer import EMIT_TTL_S, PeriodCloser
 from signal_monitor.agents.ingest import Ingestor, IngestStats, Record
+from signal_monitor.charts.render import alert_png
 from signal_monitor.config.settings import Settings
 from signal_monitor.delivery.dispatcher import DeliveryOptions, Dispatcher, SlackDefaults
+from signal_monitor.delivery.slack import ChartSource
 from signal_monitor.delivery.routing import load_routes
 from signal_monitor.rules.alert import Alert
 from signal_monitor.rules.engine import RuleEngine
@@ -50,8 +53,13 @@ def worker_id(settings: Settings) -> str:
     return settings.worker_id or f"{socket.gethostname()}:{os.getpid()}"
 
 
-def build_dispatcher(client: Any, settings: Settings, *, worker_id: str) -> Dispatcher:
-    """Return the dispatcher of ``settings``: its routes file (SM_ROUTES_PATH), key prefix, options and Slack."""
+def build_dispatcher(
+    client: Any, settings: Settings, *, worker_id: str, charts: ChartSource | None = None
+) -> Dispatcher:
+    """Return the dispatcher of ``settings``: its routes file (SM_ROUTES_PATH), key prefix, options and Slack.
+
+    ``charts`` draws an alert's PNG chart, which a bot-token receiver uploads beside the message.
+    """
     return Dispatcher(
         client,
         routes=load_routes(settings.routes_path),
@@ -59,6 +67,7 @@ def build_dispatcher(client: Any, settings: Settings, *, worker_id: str) -> Disp
         options=DeliveryOptions.from_settings(settings),
         slack=SlackDefaults.from_settings(settings),
         worker_id=worker_id,
+        charts=charts,
     )
 
 
@@ -128,7 +137,10 @@ def create_app(settings: Settings, *, rules: RuleSet | None = None) -> MonitorAp
     elif rules is None:
         rules = load_rules(settings.rules_path)
     engine = RuleEngine(rules, state) if rules is not None else None
-    dispatcher = build_dispatcher(state.client, settings, worker_id=wid) if settings.delivery_enabled else None
+    charts = functools.partial(alert_png, state, rules) if rules is not None else None
+    dispatcher = (
+        build_dispatcher(state.client, settings, worker_id=wid, charts=charts) if settings.delivery_enabled else None
+    )
     if dispatcher is not None and engine is not None:
         dispatcher.routes.check_rule_ids(rule.id for rule in engine.rules)
     dlq_topic = settings.topic("dlq")

@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import math
 from collections.abc import Mapping
+from datetime import date
 from typing import Any, Literal
 
 Unit = Literal["money", "leverage", "ratio", "fraction", "price", "count", "number"]
@@ -131,6 +132,11 @@ def periods_text(n: int, granularity: str) -> str:
     """Return ``1 week``, ``32 weeks``, ``73 trading days``."""
     unit = "week" if granularity == "week" else "trading day"
     return f"{n} {unit}" if n == 1 else f"{n} {unit}s"
+
+
+def fmt_period(period: date, granularity: str) -> str:
+    """Return how a period is named: ``week ending 2025-06-06`` (its Friday), or the day ``2025-06-06``."""
+    return f"week ending {period.isoformat()}" if granularity == "week" else period.isoformat()
 
 
 def fmt_figure(value: Any) -> str:

@@ -108,6 +108,12 @@ class Settings(BaseSettings):
     slack_api_url: str = Field("https://slack.com/api/", description="SM_SLACK_API_URL: the Web API base URL.")
     slack_pace_s: float = Field(1.0, ge=0, description="SM_SLACK_PACE_S: at least this long between messages of a channel.")
     slack_timeout_s: float = Field(10.0, gt=0, description="SM_SLACK_TIMEOUT_S: longest wait for Slack's answer.")
+    dashboard_url: str = Field(
+        "", description=(
+            "SM_DASHBOARD_URL: the dashboard's public base URL (https://monitor.desk.example); a webhook's "
+            "message links the alert's chart there. Empty: no link."
+        ),
+    )
 
     # --- delivery ------------------------------------------------------------------
     delivery_enabled: bool = Field(True, description="SM_DELIVERY_ENABLED: route alerts to receivers (Slack, console).")

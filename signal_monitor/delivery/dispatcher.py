@@ -40,7 +40,7 @@ from signal_monitor.delivery.keys import migrate_legacy_keys
 from signal_monitor.delivery.outbox import Outbox
 from signal_monitor.delivery.routing import Receiver, RouteFileError, Routes
 from signal_monitor.delivery.silences import SilenceStore
-from signal_monitor.delivery.slack import BotSender, Sender, WebhookSender
+from signal_monitor.delivery.slack import BotSender, ChartSource, Sender, WebhookSender
 from signal_monitor.delivery.stages.admission import Admission
 from signal_monitor.delivery.stages.grouping import Grouping
 from signal_monitor.delivery.stages.guard import guarded
@@ -89,12 +89,14 @@ class SlackDefaults:
     bot_token: SecretStr | None = None
     channel: str = ""
     webhook_url: SecretStr | None = None
+    dashboard_url: str = ""  #: SM_DASHBOARD_URL: a webhook's message links the alert's chart there
 
     @classmethod
     def from_settings(cls, settings: Settings) -> SlackDefaults:
         """Return the Slack settings of ``settings``."""
         return cls(
-            bot_token=settings.slack_bot_token, channel=settings.slack_channel, webhook_url=settings.slack_webhook_url
+            bot_token=settings.slack_bot_token, channel=settings.slack_channel, webhook_url=settings.slack_webhook_url,
+            dashboard_url=settings.dashboard_url,
         )
 
 
@@ -105,8 +107,12 @@ def build_sender(
     options: DeliveryOptions,
     path: str,
     console: Console | None = None,
+    charts: ChartSource | None = None,
 ) -> Sender:
-    """Return the sender of ``receiver``: the console, a bot-token channel or a webhook (RouteFileError when unset)."""
+    """Return the sender of ``receiver``: the console, a bot-token channel or a webhook (RouteFileError when unset).
+
+    ``charts`` draws an alert's PNG for a bot sender to upload; a webhook sender links the dashboard's instead.
+    """
     where = f"receiver {receiver.name!r}"
     pace = receiver.pace if receiver.pace is not None else options.slack_pace_s
     if receiver.type == "console":
@@ -118,19 +124,24 @@ def build_sender(
             raise RouteFileError(
                 path, where, "webhook_url_env", f"the environment variable {receiver.webhook_url_env} is not set"
             )
-        return WebhookSender(SecretStr(url), timeout=options.slack_timeout_s, pace=pace)
+        return WebhookSender(
+            SecretStr(url), timeout=options.slack_timeout_s, pace=pace, dashboard_url=slack.dashboard_url
+        )
     if receiver.channel:
         if token is None or not token.get_secret_value():
             raise RouteFileError(path, where, "channel", "posting to a channel needs a bot token: set SLACK_BOT_TOKEN")
         return BotSender(
-            token, receiver.channel, timeout=options.slack_timeout_s, pace=pace, base_url=options.slack_api_url
+            token, receiver.channel, timeout=options.slack_timeout_s, pace=pace, base_url=options.slack_api_url,
+            charts=charts,
         )
     if token is not None and token.get_secret_value() and slack.channel:
         return BotSender(
-            token, slack.channel, timeout=options.slack_timeout_s, pace=pace, base_url=options.slack_api_url
+            token, slack.channel, timeout=options.slack_timeout_s, pace=pace, base_url=options.slack_api_url,
+            charts=charts,
         )
     if slack.webhook_url is not None and slack.webhook_url.get_secret_value():
-        return WebhookSender(slack.webhook_url, timeout=options.slack_timeout_s, pace=pace)
+        return WebhookSender(slack.webhook_url, timeout=options.slack_timeout_s, pace=pace,
+                             dashboard_url=slack.dashboard_url)
     if receiver.type == "auto":
         return ConsoleSender(console)
     raise RouteFileError(
@@ -149,7 +160,7 @@ class Dispatcher:
     the outbox (``run``'s ticks, ``drain``). It takes what it needs, not the settings: the parsed
     ``routes``, the key ``prefix`` (SM_KEY_PREFIX), its ``options`` and the ``slack`` defaults
     (``signal_monitor.app.build_dispatcher`` reads all four from Settings). ``worker_id`` names its leases
-    (host:pid when not given).
+    (host:pid when not given). ``charts`` draws an alert's PNG chart for the bot senders to upload.
     """
 
     def __init__(
@@ -165,6 +176,7 @@ class Dispatcher:
         console: Console | None = None,
         worker_id: str | None = None,
         rng: Callable[[], float] = random.random,
+        charts: ChartSource | None = None,
     ) -> None:
         self.routes = routes
         self.options = options or DeliveryOptions()
@@ -177,7 +189,8 @@ class Dispatcher:
         for name, receiver in self.routes.receivers.items():
             if name not in self.senders:
                 self.senders[name] = build_sender(
-                    receiver, slack=slack or SlackDefaults(), options=self.options, path=self.routes.path, console=console
+                    receiver, slack=slack or SlackDefaults(), options=self.options, path=self.routes.path,
+                    console=console, charts=charts,
                 )
         who = worker_id or f"{socket.gethostname()}:{os.getpid()}"
         self.token = f"{who}:{uuid.uuid4().hex[:8]}"

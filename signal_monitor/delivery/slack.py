@@ -7,7 +7,10 @@ limit is cut and ends with ``TRUNCATED``; nothing is refused for its size.
 
 Two senders post it: ``WebhookSender`` (an incoming webhook, slack_sdk's
 ``AsyncWebhookClient``) and ``BotSender`` (``chat.postMessage`` with a bot token,
-``AsyncWebClient``). Each answer becomes an ``Outcome``: ``ok``, ``retry`` (with
+``AsyncWebClient``). A single alert's chart goes with it, best effort: the bot sender uploads its PNG
+into the posted message's thread (``files_upload_v2``, in the background: a failed upload is logged
+and counted, the message stays delivered), the webhook sender, which cannot upload, links the chart's
+page on the dashboard (SM_DASHBOARD_URL). Each answer becomes an ``Outcome``: ``ok``, ``retry`` (with
 the wait Slack asked for, if any) or ``permanent`` (with Slack's reason). The
 dispatcher hands each call a ``lease`` check (it renews the worker's lease on the
 destination, False once another worker holds it): the Slack senders post nothing
@@ -65,6 +68,8 @@ LEASE_LOST = "lease_lost"  #: the reason of an attempt given up before posting b
 
 #: Renews this worker's lease on the destination; False when it is lost (another worker sends to it now).
 LeaseCheck = Callable[[], Awaitable[bool]]
+#: Draws the PNG chart of an alert (None when it has none): ``signal_monitor.charts.render.alert_png``.
+ChartSource = Callable[[Alert], Awaitable[bytes | None]]
 
 SEVERITY_EMOJI = {"critical": ":red_circle:", "warning": ":large_orange_circle:", "info": ":large_blue_circle:"}
 #: The colour bar of a message's figures, by severity (a withdrawn alert is green, a correction grey).
@@ -190,10 +195,11 @@ def _fields(alert: Alert) -> list[MarkdownTextObject]:
     return fields
 
 
-def _single(alert: Alert) -> tuple[str, list[Block], list[dict[str, Any]]]:
+def _single(alert: Alert, chart_url: str | None = None) -> tuple[str, list[Block], list[dict[str, Any]]]:
     """Header (the summary), the sentence; then, under the severity's colour bar, the figures and the context line.
 
-    The notification text (what a phone shows) starts with the sentence.
+    The notification text (what a phone shows) starts with the sentence. ``chart_url``: a link to the
+    alert's chart on the dashboard, the context line's second element.
     """
     prefix = "Withdrawn: " if not alert.fired else "Correction: " if alert.correction else ""
     header = truncate(f"{_emoji(alert)} {prefix}{_title(alert)}", MAX_HEADER_TEXT)
@@ -203,7 +209,10 @@ def _single(alert: Alert) -> tuple[str, list[Block], list[dict[str, Any]]]:
     ]
     detail: list[Block] = [
         SectionBlock(fields=_fields(alert)),
-        ContextBlock(elements=[MarkdownTextObject(text=_context_line(alert))]),
+        ContextBlock(elements=[
+            MarkdownTextObject(text=_context_line(alert)),
+            *([MarkdownTextObject(text=f"<{escape(chart_url)}|chart>")] if chart_url else []),
+        ]),
     ]
     attachments = [{"color": colour(alert), "blocks": [b.to_dict() for b in detail]}]
     fallback = f"{_body(alert)} ({_label(alert).lower()}: {_title(alert)})"
@@ -236,13 +245,16 @@ def _digest(alerts: Sequence[Alert], title: str | None) -> tuple[str, list[Block
     return fallback, blocks
 
 
-def build_message(alerts: Sequence[Alert], *, title: str | None = None) -> SlackMessage:
-    """Build the message of one alert, or a digest of several; never exceeds Slack's limits."""
+def build_message(alerts: Sequence[Alert], *, title: str | None = None, chart_url: str | None = None) -> SlackMessage:
+    """Build the message of one alert, or a digest of several; never exceeds Slack's limits.
+
+    ``chart_url``: the dashboard's page of a single alert's chart, linked from its context line.
+    """
     if not alerts:
         raise ValueError("a message needs at least one alert")
     attachments: list[dict[str, Any]] = []
     if len(alerts) == 1:
-        fallback, blocks, attachments = _single(alerts[0])
+        fallback, blocks, attachments = _single(alerts[0], chart_url)
     else:
         fallback, blocks = _digest(alerts, title)
     return SlackMessage(
@@ -498,6 +510,8 @@ class WebhookSender:
     url: SecretStr
     timeout: float = 10.0
     pace: float = 1.0
+    #: the dashboard's public base URL (SM_DASHBOARD_URL): a single alert's message links its chart there
+    dashboard_url: str = ""
     kind: str = field(default="webhook", init=False)
 
     def __post_init__(self) -> None:
@@ -518,8 +532,17 @@ class WebhookSender:
     async def send(
         self, alerts: Sequence[Alert], *, outbox_id: str, title: str | None = None, lease: LeaseCheck | None = None
     ) -> Outcome:
-        """Post the message of ``alerts`` to the webhook and classify the answer (nothing once ``lease`` is lost)."""
-        message = build_message(alerts, title=title)
+        """Post the message of ``alerts`` to the webhook and classify the answer (nothing once ``lease`` is lost).
+
+        An incoming webhook cannot upload files: with ``dashboard_url`` set, a single alert's message links
+        its chart on the dashboard instead.
+        """
+        link = None
+        if len(alerts) == 1 and alerts[0].fired and self.dashboard_url:
+            from signal_monitor.charts.links import chart_url
+
+            link = chart_url(self.dashboard_url, alerts[0])
+        message = build_message(alerts, title=title, chart_url=link)
         if await _lease_lost(lease, self.label, "posting"):
             return _lost()
         _keep_alive(self._client)
@@ -555,6 +578,8 @@ class BotSender:
     timeout: float = 10.0
     pace: float = 1.0
     base_url: str = "https://slack.com/api/"
+    #: draws an alert's PNG chart, uploaded into the thread of its message after the post (None: no charts)
+    charts: ChartSource | None = None
     kind: str = field(default="bot", init=False)
 
     def __post_init__(self) -> None:
@@ -569,6 +594,9 @@ class BotSender:
         )
         self._secrets = [self.token.get_secret_value()]
         self._confirm_warned = False
+        self._uploads: set[asyncio.Task[None]] = set()
+        #: chart uploads by outcome: ok, failed, none (the alert has no chart)
+        self.chart_uploads: Counter[str] = Counter()
 
     def __repr__(self) -> str:
         """Show the channel, never the token."""
@@ -604,11 +632,77 @@ class BotSender:
             return classify_api(int(status), data if isinstance(data, Mapping) else None, dict(headers or {}))
         except Exception as exc:  # aiohttp and slack_sdk raise many types; classify_exception sorts them
             return classify_exception(exc, scrub=self._secrets)
-        return classify_api(
-            response.status_code,
-            response.data if isinstance(response.data, Mapping) else None,
-            dict(response.headers or {}),
-        )
+        data = response.data if isinstance(response.data, Mapping) else None
+        outcome = classify_api(response.status_code, data, dict(response.headers or {}))
+        if outcome.kind == "ok" and data is not None and len(alerts) == 1 and alerts[0].fired:
+            self._start_upload(alerts[0], outcome.channel_id, data.get("ts"))
+        return outcome
+
+    # --- charts -----------------------------------------------------------------------------------
+
+    def _start_upload(self, alert: Alert, channel_id: str | None, ts: Any) -> None:
+        """Upload the alert's chart in the background: the post is delivered already, whatever the upload does."""
+        if self.charts is None:
+            return
+        if not channel_id or not isinstance(ts, str):
+            self._count_upload("failed")
+            log.warning("%s: cannot upload the chart of %s: Slack's answer names no channel id and ts",
+                        self.label, alert.dedup_key)
+            return
+        task = asyncio.create_task(self._upload(alert, channel_id, ts), name=f"chart:{alert.dedup_key}")
+        self._uploads.add(task)
+        task.add_done_callback(self._uploads.discard)
+
+    async def _upload(self, alert: Alert, channel_id: str, ts: str) -> None:
+        """Draw the chart and upload it into the message's thread (files_upload_v2); log and count a failure."""
+        assert self.charts is not None
+        try:
+            png = await self.charts(alert)
+            if png is None:
+                self._count_upload("none")
+                return
+            _keep_alive(self._client)
+            async with asyncio.timeout(self.timeout * 3):  # three requests: upload URL, the bytes, completion
+                await self._client.files_upload_v2(
+                    channel=channel_id,
+                    thread_ts=ts,
+                    file=png,
+                    filename=f"{alert.rule}-{alert.period_end.isoformat()}.png",
+                    title=truncate(f"{_title(alert)} · {_scope_text(alert.scope)} · {_period_text(alert)}", 250),
+                    alt_txt=truncate(f"Chart of {_title(alert)}: the series around {_period_text(alert)}", 1000),
+                )
+        except asyncio.CancelledError:
+            raise
+        except Exception as exc:  # best effort: the message is the delivery
+            if isinstance(exc, SlackApiError) and isinstance(getattr(exc.response, "data", None), Mapping):
+                why = str(exc.response.data.get("error") or "an error")
+                if why == "missing_scope":
+                    why += " (the bot token needs files:write)"
+            else:
+                why = redact_text(f"{type(exc).__name__}: {exc}", self._secrets)
+            self._count_upload("failed")
+            log.warning("%s: the chart of %s was not uploaded (the message was posted): %s",
+                        self.label, alert.dedup_key, why)
+            return
+        self._count_upload("ok")
+
+    def _count_upload(self, outcome: str) -> None:
+        from signal_monitor.web.prometheus import count_chart_upload
+
+        self.chart_uploads[outcome] += 1
+        count_chart_upload(outcome)
+
+    async def wait_uploads(self, timeout: float) -> None:
+        """Wait up to ``timeout`` seconds for the chart uploads under way, then cancel what is left."""
+        pending = set(self._uploads)
+        if not pending:
+            return
+        _, late = await asyncio.wait(pending, timeout=timeout)
+        for task in late:
+            task.cancel()
+        if late:
+            log.warning("%s: %d chart upload(s) cut short at close", self.label, len(late))
+            await asyncio.wait(late, timeout=1.0)
 
     async def confirm(
         self, outbox_id: str, since: float, *, channel_id: str | None = None, lease: LeaseCheck | None = None
@@ -681,5 +775,6 @@ class BotSender:
             self._confirm_warned = True
 
     async def close(self) -> None:
-        """Close the HTTP session."""
+        """Let the chart uploads under way finish (within the timeout), then close the HTTP session."""
+        await self.wait_uploads(self.timeout)
         await _close_session(self._client)

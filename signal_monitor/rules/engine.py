@@ -76,7 +76,7 @@ def _same(a: float | None, b: float | None) -> bool:
     return math.isclose(a, b, rel_tol=1e-9, abs_tol=1e-12)
 
 
-def _value_unit(rule: Rule, scope: Mapping[str, str], lead: Check | None) -> str:
+def value_unit(rule: Rule, scope: Mapping[str, str], lead: Check | None) -> str:
     """Return the unit of an alert's value: the lead check's metric's, unless its kind's value is a ratio, share..."""
     if lead is None:
         return rule.names.unit(rule.metric, scope)
@@ -84,6 +84,30 @@ def _value_unit(rule: Rule, scope: Mapping[str, str], lead: Check | None) -> str
     if fmt == "value":
         return rule.names.unit(lead.metric, scope)
     return {"ratio": "ratio", "fraction": "fraction", "count": "count"}.get(fmt, "number")
+
+
+async def series_points(
+    state: State,
+    metric: str,
+    granularity: Granularity,
+    scope: Mapping[str, str | list[str]],
+    *,
+    since: date | None = None,
+    until: date | None = None,
+) -> list[Point]:
+    """Return the points a rule reads of a series; a list of scope values reads each and sums them by period."""
+    keys = list(scope)
+    combos = list(itertools.product(*([v] if isinstance(v, str) else v for v in scope.values())))
+    if len(combos) == 1:
+        return await state.history(
+            series_id(metric, granularity, dict(zip(keys, combos[0], strict=True))), since=since, until=until
+        )
+    sums: dict[date, float] = {}
+    for combo in combos:
+        sid = series_id(metric, granularity, dict(zip(keys, combo, strict=True)))
+        for day, value in await state.history(sid, since=since, until=until):
+            sums[day] = sums.get(day, 0.0) + value
+    return sorted(sums.items())
 
 
 class RuleEngine:
@@ -345,18 +369,7 @@ class RuleEngine:
         until: date,
     ) -> list[Point]:
         """Return a series' points; a list of scope values reads each and sums them by period."""
-        keys = list(scope)
-        combos = list(itertools.product(*([v] if isinstance(v, str) else v for v in scope.values())))
-        if len(combos) == 1:
-            return await self.state.history(
-                series_id(metric, granularity, dict(zip(keys, combos[0], strict=True))), since=since, until=until
-            )
-        sums: dict[date, float] = {}
-        for combo in combos:
-            sid = series_id(metric, granularity, dict(zip(keys, combo, strict=True)))
-            for day, value in await self.state.history(sid, since=since, until=until):
-                sums[day] = sums.get(day, 0.0) + value
-        return sorted(sums.items())
+        return await series_points(self.state, metric, granularity, scope, since=since, until=until)
 
     async def _targets(self, rule: Rule) -> list[dict[str, str]]:
         """Return the scopes a rule is evaluated for: its scope, or one per wildcard match (a group: its scope)."""
@@ -438,7 +451,7 @@ class RuleEngine:
             dedup_key=key if revision == 1 else f"{key}:v{revision}",
             text=text,
             summary=rule.summary,
-            unit=_value_unit(rule, scope, lead),
+            unit=value_unit(rule, scope, lead),
             figures=figures,
             fired=outcome.fired,
             provisional=provisional,

@@ -46,7 +46,7 @@ class WebOptions:
 
 
 def install_web(app: Any, context: WorkerContext, options: WebOptions) -> bool:
-    """Register ``/metrics``, ``/``, ``/api/*`` and ``/static/`` on the app; idempotent.
+    """Register ``/metrics``, ``/``, ``/api/*``, ``/charts/*`` and ``/static/`` on the app; idempotent.
 
     Returns False, registering nothing, when the web server is disabled. ``/metrics`` reports
     the status publisher's figures: ``create_app`` installs it first (``status.publisher.install``).
@@ -58,12 +58,14 @@ def install_web(app: Any, context: WorkerContext, options: WebOptions) -> bool:
     publisher = context.installed.status
     if publisher is None:
         raise RuntimeError("install the status publisher (status.publisher.install) before the web endpoints")
+    from signal_monitor.web.charts import install_charts
     from signal_monitor.web.dashboard import Dashboard, install_dashboard
     from signal_monitor.web.prometheus import install_metrics
 
     install_metrics(app, publisher)
     dashboard = Dashboard(context, options=options.dashboard, read_status=options.read_status, publisher=publisher)
     install_dashboard(app, dashboard)
+    install_charts(app, dashboard)
     context.installed.dashboard = dashboard
     log.info("web: dashboard and /metrics on http://%s:%d/", options.host, options.port)
     return True

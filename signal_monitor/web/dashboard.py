@@ -6,6 +6,8 @@ the workers' status, served by the worker's web server.
   3-year 5th-95th percentile band, the VIX with the thresholds of its
   ``threshold_cross`` rule (17 / 18 by default). ``static/dashboard.js`` refreshes
   the alerts and the workers' table from the JSON endpoints.
+* ``/charts/<dedup_key>`` (and ``.png``), ``/api/charts/<dedup_key>``: the alerts' charts
+  (:mod:`signal_monitor.web.charts`); the page shows those of the newest alerts.
 * ``/api/flows``, ``/api/leverage``, ``/api/vix``, ``/api/alerts``, ``/api/status``:
   the same data as JSON.
 
@@ -317,13 +319,16 @@ def flows_svg(chart: FlowChart) -> str:
 
 
 def _alert_rows(alerts: Sequence[Mapping[str, Any]]) -> str:
+    from signal_monitor.web.charts import period_text
+
     if not alerts:
-        return '<tr class="none"><td colspan="5">no alerts yet</td></tr>'
+        return '<tr class="none"><td colspan="6">no alerts yet</td></tr>'
     rows = []
     for a in alerts:
         scope = ", ".join(f"{k}={v}" for k, v in (a.get("scope") or {}).items())
         rows.append(
             f'<tr class="alert {E(str(a.get("severity", "")))}" data-rule="{E(str(a.get("rule", "")))}">'
+            f'<td class="period">{E(period_text(a))}</td>'
             f'<td>{E(str(a.get("fired_at", "")))[:19]}</td><td>{E(str(a.get("severity", "")))}</td>'
             f'<td>{E(str(a.get("rule", "")))}</td><td>{E(scope)}</td><td>{E(str(a.get("text", "")))}</td></tr>'
         )
@@ -363,8 +368,9 @@ def render_page(
     status: Mapping[str, Any],
     now: datetime,
     refresh_s: float,
+    alert_charts: str = "",
 ) -> str:
-    """Return the dashboard's HTML."""
+    """Return the dashboard's HTML; ``alert_charts``: the section of the alerts' charts (``web.charts``)."""
     fund = flows.fund_type.replace("_", " ")
     latest = flows.weeks[-1].isoformat() if flows.weeks else "-"
     before = max(0, len(flows.weeks) - 1)
@@ -372,14 +378,16 @@ def render_page(
     lev_scope = leverage[0].series.split("|", 1)[-1] if leverage else ""
     band = f"{BAND[0]:g}th-{BAND[1]:g}th percentile over {BAND_YEARS} years"
     thresholds = " / ".join(label for _, label in vix.thresholds)
-    alert_head = "".join(f"<th>{h}</th>" for h in ("fired", "severity", "rule", "scope", "text"))
+    alert_head = "".join(f"<th>{h}</th>" for h in ("period", "fired", "severity", "rule", "scope", "text"))
     worker_head = "".join(f"<th>{h}</th>" for h in ("worker", "last record", "partitions", "lag", "events/s", "Redis", "flags"))
     return f"""<!doctype html>
 <html lang="en"><head><meta charset="utf-8"><title>signal monitor</title>
 <meta name="viewport" content="width=device-width, initial-scale=1">
 <link rel="icon" href="data:,">
 <link rel="stylesheet" href="/static/dashboard.css">
-<script src="/static/dashboard.js" defer></script></head>
+<link rel="stylesheet" href="/static/alert_charts.css">
+<script src="/static/dashboard.js" defer></script>
+<script src="/static/alert_charts.js" defer></script></head>
 <body data-refresh-s="{refresh_s:g}" data-ready="0">
 <header><h1>Signal monitor</h1>
 <span class="meta">worker {E(worker_id)} · rendered {now:%Y-%m-%d %H:%M:%S} UTC</span></header>
@@ -391,6 +399,7 @@ def render_page(
 <section id="vix"><h2>VIX close · thresholds {E(thresholds)}</h2>{line_svg(vix)}</section>
 <section id="alerts"><h2>Recent alerts</h2><table><thead><tr>{alert_head}</tr></thead>
 <tbody id="alerts-body">{_alert_rows(alerts)}</tbody></table></section>
+{alert_charts}
 <section id="workers"><h2>Workers</h2><table><thead><tr>{worker_head}</tr></thead>
 <tbody id="workers-body">{_worker_rows(status)}</tbody></table></section>
 </main></body></html>
@@ -406,11 +415,14 @@ class DashboardOptions:
 
     key_prefix: str  #: SM_KEY_PREFIX, where the recent-alerts list is
     status_interval_s: float  #: SM_STATUS_INTERVAL_S: how often workers publish, so how often the page refreshes
+    #: SM_RULES_PATH: the rules the alerts' charts are drawn by when this worker runs none (SM_RULES_ENABLED false)
+    rules_path: Path | None = None
 
     @classmethod
     def from_settings(cls, settings: Settings) -> DashboardOptions:
         """Return the options of ``settings``."""
-        return cls(key_prefix=settings.key_prefix, status_interval_s=settings.status_interval_s)
+        return cls(key_prefix=settings.key_prefix, status_interval_s=settings.status_interval_s,
+                   rules_path=settings.rules_path)
 
 
 #: Reads the status topic to its current end (``status.reader.read_status`` of the worker's settings).
@@ -469,15 +481,19 @@ class Dashboard:
 
     async def page(self, *, fund_type: str = "hedge_fund", strategy: str = "fundamental_long_short") -> str:
         """Return the page's HTML."""
+        from signal_monitor.web.charts import AlertCharts
+
+        alerts = await self.alerts()
         return render_page(
             worker_id=self.context.worker_id,
             flows=await flow_chart(self.state, fund_type=fund_type),
             leverage=await leverage_charts(self.state, strategy=strategy),
             vix=await vix_chart(self.state, thresholds=self.thresholds),
-            alerts=await self.alerts(),
+            alerts=alerts,
             status=await self.status(),
             now=datetime.now(timezone.utc),
             refresh_s=max(5.0, self.options.status_interval_s),
+            alert_charts=await AlertCharts(self).section(alerts),
         )
 
 
@@ -532,8 +548,11 @@ def install_dashboard(app: Any, dash: Dashboard) -> None:
         return self.json(chart_json(chart))
 
     async def api_alerts(self: Any, request: Any) -> Any:
-        """Serve the recent alerts as JSON, newest first."""
-        return self.json({"alerts": await dash.alerts(_int(request.query, "limit", 50, hi=RECENT_ALERTS_MAX))})
+        """Serve the recent alerts as JSON, newest first, each with the period it is of (``period_text``)."""
+        from signal_monitor.web.charts import period_text
+
+        alerts = await dash.alerts(_int(request.query, "limit", 50, hi=RECENT_ALERTS_MAX))
+        return self.json({"alerts": [{**a, "period_text": period_text(a)} for a in alerts]})
 
     async def api_status(self: Any, request: Any) -> Any:
         """Serve the workers' assessed status as JSON."""

@@ -1,10 +1,11 @@
-"""Prometheus metrics at ``/metrics``: the status record's figures plus two histograms.
+"""Prometheus metrics at ``/metrics``: the status record's figures plus two histograms and a counter.
 
 Counters and gauges are rendered at scrape time from a freshly collected
 ``StatusRecord`` (the same figures as the status topic, so the two never
 disagree). The histograms are process-wide and fed by the agents:
 :func:`observe_batch` around each batch, :func:`observe_alert_latency` once an
-alert is produced (seconds from its ``fired_at``).
+alert is produced (seconds from its ``fired_at``). :func:`count_chart_upload` counts the alerts' chart
+uploads to Slack by outcome (``sm_chart_uploads_total``).
 """
 
 from __future__ import annotations
@@ -12,7 +13,7 @@ from __future__ import annotations
 from collections.abc import Iterator
 from typing import TYPE_CHECKING, Any
 
-from prometheus_client import CollectorRegistry, Histogram, generate_latest
+from prometheus_client import CollectorRegistry, Counter, Histogram, generate_latest
 from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, InfoMetricFamily, Metric
 from prometheus_client.process_collector import ProcessCollector
 from prometheus_client.registry import Collector
@@ -36,12 +37,23 @@ ALERT_LATENCY_SECONDS = Histogram(
     buckets=(0.01, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0, 60.0, 300.0),
     registry=None,
 )
+CHART_UPLOADS = Counter(
+    "sm_chart_uploads",
+    "Charts of alerts uploaded to Slack beside their message, by outcome: ok, failed, none (no chart).",
+    ["outcome"],
+    registry=None,
+)
 _PROCESS = ProcessCollector(registry=None)
 
 
 def observe_batch(seconds: float) -> None:
     """Record the processing time of one batch."""
     BATCH_SECONDS.observe(max(0.0, seconds))
+
+
+def count_chart_upload(outcome: str) -> None:
+    """Count one chart upload (ok, failed, or none: the alert has no chart)."""
+    CHART_UPLOADS.labels(outcome=outcome).inc()
 
 
 def observe_alert_latency(seconds: float) -> None:
@@ -125,6 +137,7 @@ def render_metrics(record: StatusRecord, *, published: int | None = None) -> byt
     registry.register(RecordCollector(record, published=published))
     registry.register(BATCH_SECONDS)
     registry.register(ALERT_LATENCY_SECONDS)
+    registry.register(CHART_UPLOADS)
     registry.register(_PROCESS)
     return generate_latest(registry)
 

@@ -12,6 +12,8 @@ figures, a screenshot lands in ``artifacts/``.
 from __future__ import annotations
 
 import asyncio
+import base64
+import contextlib
 import json
 import math
 import shutil
@@ -31,6 +33,7 @@ import redis
 from signal_monitor.config.settings import Settings
 from signal_monitor.embedded import EmbeddedRedis
 from signal_monitor.embedded.process import free_port
+from signal_monitor.rules.alert import Alert, dedup_key
 from signal_monitor.state.redis import RedisState
 from signal_monitor.status.reader import read_messages, read_status
 from signal_monitor.status.recent_alerts import remember_alert
@@ -46,6 +49,9 @@ SECTORS = {"Industrials": 2.41e9, "Health Care": -1.2e9, "Information Technology
 TRADES = 60
 BAD = [b'{"trade_id": "broken",', b"not json at all"]
 GROSS_LAST, NET_LAST, VIX_LAST = 2.106, 0.512, 16.77
+#: alerts with a chart: rule, scope, granularity, value (the series' value in the note's week)
+CHARTED = (("gross_leverage_percentile", {"strategy": "fundamental_long_short"}, "week", GROSS_LAST),
+           ("vix_below_17", {"symbol": "VIX"}, "day", VIX_LAST))
 
 
 @dataclass
@@ -96,6 +102,14 @@ async def _backfill(url: str, password: str, names: Names, scenario: Scenario) -
                      "dedup_key": uuid.uuid4().hex[:16], "text": f"test alert {rule} <b>not bold</b>"}
             scenario.alerts.append(alert)
             await remember_alert(state.client, names.key_prefix, json.dumps(alert))
+        # two alerts of the shipped rules over the series above, as the worker records them: each has a chart
+        for rule, scope, granularity, value in CHARTED:
+            full = Alert(rule=rule, scope=scope, granularity=granularity, period_start=NOTE_WEEK - timedelta(days=4)
+                         if granularity == "week" else NOTE_WEEK, period_end=NOTE_WEEK, value=value, threshold=None,
+                         severity="info", dedup_key=dedup_key(rule, scope, NOTE_WEEK), text=f"{rule} fired",
+                         fired_at=datetime(2025, 6, 6, 21, 30, tzinfo=timezone.utc)).model_dump(mode="json")
+            scenario.alerts.append(full)
+            await remember_alert(state.client, names.key_prefix, json.dumps(full))
     finally:
         await state.close()
 
@@ -325,19 +339,16 @@ async def _drive(browser_dir: Path, url: str, screenshot: Path) -> tuple[dict[st
                       events: Number(r.dataset.events)})),
             }))()""")
             shot = await tools.call("Page.captureScreenshot", format="png", captureBeyondViewport=True)
-            import base64
-
             screenshot.write_bytes(base64.b64decode(shot["data"]))
             await asyncio.sleep(0.3)  # let late console events arrive before reading them
             await tools.evaluate("1")
             return dom, tools.errors()
 
 
-def test_dashboard_in_headless_chromium(scenario: Scenario, tmp_path: Path) -> None:
+@contextlib.contextmanager
+def headless_chromium(tmp_path: Path) -> Iterator[Path]:
+    """Run headless Chromium with a DevTools port; yield its profile directory (which names the port)."""
     binary = chromium_binary()
-    ARTIFACTS.mkdir(exist_ok=True)
-    screenshot = ARTIFACTS / "dashboard.png"
-    screenshot.unlink(missing_ok=True)
     browser_dir = tmp_path / "chromium"
     browser = subprocess.Popen(
         [binary, "--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
@@ -347,7 +358,7 @@ def test_dashboard_in_headless_chromium(scenario: Scenario, tmp_path: Path) -> N
         stdout=subprocess.DEVNULL, stderr=open(tmp_path / "chromium.log", "wb"), start_new_session=True,
     )
     try:
-        dom, errors = asyncio.run(_drive(browser_dir, scenario.web + "/", screenshot))
+        yield browser_dir
     finally:
         browser.terminate()
         try:
@@ -355,6 +366,14 @@ def test_dashboard_in_headless_chromium(scenario: Scenario, tmp_path: Path) -> N
         except subprocess.TimeoutExpired:
             browser.kill()
             browser.wait(timeout=10)
+
+
+def test_dashboard_in_headless_chromium(scenario: Scenario, tmp_path: Path) -> None:
+    ARTIFACTS.mkdir(exist_ok=True)
+    screenshot = ARTIFACTS / "dashboard.png"
+    screenshot.unlink(missing_ok=True)
+    with headless_chromium(tmp_path) as browser_dir:
+        dom, errors = asyncio.run(_drive(browser_dir, scenario.web + "/", screenshot))
     assert not errors, errors
     assert dom["ready"] == "1", "the page's script did not finish its first refresh"
     bars = {(s, w): v for s, w, v in dom["bars"]}
@@ -378,3 +397,97 @@ def test_dashboard_in_headless_chromium(scenario: Scenario, tmp_path: Path) -> N
     assert "stale" not in worker["cls"].split()
     png = screenshot.read_bytes()
     assert png[:8] == b"\x89PNG\r\n\x1a\n" and len(png) > 10_000
+
+
+# --- the alerts' charts in a real browser --------------------------------------------------------
+
+
+async def _hover_charts(browser_dir: Path, url: str, screenshot: Path) -> tuple[dict[str, Any], list[str]]:
+    """Load the page, move the mouse onto the fired point of each alert chart, read its tooltip, screenshot."""
+    import aiohttp
+
+    port_file = browser_dir / "DevToolsActivePort"
+    wait_for(port_file.exists, timeout=30, what="Chromium's DevTools port", interval=0.1)
+    port = port_file.read_text().split()[0]
+    async with aiohttp.ClientSession() as session:
+        async with session.get(f"http://127.0.0.1:{port}/json/list") as response:
+            targets = await response.json()
+        page = next(t for t in targets if t["type"] == "page")
+        async with session.ws_connect(page["webSocketDebuggerUrl"], max_msg_size=0) as ws:
+            tools = DevTools(ws)
+            for domain in ("Runtime.enable", "Log.enable", "Page.enable"):
+                await tools.call(domain)
+            await tools.call("Emulation.setDeviceMetricsOverride", width=1100, height=900, deviceScaleFactor=1, mobile=False)
+            await tools.call("Page.navigate", url=url)
+            for _ in range(150):  # the page's script sets data-ready after its first refresh
+                if await tools.evaluate("document.readyState === 'complete' && document.body "
+                                        "&& document.body.dataset.ready !== '0' && 'charts' in document.body.dataset"):
+                    break
+                await asyncio.sleep(0.2)
+            dom = await tools.evaluate("""(() => ({
+                ready: document.body.dataset.ready,
+                charts: [...document.querySelectorAll('figure.alert-chart')].map(f => ({
+                    key: f.dataset.key, rule: f.querySelector('svg').dataset.rule,
+                    count: Number(f.querySelector('svg').dataset.count),
+                    points: f.querySelectorAll('circle.pt').length,
+                    fired: f.querySelectorAll('circle.marker.current').length,
+                    period: f.querySelector('figcaption .period').textContent})),
+                periods: [...document.querySelectorAll('#alerts-body tr.alert td.period')].map(td => td.textContent),
+            }))()""")
+            tips = {}
+            for chart in dom["charts"]:
+                sel = f"#chart-{chart['key']} circle.pt[data-period='{NOTE_WEEK.isoformat()}']"
+                box = await tools.evaluate(f"""(() => {{
+                    const p = document.querySelector("{sel}");
+                    p.scrollIntoView({{block: 'center'}});
+                    const r = p.getBoundingClientRect();
+                    return {{x: r.left + r.width / 2, y: r.top + r.height / 2}};
+                }})()""")
+                await tools.call("Input.dispatchMouseEvent", type="mouseMoved", x=box["x"], y=box["y"])
+                for _ in range(50):
+                    tip = await tools.evaluate(f"""(() => {{
+                        const f = document.querySelector("#chart-{chart['key']}");
+                        const t = f.querySelector('.chart-tip');
+                        return {{hidden: t.hidden, text: t.innerText, hover: f.dataset.hover || ''}};
+                    }})()""")
+                    if not tip["hidden"]:
+                        break
+                    await asyncio.sleep(0.1)
+                tips[chart["rule"]] = tip
+            dom["tips"] = tips
+            shot = await tools.call("Page.captureScreenshot", format="png", captureBeyondViewport=True)
+            screenshot.write_bytes(base64.b64decode(shot["data"]))
+            await asyncio.sleep(0.3)  # let late console events arrive before reading them
+            await tools.evaluate("1")
+            return dom, tools.errors()
+
+
+def test_alert_charts_in_headless_chromium(scenario: Scenario, tmp_path: Path) -> None:
+    shots = REPO / ".run"
+    shots.mkdir(exist_ok=True)
+    screenshot = shots / "alert-charts.png"
+    screenshot.unlink(missing_ok=True)
+    with headless_chromium(tmp_path) as browser_dir:
+        dom, errors = asyncio.run(_hover_charts(browser_dir, scenario.web + "/", screenshot))
+    assert not errors, errors
+    assert dom["ready"] == "1"
+    charts = {c["rule"]: c for c in dom["charts"]}
+    assert sorted(charts) == sorted(rule for rule, *_ in CHARTED)  # the records without a period have none
+    gross, vix = charts["gross_leverage_percentile"], charts["vix_below_17"]
+    assert gross["count"] == gross["points"] == 27  # 26 weeks before the note's week, and the week itself
+    assert vix["count"] == vix["points"] > 60
+    assert gross["fired"] == vix["fired"] == 1
+    assert gross["period"] == "week ending 2025-06-06" and vix["period"] == "2025-06-06"
+    assert "week ending 2025-06-06" in dom["periods"] and "2025-06-06" in dom["periods"]
+    # the tooltips: the period and the value as the desk's note spells them (210.6 %, the VIX at 16.77)
+    gross_tip, vix_tip = dom["tips"]["gross_leverage_percentile"], dom["tips"]["vix_below_17"]
+    assert gross_tip["hover"] == vix_tip["hover"] == NOTE_WEEK.isoformat()
+    assert gross_tip["text"].splitlines()[0] == "week ending 2025-06-06: 210.6%"
+    assert "5th–95th percentile over 3 years" in gross_tip["text"]
+    assert vix_tip["text"].splitlines()[0] == "2025-06-06: 16.77"
+    png = screenshot.read_bytes()
+    assert png[:8] == b"\x89PNG\r\n\x1a\n" and len(png) > 10_000
+    key = dedup_key("vix_below_17", {"symbol": "VIX"}, NOTE_WEEK)
+    with urllib.request.urlopen(f"{scenario.web}/charts/{key}.png", timeout=30) as response:
+        assert response.headers["Content-Type"].startswith("image/png")
+        assert response.read()[:8] == b"\x89PNG\r\n\x1a\n"

@@ -23,11 +23,12 @@
 
   function renderAlerts(alerts) {
     const tbody = document.getElementById("alerts-body");
-    if (!alerts.length) { emptyRow(tbody, 5, "no alerts yet"); return; }
+    if (!alerts.length) { emptyRow(tbody, 6, "no alerts yet"); return; }
     const rows = alerts.map((a) => {
       const tr = document.createElement("tr");
       tr.className = "alert " + (a.severity || "");
       tr.dataset.rule = a.rule || "";
+      cell(tr, a.period_text || "").className = "period";
       cell(tr, String(a.fired_at || "").slice(0, 19));
       cell(tr, a.severity || "");
       cell(tr, a.rule || "");
