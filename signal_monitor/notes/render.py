@@ -88,8 +88,9 @@ def _mrkdwn(value: str) -> str:
 
 def slack_blocks(note: Note) -> list[dict[str, Any]]:
     """Return the note as Block Kit: a header (the title), the headline, one section per heading, a context line."""
+    title = note.title + (f" (revised, revision {note.revision})" if note.revision > 1 else "")
     blocks: list[Block] = [
-        HeaderBlock(text=PlainTextObject(text=_truncate(note.title, MAX_HEADER_TEXT), emoji=False)),
+        HeaderBlock(text=PlainTextObject(text=_truncate(title, MAX_HEADER_TEXT), emoji=False)),
         SectionBlock(text=MarkdownTextObject(text=_truncate(f"*{_mrkdwn(note.headline)}*", MAX_SECTION_TEXT))),
     ]
     room = MAX_BLOCKS - len(blocks) - 1
