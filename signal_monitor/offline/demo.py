@@ -42,6 +42,7 @@ class DemoResult:
     produced: dict[str, int] = field(default_factory=dict)
     note_week: str = ""
     note: str = ""  #: the note's week as Markdown, as the worker stored it ("" when it stored none)
+    note_json: dict[str, Any] = field(default_factory=dict)  #: the same note as data (headline, sections, claims)
     note_path: Path | None = None
     seconds: float = 0.0
 
@@ -231,6 +232,7 @@ def _print_note(console: Console, redis_url: str, prefix: str, result: DemoResul
         console.print(f"\n[bold red]the worker stored no note for the week ending {week.isoformat()}[/]")
         return
     result.note = markdown(note)
+    result.note_json = json.loads(note.model_dump_json())
     result.note_path = workdir / f"note-{week.isoformat()}.md"
     result.note_path.write_text(result.note, encoding="utf-8")
     console.print()
