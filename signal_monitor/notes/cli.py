@@ -36,7 +36,7 @@ def note(week: date, fmt: str, as_json: bool) -> None:
     has removed it), and compose it again on each correction. A week without a stored note (no
     weekly rule fired in it) is composed here from those kept alerts, with the rules of
     SM_RULES_PATH. Only when neither exists (alerts of workers older than the note) is it composed
-    from the recent-alerts list, which ``alerts list`` reads: that list is capped at the last
+    from the recent-alerts list, which 'alerts list' reads: that list is capped at the last
     RECENT_ALERTS_MAX alerts of every week and also holds provisional and superseded revisions,
     so it is a fallback, said so on stderr, not the truth of a week.
     """

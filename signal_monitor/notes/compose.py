@@ -86,11 +86,12 @@ class Note(BaseModel):
         return f"Positioning note, week ending {self.week.isoformat()}"
 
     def digest(self) -> str:
-        """Return a digest of what the note says (headline and claims), the same for the same content."""
+        """Return a digest of what the note says (headline and claims' texts): a correction that leaves every
+        text as it was does not change it."""
         body = {
             "week": self.week.isoformat(),
             "headline": self.headline,
-            "sections": [[s.key, [[c.rule, scope_key(c.scope), c.revision, c.text] for c in s.claims]] for s in self.sections],
+            "sections": [[s.key, [[c.rule, scope_key(c.scope), c.carried, c.text] for c in s.claims]] for s in self.sections],
         }
         return hashlib.sha1(json.dumps(body, sort_keys=True).encode()).hexdigest()[:16]
 

@@ -170,4 +170,7 @@ async def test_the_notebook_composes_at_the_weeks_close_and_again_only_when_it_c
     assert (await book.stored(WEEK)) == sent[1]
     await book.take([make_alert("hf_net_buying_streak", HF, text="stale", revision=1)])  # an older revision
     assert len(sent) == 2
+    same = make_alert("hf_net_buying_streak", HF, text="Net buying for the 4th week.", revision=3)
+    await book.take([same])  # a correction whose text is unchanged: the note says the same, nothing is sent
+    assert len(sent) == 2
     assert await state.note_weeks() == [WEEK]
