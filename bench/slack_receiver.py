@@ -6,8 +6,10 @@ It speaks the two contracts the monitor posts to (``signal_monitor.delivery.slac
 * incoming webhooks, ``POST /services/<team>/B<worker>/<secret>``: 200 ``ok`` when posted;
   any other ``/services/`` path: 404 ``no_service``, as Slack answers an unknown hook;
 * the Web API, ``POST /api/chat.postMessage`` (bearer token, JSON body with the
-  message metadata that carries the outbox id) and ``GET /api/conversations.history``
-  (the channel's posted messages with their metadata, newest first).
+  message metadata that carries the outbox id), ``POST /api/chat.update`` (changes the
+  posted message of a ``ts`` in place; ``message_not_found`` for an unknown one) and
+  ``GET /api/conversations.history`` (the channel's posted messages with their metadata,
+  newest first).
 
 Modes (``set_mode``): ``ok``; ``429`` (rate limited, with ``Retry-After``); ``500`` (a
 server error: nothing posted); and ``down`` (``stop()``: the listener is closed, so a
@@ -51,7 +53,7 @@ class Request:
     """One request the receiver answered."""
 
     at: float
-    kind: str  # webhook | bot | history
+    kind: str  # webhook | bot | update | history
     worker: str
     status: int
     posted: bool
@@ -208,6 +210,8 @@ class SlackReceiver:
                 self._webhook(handler, raw, mode, now, worker, stamp)
         elif url.path == "/api/chat.postMessage":
             self._post_message(handler, raw, mode, now, stamp)
+        elif url.path == "/api/chat.update":
+            self._update(handler, raw, mode, now)
         elif url.path == "/api/conversations.history":
             params = {k: v[-1] for k, v in parse_qs(url.query).items()}
             if method == "POST" and raw:
@@ -278,10 +282,40 @@ class SlackReceiver:
             return
         with self.lock:
             ts = f"{max(now, float(self.channel[-1]['ts']) + 1e-6) if self.channel else now:.6f}"
-            self.channel.append({"ts": ts, "text": body.get("text", ""), "metadata": body.get("metadata")})
+            self.channel.append(
+                {"ts": ts, "text": body.get("text", ""), "blocks": body.get("blocks"), "metadata": body.get("metadata")}
+            )
             self.requests.append(Request(now, "bot", worker, 200, True, keys, outbox_id))
         self._posted("bot", worker, raw, stamp)
         reply = {"ok": True, "channel": self.channel_id, "ts": ts}
+        self._reply(handler, 200, "application/json", json.dumps(reply).encode())
+
+    def _update(self, handler: BaseHTTPRequestHandler, raw: bytes, mode: str, now: float) -> None:
+        token = handler.headers.get("Authorization", "").removeprefix("Bearer ").strip()
+        if not token.startswith(self.token_prefix):
+            self._reply(handler, 200, "application/json", json.dumps({"ok": False, "error": "invalid_auth"}).encode())
+            return
+        worker = token.removeprefix(self.token_prefix)
+        body = _json(raw)
+        keys = message_keys(body)
+
+        def record(status: int, posted: bool = False) -> None:
+            with self.lock:
+                self.requests.append(Request(now, "update", worker, status, posted, keys))
+
+        if self._fault(handler, mode, api=True, record=record) is not None:
+            return
+        ts = str(body.get("ts", ""))
+        with self.lock:
+            found = next((m for m in self.channel if m["ts"] == ts), None)
+            if found is not None:
+                found.update(text=body.get("text", ""), blocks=body.get("blocks"), edited=True)
+        if found is None:
+            record(200)
+            reply: dict[str, Any] = {"ok": False, "error": "message_not_found"}
+        else:
+            record(200, True)
+            reply = {"ok": True, "channel": self.channel_id, "ts": ts}
         self._reply(handler, 200, "application/json", json.dumps(reply).encode())
 
     def _history(self, handler: BaseHTTPRequestHandler, params: dict[str, str], mode: str, now: float) -> None:

@@ -28,6 +28,7 @@ from signal_monitor.config.settings import Settings
 from signal_monitor.delivery.dispatcher import DeliveryOptions, Dispatcher, SlackDefaults
 from signal_monitor.delivery.slack import ChartSource
 from signal_monitor.delivery.routing import load_routes
+from signal_monitor.notes.notebook import Notebook
 from signal_monitor.rules.alert import Alert
 from signal_monitor.rules.engine import RuleEngine
 from signal_monitor.rules.model import RuleSet, load_rules
@@ -145,6 +146,7 @@ def create_app(settings: Settings, *, rules: RuleSet | None = None) -> MonitorAp
         dispatcher.routes.check_rule_ids(rule.id for rule in engine.rules)
     dlq_topic = settings.topic("dlq")
     alerts_topic = settings.topic("alerts")
+    notebook = Notebook(state, rules, on_note=dispatcher.submit_note if dispatcher is not None else None)
     stats = IngestStats()
 
     async def send_dead_letters(letters: Sequence[DeadLetter]) -> None:
@@ -163,6 +165,7 @@ def create_app(settings: Settings, *, rules: RuleSet | None = None) -> MonitorAp
             observe_alert_latency((datetime.now(timezone.utc) - alert.fired_at).total_seconds())
             await remember_alert(state.client, settings.key_prefix, body)
             log.info("alert %s %s: %s", alert.rule, alert.period_end.isoformat(), alert.text)
+        await notebook.take(alerts)  # the week's note: final alerts only; composed at the week's close, stored
         for alert in alerts:
             # in the outbox and on the topic: a close taken over from here on does not hand it on again
             # (see PeriodCloser._hand_on); marked any earlier, a worker lost in between loses its Slack post

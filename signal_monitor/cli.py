@@ -55,6 +55,7 @@ def worker(ctx: click.Context) -> None:
 
 def _register_subcommands() -> None:
     from signal_monitor.delivery.cli import outbox, routes, silence, slack
+    from signal_monitor.notes.cli import note
     from signal_monitor.offline.cli import backtest
     from signal_monitor.rules.cli import alerts, explain, rules
     from signal_monitor.status.cli import status
@@ -68,6 +69,7 @@ def _register_subcommands() -> None:
     main.add_command(routes)
     main.add_command(slack)
     main.add_command(backtest)
+    main.add_command(note)
 
 
 @main.command("create-topics")

@@ -280,3 +280,173 @@ def check_texts(alerts: Sequence[Mapping[str, Any]]) -> list[str]:
             if expected not in alert["text"]:
                 problems.append(f"{key[0]}: {expected!r} (note: {note!r}) not in {alert['text']!r}")
     return problems
+
+
+# --- the week's note ------------------------------------------------------------------------------
+
+#: The note's sections in order: (heading, the line of the desk's note it stands for).
+NOTE_HEADINGS: list[tuple[str, str]] = [
+    ("Flows", 'Hedge Funds Enter "Panic Buying" Mode'),
+    ("Sectors", "Industrial Stocks Become the Biggest Winners, Biotech Surge Continues"),
+    ("Leverage", "The trend in long-short leverage also confirms this"),
+    ("Volatility", "Technical Signal as VIX Breaks Below 17"),
+    ("Divergence and crowding", "Divergence and Misaligned Trades of Smart Money"),
+    ("Indices", "the Nasdaq has achieved over 2% gains for two consecutive weeks"),
+]
+
+#: The headline: the note's lead, (words, the note's line).
+NOTE_HEADLINE: list[tuple[str, str]] = [
+    ("Hedge funds", "hedge funds have now entered a panic buying mode"),
+    ("5th consecutive week", "with net purchases of U.S. stocks for five consecutive weeks"),
+]
+
+_SCOPE = tuple[tuple[str, str], ...]
+
+#: claim number -> (rule, scope, heading, [(words in the formatter's spelling, the note's line)]).
+#: All 20 claims of the note; claim 11 (the record) is of a week a few weeks before the note's.
+NOTE_CLAIMS: dict[int, tuple[str, _SCOPE, str, list[tuple[str, str]]]] = {
+    1: ("hf_net_buying_streak", (("fund_type", "hedge_fund"),), "Flows", [
+        ("Hedge funds", "hedge funds ... net buying U.S. stocks for the fifth consecutive week"),
+        ("5th consecutive week", "for the fifth consecutive week"),
+    ]),
+    2: ("hf_long_short_flow_ratio", (("fund_type", "hedge_fund"),), "Flows", [
+        ("3.0 to 1", "long purchases exceeding shorts by a ratio of about 3 to 1"),
+    ]),
+    3: ("hf_flow_mix", (("fund_type", "hedge_fund"),), "Flows", [
+        ("macro products were 23%", "Macro products ... account for 23% of total net buying"),
+        ("77%", "individual stocks account for 77%"),
+    ]),
+    4: ("single_stock_net_buying_streak", (("fund_type", "hedge_fund"), ("instrument_type", "single_stock")), "Flows", [
+        ("5th consecutive week", "Net buying of individual stocks has dominated for the fifth consecutive week"),
+        ("2.2 to 1", "long purchases exceeding short sales by a ratio of 2.2 to 1"),
+    ]),
+    5: ("etf_short_covering_reversal", (("instrument_type", "etf"),), "Flows", [
+        ("up 0.2% after 3 weeks", "after three consecutive weeks of covering, short positions in U.S.-listed ETFs "
+                                  "increased by 0.2%"),
+    ]),
+    6: ("sector_breadth", (("fund_type", "hedge_fund"), ("sector", "*")), "Sectors", [
+        ("8 of 11 sectors", "Out of the 11 sectors in the U.S., 8 saw net buying"),
+        ("led by Information Technology", "led by information technology, healthcare, industrials, and energy"),
+        ("Health Care", "healthcare"),
+        ("Industrials", "industrials"),
+        ("Energy", "energy"),
+        ("Communication Services", "communication services, materials, and utilities faced net selling"),
+        ("Materials", "materials"),
+        ("Utilities", "utilities"),
+    ]),
+    7: ("sector_net_buying_high", (("fund_type", "hedge_fund"), ("sector", "Industrials")), "Sectors", [
+        ("Industrials", "Net buying of U.S. industrial stocks by hedge funds has reached a new high"),
+        ("$2.41B", "SIGNALS.md: Industrials: hedge-fund net buying of $2.41 B"),
+        ("3.7 to 1", "long purchases exceeding shorts by a ratio of 3.7 to 1"),
+    ]),
+    8: ("sector_long_buying_high", (("fund_type", "hedge_fund"), ("sector", "Industrials")), "Sectors", [
+        ("Industrials: hedge-fund long buys", "nominal long buying of U.S. industrial stocks"),
+        ("the highest since 2021-", "reached its highest level in nearly four years"),
+    ]),
+    9: ("sector_net_buying_streak", (("fund_type", "hedge_fund"), ("sector", "Health Care")), "Sectors", [
+        ("Health Care", "Hedge funds have net bought U.S. healthcare stocks"),
+        ("6th consecutive week", "for the sixth consecutive week"),
+    ]),
+    10: ("subindustry_ls_ratio_extreme", (("sub_industry", "Biotechnology"),), "Sectors", [
+        ("Biotechnology: long/short ratio of 3.83", "the long-to-short ratio of U.S. biotechnology stocks has now "
+                                                   "reached 3.83"),
+        ("86th percentile over 5 years", "at the 86th percentile over the past five years"),
+    ]),
+    11: ("gross_leverage_record", (("strategy", "fundamental_long_short"),), "Leverage", [
+        ("gross leverage of 215%", "recently hit a historical high of 215%"),
+        ("a record", "a historical high"),
+    ]),
+    12: ("gross_leverage_largest_drop", (("strategy", "fundamental_long_short"),), "Leverage", [
+        ("210.6%", "now down 2.5% to 210.6%"),
+        ("down 2.5 points from 213.1%", "down 2.5% (SIGNALS.md: 2.5 points, from 213.1 %)"),
+        ("the largest one-week decline since 2025-04-", "the largest single-week decline since early April"),
+    ]),
+    13: ("gross_leverage_percentile", (("strategy", "fundamental_long_short"),), "Leverage", [
+        ("97th percentile over 3 years", "in the 97th percentile over three years"),
+    ]),
+    14: ("net_leverage_rising_streak", (("strategy", "fundamental_long_short"),), "Leverage", [
+        ("net leverage of 51.2%", "the net long-short leverage ratio has risen ... to 51.2%"),
+        ("4th consecutive week", "for the fourth consecutive week"),
+        ("+0.9 points", "by 0.9% (SIGNALS.md: leverage changes are in percentage points)"),
+        ("38th percentile over 3 years", "(38th percentile over three years)"),
+    ]),
+    15: ("ls_ratio_percentile", (("strategy", "fundamental_long_short"),), "Leverage", [
+        ("long/short ratio of 1.642", "the long-short ratio has rebounded 1.5% to 1.642"),
+        ("8th percentile over 3 years", "(8th percentile over three years)"),
+    ]),
+    16: ("vix_below_17", (("symbol", "VIX"),), "Volatility", [
+        ("The VIX closed at 16.77", "The VIX fear index closed below 17"),
+        ("below 17 for the first time since 2025-02-", "for the first time this week ... since February"),
+    ]),
+    17: ("vix_futures_positioning_streak", (("series", "cftc_vix_futures_net"),), "Volatility", [
+        ("CFTC VIX futures net positioning", "According to CFTC data, ... institutional positions in VIX index futures"),
+        ("5th consecutive week", "have decreased for five consecutive weeks"),
+        ("-$14.3M over the streak", "with a total reduction of $14.3 million"),
+    ]),
+    18: ("fund_type_divergence", (("fund_type", "long_only"),), "Divergence and crowding", [
+        ("Long-only funds: net buying of -$3.00B", "Pure long strategy funds net sold $3 billion"),
+        ("while hedge funds were at", "while hedge funds remained roughly flat"),
+    ]),
+    19: ("crowding_spread", (("symbol", "HF_VIP"),), "Divergence and crowding", [
+        ("The hedge-fund VIP basket", "Goldman Sachs' hedge fund VIP basket"),
+        ("lagging the most-short basket", "underperforming the most short basket"),
+        ("by 8 points", "by 8% (a difference of two returns: percentage points)"),
+    ]),
+    20: ("index_weekly_gain_streak", (("symbol", "NDX"),), "Indices", [
+        ("The Nasdaq 100 gained", "the Nasdaq has achieved over 2% gains for two consecutive weeks"),
+        ("2nd consecutive week", "for two consecutive weeks"),
+        ("30.2% above its 1-year low", "rising about 30% from its lows"),
+        ("below its high", "nearing historical highs"),
+    ]),
+}
+
+#: Claim 16 has two rules: the new low since February is a second finding of the same claim.
+NOTE_CLAIM_16B: tuple[str, _SCOPE, str, list[tuple[str, str]]] = (
+    "vix_low_since", (("symbol", "VIX"),), "Volatility", [
+        ("the lowest since 2025-02-", "hitting a new low since February"),
+    ],
+)
+
+
+def check_note(note: Mapping[str, Any]) -> list[str]:
+    """Return every way the week's note (its JSON) differs from the desk's note; empty when they match.
+
+    It must have the note's headings in order, a headline naming the lead claim, every claim once,
+    under its heading, with the note's figures, and no claim beyond the note's.
+    """
+    problems: list[str] = []
+    if note.get("week") != NOTE_WEEK:
+        problems.append(f"the note is of the week ending {note.get('week')}, not {NOTE_WEEK}")
+    headings = [s["title"] for s in note.get("sections", [])]
+    if headings != [h for h, _ in NOTE_HEADINGS]:
+        problems.append(f"headings {headings} are not the note's {[h for h, _ in NOTE_HEADINGS]}")
+    for words, line in NOTE_HEADLINE:
+        if words not in note.get("headline", ""):
+            problems.append(f"headline: {words!r} (note: {line!r}) not in {note.get('headline')!r}")
+    found: dict[tuple[str, _SCOPE], list[tuple[str, Mapping[str, Any]]]] = {}
+    for section in note.get("sections", []):
+        for claim in section["claims"]:
+            found.setdefault((claim["rule"], tuple(sorted(claim["scope"].items()))), []).append((section["title"], claim))
+    expected = {(rule, scope): (n, heading, words) for n, (rule, scope, heading, words) in NOTE_CLAIMS.items()}
+    rule, scope, heading, words = NOTE_CLAIM_16B
+    expected[(rule, scope)] = (16, heading, words)
+    for key, (n, heading, words) in sorted(expected.items(), key=lambda kv: kv[1][0]):
+        got = found.get(key, [])
+        if len(got) != 1:
+            problems.append(f"claim {n} ({key[0]}) is in the note {len(got)} times, not once")
+            continue
+        where, claim = got[0]
+        if where != heading:
+            problems.append(f"claim {n} ({key[0]}) is under {where!r}, not {heading!r}")
+        for expected_words, line in words:
+            if expected_words not in claim["text"]:
+                problems.append(f"claim {n} ({key[0]}): {expected_words!r} (note: {line!r}) not in {claim['text']!r}")
+        own_week = claim["period_end"] == NOTE_WEEK
+        if key[0] == RECORD_RULE:
+            if own_week or not claim.get("carried"):
+                problems.append(f"claim {n} ({key[0]}): the record must be carried from a week before the note's")
+        elif not own_week:
+            problems.append(f"claim {n} ({key[0]}) is of {claim['period_end']}, not of the note's week")
+    for key in sorted(set(found) - set(expected)):
+        problems.append(f"the note says more than the desk's note: {key}")
+    return problems

@@ -7,7 +7,7 @@ from collections.abc import Sequence
 from rich.console import Console
 from rich.markup import escape
 
-from signal_monitor.delivery.slack import LeaseCheck, Outcome, alert_figures
+from signal_monitor.delivery.slack import LeaseCheck, Outcome, SlackMessage, alert_figures
 from signal_monitor.rules.alert import Alert
 
 STYLES = {"critical": "bold red", "warning": "bold yellow", "info": "bold cyan"}
@@ -39,6 +39,14 @@ class ConsoleSender:
             self.console.print(f"[bold]── {escape(title or f'{len(alerts)} alerts')} ──[/]")
         for alert in alerts:
             self.print_alert(alert)
+        return Outcome.ok()
+
+    async def post_note(
+        self, message: SlackMessage, *, outbox_id: str, replace: tuple[str, str] | None = None,
+        lease: LeaseCheck | None = None,
+    ) -> Outcome:
+        """Print the week's note (its plain text, carried in the message's fallback)."""
+        self.console.print(escape(message.text))
         return Outcome.ok()
 
     def print_alert(self, alert: Alert) -> None:

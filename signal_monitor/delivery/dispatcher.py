@@ -37,6 +37,7 @@ from signal_monitor.config.settings import Settings
 from signal_monitor.delivery.console import ConsoleSender
 from signal_monitor.delivery.inhibition import Inhibitor
 from signal_monitor.delivery.keys import migrate_legacy_keys
+from signal_monitor.delivery.note import admit_note
 from signal_monitor.delivery.outbox import Outbox
 from signal_monitor.delivery.routing import Receiver, RouteFileError, Routes
 from signal_monitor.delivery.silences import SilenceStore
@@ -45,6 +46,7 @@ from signal_monitor.delivery.stages.admission import Admission
 from signal_monitor.delivery.stages.grouping import Grouping
 from signal_monitor.delivery.stages.guard import guarded
 from signal_monitor.delivery.stages.sending import Sending
+from signal_monitor.notes.compose import Note
 from signal_monitor.rules.alert import Alert
 
 log = logging.getLogger("signal_monitor.delivery")
@@ -242,6 +244,18 @@ class Dispatcher:
     async def _submit(self, alerts: list[Alert]) -> None:
         await self._check_layout()
         await self.admission.admit(alerts)
+
+    async def submit_note(self, note: Note) -> None:
+        """Queue the week's note for its route's receiver (``delivery.note``): once per content of the note."""
+        try:
+            await guarded(self._submit_note(note))
+        finally:
+            self._submits += 1
+            self._nudge()
+
+    async def _submit_note(self, note: Note) -> None:
+        await self._check_layout()
+        await admit_note(self.outbox, self.routes, note, claim_ttl_s=self.options.claim_ttl_s, now=self.clock())
 
     def _nudge(self) -> None:
         """Wake ``run`` now rather than at its next poll."""

@@ -329,11 +329,12 @@ class Outcome:
     uncertain: bool = False
     detail: str = ""
     channel_id: str | None = None
+    ts: str | None = None  #: the posted message's timestamp (Web API): what chat.update needs to change it
 
     @classmethod
-    def ok(cls, status: int = 200, channel_id: str | None = None) -> Outcome:
+    def ok(cls, status: int = 200, channel_id: str | None = None, ts: str | None = None) -> Outcome:
         """Return a success."""
-        return cls("ok", "ok", status, channel_id=channel_id)
+        return cls("ok", "ok", status, channel_id=channel_id, ts=ts)
 
 
 def retry_after_seconds(headers: Mapping[str, str] | None, *, now: float | None = None) -> float | None:
@@ -378,14 +379,14 @@ def classify_webhook(status: int, body: str, headers: Mapping[str, str] | None =
 
 
 def classify_api(status: int, data: Mapping[str, Any] | None, headers: Mapping[str, str] | None = None) -> Outcome:
-    """Classify a Web API (chat.postMessage) answer: ok, retry or permanent with Slack's ``error``."""
+    """Classify a Web API (chat.postMessage, chat.update) answer: ok, retry or permanent with Slack's ``error``."""
     if status == 429 or (data and data.get("error") == "ratelimited"):
         return Outcome("retry", "rate_limited", status, retry_after_seconds(headers))
     if status >= 500 or status == 408:
         return Outcome("retry", f"http_{status}", status, retry_after_seconds(headers), uncertain=status != 503)
     if data and data.get("ok") is True and status == 200:
-        channel = data.get("channel")
-        return Outcome.ok(200, channel if isinstance(channel, str) else None)
+        channel, ts = data.get("channel"), data.get("ts")
+        return Outcome.ok(200, channel if isinstance(channel, str) else None, ts if isinstance(ts, str) else None)
     error = str(data.get("error")) if data and data.get("error") else f"http_{status}"
     if error in TRANSIENT_API_ERRORS:
         return Outcome("retry", error, status, retry_after_seconds(headers), uncertain=True)
@@ -462,6 +463,14 @@ class Sender(Protocol):
 
         With ``lease``, nothing is posted once it says the lease is lost (the outcome's reason is ``LEASE_LOST``).
         """
+        ...
+
+    async def post_note(
+        self, message: SlackMessage, *, outbox_id: str, replace: tuple[str, str] | None = None,
+        lease: LeaseCheck | None = None,
+    ) -> Outcome:
+        """Deliver the week's note (built by ``signal_monitor.delivery.note``); ``replace``: the (channel id, ts)
+        of the note posted before, changed in place where the destination can (a bot token)."""
         ...
 
     async def confirm(
@@ -542,7 +551,17 @@ class WebhookSender:
             from signal_monitor.charts.links import chart_url
 
             link = chart_url(self.dashboard_url, alerts[0])
-        message = build_message(alerts, title=title, chart_url=link)
+        return await self.post(build_message(alerts, title=title, chart_url=link), lease=lease)
+
+    async def post_note(
+        self, message: SlackMessage, *, outbox_id: str, replace: tuple[str, str] | None = None,
+        lease: LeaseCheck | None = None,
+    ) -> Outcome:
+        """Post a note's message; a webhook cannot change a message, so a revised note is posted anew."""
+        return await self.post(message, lease=lease)
+
+    async def post(self, message: SlackMessage, *, lease: LeaseCheck | None = None) -> Outcome:
+        """Post a built message to the webhook and classify the answer (nothing once ``lease`` is lost)."""
         if await _lease_lost(lease, self.label, "posting"):
             return _lost()
         _keep_alive(self._client)
@@ -608,20 +627,51 @@ class BotSender:
         self, alerts: Sequence[Alert], *, outbox_id: str, title: str | None = None, lease: LeaseCheck | None = None
     ) -> Outcome:
         """Post the message of ``alerts`` to the channel and classify the answer (nothing once ``lease`` is lost)."""
-        message = build_message(alerts, title=title)
+        return await self.post(build_message(alerts, title=title), outbox_id=outbox_id, lease=lease)
+
+    async def post_note(
+        self, message: SlackMessage, *, outbox_id: str, replace: tuple[str, str] | None = None,
+        lease: LeaseCheck | None = None,
+    ) -> Outcome:
+        """Post a note's message, or with ``replace`` (channel id, ts of the note posted before) change it in place.
+
+        A message Slack no longer has (deleted) is posted anew.
+        """
+        if replace is None:
+            return await self.post(message, outbox_id=outbox_id, lease=lease)
+        channel, ts = replace
+        outcome = await self.post(message, outbox_id=outbox_id, lease=lease, update=(channel, ts))
+        if outcome.kind == "permanent" and outcome.reason in ("message_not_found", "cant_update_message"):
+            log.warning("%s: the note posted before (ts %s) cannot be changed (%s); posting it anew",
+                        self.label, ts, outcome.reason)
+            return await self.post(message, outbox_id=outbox_id, lease=lease)
+        return outcome
+
+    async def post(
+        self, message: SlackMessage, *, outbox_id: str, lease: LeaseCheck | None = None,
+        update: tuple[str, str] | None = None,
+    ) -> Outcome:
+        """Post a built message with chat.postMessage (chat.update of (channel, ts) with ``update``); classify the answer."""
         if await _lease_lost(lease, self.label, "posting"):
             return _lost()
         _keep_alive(self._client)
+        metadata = {"event_type": METADATA_EVENT, "event_payload": {"outbox_id": outbox_id}}
         try:
             async with asyncio.timeout(self.timeout):
-                response = await self._client.chat_postMessage(
-                    channel=self.channel,
-                    text=message.text,
-                    blocks=message.blocks,
-                    attachments=message.attachments or None,
-                    unfurl_links=False,
-                    metadata={"event_type": METADATA_EVENT, "event_payload": {"outbox_id": outbox_id}},
-                )
+                if update is not None:
+                    response = await self._client.chat_update(
+                        channel=update[0], ts=update[1], text=message.text, blocks=message.blocks,
+                        attachments=message.attachments or None, metadata=metadata,
+                    )
+                else:
+                    response = await self._client.chat_postMessage(
+                        channel=self.channel,
+                        text=message.text,
+                        blocks=message.blocks,
+                        attachments=message.attachments or None,
+                        unfurl_links=False,
+                        metadata=metadata,
+                    )
         except asyncio.CancelledError:
             raise
         except SlackApiError as exc:

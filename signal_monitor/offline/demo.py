@@ -2,8 +2,9 @@
 
 It generates the seeded data set, backfills its history into Redis, streams the
 four weeks up to the note's week through Kafka as individual events, runs a
-worker process on them, prints each alert as it fires and a summary of the
-state, then stops what it started.
+worker process on them, prints each alert as it fires, a summary of the state
+and the note the worker composed for the note's week (also written to
+``<workdir>/note-<week>.md``), then stops what it started.
 """
 
 from __future__ import annotations
@@ -40,6 +41,9 @@ class DemoResult:
     dead_letters: int = 0
     produced: dict[str, int] = field(default_factory=dict)
     note_week: str = ""
+    note: str = ""  #: the note's week as Markdown, as the worker stored it ("" when it stored none)
+    note_json: dict[str, Any] = field(default_factory=dict)  #: the same note as data (headline, sections, claims)
+    note_path: Path | None = None
     seconds: float = 0.0
 
 
@@ -202,9 +206,38 @@ def run_demo(
         dlq.close()
         _print_summary(console, client, demo.key_prefix, result, target)
         client.close()
+        _print_note(console, redis_url, demo.key_prefix, result, target, workdir)
     result.seconds = time.monotonic() - started
     console.print(f"\ndone in {result.seconds:.0f} s")
     return result
+
+
+def _print_note(console: Console, redis_url: str, prefix: str, result: DemoResult, week: date, workdir: Path) -> None:
+    """Print the note the worker stored for ``week`` and write it to ``<workdir>/note-<week>.md``."""
+    import asyncio
+
+    from signal_monitor.notes.notebook import Notebook
+    from signal_monitor.notes.render import markdown
+    from signal_monitor.state.redis import RedisState
+
+    async def read() -> Any:
+        state = RedisState.from_url(redis_url, prefix=prefix)
+        try:
+            return await Notebook(state, None).stored(week)
+        finally:
+            await state.close()
+
+    note = asyncio.run(read())
+    if note is None:
+        console.print(f"\n[bold red]the worker stored no note for the week ending {week.isoformat()}[/]")
+        return
+    result.note = markdown(note)
+    result.note_json = json.loads(note.model_dump_json())
+    result.note_path = workdir / f"note-{week.isoformat()}.md"
+    result.note_path.write_text(result.note, encoding="utf-8")
+    console.print()
+    console.rule(f"the note of the week ending {week.isoformat()} ({result.note_path})")
+    console.print(escape(result.note), highlight=False, soft_wrap=True)
 
 
 def _point(client: Any, prefix: str, sid: str, period: date) -> float | None:

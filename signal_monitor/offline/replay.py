@@ -80,8 +80,13 @@ async def replay(
     lateness_s: float = 7 * 86400,
     grace_s: float = 300.0,
     max_message_bytes: int = 1024 * 1024,
+    notebook: Any = None,
 ) -> ReplaySummary:
-    """Feed ``(kind, events)`` inputs through ingestion, period close and the rules; return what happened."""
+    """Feed ``(kind, events)`` inputs through ingestion, period close and the rules; return what happened.
+
+    ``notebook`` (a :class:`signal_monitor.notes.notebook.Notebook` on the same state): given every
+    alert as the worker gives it, so each week's note is composed and stored in ``state`` as it closes.
+    """
     summary = ReplaySummary()
     topic_prefix = state.topic_prefix
     merged: list[tuple[float, int, str, bytes]] = []
@@ -97,6 +102,8 @@ async def replay(
 
     async def collect_alerts(alerts: Sequence[Any]) -> None:
         summary.alerts.extend(alerts)
+        if notebook is not None:
+            await notebook.take(alerts)
 
     closer = PeriodCloser(
         state,

@@ -20,6 +20,7 @@ from pydantic import BaseModel, ConfigDict, Field, SerializeAsAny, ValidationErr
 
 from signal_monitor.config.yamlfile import load_yaml
 from signal_monitor.errors import RuleFileError
+from signal_monitor.notes.section import DEFAULT_PLACEMENT, NotePlacement
 from signal_monitor.periods import Granularity
 from signal_monitor.rules.kinds import KINDS, KindParams, SeriesRef
 from signal_monitor.rules.names import BASE_FIELDS, NO_NAMES, DisplayNames
@@ -94,6 +95,7 @@ class Rule(BaseModel):
     message: str | None = None
     cooldown: int = Field(default=0, ge=0, description="Periods kept quiet after an alert, per scope.")
     names: DisplayNames = Field(default=NO_NAMES, description="The file's names section: how scope values read.")
+    note: NotePlacement = Field(default=DEFAULT_PLACEMENT, description="Its section and rank in the week's note.")
 
     @property
     def wildcards(self) -> tuple[str, ...]:
@@ -171,6 +173,7 @@ class _RuleSpec(BaseModel):
     labels: dict[str, str] = Field(default_factory=dict)
     message: str | None = None
     cooldown: int = Field(default=0, ge=0)
+    note: NotePlacement = DEFAULT_PLACEMENT
 
 
 # --- loading ------------------------------------------------------------------------
@@ -410,6 +413,7 @@ class _Builder:
             message=spec.message,
             cooldown=spec.cooldown,
             names=self.names,
+            note=spec.note,
         )
 
     def template(self, message: str, spec: _RuleSpec, checks: tuple[Check, ...]) -> None:

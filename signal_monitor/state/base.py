@@ -274,6 +274,30 @@ class State(abc.ABC):
     async def mark_emitted(self, key: str, *, ttl_s: float) -> None:
         """Record that the alert ``key`` was handed on (on the topic); never refused, since it is a fact."""
 
+    # --- the week's note ---------------------------------------------------------------
+    #
+    # Per week (its Friday): the final alerts handed on whose period ends in it, one entry per rule,
+    # scope and period holding its highest revision, and the note composed from them (JSON).
+    @abc.abstractmethod
+    async def record_note_alert(self, week: date, key: str, alert_json: str, *, revision: int) -> bool:
+        """Keep ``alert_json`` under ``key`` of ``week`` unless a higher revision is kept; True when kept."""
+
+    @abc.abstractmethod
+    async def note_alerts(self, week: date) -> list[str]:
+        """Return the alerts kept for ``week`` (JSON), in no particular order."""
+
+    @abc.abstractmethod
+    async def put_note(self, week: date, note_json: str) -> None:
+        """Store the note of ``week`` (replacing the one stored)."""
+
+    @abc.abstractmethod
+    async def get_note(self, week: date) -> str | None:
+        """Return the stored note of ``week`` (JSON), None when there is none."""
+
+    @abc.abstractmethod
+    async def note_weeks(self) -> list[date]:
+        """Return the weeks that have a stored note, oldest first."""
+
     # --- lifecycle --------------------------------------------------------------------
     async def ping(self) -> float:
         """Return the round-trip time to the store in seconds."""

@@ -75,6 +75,8 @@ class MemoryState(State):
         self._lease_seq = 0
         self._fences: dict[str, dict[str, int]] = defaultdict(dict)  # written key -> lease name -> highest token
         self._emits: dict[str, tuple[str, float]] = {}  # alert key -> ("sent" | "pending:<token>", until)
+        self._note_alerts: dict[date, dict[str, tuple[int, str]]] = defaultdict(dict)  # week -> key -> (rev, JSON)
+        self._notes: dict[date, str] = {}
 
     async def apply(self, batch: Batch) -> ApplyResult:
         """Apply a batch unless its offsets are applied already."""
@@ -272,3 +274,28 @@ class MemoryState(State):
     async def mark_emitted(self, key: str, *, ttl_s: float) -> None:
         """Record that an alert was handed on (a fact, so never refused: a later holder skips it)."""
         self._emits[key] = ("sent", self.clock() + ttl_s)
+
+    # --- the week's note ---------------------------------------------------------------
+    async def record_note_alert(self, week: date, key: str, alert_json: str, *, revision: int) -> bool:
+        """Keep the alert under ``key`` of ``week`` unless a higher revision is kept."""
+        kept = self._note_alerts[week].get(key)
+        if kept is not None and kept[0] > revision:
+            return False
+        self._note_alerts[week][key] = (revision, alert_json)
+        return True
+
+    async def note_alerts(self, week: date) -> list[str]:
+        """Return the alerts kept for ``week``."""
+        return [text for _, text in self._note_alerts.get(week, {}).values()]
+
+    async def put_note(self, week: date, note_json: str) -> None:
+        """Store the note of ``week``."""
+        self._notes[week] = note_json
+
+    async def get_note(self, week: date) -> str | None:
+        """Return the stored note of ``week``."""
+        return self._notes.get(week)
+
+    async def note_weeks(self) -> list[date]:
+        """Return the weeks with a stored note, oldest first."""
+        return sorted(self._notes)

@@ -18,6 +18,9 @@ Key layout (``P`` is the key prefix; ``{...}`` is the Redis Cluster hash tag):
 * series, tagged by series: ``P:{s:<series id>}`` (zset, score = the period's
   ordinal day, member ``<iso date>\\x1f<value>``); ``P:series`` (set of series ids).
 * rules: ``P:rule:<rule id>`` (hash scope -> JSON), ``P:claim:<key>`` (SET NX PX).
+* the week's note: ``P:note:<week>`` (the note's JSON), ``P:note:<week>:alerts`` (hash rule|scope|period ->
+  ``<revision>\\x1f<alert JSON>``, the highest revision kept), ``P:notes`` (zset of the weeks with a note,
+  score = the Friday's ordinal day). They keep no expiry: a week's note stays, as the series do.
 * leases and fencing (see ``State.lease``), in the slot of ``P:rule:__closer__`` (the closer's
   progress), so that its writes check the lease in the same script: ``{P:rule:__closer__}:lease:<name>``
   (the token, PX), ``{P:rule:__closer__}:lease-seq`` (the last token given), and the emit claims
@@ -329,6 +332,17 @@ if old then return 'again' end
 return 'new'
 """
 
+NOTE_ALERT_LUA = r"""
+-- KEYS: the week's alerts hash; ARGV: key, revision, revision .. SEP .. JSON; keeps the highest revision
+local old = redis.call('HGET', KEYS[1], ARGV[1])
+if old then
+  local rev = tonumber(string.match(old, '^(%d+)'))
+  if rev and rev > tonumber(ARGV[2]) then return 0 end
+end
+redis.call('HSET', KEYS[1], ARGV[1], ARGV[3])
+return 1
+"""
+
 #: How long a fence beside a written key lives after its last fenced write (30 days).
 FENCE_TTL_MS = 30 * 86400 * 1000
 
@@ -363,6 +377,7 @@ class RedisState(State):
         self._fenced_upsert = client.register_script(FENCED_UPSERT_LUA)
         self._fenced_hset = client.register_script(FENCED_HSET_LUA)
         self._emit = client.register_script(EMIT_LUA)
+        self._note_alert = client.register_script(NOTE_ALERT_LUA)
 
     @classmethod
     def from_url(
@@ -699,6 +714,36 @@ class RedisState(State):
         """Record that an alert was handed on (a fact, never refused)."""
         await self.client.set(f"{self._home()}:emit:{key}", "sent", px=_ms(ttl_s))
 
+    # --- the week's note -------------------------------------------------------------------
+    def _note_key(self, week: date) -> str:
+        return f"{self.prefix}:note:{week.isoformat()}"
+
+    async def record_note_alert(self, week: date, key: str, alert_json: str, *, revision: int) -> bool:
+        """Keep the alert under ``key`` of ``week`` unless a higher revision is kept (one script)."""
+        done = await self._note_alert(
+            keys=[f"{self._note_key(week)}:alerts"], args=[key, revision, f"{revision}{SEP}{alert_json}"]
+        )
+        return bool(int(done))
+
+    async def note_alerts(self, week: date) -> list[str]:
+        """Return the alerts kept for ``week``."""
+        rows = await self.client.hvals(f"{self._note_key(week)}:alerts")
+        return [_str(row).partition(SEP)[2] for row in rows]
+
+    async def put_note(self, week: date, note_json: str) -> None:
+        """Store the note of ``week`` and list the week."""
+        await self.client.set(self._note_key(week), note_json)
+        await self.client.zadd(f"{self.prefix}:notes", {week.isoformat(): week.toordinal()})
+
+    async def get_note(self, week: date) -> str | None:
+        """Return the stored note of ``week``."""
+        raw = await self.client.get(self._note_key(week))
+        return None if raw is None else _str(raw)
+
+    async def note_weeks(self) -> list[date]:
+        """Return the weeks with a stored note, oldest first."""
+        return [date.fromisoformat(_str(w)) for w in await self.client.zrange(f"{self.prefix}:notes", 0, -1)]
+
     async def ping(self) -> float:
         """Return the round-trip time in seconds."""
         t0 = time.perf_counter()
@@ -708,6 +753,10 @@ class RedisState(State):
     async def close(self) -> None:
         """Close the connection pool."""
         await self.client.aclose()
+
+
+def _str(value: str | bytes) -> str:
+    return value.decode("utf-8") if isinstance(value, bytes) else value
 
 
 def _ms(seconds: float) -> int:

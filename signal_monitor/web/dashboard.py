@@ -10,6 +10,7 @@ the workers' status, served by the worker's web server.
   (:mod:`signal_monitor.web.charts`); the page shows those of the newest alerts.
 * ``/api/flows``, ``/api/leverage``, ``/api/vix``, ``/api/alerts``, ``/api/status``:
   the same data as JSON.
+* ``/notes``, ``/notes/<week>``: the week's notes (:mod:`signal_monitor.web.notes`).
 
 The recent alerts are read from their capped Redis list
 (:mod:`signal_monitor.status.recent_alerts`).
@@ -33,6 +34,7 @@ from signal_monitor.format import fmt_money, fmt_percent, fmt_price
 from signal_monitor.series import series_id
 from signal_monitor.state.base import Point, State
 from signal_monitor.status.recent_alerts import RECENT_ALERTS_MAX, recent_alerts
+from signal_monitor.web.notes import install_notes
 
 if TYPE_CHECKING:
     from signal_monitor.rules.model import RuleSet
@@ -389,7 +391,7 @@ def render_page(
 <script src="/static/dashboard.js" defer></script>
 <script src="/static/alert_charts.js" defer></script></head>
 <body data-refresh-s="{refresh_s:g}" data-ready="0">
-<header><h1>Signal monitor</h1>
+<header><h1>Signal monitor</h1><nav><a href="/notes">notes</a></nav>
 <span class="meta">worker {E(worker_id)} · rendered {now:%Y-%m-%d %H:%M:%S} UTC</span></header>
 <main>
 <section id="flows"><h2>Net buying by sector · {E(fund)} · week ending {latest} and the {before} weeks before</h2>
@@ -519,7 +521,7 @@ def _int(query: Mapping[str, str], name: str, default: int, *, lo: int = 1, hi: 
 
 
 def install_dashboard(app: Any, dash: Dashboard) -> None:
-    """Register ``/``, ``/api/*`` and ``/static/`` of ``dash`` on the app's web server."""
+    """Register ``/``, ``/api/*``, ``/notes`` and ``/static/`` of ``dash`` on the app's web server."""
 
     async def index(self: Any, request: Any) -> Any:
         """Serve the dashboard page."""
@@ -561,4 +563,5 @@ def install_dashboard(app: Any, dash: Dashboard) -> None:
     for path, handler in (("/", index), ("/api/flows", api_flows), ("/api/leverage", api_leverage),
                           ("/api/vix", api_vix), ("/api/alerts", api_alerts), ("/api/status", api_status)):
         app.page(path, name=f"sm_{handler.__name__}")(handler)
+    install_notes(app, dash.state)
     app.web.add_static("/static/", STATIC_DIR)

@@ -8,7 +8,7 @@ from rich.console import Console
 
 from signal_monitor.config.settings import Settings
 from signal_monitor.offline.demo import run_demo
-from tests.golden import check_alerts
+from tests.golden import NOTE_WEEK, check_alerts, check_note
 
 
 def test_demo_streams_the_note_week_and_every_claim_fires(broker: str, redis_url: str, key_prefix: str, tmp_path: Path) -> None:
@@ -17,4 +17,8 @@ def test_demo_streams_the_note_week_and_every_claim_fires(broker: str, redis_url
     assert result.dead_letters == 0
     assert result.produced["trades"] > 1000 and result.produced["exposures"] > 1000
     problems = check_alerts(result.alerts)
+    assert not problems, "\n".join(problems)
+    assert result.note_path == tmp_path / "demo" / f"note-{NOTE_WEEK}.md"
+    assert result.note_path.read_text(encoding="utf-8") == result.note
+    problems = check_note(result.note_json)
     assert not problems, "\n".join(problems)

@@ -22,7 +22,9 @@ def new_message(receiver: str, route: str, alerts: list[dict[str, Any]], now: fl
 
 
 def summary(message: Mapping[str, Any]) -> str:
-    """Name a message in a log line: its rule and dedup key, or the size of its digest."""
+    """Name a message in a log line: its rule and dedup key, the size of its digest, or the note's week."""
+    if message.get("kind") == "note":
+        return f"the note of the week ending {message.get('week')}"
     alerts = message.get("alerts") or []
     if len(alerts) == 1:
         return f"{alerts[0].get('rule')} ({alerts[0].get('dedup_key')})"
@@ -30,6 +32,8 @@ def summary(message: Mapping[str, Any]) -> str:
 
 
 def rule_of(message: Mapping[str, Any]) -> str:
-    """Return the rule a message is recorded under as the last sent: its alert's, or ``digest of <n>``."""
+    """Return the rule a message is recorded under as the last sent: its alert's, ``digest of <n>`` or ``note``."""
+    if message.get("kind") == "note":
+        return "note"
     alerts = message.get("alerts") or []
     return str(alerts[0].get("rule", "")) if len(alerts) == 1 else f"digest of {len(alerts)}"

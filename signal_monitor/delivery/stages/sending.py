@@ -17,6 +17,7 @@ from typing import Any
 
 from pydantic import ValidationError
 
+from signal_monitor.delivery.note import is_note, send_note
 from signal_monitor.delivery.outbox import Outbox
 from signal_monitor.delivery.slack import LEASE_LOST, LeaseCheck, Outcome, Sender, hint
 from signal_monitor.delivery.stages.guard import STOP_GRACE_S, guarded
@@ -173,9 +174,11 @@ class Sending:
         self, dest: str, sender: Sender, alerts: list[Alert], ident: str, message: Mapping[str, Any]
     ) -> Outcome | None:
         """Send, renewing the lease meanwhile; when told to stop first, abandon the request (None: outcome unknown)."""
-        sending = asyncio.ensure_future(
-            sender.send(alerts, outbox_id=ident, title=message.get("title"), lease=self._lease_check(dest))
-        )
+        if is_note(message):  # the week's note: its own message, changed in place on a revision
+            job = send_note(self.outbox, sender, dest, ident, message, lease=self._lease_check(dest))
+        else:
+            job = sender.send(alerts, outbox_id=ident, title=message.get("title"), lease=self._lease_check(dest))
+        sending = asyncio.ensure_future(job)
         renew = self._wall() + self.lease_s / 3
         while not sending.done():
             await asyncio.wait({sending}, timeout=STOP_CHECK_S)

@@ -502,3 +502,22 @@ async def test_an_emit_claim_tells_a_later_holder_whether_the_alert_was_handed_o
     # recording a hand-on is a fact: never refused, even from the holder that lost the lease
     with fenced(first):
         await state.mark_emitted("b", ttl_s=60)
+
+
+async def test_the_week_keeps_the_highest_revision_of_each_alert_and_its_note(state: State) -> None:
+    from datetime import date
+
+    week, other = date(2025, 6, 6), date(2025, 5, 30)
+    key = "vix_below_17|symbol=VIX|2025-06-06"
+    assert await state.record_note_alert(week, key, '{"revision": 2}', revision=2)
+    assert not await state.record_note_alert(week, key, '{"revision": 1}', revision=1)  # an older one arrives late
+    assert await state.record_note_alert(week, key, '{"revision": 2, "again": true}', revision=2)  # handed on again
+    assert await state.record_note_alert(week, "hf|fund_type=hedge_fund|2025-06-06", '{"x": "a\x1fb"}', revision=1)
+    assert sorted(await state.note_alerts(week)) == ['{"revision": 2, "again": true}', '{"x": "a\x1fb"}']
+    assert await state.note_alerts(other) == []
+    assert await state.get_note(week) is None and await state.note_weeks() == []
+    await state.put_note(week, '{"week": "2025-06-06", "revision": 1}')
+    await state.put_note(other, '{"week": "2025-05-30"}')
+    await state.put_note(week, '{"week": "2025-06-06", "revision": 2}')
+    assert await state.get_note(week) == '{"week": "2025-06-06", "revision": 2}'
+    assert await state.note_weeks() == [other, week]

@@ -99,5 +99,6 @@ def test_the_page_escapes_alert_text_and_links_its_assets() -> None:
     )
     assert "<script>alert(1)</script>" not in page and "&lt;script&gt;" in page and "w&lt;1&gt;" in page
     assert '/static/dashboard.js' in page and '/static/dashboard.css' in page
+    assert '<a href="/notes">notes</a>' in page  # the week's notes (web/notes.py)
     for asset in ("dashboard.js", "dashboard.css"):
         assert (Path(__file__).resolve().parents[3] / "signal_monitor" / "web" / "static" / asset).is_file()

@@ -24,3 +24,4 @@ def test_install_web_registers_nothing_when_the_web_server_is_off(tmp_path: Path
     assert app.context.installed.dashboard is dashboard  # installed once
     paths = {view.view_path for view in app.web.views.values()}
     assert {"/", "/metrics", "/api/status", "/api/flows", "/api/leverage", "/api/vix", "/api/alerts"} <= paths
+    assert {"/notes", "/notes/{week}"} <= paths
