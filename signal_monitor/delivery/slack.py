@@ -626,8 +626,14 @@ class BotSender:
     async def send(
         self, alerts: Sequence[Alert], *, outbox_id: str, title: str | None = None, lease: LeaseCheck | None = None
     ) -> Outcome:
-        """Post the message of ``alerts`` to the channel and classify the answer (nothing once ``lease`` is lost)."""
-        return await self.post(build_message(alerts, title=title), outbox_id=outbox_id, lease=lease)
+        """Post the message of ``alerts`` to the channel and classify the answer (nothing once ``lease`` is lost).
+
+        A single fired alert's chart is uploaded into the posted message's thread afterwards, in the background.
+        """
+        outcome = await self.post(build_message(alerts, title=title), outbox_id=outbox_id, lease=lease)
+        if outcome.kind == "ok" and len(alerts) == 1 and alerts[0].fired:
+            self._start_upload(alerts[0], outcome.channel_id, outcome.ts)
+        return outcome
 
     async def post_note(
         self, message: SlackMessage, *, outbox_id: str, replace: tuple[str, str] | None = None,
@@ -683,10 +689,7 @@ class BotSender:
         except Exception as exc:  # aiohttp and slack_sdk raise many types; classify_exception sorts them
             return classify_exception(exc, scrub=self._secrets)
         data = response.data if isinstance(response.data, Mapping) else None
-        outcome = classify_api(response.status_code, data, dict(response.headers or {}))
-        if outcome.kind == "ok" and data is not None and len(alerts) == 1 and alerts[0].fired:
-            self._start_upload(alerts[0], outcome.channel_id, data.get("ts"))
-        return outcome
+        return classify_api(response.status_code, data, dict(response.headers or {}))
 
     # --- charts -----------------------------------------------------------------------------------
 

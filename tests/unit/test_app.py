@@ -186,10 +186,21 @@ async def test_an_alert_is_marked_handed_on_only_after_it_is_on_the_topic_and_in
             if fails == "submit":
                 raise ConnectionError("Redis went away during the submit")
 
+        async def submit_note(self, note: Any) -> None:
+            calls.append("submit_note")
+
     async def remember(client: Any, prefix: str, body: str) -> None:
         calls.append("remember")
 
+    class Notebook:
+        def __init__(self, *args: Any, **kwargs: Any) -> None:
+            pass
+
+        async def take(self, alerts: Any) -> None:
+            calls.append("note")
+
     monkeypatch.setattr(app_module, "build_dispatcher", lambda *a, **k: Dispatcher())
+    monkeypatch.setattr(app_module, "Notebook", Notebook)
     monkeypatch.setattr(app_module, "remember_alert", remember)
     settings = Settings(kafka_bootstrap="127.0.0.1:9", redis_url="redis://127.0.0.1:1/0", data_dir=tmp_path,
                         rules_path=tmp_path / "no-such-rules.yaml", delivery_enabled=True)
@@ -213,4 +224,4 @@ async def test_an_alert_is_marked_handed_on_only_after_it_is_on_the_topic_and_in
         assert calls == (["submit"] if fails == "submit" else ["submit", "produce"])
     else:
         await app.context.closer.emit(alerts)
-        assert calls == ["submit", "produce", "remember", "produce", "remember", "mark", "mark"]
+        assert calls == ["submit", "produce", "remember", "produce", "remember", "note", "mark", "mark"]
