@@ -22,6 +22,7 @@ from mode import CrashingSupervisor
 from signal_monitor import __version__
 from signal_monitor.agents.closer import EMIT_TTL_S, PeriodCloser
 from signal_monitor.agents.ingest import Ingestor, IngestStats, Record
+from signal_monitor.agents.provisional import ProvisionalWatch
 from signal_monitor.config.settings import Settings
 from signal_monitor.delivery.dispatcher import DeliveryOptions, Dispatcher, SlackDefaults
 from signal_monitor.delivery.routing import load_routes
@@ -147,7 +148,8 @@ def create_app(settings: Settings, *, rules: RuleSet | None = None) -> MonitorAp
             await app.producer.send_and_wait(alerts_topic, alert.rule.encode(), body.encode(), None, None, None)
             observe_alert_latency((datetime.now(timezone.utc) - alert.fired_at).total_seconds())
             await remember_alert(state.client, settings.key_prefix, body)
-            log.info("alert %s %s: %s", alert.rule, alert.period_end.isoformat(), alert.text)
+            what = "provisional finding" if alert.provisional else "alert"
+            log.info("%s %s %s: %s", what, alert.rule, alert.period_end.isoformat(), alert.text)
         if dispatcher is not None:
             await dispatcher.submit(alerts)  # the outbox claims each dedup key: a second submit posts nothing twice
         for alert in alerts:
@@ -163,6 +165,11 @@ def create_app(settings: Settings, *, rules: RuleSet | None = None) -> MonitorAp
         grace_s=settings.close_grace_s,
         idle_s=settings.idle_partition_s,
         retry_max_s=settings.redis_retry_max_s,
+        provisional=(
+            ProvisionalWatch(engine.rules, every_s=settings.provisional_every_s)
+            if engine is not None and settings.provisional_enabled
+            else None
+        ),
     )
 
     async def on_applied(batch: Batch) -> None:

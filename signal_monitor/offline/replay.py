@@ -19,6 +19,7 @@ from typing import Any
 
 from signal_monitor.agents.closer import PeriodCloser
 from signal_monitor.agents.ingest import IngestStats, Ingestor, Record
+from signal_monitor.agents.provisional import ProvisionalWatch
 from signal_monitor.periods import EASTERN, MARKET_CLOSE
 from signal_monitor.state.base import State
 from signal_monitor.streams.events import DeadLetter
@@ -80,8 +81,13 @@ async def replay(
     lateness_s: float = 7 * 86400,
     grace_s: float = 300.0,
     max_message_bytes: int = 1024 * 1024,
+    provisional: ProvisionalWatch | None = None,
 ) -> ReplaySummary:
-    """Feed ``(kind, events)`` inputs through ingestion, period close and the rules; return what happened."""
+    """Feed ``(kind, events)`` inputs through ingestion, period close and the rules; return what happened.
+
+    ``provisional``: also evaluate its rules on each running week after each of its days closes
+    (the watch's cadence is the live worker's; a replay has no wall-clock time).
+    """
     summary = ReplaySummary()
     topic_prefix = state.topic_prefix
     merged: list[tuple[float, int, str, bytes]] = []
@@ -106,6 +112,7 @@ async def replay(
         grace_s=grace_s,
         idle_s=float("inf"),
         clock=lambda: position["t"] or None,
+        provisional=provisional,
     )
 
     async def on_applied(batch: Any) -> None:
