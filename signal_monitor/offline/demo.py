@@ -4,6 +4,12 @@ It generates the seeded data set, backfills its history into Redis, streams the
 four weeks up to the note's week through Kafka as individual events, runs a
 worker process on them, prints each alert as it fires and a summary of the
 state, then stops what it started.
+
+The worker closes the streamed weeks day by day as its watermark passes them; after
+each of a week's days closes (Monday to Thursday) it evaluates the week so far, the
+running week, and hands on the provisional findings of the rules marked provisional
+(printed labelled "provisional"), which the week's final alerts then supersede.
+They are kept apart from the final alerts (``DemoResult.provisional``).
 """
 
 from __future__ import annotations
@@ -37,6 +43,8 @@ class DemoResult:
     """What a demo run produced."""
 
     alerts: list[dict[str, Any]] = field(default_factory=list)
+    #: the provisional findings of the running weeks, and their withdrawals, in the order they came
+    provisional: list[dict[str, Any]] = field(default_factory=list)
     dead_letters: int = 0
     produced: dict[str, int] = field(default_factory=dict)
     note_week: str = ""
@@ -67,6 +75,17 @@ def services_line(bootstrap: str, redis_url: str, key_prefix: str) -> str:
         f"[bold]broker[/] {escape(bootstrap)}   [bold]redis[/] {escape(redact_url(redis_url))}   "
         f"[bold]keys[/] {escape(key_prefix)}:*"
     )
+
+
+def alert_line(alert: dict[str, Any]) -> str:
+    """Return the line (rich markup) the demo prints for an alert; a provisional finding is labelled so."""
+    head = f"[bold yellow]{escape(alert['rule'])}[/] [dim]{alert['period_end']}[/]  {escape(alert['text'])}"
+    if alert.get("provisional"):
+        label = "provisional" if alert.get("fired", True) else "provisional, withdrawn"
+        return f"[bold magenta]({label})[/] {head}"
+    if alert.get("supersedes"):
+        return f"{head} [dim](supersedes the provisional finding)[/]"
+    return head
 
 
 def _closed_through(client: Any, prefix: str) -> date | None:
@@ -173,9 +192,9 @@ def run_demo(
                 got = 0
                 for msg in consumer:
                     alert = json.loads(msg.value)
-                    result.alerts.append(alert)
                     got += 1
-                    console.print(f"[bold yellow]{alert['rule']}[/] [dim]{alert['period_end']}[/]  {alert['text']}")
+                    console.print(alert_line(alert))
+                    (result.provisional if alert.get("provisional") else result.alerts).append(alert)
                 if worker.poll() is not None:
                     raise RuntimeError(f"the worker exited with {worker.returncode}; see {log_path}")
                 done = (_closed_through(client, demo.key_prefix) or date.min) >= target
@@ -224,6 +243,14 @@ def _print_summary(console: Console, client: Any, prefix: str, result: DemoResul
     for rule, n in sorted(by_rule.items()):
         table.add_row(rule, str(n))
     console.print(table)
+    if result.provisional:
+        found = [a for a in result.provisional if a.get("fired", True)]
+        superseded = {a["supersedes"] for a in result.alerts if a.get("supersedes")}
+        withdrawn = sum(1 for a in result.provisional if not a.get("fired", True))
+        console.print(
+            f"provisional findings of the running weeks: {len(found)}; superseded by the week's final alert "
+            f"{sum(1 for a in found if a['dedup_key'] in superseded)}, withdrawn at the close {withdrawn}"
+        )
     flows = Table(title=f"hedge-fund net buying, week ending {week.isoformat()} (state in Redis)")
     flows.add_column("sector")
     flows.add_column("net buying", justify="right")
