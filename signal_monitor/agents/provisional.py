@@ -159,8 +159,6 @@ class ProvisionalWatch:
         for alert in todo:
             await state.mark_emitted(alert.dedup_key, ttl_s=EMIT_TTL_S)
         self.found += len(todo)
-        for alert in todo:
-            log.info("provisional finding %s: %s", alert.dedup_key, alert.text)
         return len(todo)
 
     async def supersede(self, state: State, week: date, finals: Sequence[Any]) -> list[Any]:
@@ -172,6 +170,7 @@ class ProvisionalWatch:
         listed: dict[str, Any] = (await state.get_rule_state(CLOSER_STATE, record_name(week))).get("sent", {})
         if not listed:
             return list(finals)
+        log.info("the close of the week ending %s supersedes its provisional findings", week.isoformat())
         handed = [key for key in sorted(listed) if await state.claim_emit(key, ttl_s=EMIT_TTL_S) == "sent"]
         out: list[Any] = []
         named: set[str] = set()
