@@ -10,6 +10,12 @@ each of a week's days closes (Monday to Thursday) it evaluates the week so far, 
 running week, and hands on the provisional findings of the rules marked provisional
 (printed labelled "provisional"), which the week's final alerts then supersede.
 They are kept apart from the final alerts (``DemoResult.provisional``).
+
+The events are produced in two parts, so that the note's week runs for a while, as it
+would live: everything before the note week's Thursday close first; the rest (Thursday's
+close, Friday) once the worker has closed Wednesday. Meanwhile the worker's watermark
+stands in Thursday (every partition idle: the newest event time plus the grace), and
+Wednesday's close evaluates the week with its data through Thursday afternoon.
 """
 
 from __future__ import annotations
@@ -22,7 +28,7 @@ import time
 import uuid
 from collections import Counter
 from dataclasses import dataclass, field
-from datetime import date
+from datetime import date, timedelta
 from pathlib import Path
 from typing import Any
 
@@ -31,6 +37,7 @@ from rich.markup import escape
 from rich.table import Table
 
 from signal_monitor.config.settings import Settings
+from signal_monitor.periods import close_at
 from signal_monitor.redaction import redact_url
 from signal_monitor.streams.topics import INPUTS
 
@@ -154,13 +161,27 @@ def run_demo(
 
         ensure_topics(demo)
         messages = _stream_messages(manifest)
+        target = date.fromisoformat(manifest.note_week)
+        wednesday = target - timedelta(days=2)
+        thursday_close = close_at(target - timedelta(days=1), "day").timestamp()
         producer = KafkaProducer(bootstrap_servers=bootstrap, linger_ms=20)
-        for _, kind, key, value in messages:
-            producer.send(demo.topic(kind), key=key, value=value)
-            result.produced[kind] = result.produced.get(kind, 0) + 1
-        producer.flush(timeout=60)
-        producer.close()
-        console.print("streamed " + ", ".join(f"{n} {k}" for k, n in result.produced.items()) + " events")
+
+        def stream(part: list[tuple[float, str, bytes, bytes]]) -> dict[str, int]:
+            counts: dict[str, int] = {}
+            for _, kind, key, value in part:
+                producer.send(demo.topic(kind), key=key, value=value)
+                counts[kind] = counts.get(kind, 0) + 1
+                result.produced[kind] = result.produced.get(kind, 0) + 1
+            producer.flush(timeout=60)
+            return counts
+
+        rest = [m for m in messages if m[0] >= thursday_close]
+        first = stream([m for m in messages if m[0] < thursday_close])
+        console.print(
+            "streamed " + ", ".join(f"{n} {k}" for k, n in first.items())
+            + f" events, up to the close of {(target - timedelta(days=1)).isoformat()}; the rest of the note's week "
+            f"follows once the worker has closed {wednesday.isoformat()}"
+        )
 
         env = {
             **os.environ,
@@ -184,7 +205,6 @@ def run_demo(
             demo.topic("alerts"), bootstrap_servers=bootstrap, auto_offset_reset="earliest",
             enable_auto_commit=False, group_id=None, consumer_timeout_ms=500,
         )
-        target = date.fromisoformat(manifest.note_week)
         quiet_since: float | None = None
         try:
             deadline = time.monotonic() + timeout_s
@@ -197,7 +217,16 @@ def run_demo(
                     (result.provisional if alert.get("provisional") else result.alerts).append(alert)
                 if worker.poll() is not None:
                     raise RuntimeError(f"the worker exited with {worker.returncode}; see {log_path}")
-                done = (_closed_through(client, demo.key_prefix) or date.min) >= target
+                closed = _closed_through(client, demo.key_prefix) or date.min
+                if rest and closed >= wednesday:
+                    counts = stream(rest)
+                    rest = []
+                    console.print(
+                        "[dim]streamed the rest of the note's week: "
+                        + ", ".join(f"{n} {k}" for k, n in counts.items()) + " events[/]"
+                    )
+                    got += 1  # not quiet yet
+                done = closed >= target
                 if done and not got:
                     quiet_since = quiet_since or time.monotonic()
                     if time.monotonic() - quiet_since > 2.0:
@@ -208,6 +237,7 @@ def run_demo(
                     raise RuntimeError(f"the note's week was not processed within {timeout_s:.0f} s; see {log_path}")
         finally:
             consumer.close()
+            producer.close()
             worker.terminate()
             try:
                 worker.wait(timeout=30)
