@@ -23,6 +23,7 @@ from mode import CrashingSupervisor
 from signal_monitor import __version__
 from signal_monitor.agents.closer import EMIT_TTL_S, PeriodCloser
 from signal_monitor.agents.ingest import Ingestor, IngestStats, Record
+from signal_monitor.agents.provisional import ProvisionalWatch
 from signal_monitor.charts.render import alert_png
 from signal_monitor.config.settings import Settings
 from signal_monitor.delivery.dispatcher import DeliveryOptions, Dispatcher, SlackDefaults
@@ -164,7 +165,8 @@ def create_app(settings: Settings, *, rules: RuleSet | None = None) -> MonitorAp
             await app.producer.send_and_wait(alerts_topic, alert.rule.encode(), body.encode(), None, None, None)
             observe_alert_latency((datetime.now(timezone.utc) - alert.fired_at).total_seconds())
             await remember_alert(state.client, settings.key_prefix, body)
-            log.info("alert %s %s: %s", alert.rule, alert.period_end.isoformat(), alert.text)
+            what = "provisional finding" if alert.provisional else "alert"
+            log.info("%s %s %s: %s", what, alert.rule, alert.period_end.isoformat(), alert.text)
         await notebook.take(alerts)  # the week's note: final alerts only; composed at the week's close, stored
         for alert in alerts:
             # in the outbox and on the topic: a close taken over from here on does not hand it on again
@@ -180,6 +182,11 @@ def create_app(settings: Settings, *, rules: RuleSet | None = None) -> MonitorAp
         grace_s=settings.close_grace_s,
         idle_s=settings.idle_partition_s,
         retry_max_s=settings.redis_retry_max_s,
+        provisional=(
+            ProvisionalWatch(engine.rules, every_s=settings.provisional_every_s)
+            if engine is not None and settings.provisional_enabled
+            else None
+        ),
     )
 
     async def on_applied(batch: Batch) -> None:

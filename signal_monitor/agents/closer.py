@@ -57,6 +57,13 @@ A closer reads the reopen entries on every ``advance`` after one of its batches
 reopened a period, or while periods are due that it could not take; otherwise at
 most every ``reopen_scan_s``, so a period reopened by a worker that died before
 recomputing it waits that long for another worker.
+
+With a ``provisional`` watch (:mod:`signal_monitor.agents.provisional`), the running
+week (the week of the watermark, not closed yet) is evaluated at the watch's cadence
+and after each of its days closes, under the lease on the next day to close (the
+cadence) or the lease of the day just closed: the same discipline as a close, so one
+worker evaluates, and a close and an evaluation never overlap. The week's close
+supersedes the findings handed on before its alerts are handed on.
 """
 
 from __future__ import annotations
@@ -68,12 +75,15 @@ import logging
 import time
 from collections.abc import Awaitable, Callable, Sequence
 from datetime import date, datetime, timedelta, timezone
-from typing import Any, Protocol
+from typing import TYPE_CHECKING, Any, Protocol
 
 from signal_monitor.periods import EASTERN, Granularity, close_at, week_of
 from signal_monitor.series import aggregate_exposures, flow_metrics, points_of, series_id
 from signal_monitor.state.base import LEASE_HOME, Batch, Fence, FenceRefused, State, fenced
-from signal_monitor.state.retry import retry_transient
+from signal_monitor.state.retry import is_transient, retry_transient
+
+if TYPE_CHECKING:
+    from signal_monitor.agents.provisional import ProvisionalWatch
 
 log = logging.getLogger(__name__)
 
@@ -128,6 +138,7 @@ class PeriodCloser:
         retry_max_s: float = 30.0,
         reopen_scan_s: float = 5.0,
         clock: Callable[[], float | None] | None = None,
+        provisional: ProvisionalWatch | None = None,
     ) -> None:
         self.state = state
         self.topics = list(topics)
@@ -139,6 +150,7 @@ class PeriodCloser:
         self.retry_max_s = retry_max_s
         self.reopen_scan_s = reopen_scan_s
         self.clock = clock
+        self.provisional = provisional if provisional is not None and provisional.rules else None
         self._lock = asyncio.Lock()
         # recompute leases this closer took, and their fencing tokens
         self._held: dict[str, int] = {}
@@ -239,6 +251,9 @@ class PeriodCloser:
                 pass
             self._wake.clear()
             await self.tick()
+            if self.provisional is not None and self.provisional.due(time.monotonic()):
+                self.provisional.schedule(time.monotonic())
+                await self.watch_tick()
 
     async def tick(self) -> int:
         """Advance once; an unexpected error is logged and counted, and the next tick retries."""
@@ -248,6 +263,78 @@ class PeriodCloser:
             self.failures += 1
             log.exception("closing periods failed; retrying on the next tick")
             return 0
+
+    async def watch_running_week(self) -> int:
+        """Evaluate the provisional rules on the running week; return how many findings were handed on.
+
+        Under the lease on the next day to close: none when another worker holds it (it is closing
+        the day, or evaluating the week), when the closer is behind, or when the watermark's week
+        is due to close. Waits for Redis while it is unreachable.
+        """
+        if self.provisional is None:
+            return 0
+        async with self._lock:
+            try:
+                found: int = await self._retrying(self._watch_running, "evaluate the running week")
+                return found
+            except FenceRefused as exc:
+                self._lost(exc)
+                return 0
+
+    async def watch_tick(self) -> int:
+        """Evaluate the running week once; an unexpected error is logged and counted (the next cadence retries)."""
+        try:
+            return await self.watch_running_week()
+        except Exception:
+            self.failures += 1
+            log.exception("evaluating the running week failed; retrying at the next cadence")
+            return 0
+
+    def _lost(self, exc: FenceRefused) -> None:
+        self.leases_lost += 1
+        log.warning("stopping a provisional evaluation: %s (another worker took the lease over)", exc)
+        if self._lease is not None and exc.fence.name == f"close:{self._lease[0].isoformat()}":
+            self._lease = None
+
+    async def _watch_running(self) -> int:
+        wm = await self.watermark()
+        progress = await self._progress()
+        if wm is None or "day" not in progress:
+            return 0
+        day = date.fromisoformat(progress["day"]) + timedelta(days=1)  # the next day to close
+        week = week_of(day)
+        if day.weekday() > 4 or not self._running(week, wm):
+            return 0
+        fence = await self._take(day)  # kept: this closer closes the day with it when it is due
+        if fence is None:
+            return 0
+        found: int = await self._under(fence, lambda: self._watch(week))
+        return found
+
+    def _running(self, week: date, wm: float) -> bool:
+        """Whether ``week`` is the running week: it contains the watermark, which has not reached its close."""
+        return week_of(_day_of(wm)) == week and wm < close_at(week, "day").timestamp() + self.grace_s
+
+    async def _watch(self, week: date) -> int:
+        """Evaluate the provisional rules on ``week`` with its points so far; hand the findings on (under the fence)."""
+        assert self.provisional is not None
+        points = await self._week_points(week)
+        findings = await self.provisional.evaluate(self.state, week, points)
+        return await self.provisional.hand_on(self.state, week, findings, self.emit)
+
+    async def _watch_after(self, day: date, wm: float) -> None:
+        """After a day of a running week closed (Monday to Thursday): evaluate the week, under the day's fence."""
+        if self.provisional is None or day.weekday() > 3 or not self._running(week_of(day), wm):
+            return
+        try:
+            await self._watch(week_of(day))
+        except FenceRefused:
+            raise
+        except Exception as exc:  # the day is closed: a failed evaluation must not hold the next close back
+            if is_transient(exc):
+                raise
+            self.failures += 1
+            log.exception("evaluating the week of %s after its close failed", day.isoformat())
 
     async def _retrying(self, call: Callable[[], Awaitable[Any]], what: str) -> Any:
         """Run ``call`` until it returns, pausing with backoff while Redis is unreachable; other errors raise."""
@@ -271,15 +358,16 @@ class PeriodCloser:
             fence = await self._take(day)
             if fence is None:
                 break
-            await self._under(fence, lambda: self._close_and_record(day))
+            await self._under(fence, lambda: self._close_and_record(day, wm))
             self._lease = None
             day += timedelta(days=1)
 
-    async def _close_and_record(self, day: date) -> None:
+    async def _close_and_record(self, day: date, wm: float) -> None:
         await self._close_day(day)
         # progress moves only once the day is closed, so a closer that dies mid-way is taken over;
         # under the fence: a closer whose lease was taken over cannot move it (back) any more
         await self.state.set_rule_state(CLOSER_STATE, "progress", {"day": day.isoformat()})
+        await self._watch_after(day, wm)
 
     async def _take(self, day: date) -> Fence | None:
         """Take the lease on closing ``day``; also the one this closer still holds from an attempt that failed."""
@@ -379,6 +467,8 @@ class PeriodCloser:
         log.log(logging.INFO if granularity == "week" else logging.DEBUG, "closed %s %s", granularity, period.isoformat())
         if self.evaluator is not None:
             alerts = await self.evaluator.evaluate(period, granularity, resume=resume)
+            if granularity == "week" and self.provisional is not None:
+                alerts = await self.provisional.supersede(self.state, period, alerts)
             if alerts:
                 await self._hand_on(alerts)
         return 1

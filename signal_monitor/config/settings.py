@@ -171,6 +171,15 @@ class Settings(BaseSettings):
     # --- rules ---------------------------------------------------------------------
     rules_path: Path = Field(DEFAULT_RULES_PATH, description="SM_RULES_PATH: the rule file (YAML).")
     rules_enabled: bool = Field(True, description="SM_RULES_ENABLED: run the rules when periods close.")
+    provisional_enabled: bool = Field(
+        True, description="SM_PROVISIONAL_ENABLED: evaluate the provisional rules on the running week."
+    )
+    provisional_every_s: float = Field(
+        300.0,
+        ge=0,
+        description="SM_PROVISIONAL_EVERY_S: seconds between evaluations of the running week, besides one after "
+        "each day's close (0: only after the day closes).",
+    )
 
     @field_serializer("redis_url", when_used="json")
     def _redact_redis_url(self, url: str) -> str:

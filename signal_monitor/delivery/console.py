@@ -51,7 +51,10 @@ class ConsoleSender:
 
     def print_alert(self, alert: Alert) -> None:
         """Print one alert: severity, rule, scope and period, the text, then the numbers."""
-        if not alert.fired:
+        if alert.provisional:
+            label = f"PROVISIONAL {alert.severity.upper()}" if alert.fired else "PROVISIONAL WITHDRAWN"
+            style = "bold magenta" if alert.fired else "bold green"
+        elif not alert.fired:
             label, style = "RESOLVED", "bold green"
         elif alert.correction:
             label, style = f"CORRECTION {alert.severity.upper()}", STYLES[alert.severity]
@@ -64,8 +67,10 @@ class ConsoleSender:
         )
         where = f"{escape(_scope(alert))} · {alert.granularity} {period}"
         self.console.print(f"[{style}]{label}[/] [bold]{escape(alert.rule)}[/] · {where}")
-        body = alert.text if alert.fired else f"{alert.rule} no longer fires for {_scope(alert)}."
+        body = alert.text if alert.fired or alert.provisional else f"{alert.rule} no longer fires for {_scope(alert)}."
         self.console.print(f"  {escape(body)}")
+        if alert.supersedes and alert.fired:
+            self.console.print(f"  [dim]supersedes the provisional finding {escape(alert.supersedes)}[/]")
         figures = [f"{name} {text}" for name, text in alert_figures(alert)]
         self.console.print(f"  [dim]{escape(' · '.join(figures))}[/]")
 

@@ -5,8 +5,13 @@ descends into the first child whose matchers all hold (and into later siblings
 too when that child says ``continue: true``); the deepest matching routes
 deliver it. A child inherits its parent's receiver and noise settings unless
 it sets its own. Matcher keys are ``severity``, ``rule``, ``granularity``,
-``scope.<dimension>`` or a label name. Every error names the file, the route
-and the field.
+``provisional`` (``"true"`` or ``"false"``), ``scope.<dimension>`` or a label
+name. Every error names the file, the route and the field.
+
+A provisional finding (of the running week) is delivered only by a route that
+matches ``provisional: "true"`` (or a child of one): a provisional alert that
+lands anywhere else is not sent, so a routes file without such a route keeps
+provisional findings out of every receiver.
 """
 
 from __future__ import annotations
@@ -70,7 +75,18 @@ def format_duration(seconds: float) -> str:
 
 
 Duration = Annotated[float, BeforeValidator(parse_duration)]
-MatchValues = str | list[str]
+
+
+def _match_text(value: Any) -> Any:
+    """Read a YAML boolean matcher value (``provisional: true``) as the text it matches: ``"true"``/``"false"``."""
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    if isinstance(value, list):
+        return [_match_text(v) for v in value]
+    return value
+
+
+MatchValues = Annotated[str | list[str], BeforeValidator(_match_text)]
 
 
 # --- the compiled tree -------------------------------------------------------------------------
@@ -84,6 +100,8 @@ def alert_field(alert: Alert, key: str) -> str | None:
         return alert.rule
     if key == "granularity":
         return alert.granularity
+    if key == "provisional":
+        return "true" if alert.provisional else "false"
     if key.startswith("scope."):
         return alert.scope.get(key[6:])
     return alert.labels.get(key)
@@ -144,6 +162,8 @@ class Route:
     noise: Noise
     continue_: bool = False
     children: tuple[Route, ...] = ()
+    #: it (or a parent) matches ``provisional: "true"``: provisional findings routed here on purpose are sent
+    provisional: bool = False
 
 
 @dataclass(frozen=True)
@@ -469,9 +489,10 @@ class _Compiler:
             realert=inherited.realert if spec.realert is None else spec.realert,
             resolved=inherited.resolved if spec.resolved is None else spec.resolved,
         )
-        node = Route(name, receiver or "", matcher, noise, spec.continue_)
+        provisional = (parent is not None and parent.provisional) or matcher.equal.get("provisional") == {"true"}
+        node = Route(name, receiver or "", matcher, noise, spec.continue_, provisional=provisional)
         children = tuple(self.route(c, f"{where}.routes[{i}]", node, noise) for i, c in enumerate(spec.routes))
-        return Route(name, receiver or "", matcher, noise, spec.continue_, children)
+        return Route(name, receiver or "", matcher, noise, spec.continue_, children, provisional)
 
     def matcher(self, equal: Mapping[str, MatchValues], regex: Mapping[str, str], where: str, fld: str) -> Matcher:
         """Compile equality and regex matchers, checking severities and regexes."""
@@ -483,6 +504,9 @@ class _Compiler:
             if key == "severity":
                 for bad in (v for v in items if v not in SEVERITIES):
                     self.fail(where, f"{fld}.{key}", f"unknown severity {bad!r} (known: {', '.join(SEVERITIES)})")
+            if key == "provisional":
+                for bad in (v for v in items if v not in ("true", "false")):
+                    self.fail(where, f"{fld}.{key}", f"give true or false, not {bad!r}")
             values[key] = frozenset(items)
         patterns: dict[str, re.Pattern[str]] = {}
         for key, text in regex.items():

@@ -138,6 +138,8 @@ def _period_text(alert: Alert) -> str:
 
 
 def _label(alert: Alert) -> str:
+    if alert.provisional:
+        return "PROVISIONAL" if alert.fired else "PROVISIONAL WITHDRAWN"
     if not alert.fired:
         return "RESOLVED"
     if alert.correction:
@@ -168,6 +170,8 @@ def _title(alert: Alert) -> str:
 
 
 def _body(alert: Alert) -> str:
+    if not alert.fired and alert.provisional and alert.text:
+        return alert.text  # "No longer on track: ..."
     if not alert.fired:
         return f"`{alert.rule}` no longer fires for {_scope_text(alert.scope)} ({_period_text(alert)})."
     return alert.text or f"`{alert.rule}` fired for {_scope_text(alert.scope)}."
@@ -179,6 +183,8 @@ def _context_line(alert: Alert) -> str:
         parts.append(f"revision {alert.revision}")
     if alert.provisional:
         parts.append("provisional")
+    if alert.supersedes and alert.fired:
+        parts.append(f"supersedes {alert.supersedes}")
     parts.append(f"key {alert.dedup_key}")
     return truncate(" · ".join(parts), MAX_CONTEXT_TEXT)
 
@@ -201,7 +207,10 @@ def _single(alert: Alert, chart_url: str | None = None) -> tuple[str, list[Block
     The notification text (what a phone shows) starts with the sentence. ``chart_url``: a link to the
     alert's chart on the dashboard, the context line's second element.
     """
-    prefix = "Withdrawn: " if not alert.fired else "Correction: " if alert.correction else ""
+    if alert.provisional:
+        prefix = "Provisional: " if alert.fired else "No longer on track: "
+    else:
+        prefix = "Withdrawn: " if not alert.fired else "Correction: " if alert.correction else ""
     header = truncate(f"{_emoji(alert)} {prefix}{_title(alert)}", MAX_HEADER_TEXT)
     blocks: list[Block] = [
         HeaderBlock(text=PlainTextObject(text=header, emoji=True)),

@@ -5,6 +5,18 @@ four weeks up to the note's week through Kafka as individual events, runs a
 worker process on them, prints each alert as it fires, a summary of the state
 and the note the worker composed for the note's week (also written to
 ``<workdir>/note-<week>.md``), then stops what it started.
+
+The worker closes the streamed weeks day by day as its watermark passes them; after
+each of a week's days closes (Monday to Thursday) it evaluates the week so far, the
+running week, and hands on the provisional findings of the rules marked provisional
+(printed labelled "provisional"), which the week's final alerts then supersede.
+They are kept apart from the final alerts (``DemoResult.provisional``).
+
+The events are produced in two parts, so that the note's week runs for a while, as it
+would live: everything before the note week's Thursday close first; the rest (Thursday's
+close, Friday) once the worker has closed Wednesday. Meanwhile the worker's watermark
+stands in Thursday (every partition idle: the newest event time plus the grace), and
+Wednesday's close evaluates the week with its data through Thursday afternoon.
 """
 
 from __future__ import annotations
@@ -17,7 +29,7 @@ import time
 import uuid
 from collections import Counter
 from dataclasses import dataclass, field
-from datetime import date
+from datetime import date, timedelta
 from pathlib import Path
 from typing import Any
 
@@ -26,6 +38,7 @@ from rich.markup import escape
 from rich.table import Table
 
 from signal_monitor.config.settings import Settings
+from signal_monitor.periods import close_at
 from signal_monitor.redaction import redact_url
 from signal_monitor.streams.topics import INPUTS
 
@@ -38,6 +51,8 @@ class DemoResult:
     """What a demo run produced."""
 
     alerts: list[dict[str, Any]] = field(default_factory=list)
+    #: the provisional findings of the running weeks, and their withdrawals, in the order they came
+    provisional: list[dict[str, Any]] = field(default_factory=list)
     dead_letters: int = 0
     produced: dict[str, int] = field(default_factory=dict)
     note_week: str = ""
@@ -71,6 +86,17 @@ def services_line(bootstrap: str, redis_url: str, key_prefix: str) -> str:
         f"[bold]broker[/] {escape(bootstrap)}   [bold]redis[/] {escape(redact_url(redis_url))}   "
         f"[bold]keys[/] {escape(key_prefix)}:*"
     )
+
+
+def alert_line(alert: dict[str, Any]) -> str:
+    """Return the line (rich markup) the demo prints for an alert; a provisional finding is labelled so."""
+    head = f"[bold yellow]{escape(alert['rule'])}[/] [dim]{alert['period_end']}[/]  {escape(alert['text'])}"
+    if alert.get("provisional"):
+        label = "provisional" if alert.get("fired", True) else "provisional, withdrawn"
+        return f"[bold magenta]({label})[/] {head}"
+    if alert.get("supersedes"):
+        return f"{head} [dim](supersedes the provisional finding)[/]"
+    return head
 
 
 def _closed_through(client: Any, prefix: str) -> date | None:
@@ -139,13 +165,27 @@ def run_demo(
 
         ensure_topics(demo)
         messages = _stream_messages(manifest)
+        target = date.fromisoformat(manifest.note_week)
+        wednesday = target - timedelta(days=2)
+        thursday_close = close_at(target - timedelta(days=1), "day").timestamp()
         producer = KafkaProducer(bootstrap_servers=bootstrap, linger_ms=20)
-        for _, kind, key, value in messages:
-            producer.send(demo.topic(kind), key=key, value=value)
-            result.produced[kind] = result.produced.get(kind, 0) + 1
-        producer.flush(timeout=60)
-        producer.close()
-        console.print("streamed " + ", ".join(f"{n} {k}" for k, n in result.produced.items()) + " events")
+
+        def stream(part: list[tuple[float, str, bytes, bytes]]) -> dict[str, int]:
+            counts: dict[str, int] = {}
+            for _, kind, key, value in part:
+                producer.send(demo.topic(kind), key=key, value=value)
+                counts[kind] = counts.get(kind, 0) + 1
+                result.produced[kind] = result.produced.get(kind, 0) + 1
+            producer.flush(timeout=60)
+            return counts
+
+        rest = [m for m in messages if m[0] >= thursday_close]
+        first = stream([m for m in messages if m[0] < thursday_close])
+        console.print(
+            "streamed " + ", ".join(f"{n} {k}" for k, n in first.items())
+            + f" events, up to the close of {(target - timedelta(days=1)).isoformat()}; the rest of the note's week "
+            f"follows once the worker has closed {wednesday.isoformat()}"
+        )
 
         env = {
             **os.environ,
@@ -169,7 +209,6 @@ def run_demo(
             demo.topic("alerts"), bootstrap_servers=bootstrap, auto_offset_reset="earliest",
             enable_auto_commit=False, group_id=None, consumer_timeout_ms=500,
         )
-        target = date.fromisoformat(manifest.note_week)
         quiet_since: float | None = None
         try:
             deadline = time.monotonic() + timeout_s
@@ -177,12 +216,21 @@ def run_demo(
                 got = 0
                 for msg in consumer:
                     alert = json.loads(msg.value)
-                    result.alerts.append(alert)
                     got += 1
-                    console.print(f"[bold yellow]{alert['rule']}[/] [dim]{alert['period_end']}[/]  {alert['text']}")
+                    console.print(alert_line(alert))
+                    (result.provisional if alert.get("provisional") else result.alerts).append(alert)
                 if worker.poll() is not None:
                     raise RuntimeError(f"the worker exited with {worker.returncode}; see {log_path}")
-                done = (_closed_through(client, demo.key_prefix) or date.min) >= target
+                closed = _closed_through(client, demo.key_prefix) or date.min
+                if rest and closed >= wednesday:
+                    counts = stream(rest)
+                    rest = []
+                    console.print(
+                        "[dim]streamed the rest of the note's week: "
+                        + ", ".join(f"{n} {k}" for k, n in counts.items()) + " events[/]"
+                    )
+                    got += 1  # not quiet yet
+                done = closed >= target
                 if done and not got:
                     quiet_since = quiet_since or time.monotonic()
                     if time.monotonic() - quiet_since > 2.0:
@@ -193,6 +241,7 @@ def run_demo(
                     raise RuntimeError(f"the note's week was not processed within {timeout_s:.0f} s; see {log_path}")
         finally:
             consumer.close()
+            producer.close()
             worker.terminate()
             try:
                 worker.wait(timeout=30)
@@ -257,6 +306,14 @@ def _print_summary(console: Console, client: Any, prefix: str, result: DemoResul
     for rule, n in sorted(by_rule.items()):
         table.add_row(rule, str(n))
     console.print(table)
+    if result.provisional:
+        found = [a for a in result.provisional if a.get("fired", True)]
+        superseded = {a["supersedes"] for a in result.alerts if a.get("supersedes")}
+        withdrawn = sum(1 for a in result.provisional if not a.get("fired", True))
+        console.print(
+            f"provisional findings of the running weeks: {len(found)}; superseded by the week's final alert "
+            f"{sum(1 for a in found if a['dedup_key'] in superseded)}, withdrawn at the close {withdrawn}"
+        )
     flows = Table(title=f"hedge-fund net buying, week ending {week.isoformat()} (state in Redis)")
     flows.add_column("sector")
     flows.add_column("net buying", justify="right")

@@ -19,6 +19,7 @@ from typing import Any
 
 from signal_monitor.agents.closer import PeriodCloser
 from signal_monitor.agents.ingest import IngestStats, Ingestor, Record
+from signal_monitor.agents.provisional import ProvisionalWatch
 from signal_monitor.periods import EASTERN, MARKET_CLOSE
 from signal_monitor.state.base import State
 from signal_monitor.streams.events import DeadLetter
@@ -81,11 +82,14 @@ async def replay(
     grace_s: float = 300.0,
     max_message_bytes: int = 1024 * 1024,
     notebook: Any = None,
+    provisional: ProvisionalWatch | None = None,
 ) -> ReplaySummary:
     """Feed ``(kind, events)`` inputs through ingestion, period close and the rules; return what happened.
 
     ``notebook`` (a :class:`signal_monitor.notes.notebook.Notebook` on the same state): given every
     alert as the worker gives it, so each week's note is composed and stored in ``state`` as it closes.
+    ``provisional``: also evaluate its rules on each running week after each of its days closes
+    (the watch's cadence is the live worker's; a replay has no wall-clock time).
     """
     summary = ReplaySummary()
     topic_prefix = state.topic_prefix
@@ -113,6 +117,7 @@ async def replay(
         grace_s=grace_s,
         idle_s=float("inf"),
         clock=lambda: position["t"] or None,
+        provisional=provisional,
     )
 
     async def on_applied(batch: Any) -> None:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import hashlib
+import re
 from collections.abc import Mapping
 from datetime import date
 from typing import Any, Literal
@@ -17,6 +18,24 @@ def dedup_key(rule_id: str, scope: Mapping[str, str], period: date) -> str:
     """Return the stable key of (rule, scope, period): the first 16 hex digits of a sha1."""
     raw = f"{rule_id}|{scope_key(scope)}|{period.isoformat()}"
     return hashlib.sha1(raw.encode("utf-8")).hexdigest()[:16]
+
+
+#: the revision suffix of a correction's dedup key (``:v2``)
+_REVISION = re.compile(r":v\d+$")
+
+
+def provisional_key(rule_id: str, scope: Mapping[str, str], week: date) -> str:
+    """Return the dedup key of a provisional finding: one per (rule, scope, week), readable.
+
+    ``provisional:hf_net_buying_streak:fund_type=hedge_fund:2025-06-06``; the final alert of the
+    week names it in ``supersedes``.
+    """
+    return f"provisional:{rule_id}:{scope_key(scope)}:{week.isoformat()}"
+
+
+def base_key(key: str) -> str:
+    """Return a dedup key without its revision suffix (``<key>:v2`` -> ``<key>``)."""
+    return _REVISION.sub("", key)
 
 
 class Alert(BaseModel):
@@ -46,6 +65,11 @@ class Alert(BaseModel):
     )
     fired: bool = Field(default=True, description="False only in a correction that withdraws an alert.")
     provisional: bool = Field(default=False, description="From a period that is not closed yet: state was not changed.")
+    supersedes: str | None = Field(
+        default=None,
+        description="The dedup key of the provisional finding this alert replaces (the final alert of its week, "
+        "or the withdrawal of a finding that did not hold at the close).",
+    )
     correction: bool = False
     revision: int = Field(default=1, ge=1)
     fired_at: AwareDatetime

@@ -11,7 +11,8 @@ Per rule and scope it keeps one record in the state's rule state:
 A final evaluation writes the record, then claims ``eval:<dedup_key>`` before
 returning a fired alert, so two workers closing the same period produce it once;
 a period already in ``recent`` is not evaluated again (use :meth:`reevaluate`).
-A provisional evaluation reads the same state and writes nothing.
+A provisional evaluation reads the same state and writes nothing; its text is the rule's
+``provisional_message`` ("on track for ..."), else the default text labelled as provisional.
 
 The entry of a period that fired also keeps its ``alert`` (as JSON), until a
 later period of the same rule and scope is final. A worker can die after the
@@ -40,7 +41,7 @@ from signal_monitor.periods import EASTERN, Granularity, period_bounds
 from signal_monitor.rules.alert import Alert, dedup_key
 from signal_monitor.rules.kinds import KINDS, Finding, Inputs
 from signal_monitor.rules.model import Check, Rule
-from signal_monitor.rules.text import correction_text, describe, render, template_fields
+from signal_monitor.rules.text import correction_text, describe, provisional_text, render, template_fields
 from signal_monitor.series import parse_series_id, scope_key, series_id
 from signal_monitor.state.base import Point, State
 
@@ -430,6 +431,8 @@ class RuleEngine:
         fields = template_fields(rule, scope, period, outcome.value, outcome.threshold, text, parts)
         if rule.message is not None and outcome.fired:
             text = render(rule.message, fields)
+        if provisional and outcome.fired:
+            text = provisional_text(rule, fields, text)
         shown = ("value", "threshold", *outcome.context)
         figures = {k: fields[k] for k in shown if k in fields and (k != "threshold" or outcome.threshold is not None)}
         lead = outcome.conditions[0][0] if outcome.conditions else None

@@ -5,7 +5,9 @@ value ``"*"`` means every value of that dimension that has a series. The rule
 holds one condition (``kind`` + ``params``) or several (``any_of`` / ``all_of``),
 each a registered kind of :mod:`signal_monitor.rules.kinds`, optionally over
 another metric of the same scope; ``report`` lists figures added to the alert's
-context without gating it. Every error names the file, the rule and the field.
+context without gating it. ``provisional: true`` (week rules) also evaluates the rule on
+the running week, a provisional finding worded by ``provisional_message``. Every error
+names the file, the rule and the field.
 """
 
 from __future__ import annotations
@@ -94,6 +96,8 @@ class Rule(BaseModel):
     labels: dict[str, str] = Field(default_factory=dict)
     message: str | None = None
     cooldown: int = Field(default=0, ge=0, description="Periods kept quiet after an alert, per scope.")
+    provisional: bool = Field(default=False, description="Also evaluated on the running week, as a provisional finding.")
+    provisional_message: str | None = Field(default=None, description="The template of a provisional finding's text.")
     names: DisplayNames = Field(default=NO_NAMES, description="The file's names section: how scope values read.")
     note: NotePlacement = Field(default=DEFAULT_PLACEMENT, description="Its section and rank in the week's note.")
 
@@ -174,6 +178,8 @@ class _RuleSpec(BaseModel):
     message: str | None = None
     cooldown: int = Field(default=0, ge=0)
     note: NotePlacement = DEFAULT_PLACEMENT
+    provisional: bool = False
+    provisional_message: str | None = Field(default=None, min_length=1)
 
 
 # --- loading ------------------------------------------------------------------------
@@ -395,6 +401,16 @@ class _Builder:
                 self.template(spec.message, spec, checks + report)
             except _Invalid:
                 pass
+        if spec.provisional and spec.period != "week":
+            self.fail("provisional", "only a week rule can be provisional: it is evaluated on the running week")
+        if spec.provisional_message is not None:
+            if not spec.provisional:
+                self.fail("provisional_message", "set provisional: true to give a provisional message")
+            elif complete:
+                try:
+                    self.template(spec.provisional_message, spec, checks + report, field="provisional_message")
+                except _Invalid:
+                    pass
         if self.errors:
             return None
         return Rule(
@@ -412,18 +428,21 @@ class _Builder:
             labels=spec.labels,
             message=spec.message,
             cooldown=spec.cooldown,
+            provisional=spec.provisional,
+            provisional_message=spec.provisional_message,
             names=self.names,
             note=spec.note,
         )
 
-    def template(self, message: str, spec: _RuleSpec, checks: tuple[Check, ...]) -> None:
+    def template(self, message: str, spec: _RuleSpec, checks: tuple[Check, ...], *, field: str = "message") -> None:
         """Check that a message template is well formed and uses only known placeholders."""
         template = Template(message)
         if not template.is_valid():
-            raise self.fail("message", "invalid placeholder (write $name or ${name}; a literal dollar is $$)")
+            raise self.fail(field, "invalid placeholder (write $name or ${name}; a literal dollar is $$)")
         known = set(BASE_FIELDS) | set(spec.scope)
         for check in checks:
             keys = KINDS[check.kind].context
             known |= {check.name} if check.kind == "value" else set(keys)
+            known |= {f"{k}_ordinal" for k, fmt in keys.items() if fmt == "count" and check.kind != "value"}
         for name in sorted(set(template.get_identifiers()) - known):
-            self.fail("message", f"unknown placeholder ${name} (known: {', '.join(sorted(known))})")
+            self.fail(field, f"unknown placeholder ${name} (known: {', '.join(sorted(known))})")

@@ -451,7 +451,8 @@ def template_fields(
 
     Context keys come from ``parts`` in order (the first one to report a key wins);
     a ``value`` check's figure is filed under the check's name; a key without a
-    value this period reads ``n/a``.
+    value this period reads ``n/a``. A count (``streak``) is also given as an
+    ordinal (``streak_ordinal``: ``5th``).
     """
     start, end = period_bounds(period, rule.period)
     names = rule.names
@@ -487,7 +488,21 @@ def template_fields(
             name = check.name if check.kind == "value" else key
             if name not in fields:
                 fields[name] = _fmt_context(fmt, *units, f.context.get(key))
+            count = f.context.get(key)
+            if fmt == "count" and check.kind != "value" and f"{key}_ordinal" not in fields:
+                # "a 5th week": a provisional finding's template says what the week is on track for
+                fields[f"{key}_ordinal"] = ordinal(count) if isinstance(count, int) else "n/a"
     return fields
+
+
+def provisional_text(rule: Rule, fields: Mapping[str, str], text: str) -> str:
+    """Return the text of a provisional finding: the rule's ``provisional_message``, else ``text`` labelled.
+
+    A finding of the running week says what the week is on track for, with its data so far.
+    """
+    if rule.provisional_message is not None:
+        return render(rule.provisional_message, fields)
+    return f"On track, with the week so far: {text}"
 
 
 def render(template: str, fields: Mapping[str, str]) -> str:

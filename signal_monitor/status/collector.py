@@ -138,6 +138,7 @@ def last_alert_of(raw: Mapping[str, Any] | None) -> LastAlert | None:
             dedup_key=raw.get("dedup_key"),
             fired_at=raw.get("fired_at"),
             text=str(text)[:200] if text is not None else None,
+            provisional=bool(raw.get("provisional")),
         )
     except ValueError:
         log.warning("the newest alert in the recent-alerts list does not read as an alert")

@@ -1,7 +1,8 @@
 """The recent alerts: a capped Redis list ``<key_prefix>:recent_alerts`` of the alerts produced, newest first.
 
 Whoever produces an alert calls :func:`remember_alert`; the status record reads
-its newest entry (the last alert) and the dashboard the latest ones.
+its newest entry (the last alert) and the dashboard the latest ones, each
+provisional finding marked with what superseded it (:func:`mark_superseded`).
 """
 
 from __future__ import annotations
@@ -37,3 +38,18 @@ async def recent_alerts(client: Any, prefix: str, *, limit: int = 50) -> list[di
         if isinstance(value, dict):
             out.append(value)
     return out
+
+
+def mark_superseded(alerts: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """Return ``alerts`` with each provisional finding that a later one supersedes marked ``superseded_by``.
+
+    The week's final alert names the finding it replaces in ``supersedes``, and so does the
+    withdrawal of a finding that did not hold (then ``superseded_by`` is the withdrawal's key).
+    """
+    by = {str(a["supersedes"]): str(a.get("dedup_key", "")) for a in alerts if a.get("supersedes")}
+    return [
+        {**a, "superseded_by": by[a["dedup_key"]]}
+        if a.get("provisional") and a.get("fired", True) and a.get("dedup_key") in by
+        else a
+        for a in alerts
+    ]

@@ -87,6 +87,7 @@ class LastAlert(_Part):
     dedup_key: str | None = None
     fired_at: AwareDatetime | None = None
     text: str | None = Field(None, description="The alert's text, cut to 200 characters.")
+    provisional: bool = Field(False, description="A provisional finding of the running week, not a final alert.")
 
 
 class StatusRecord(BaseModel):

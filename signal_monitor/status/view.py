@@ -26,7 +26,7 @@ from rich.text import Text
 from signal_monitor.exchange_calendar import in_market_hours, is_trading_day
 from signal_monitor.periods import EASTERN
 from signal_monitor.status.reader import StatusSnapshot
-from signal_monitor.status.record import StatusRecord
+from signal_monitor.status.record import LastAlert, StatusRecord
 
 STALE_INTERVALS = 3
 
@@ -41,6 +41,14 @@ class Flag:
     subject: str
     level: Level
     text: str
+
+
+def _last_alert_text(alert: LastAlert | None, now: datetime) -> str:
+    """Return the last-alert cell: the rule, "(provisional)" for a finding of the running week, and its age."""
+    if alert is None:
+        return "-"
+    rule = f"{alert.rule} (provisional)" if alert.provisional else alert.rule
+    return f"{rule} {_age(now, alert.fired_at)} ago" if alert.fired_at else rule
 
 
 def _age(now: datetime, then: datetime) -> str:
@@ -240,8 +248,7 @@ def render(assessment: Assessment) -> RenderableType:
             f"{w.redis.rtt_ms:.1f} ms" if w.redis.ok and w.redis.rtt_ms is not None else Text("down", style="red"),
             f"{outbox}" + (f" +{w.delivery.parked} parked" if w.delivery.parked else ""),
             rule_text,
-            f"{w.last_alert.rule} {_age(now, w.last_alert.fired_at)} ago" if w.last_alert and w.last_alert.fired_at
-            else (w.last_alert.rule if w.last_alert else "-"),
+            _last_alert_text(w.last_alert, now),
             Text("; ".join(f"{f.code}: {f.text}" for f in flags) or "ok", style=_style(flags)),
         )
     if not assessment.workers:

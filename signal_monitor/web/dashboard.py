@@ -33,7 +33,7 @@ from signal_monitor.config.settings import Settings
 from signal_monitor.format import fmt_money, fmt_percent, fmt_price
 from signal_monitor.series import series_id
 from signal_monitor.state.base import Point, State
-from signal_monitor.status.recent_alerts import RECENT_ALERTS_MAX, recent_alerts
+from signal_monitor.status.recent_alerts import RECENT_ALERTS_MAX, mark_superseded, recent_alerts
 from signal_monitor.web.notes import install_notes
 
 if TYPE_CHECKING:
@@ -328,13 +328,25 @@ def _alert_rows(alerts: Sequence[Mapping[str, Any]]) -> str:
     rows = []
     for a in alerts:
         scope = ", ".join(f"{k}={v}" for k, v in (a.get("scope") or {}).items())
+        kind, marker = alert_marker(a)
         rows.append(
-            f'<tr class="alert {E(str(a.get("severity", "")))}" data-rule="{E(str(a.get("rule", "")))}">'
+            f'<tr class="alert {E(str(a.get("severity", "")))}{kind}" data-rule="{E(str(a.get("rule", "")))}">'
             f'<td class="period">{E(period_text(a))}</td>'
-            f'<td>{E(str(a.get("fired_at", "")))[:19]}</td><td>{E(str(a.get("severity", "")))}</td>'
+            f'<td>{E(str(a.get("fired_at", "")))[:19]}</td><td>{E(str(a.get("severity", "")))}{E(marker)}</td>'
             f'<td>{E(str(a.get("rule", "")))}</td><td>{E(scope)}</td><td>{E(str(a.get("text", "")))}</td></tr>'
         )
     return "".join(rows)
+
+
+def alert_marker(alert: Mapping[str, Any]) -> tuple[str, str]:
+    """Return the extra row classes and the label after the severity of a recent alert (its provisional state)."""
+    if not alert.get("provisional"):
+        return "", ""
+    if not alert.get("fired", True):
+        return " provisional withdrawn", " · provisional, withdrawn"
+    if alert.get("superseded_by"):
+        return " provisional superseded", " · provisional, superseded"
+    return " provisional", " · provisional"
 
 
 def _worker_rows(status: Mapping[str, Any]) -> str:
@@ -458,7 +470,7 @@ class Dashboard:
         client = getattr(self.state, "client", None)
         if client is None:
             return []
-        return await recent_alerts(client, self.options.key_prefix, limit=limit)
+        return mark_superseded(await recent_alerts(client, self.options.key_prefix, limit=limit))
 
     async def status(self) -> dict[str, Any]:
         """Return the assessed status of every worker, read from the status topic at most every ``status_ttl_s``."""

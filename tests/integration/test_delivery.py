@@ -44,8 +44,9 @@ from signal_monitor.delivery.cli import silence as silence_cli
 from signal_monitor.delivery.console import ConsoleSender
 from signal_monitor.delivery.keys import delivery_base
 from signal_monitor.delivery.slack import LeaseCheck, Outcome, Sender
-from signal_monitor.rules.alert import Alert
-from tests.unit.delivery.factory import make_alert, weekly
+from signal_monitor.config.settings import DEFAULT_ROUTES_PATH
+from signal_monitor.rules.alert import Alert, provisional_key
+from tests.unit.delivery.factory import FRIDAY, make_alert, weekly
 
 REPO = Path(__file__).resolve().parents[2]
 HOOK_PATH = "/services/T0DESK001/B0ALERTS1/hookS3cretValue0123456789"
@@ -905,6 +906,41 @@ async def test_resolved_notices_only_for_alerts_that_were_sent(fake_slack: FakeS
     await quiet.submit([make_alert("gross_leverage_record", {"strategy": "macro"}, revision=2, fired=False, text="")])
     assert await quiet.drain(timeout=10)
     assert fake_slack.posted_keys()[-1] == other.dedup_key
+
+
+async def test_provisional_findings_go_to_the_provisional_receiver_and_never_to_slack(
+    fake_slack: FakeSlack, make: Make
+) -> None:
+    """The shipped routes with Slack configured: the desk's Slack gets the final alert only."""
+    out = io.StringIO()
+    routes = DEFAULT_ROUTES_PATH.read_text(encoding="utf-8") + (
+        "inhibit:\n  - {source: {severity: critical}, target: {severity: warning}, equal: [scope]}\n"
+    )
+    dispatcher = make(routes, webhook=fake_slack.url(), console=Console(file=out, width=300, color_system=None))
+    hf = {"fund_type": "hedge_fund"}
+    key = provisional_key("hf_net_buying_streak", hf, FRIDAY)
+    finding = make_alert("hf_net_buying_streak", hf, severity="critical", provisional=True,
+                         text="Hedge funds on track for a 5th consecutive week of net buying.").model_copy(
+        update={"dedup_key": key})
+    lo_key = provisional_key("fund_type_divergence", {"fund_type": "long_only"}, FRIDAY)
+    other = make_alert("fund_type_divergence", {"fund_type": "long_only"}, provisional=True).model_copy(
+        update={"dedup_key": lo_key})
+    await dispatcher.submit([finding, other])
+    # the week's close: the final alert (a warning of the scope the critical finding has) and a withdrawal
+    final = make_alert("hf_net_buying_streak", hf, severity="warning").model_copy(update={"supersedes": key})
+    withdrawal = other.model_copy(update={"fired": False, "correction": True, "revision": 2,
+                                          "dedup_key": f"{lo_key}:v2", "supersedes": lo_key,
+                                          "text": "No longer on track: long-only funds sold while hedge funds held."})
+    await dispatcher.submit([final, withdrawal])
+    assert await dispatcher.drain(timeout=10)
+    assert fake_slack.posted_keys() == [final.dedup_key]  # not muted by the finding, which is not final
+    assert await dispatcher.outbox.claimed("provisional", key)
+    assert not await dispatcher.outbox.claimed("desk", key)
+    printed = out.getvalue()
+    assert "PROVISIONAL CRITICAL hf_net_buying_streak" in printed and "on track for a 5th" in printed
+    assert "PROVISIONAL WITHDRAWN fund_type_divergence" in printed and "No longer on track" in printed
+    counts = await dispatcher.outbox.counts()
+    assert counts.get("provisional_skipped", 0) == 0 and counts.get("inhibited", 0) == 0
 
 
 async def test_no_slack_configured_prints_to_the_console(make: Make) -> None:

@@ -1,7 +1,11 @@
-"""Admission: route each alert, drop what is provisional, silenced, inhibited or a realert, and store the rest.
+"""Admission: route each alert, drop what is silenced, inhibited or a realert, and store the rest.
 
 What passes is claimed per receiver (so it is queued once, across workers and restarts) and either queued
 as a message at once or buffered in its route's group when the route has a ``group_wait`` (``grouping``).
+
+A provisional finding goes only to routes that match ``provisional: true`` (``Route.provisional``);
+elsewhere it is dropped (``provisional_skipped``). It is never taken for a final alert: it is no
+inhibition source and keeps no realert time, so the week's final alert is neither muted nor held back by it.
 """
 
 from __future__ import annotations
@@ -16,7 +20,7 @@ from signal_monitor.delivery.realert import realert_key
 from signal_monitor.delivery.routing import Route, Routes, format_duration
 from signal_monitor.delivery.silences import SilenceStore, silenced_by
 from signal_monitor.delivery.stages.message import new_message
-from signal_monitor.rules.alert import Alert
+from signal_monitor.rules.alert import Alert, base_key
 
 log = logging.getLogger("signal_monitor.delivery")
 
@@ -56,10 +60,14 @@ class Admission:
         ordered = sorted(alerts, key=lambda a: 0 if self.inhibitor.is_source(a) else 1)
         for alert in ordered:
             now = self.clock()
+            routes = self.routes.match(alert)
             if alert.provisional:
-                await self.outbox.count("provisional_skipped")
-                continue
-            await self.inhibitor.record(alert)
+                routes = [route for route in routes if route.provisional]
+                if not routes:
+                    await self.outbox.count("provisional_skipped")
+                    continue
+            else:
+                await self.inhibitor.record(alert)
             silence = silenced_by(alert, silences, now)
             if silence is not None:
                 await self.outbox.count("silenced")
@@ -70,7 +78,7 @@ class Admission:
                 await self.outbox.count("inhibited")
                 log.info("inhibited: %s %s (by a %s alert of the same scope)", alert.rule, alert.dedup_key, source)
                 continue
-            for route in self.routes.match(alert):
+            for route in routes:
                 await self._admit_to(alert, route, now)
 
     async def _admit_to(self, alert: Alert, route: Route, now: float) -> None:
@@ -79,11 +87,10 @@ class Admission:
         noise = self.routes.noise(route, alert)
         key = claim_key(alert)
         if not alert.fired:
-            base = key.split(":v", 1)[0]
-            if not noise.resolved or not await self.outbox.claimed(receiver, base):
+            if not noise.resolved or not await self.outbox.claimed(receiver, base_key(key)):
                 await self.outbox.count("resolved_skipped")
                 return
-        realert = 0.0 if (alert.correction or not alert.fired) else noise.realert
+        realert = 0.0 if (alert.correction or not alert.fired or alert.provisional) else noise.realert
         record = alert.model_dump(mode="json")
         common: dict[str, Any] = {
             "receiver": receiver,

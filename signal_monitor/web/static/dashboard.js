@@ -26,11 +26,18 @@
     if (!alerts.length) { emptyRow(tbody, 6, "no alerts yet"); return; }
     const rows = alerts.map((a) => {
       const tr = document.createElement("tr");
-      tr.className = "alert " + (a.severity || "");
+      // the same classes and label as the server's rows (dashboard.alert_marker)
+      let kind = "", marker = "";
+      if (a.provisional) {
+        if (a.fired === false) { kind = " provisional withdrawn"; marker = " · provisional, withdrawn"; }
+        else if (a.superseded_by) { kind = " provisional superseded"; marker = " · provisional, superseded"; }
+        else { kind = " provisional"; marker = " · provisional"; }
+      }
+      tr.className = "alert " + (a.severity || "") + kind;
       tr.dataset.rule = a.rule || "";
       cell(tr, a.period_text || "").className = "period";
       cell(tr, String(a.fired_at || "").slice(0, 19));
-      cell(tr, a.severity || "");
+      cell(tr, (a.severity || "") + marker);
       cell(tr, a.rule || "");
       cell(tr, Object.entries(a.scope || {}).map(([k, v]) => k + "=" + v).join(", "));
       cell(tr, a.text || "");

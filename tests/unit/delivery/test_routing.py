@@ -65,6 +65,39 @@ def test_default_file_sends_everything_to_the_auto_receiver() -> None:
     assert load_routes(None).path == str(DEFAULT_ROUTES_PATH)
 
 
+def test_default_file_sends_provisional_findings_to_their_own_console_not_the_desk() -> None:
+    routes = load_routes(DEFAULT_ROUTES_PATH)
+    assert routes.receivers["provisional"].type == "console"
+    for severity in ("info", "warning", "critical"):
+        matched = routes.match(make_alert(severity=severity, provisional=True))
+        assert [(r.receiver, r.provisional) for r in matched] == [("provisional", True)]
+    assert [r.provisional for r in routes.match(make_alert())] == [False]
+
+
+def test_a_child_of_a_provisional_route_is_provisional_too() -> None:
+    routes = parse_routes("""
+receivers: [{name: desk, type: console}, {name: week, type: console}, {name: week_urgent, type: console}]
+route:
+  receiver: desk
+  routes:
+    - name: running_week
+      match: {provisional: "true"}
+      receiver: week
+      routes:
+        - {name: running_week_urgent, match: {severity: critical}, receiver: week_urgent}
+    - {name: final_urgent, match: {severity: critical}, receiver: desk}
+""")
+    urgent = routes.match(make_alert(severity="critical", provisional=True))
+    assert [(r.name, r.provisional) for r in urgent] == [("running_week_urgent", True)]
+    assert [(r.name, r.provisional) for r in routes.match(make_alert(severity="critical"))] == [("final_urgent", False)]
+
+
+def test_the_provisional_matcher_takes_true_or_false() -> None:
+    with pytest.raises(RouteFileError) as exc:
+        parse_routes("receivers: [{name: d, type: console}]\nroute: {receiver: d, routes: [{match: {provisional: maybe}}]}\n")
+    assert exc.value.field == "match.provisional" and "true or false" in str(exc.value)
+
+
 def test_first_matching_child_wins_and_continue_goes_on() -> None:
     routes = parse_routes(TREE)
     assert _names(routes, make_alert(severity="info", scope={"sector": "Tech"})) == ["route"]

@@ -418,3 +418,48 @@ rules:
     assert [(e.rule_id, e.field) for e in errors] == [(None, "extra"), ("one", "metric"), ("two", "params.side")]
     with pytest.raises(RuleFileError, match=r"unknown top-level key .*\(and 2 more: signal-monitor rules check desk.yaml"):
         parse_rules(text, "desk.yaml")
+
+
+# --- provisional rules ------------------------------------------------------------------------
+
+
+def test_a_provisional_rule_with_its_message_loads(tmp_path: Path) -> None:
+    text = GOOD + '    provisional: true\n    provisional_message: "$scope on track for a ${streak_ordinal} week ($value so far)"\n'
+    rule = load_rules(write(tmp_path, text)).get("hf_net_buying_streak")
+    assert rule.provisional and rule.provisional_message is not None
+    assert not load_rules(write(tmp_path, GOOD)).get("hf_net_buying_streak").provisional  # off by default
+
+
+def test_provisional_must_be_a_boolean(tmp_path: Path) -> None:
+    err = error_of(tmp_path, GOOD + "    provisional: sometimes\n")
+    assert (err.rule_id, err.field) == ("hf_net_buying_streak", "provisional")
+
+
+def test_only_a_week_rule_can_be_provisional(tmp_path: Path) -> None:
+    err = error_of(tmp_path, one_rule("""
+metric: close
+period: day
+scope: {symbol: VIX}
+kind: threshold_cross
+params: {direction: below, level: 17.0, rearm: 18.0}
+provisional: true
+"""))
+    assert (err.rule_id, err.field) == ("r1", "provisional") and "only a week rule" in str(err)
+
+
+def test_a_provisional_message_needs_provisional(tmp_path: Path) -> None:
+    err = error_of(tmp_path, GOOD + '    provisional_message: "on track"\n')
+    assert err.field == "provisional_message" and "provisional: true" in str(err)
+
+
+def test_unknown_placeholder_in_the_provisional_message(tmp_path: Path) -> None:
+    err = error_of(tmp_path, GOOD + '    provisional: true\n    provisional_message: "on track for $streek"\n')
+    assert (err.rule_id, err.field) == ("hf_net_buying_streak", "provisional_message")
+    assert "unknown placeholder $streek" in str(err)
+
+
+def test_the_defaults_watch_the_flows_of_the_running_week(defaults: RuleSet) -> None:
+    watched = {r.id for r in defaults if r.provisional}
+    assert {"hf_net_buying_streak", "single_stock_net_buying_streak", "sector_net_buying_streak"} <= watched
+    assert all(r.period == "week" and r.provisional_message and "on track" in r.provisional_message
+               for r in defaults if r.provisional)

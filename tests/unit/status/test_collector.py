@@ -277,3 +277,12 @@ def test_the_status_options_carry_the_secrets_but_do_not_show_them() -> None:
     options = StatusOptions.from_settings(settings)
     assert set(options.secrets) == {"url-pass-456", "xoxb-opt-token"}
     assert "url-pass-456" not in repr(options) and "xoxb-opt-token" not in repr(options)
+
+
+def test_last_alert_of_a_provisional_finding_says_so() -> None:
+    raw = {"rule": "hf_net_buying_streak", "dedup_key": "provisional:hf_net_buying_streak:fund_type=hedge_fund:2025-06-06",
+           "provisional": True, "text": "Hedge funds on track"}
+    last = last_alert_of(raw)
+    assert last is not None and last.provisional
+    final = last_alert_of({"rule": "hf_net_buying_streak", "text": "final"})
+    assert final is not None and not final.provisional

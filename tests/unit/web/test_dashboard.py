@@ -102,3 +102,23 @@ def test_the_page_escapes_alert_text_and_links_its_assets() -> None:
     assert '<a href="/notes">notes</a>' in page  # the week's notes (web/notes.py)
     for asset in ("dashboard.js", "dashboard.css"):
         assert (Path(__file__).resolve().parents[3] / "signal_monitor" / "web" / "static" / asset).is_file()
+
+
+def test_the_page_marks_provisional_findings_superseded_or_withdrawn() -> None:
+    alerts = [
+        {"rule": "hf", "severity": "info", "text": "final", "provisional": False, "supersedes": "p1"},
+        {"rule": "lo", "severity": "info", "text": "no longer", "provisional": True, "fired": False},
+        {"rule": "hf", "severity": "info", "text": "on track", "provisional": True, "superseded_by": "abc"},
+        {"rule": "nx", "severity": "info", "text": "on track too", "provisional": True},
+    ]
+    page = render_page(
+        worker_id="w", flows=FlowChart("hedge_fund"), leverage=[], vix=LineChart("close:day|symbol=VIX", "VIX", "level"),
+        alerts=alerts, status={"workers": []}, now=datetime(2025, 6, 6, 21, 0), refresh_s=10,
+    )
+    rows = re.findall(r'<tr class="alert ([^"]*)"[^>]*><td class="period">[^<]*</td><td>[^<]*</td><td>([^<]*)</td>', page)
+    assert rows == [
+        ("info", "info"),
+        ("info provisional withdrawn", "info · provisional, withdrawn"),
+        ("info provisional superseded", "info · provisional, superseded"),
+        ("info provisional", "info · provisional"),
+    ]
