@@ -20,7 +20,7 @@ from signal_monitor.delivery.outbox import Outbox
 from signal_monitor.delivery.realert import realert_key
 from signal_monitor.delivery.routing import Routes, format_duration
 from signal_monitor.delivery.silences import SilenceStore
-from signal_monitor.rules.alert import Alert, dedup_key
+from signal_monitor.rules.alert import Alert, base_key, dedup_key
 from signal_monitor.rules.model import Rule, RuleSet
 from signal_monitor.series import parse_scope_key, scope_key, series_id
 from signal_monitor.state.redis import RedisState
@@ -59,11 +59,11 @@ async def find(state: RedisState, rules: RuleSet, key: str) -> tuple[Target | No
 
     Looked up in the recent alerts, then over the periods each rule state still keeps.
     """
-    base = key.split(":v", 1)[0]
+    base = base_key(key)
     known = {rule.id: rule for rule in rules}
     stored = await recent_alerts(state.client, state.prefix, limit=RECENT_ALERTS_MAX)
     for alert in stored:
-        if str(alert.get("dedup_key", "")).split(":v", 1)[0] == base and alert.get("rule") in known:
+        if base_key(str(alert.get("dedup_key", ""))) == base and alert.get("rule") in known:
             period = date.fromisoformat(alert["period_end"])
             return Target(known[alert["rule"]], dict(alert.get("scope") or {}), period), alert
     for rule in rules:
@@ -83,7 +83,7 @@ async def explain(
     rule, scope, period = target.rule, target.scope, target.period
     if alert_json is None:
         for item in await recent_alerts(state.client, state.prefix, limit=RECENT_ALERTS_MAX):
-            if str(item.get("dedup_key", "")).split(":v", 1)[0] == target.dedup_key:
+            if base_key(str(item.get("dedup_key", ""))) == target.dedup_key:
                 alert_json = item
                 break
     out: dict[str, Any] = {

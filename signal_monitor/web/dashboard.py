@@ -167,20 +167,6 @@ def rule_vix_thresholds(rules: RuleSet | None) -> tuple[float, ...]:
     except Exception as exc:  # the dashboard still draws with the defaults
         log.warning("dashboard: cannot read the VIX thresholds from the rules: %s", exc)
     return DEFAULT_VIX_THRESHOLDS
-    try:
-        if rules is None:
-            from signal_monitor.rules.model import load_rules
-
-            rules = load_rules(settings.rules_path)
-        for rule in rules:
-            if rule.scope.get("symbol") == "VIX" and rule.metric == "close":
-                for check in rule.checks:
-                    level, rearm = getattr(check.params, "level", None), getattr(check.params, "rearm", None)
-                    if check.kind == "threshold_cross" and level is not None and rearm is not None:
-                        return (float(level), float(rearm))
-    except Exception as exc:  # the dashboard still draws with the defaults
-        log.warning("dashboard: cannot read the VIX thresholds from the rules: %s", exc)
-    return DEFAULT_VIX_THRESHOLDS
 
 
 # --- SVG -----------------------------------------------------------------------------------------
