@@ -67,4 +67,4 @@ def test_slack_test_posts_with_the_bot_token_to_a_receivers_channel(
 def test_slack_test_of_an_unknown_receiver_lists_the_known_ones(clean_env: pytest.MonkeyPatch) -> None:
     result = CliRunner().invoke(main, ["slack", "test", "--receiver", "nope"])
     assert result.exit_code == 2
-    assert "no receiver 'nope' (known: desk)" in result.output
+    assert "no receiver 'nope' (known: desk, provisional)" in result.output
