@@ -67,6 +67,7 @@ class _Outcome:
     states: dict[str, dict[str, Any]]
     conditions: tuple[tuple[Check, Finding], ...]  #: fired ones first
     reports: tuple[tuple[Check, Finding], ...]
+    cooled: bool = False  #: the checks held, but the period was within the rule's cooldown
 
 
 def _same(a: float | None, b: float | None) -> bool:
@@ -83,7 +84,7 @@ def _value_unit(rule: Rule, scope: Mapping[str, str], lead: Check | None) -> str
     fmt = KINDS[lead.kind].value_fmt
     if fmt == "value":
         return rule.names.unit(lead.metric, scope)
-    return {"ratio": "ratio", "fraction": "fraction", "count": "count"}.get(fmt, "number")
+    return {"ratio": "ratio", "to_one": "to_one", "fraction": "fraction", "count": "count"}.get(fmt, "number")
 
 
 class RuleEngine:
@@ -181,6 +182,8 @@ class RuleEngine:
             "revision": 1,
             "before": before,
         }
+        if outcome.cooled:  # for ``explain``: quiet because of the cooldown, not because no check held
+            entry["cooled"] = True
         if alert is not None:
             entry["alert"] = alert.model_dump(mode="json")
         # only the newest final period can still be in a close that has to be taken over: older ones drop their alert
@@ -262,6 +265,7 @@ class RuleEngine:
             "value": outcome.value,
             "threshold": outcome.threshold,
             "revision": revision,
+            "cooled": outcome.cooled,
             # kept so that a recompute taken over hands on this very correction (see ``reevaluate``)
             "correction": alert.model_dump(mode="json"),
         }
@@ -288,6 +292,7 @@ class RuleEngine:
                 states[check.name] = finding.state
         held = [(c, f) for c, f in conditions if f.fired]
         fired = bool(held) and (rule.combine == "any" or len(held) == len(conditions))
+        cooled = False
         if rule.cooldown:
             # periods with data since the last alert of this scope (this one included; a closed day without a
             # point, an exchange holiday, does not count); quiet while within the cooldown
@@ -295,7 +300,7 @@ class RuleEngine:
             has_data = any(f.value is not None for _, f in conditions)
             since = int(last["since"]) + (1 if has_data else 0) if last else None
             if fired and since is not None and since <= rule.cooldown:
-                fired = False
+                fired, cooled = False, True
             if fired:
                 states[COOLDOWN] = {"since": 0}
             elif since is not None:
@@ -316,7 +321,7 @@ class RuleEngine:
         if len(conditions) > 1:
             context["held"] = [c.name for c, _ in held]
         lead = ordered[0][1]
-        return _Outcome(fired, lead.value, lead.threshold, context, states, tuple(ordered), tuple(reports))
+        return _Outcome(fired, lead.value, lead.threshold, context, states, tuple(ordered), tuple(reports), cooled)
 
     async def _inputs(self, rule: Rule, check: Check, scope: Mapping[str, str], period: date) -> Inputs:
         """Read what one check needs from the state, window-limited by its parameters."""

@@ -24,7 +24,7 @@ METRIC_UNITS: dict[str, Unit] = {
     "nav": "money",
     "gross_leverage": "leverage",
     "net_leverage": "leverage",
-    "ls_flow_ratio": "ratio",
+    "ls_flow_ratio": "to_one",
     "ls_ratio": "ratio",
     "return": "fraction",
     "close": "price",

@@ -425,6 +425,8 @@ def _fmt_context(fmt: Fmt, unit: Unit, other_unit: Unit, value: Any) -> str:
         return ordinal(round(value))
     if fmt == "ratio":
         return fmt_ratio(value)
+    if fmt == "to_one":
+        return fmt_to_one(value)
     if fmt == "count":
         return f"{value:,.0f}"
     if fmt == "window":

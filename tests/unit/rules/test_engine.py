@@ -445,7 +445,7 @@ rules:
     [a] = await engine(rules, state).evaluate(WEEK, "week")
     assert a.context["ls_flow_ratio"] == 2.2
     assert a.text == (
-        "[info] Single stocks: week 2, long/short 2.20. Single stocks: hedge-fund net buying of $2.00B this week, "
+        "[info] Single stocks: week 2, long/short 2.2 to 1. Single stocks: hedge-fund net buying of $2.00B this week, "
         "positive for the 2nd consecutive week; long buys outpaced short sales 2.2 to 1."
     )
 
@@ -548,3 +548,42 @@ async def test_this_week_only_while_the_clock_is_in_the_week(
     await state.put_series(HF_NET, weekly([1e9, 1e9, 1e9, 1e9, 1.2e9]))
     [alert] = await RuleEngine(streak_rules, state, clock=lambda: now).evaluate(WEEK, "week")
     assert alert.text == f"Hedge funds: net buying of $1.20B {when}, positive for the 5th consecutive week."
+
+
+async def test_a_flow_ratio_reads_to_one_in_the_slack_fields(state: MemoryState) -> None:
+    """The note: "long purchases exceeding shorts by a ratio of 3.7 to 1" (industrials) and "about 3 to 1"."""
+    from signal_monitor.delivery.slack import build_message
+
+    rules = parse_rules(
+        """
+rules:
+  - id: sector_net_buying_streak
+    description: d
+    metric: net_buying
+    period: week
+    scope: {fund_type: hedge_fund, sector: Industrials}
+    kind: streak
+    params: {condition: gt, min_count: 2}
+    report:
+      - {kind: value, metric: ls_flow_ratio}
+  - id: hf_long_short_flow_ratio
+    description: d
+    metric: long_buy
+    period: week
+    scope: {fund_type: hedge_fund}
+    kind: ratio
+    params: {denominator: {metric: short_sale}, op: ge, level: 2.5}
+"""
+    )
+    await state.put_series("net_buying:week|fund_type=hedge_fund|sector=Industrials", weekly([1e9, 2e9]))
+    await state.put_series("ls_flow_ratio:week|fund_type=hedge_fund|sector=Industrials", weekly([1.5, 3.7]))
+    await state.put_series("long_buy:week|fund_type=hedge_fund", weekly([6e9]))
+    await state.put_series("short_sale:week|fund_type=hedge_fund", weekly([2e9]))
+    alerts = {a.rule: a for a in await engine(rules, state).evaluate(WEEK, "week")}
+    fields = {
+        rule: [f["text"] for b in build_message([a]).attachments[0]["blocks"] for f in b.get("fields", [])]
+        for rule, a in alerts.items()
+    }
+    assert "*ls flow ratio*\n3.7 to 1" in fields["sector_net_buying_streak"]
+    assert fields["hf_long_short_flow_ratio"][:2] == ["*value*\n3.0 to 1", "*threshold*\n2.5 to 1"]
+    assert alerts["hf_long_short_flow_ratio"].unit == "to_one"
