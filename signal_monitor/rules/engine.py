@@ -38,8 +38,9 @@ from typing import Any
 
 from signal_monitor.periods import EASTERN, Granularity, period_bounds
 from signal_monitor.rules.alert import Alert, dedup_key
-from signal_monitor.rules.kinds import KINDS, Finding, Inputs
+from signal_monitor.rules.kinds import KINDS, Finding, Inputs, SeriesRef
 from signal_monitor.rules.model import Check, Rule
+from signal_monitor.rules.names import DisplayNames
 from signal_monitor.rules.text import correction_text, describe, render, template_fields
 from signal_monitor.series import parse_series_id, scope_key, series_id
 from signal_monitor.state.base import Point, State
@@ -77,13 +78,13 @@ def _same(a: float | None, b: float | None) -> bool:
     return math.isclose(a, b, rel_tol=1e-9, abs_tol=1e-12)
 
 
-def _value_unit(rule: Rule, scope: Mapping[str, str], lead: Check | None) -> str:
+def _value_unit(names: DisplayNames, rule: Rule, scope: Mapping[str, str], lead: Check | None) -> str:
     """Return the unit of an alert's value: the lead check's metric's, unless its kind's value is a ratio, share..."""
     if lead is None:
-        return rule.names.unit(rule.metric, scope)
+        return names.unit(rule.metric, scope)
     fmt = KINDS[lead.kind].value_fmt
     if fmt == "value":
-        return rule.names.unit(lead.metric, scope)
+        return names.unit(lead.metric, scope)
     return {"ratio": "ratio", "to_one": "to_one", "fraction": "fraction", "count": "count"}.get(fmt, "number")
 
 
@@ -174,7 +175,7 @@ class RuleEngine:
         advancing = last is None or last < iso
         before = record.get("checks", {}) if advancing else {}
         outcome = await self._run(rule, scope, period, before)
-        alert = self._alert(rule, scope, period, outcome) if outcome.fired else None
+        alert = await self._alert(rule, scope, period, outcome) if outcome.fired else None
         entry: dict[str, Any] = {
             "fired": outcome.fired,
             "value": outcome.value,
@@ -220,7 +221,7 @@ class RuleEngine:
             elif entry["fired"]:
                 outcome = await self._run(rule, scope, period, entry["before"])
                 if outcome.fired:
-                    alerts.append(self._alert(rule, scope, period, outcome))
+                    alerts.append(await self._alert(rule, scope, period, outcome))
         correction = await self._recheck(rule, scope, period)
         if correction is not None:
             alerts.append(correction)
@@ -243,7 +244,7 @@ class RuleEngine:
         else:
             before = record.get("checks", {}) if last is None or last < iso else {}
         outcome = await self._run(rule, scope, period, before)
-        return self._alert(rule, scope, period, outcome, provisional=True) if outcome.fired else None
+        return await self._alert(rule, scope, period, outcome, provisional=True) if outcome.fired else None
 
     async def _recheck(self, rule: Rule, scope: dict[str, str], period: date) -> Alert | None:
         """Re-run a final period from its saved starting state; return a correction when the result changed."""
@@ -258,7 +259,7 @@ class RuleEngine:
         ):
             return None
         revision = entry["revision"] + 1
-        alert = self._alert(rule, scope, period, outcome, revision=revision)
+        alert = await self._alert(rule, scope, period, outcome, revision=revision)
         new_entry = {
             **entry,
             "fired": outcome.fired,
@@ -401,7 +402,21 @@ class RuleEngine:
         start, end = period_bounds(period, granularity)
         return start <= today <= (end + timedelta(days=2) if granularity == "week" else end)
 
-    def _alert(
+    async def _names(self, rule: Rule, scope: Mapping[str, str]) -> DisplayNames:
+        """Return the rule's names knowing the units the events of its observation series gave (the store keeps them)."""
+        checks = (*rule.checks, *rule.report)
+        if rule.metric != "obs" and all(c.metric != "obs" for c in checks):
+            return rule.names
+        wanted = [scope["series"]] if isinstance(scope.get("series"), str) else []
+        for check in checks:
+            spec = KINDS[check.kind]
+            ref: SeriesRef | None = getattr(check.params, spec.ref) if spec.ref else None
+            if ref is not None and isinstance(ref.scope.get("series"), str):
+                wanted.append(ref.scope["series"])
+        units = await self.state.series_units(list(dict.fromkeys(wanted)))
+        return rule.names.with_observed_units(units) if units else rule.names
+
+    async def _alert(
         self,
         rule: Rule,
         scope: dict[str, str],
@@ -413,13 +428,13 @@ class RuleEngine:
     ) -> Alert:
         """Build the alert (a correction when ``revision`` > 1) of an outcome."""
         held = [(c, f) for c, f in outcome.conditions if f.fired]
-        names = rule.names
+        names = await self._names(rule, scope)
         current = revision == 1 and self.is_current(period, rule.period)
         text = ""
         if outcome.fired:
             text = describe(scope, period, rule.period, held, outcome.reports, names=names, current=current)
         parts: Sequence[tuple[Check, Finding]] = [*outcome.conditions, *outcome.reports]
-        fields = template_fields(rule, scope, period, outcome.value, outcome.threshold, text, parts)
+        fields = template_fields(rule, scope, period, outcome.value, outcome.threshold, text, parts, names=names)
         if rule.message is not None and outcome.fired:
             text = render(rule.message, fields)
         shown = ("value", "threshold", *outcome.context)
@@ -443,7 +458,7 @@ class RuleEngine:
             dedup_key=key if revision == 1 else f"{key}:v{revision}",
             text=text,
             summary=rule.summary,
-            unit=_value_unit(rule, scope, lead),
+            unit=_value_unit(names, rule, scope, lead),
             figures=figures,
             fired=outcome.fired,
             provisional=provisional,

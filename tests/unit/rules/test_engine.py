@@ -587,3 +587,33 @@ rules:
     assert "*ls flow ratio*\n3.7 to 1" in fields["sector_net_buying_streak"]
     assert fields["hf_long_short_flow_ratio"][:2] == ["*value*\n3.0 to 1", "*threshold*\n2.5 to 1"]
     assert alerts["hf_long_short_flow_ratio"].unit == "to_one"
+
+
+async def test_the_unit_of_the_observation_events_reaches_the_alert_and_names_win(state: MemoryState) -> None:
+    """CFTC VIX futures net positioning in dollars (the events say ``usd``): -$33.4M, as the formatter spells money."""
+    from signal_monitor.state.fold import fold
+    from signal_monitor.streams.events import Observation
+
+    series = "cftc_vix_futures_net"
+    values = [-18.0e6, -19.1e6, -22.0e6, -26.1e6, -30.5e6, -33_434_659.0]
+    events = [(i, Observation(ts=datetime.combine(d, datetime.min.time(), UTC) + timedelta(hours=20), series=series,
+                              value=v, unit="USD"))
+              for i, (d, v) in enumerate(weekly(values))]
+    batch, _ = fold("signals.observations", 0, events)
+    assert (await state.apply(batch)).applied
+    await state.put_series(f"obs:week|series={series}", weekly(values))
+    rule = """
+rules:
+  - {id: cftc_falling, description: d, metric: obs, period: week, scope: {series: %s},
+     kind: streak, params: {condition: falling, min_count: 5}}
+"""
+    [alert] = await engine(parse_rules(rule % series), state).evaluate(WEEK, "week")
+    assert alert.unit == "money"
+    assert alert.text.startswith("Cftc_vix_futures_net at -$33.4M this week, down for the 5th consecutive week")
+    assert alert.figures["value"] == "-$33.4M"
+    named = "version: 1\nnames: {series: {%s: {name: CFTC VIX futures net, unit: count}}}\n" % series
+    other = MemoryState()  # the same events and points; the names section declares the series a count
+    await other.apply(batch)
+    await other.put_series(f"obs:week|series={series}", weekly(values))
+    [counted] = await engine(parse_rules(named + rule % series), other).evaluate(WEEK, "week")
+    assert counted.unit == "count" and counted.text.startswith("CFTC VIX futures net at -33,434,659 this week")
