@@ -108,6 +108,14 @@ class Settings(BaseSettings):
     slack_api_url: str = Field("https://slack.com/api/", description="SM_SLACK_API_URL: the Web API base URL.")
     slack_pace_s: float = Field(1.0, ge=0, description="SM_SLACK_PACE_S: at least this long between messages of a channel.")
     slack_timeout_s: float = Field(10.0, gt=0, description="SM_SLACK_TIMEOUT_S: longest wait for Slack's answer.")
+    slack_silence_url: str = Field(
+        "", pattern=r"^(https?://\S{1,2990})?$",
+        description="SM_SLACK_SILENCE_URL: the page a message's 'How to silence' button opens (a silence page).",
+    )
+    docs_url: str = Field(
+        "", pattern=r"^(https?://\S{1,2960})?$",
+        description="SM_DOCS_URL: where docs/ is published; without a silence page the button opens slack.md#silences.",
+    )
 
     # --- delivery ------------------------------------------------------------------
     delivery_enabled: bool = Field(True, description="SM_DELIVERY_ENABLED: route alerts to receivers (Slack, console).")

@@ -32,7 +32,13 @@ class ConsoleSender:
         return f"ConsoleSender(pace={self.pace})"
 
     async def send(
-        self, alerts: Sequence[Alert], *, outbox_id: str, title: str | None = None, lease: LeaseCheck | None = None
+        self,
+        alerts: Sequence[Alert],
+        *,
+        outbox_id: str,
+        title: str | None = None,
+        lease: LeaseCheck | None = None,
+        thread_ts: str | None = None,
     ) -> Outcome:
         """Print one alert, or a digest of several (``lease`` is not asked: each worker prints to its own console)."""
         if len(alerts) > 1:
@@ -44,7 +50,7 @@ class ConsoleSender:
     def print_alert(self, alert: Alert) -> None:
         """Print one alert: severity, rule, scope and period, the text, then the numbers."""
         if not alert.fired:
-            label, style = "RESOLVED", "bold green"
+            label, style = "WITHDRAWN", "bold green"
         elif alert.correction:
             label, style = f"CORRECTION {alert.severity.upper()}", STYLES[alert.severity]
         else:
@@ -56,13 +62,19 @@ class ConsoleSender:
         )
         where = f"{escape(_scope(alert))} · {alert.granularity} {period}"
         self.console.print(f"[{style}]{label}[/] [bold]{escape(alert.rule)}[/] · {where}")
-        body = alert.text if alert.fired else f"{alert.rule} no longer fires for {_scope(alert)}."
+        body = alert.text if alert.fired or alert.text else f"{alert.rule} no longer fires for {_scope(alert)}."
         self.console.print(f"  {escape(body)}")
         figures = [f"{name} {text}" for name, text in alert_figures(alert)]
         self.console.print(f"  [dim]{escape(' · '.join(figures))}[/]")
 
     async def confirm(
-        self, outbox_id: str, since: float, *, channel_id: str | None = None, lease: LeaseCheck | None = None
+        self,
+        outbox_id: str,
+        since: float,
+        *,
+        channel_id: str | None = None,
+        lease: LeaseCheck | None = None,
+        thread_ts: str | None = None,
     ) -> bool | None:
         """The console keeps no record: None."""
         return None

@@ -40,7 +40,7 @@ from signal_monitor.delivery.keys import migrate_legacy_keys
 from signal_monitor.delivery.outbox import Outbox
 from signal_monitor.delivery.routing import Receiver, RouteFileError, Routes
 from signal_monitor.delivery.silences import SilenceStore
-from signal_monitor.delivery.slack import BotSender, Sender, WebhookSender
+from signal_monitor.delivery.slack import BotSender, MessageLinks, Sender, WebhookSender
 from signal_monitor.delivery.stages.admission import Admission
 from signal_monitor.delivery.stages.grouping import Grouping
 from signal_monitor.delivery.stages.guard import guarded
@@ -62,6 +62,8 @@ class DeliveryOptions:
     lease_s: float = 30.0
     claim_ttl_s: float = 14 * 86400.0
     poll_s: float = 0.2  #: how often ``run`` looks for work it was not woken for (queued by another worker)
+    links: MessageLinks = MessageLinks()  #: where a message's "How to silence" button leads
+
 
     @classmethod
     def from_settings(cls, settings: Settings) -> DeliveryOptions:
@@ -75,6 +77,7 @@ class DeliveryOptions:
             max_attempts=settings.delivery_max_attempts,
             lease_s=settings.delivery_lease_s,
             claim_ttl_s=settings.delivery_claim_ttl_days * 86400,
+            links=MessageLinks(silence_url=settings.slack_silence_url, docs_url=settings.docs_url),
         )
 
 
@@ -118,19 +121,21 @@ def build_sender(
             raise RouteFileError(
                 path, where, "webhook_url_env", f"the environment variable {receiver.webhook_url_env} is not set"
             )
-        return WebhookSender(SecretStr(url), timeout=options.slack_timeout_s, pace=pace)
+        return WebhookSender(SecretStr(url), timeout=options.slack_timeout_s, pace=pace, links=options.links)
     if receiver.channel:
         if token is None or not token.get_secret_value():
             raise RouteFileError(path, where, "channel", "posting to a channel needs a bot token: set SLACK_BOT_TOKEN")
         return BotSender(
-            token, receiver.channel, timeout=options.slack_timeout_s, pace=pace, base_url=options.slack_api_url
+            token, receiver.channel, timeout=options.slack_timeout_s, pace=pace, base_url=options.slack_api_url,
+            links=options.links,
         )
     if token is not None and token.get_secret_value() and slack.channel:
         return BotSender(
-            token, slack.channel, timeout=options.slack_timeout_s, pace=pace, base_url=options.slack_api_url
+            token, slack.channel, timeout=options.slack_timeout_s, pace=pace, base_url=options.slack_api_url,
+            links=options.links,
         )
     if slack.webhook_url is not None and slack.webhook_url.get_secret_value():
-        return WebhookSender(slack.webhook_url, timeout=options.slack_timeout_s, pace=pace)
+        return WebhookSender(slack.webhook_url, timeout=options.slack_timeout_s, pace=pace, links=options.links)
     if receiver.type == "auto":
         return ConsoleSender(console)
     raise RouteFileError(

@@ -458,6 +458,8 @@ class RuleEngine:
             dedup_key=key if revision == 1 else f"{key}:v{revision}",
             text=text,
             summary=rule.summary,
+            runbook_url=rule.runbook_url,
+            dashboard_url=rule.dashboard_url,
             unit=_value_unit(names, rule, scope, lead),
             figures=figures,
             fired=outcome.fired,

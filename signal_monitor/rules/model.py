@@ -10,13 +10,14 @@ context without gating it. Every error names the file, the rule and the field.
 
 from __future__ import annotations
 
+import re
 from collections.abc import Iterator, Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from string import Template
-from typing import Any, Literal
+from typing import Annotated, Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, SerializeAsAny, ValidationError
+from pydantic import AfterValidator, BaseModel, ConfigDict, Field, SerializeAsAny, ValidationError
 
 from signal_monitor.config.yamlfile import load_yaml
 from signal_monitor.errors import RuleFileError
@@ -34,6 +35,19 @@ from signal_monitor.series import (
 
 Severity = Literal["info", "warning", "critical"]
 WILDCARD = "*"
+MAX_LINK_URL = 3000  #: Block Kit's limit on a button's url
+
+
+def _link(url: str) -> str:
+    if not re.fullmatch(r"https?://[^\s/]+\S*", url):
+        raise ValueError("give an http(s) URL, e.g. https://wiki.example.com/runbooks/vix")
+    if len(url) > MAX_LINK_URL:
+        raise ValueError(f"a Slack button's link has at most {MAX_LINK_URL} characters (this one {len(url)})")
+    return url
+
+
+#: A link a Slack button opens: http(s), at most 3000 characters.
+LinkUrl = Annotated[str, AfterValidator(_link)]
 
 
 @dataclass(frozen=True)
@@ -93,6 +107,8 @@ class Rule(BaseModel):
     labels: dict[str, str] = Field(default_factory=dict)
     message: str | None = None
     cooldown: int = Field(default=0, ge=0, description="Periods kept quiet after an alert, per scope.")
+    runbook_url: str = Field(default="", description="What to do about an alert of the rule: a Slack button.")
+    dashboard_url: str = Field(default="", description="Where the rule's series are charted: a Slack button.")
     names: DisplayNames = Field(default=NO_NAMES, description="The file's names section: how scope values read.")
 
     @property
@@ -171,6 +187,8 @@ class _RuleSpec(BaseModel):
     labels: dict[str, str] = Field(default_factory=dict)
     message: str | None = None
     cooldown: int = Field(default=0, ge=0)
+    runbook_url: LinkUrl | None = None
+    dashboard_url: LinkUrl | None = None
 
 
 # --- loading ------------------------------------------------------------------------
@@ -409,6 +427,8 @@ class _Builder:
             labels=spec.labels,
             message=spec.message,
             cooldown=spec.cooldown,
+            runbook_url=spec.runbook_url or "",
+            dashboard_url=spec.dashboard_url or "",
             names=self.names,
         )
 

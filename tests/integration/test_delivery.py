@@ -727,20 +727,32 @@ class _HangsOnThird:
         self.reached = asyncio.Event()
 
     async def send(
-        self, alerts: Sequence[Alert], *, outbox_id: str, title: str | None = None, lease: LeaseCheck | None = None
+        self,
+        alerts: Sequence[Alert],
+        *,
+        outbox_id: str,
+        title: str | None = None,
+        lease: LeaseCheck | None = None,
+        thread_ts: str | None = None,
     ) -> Outcome:
         """Hang on the third call; else pass through."""
         self.calls += 1
         if self.calls == 3:
             self.reached.set()
             await asyncio.Event().wait()
-        return await self.inner.send(alerts, outbox_id=outbox_id, title=title, lease=lease)
+        return await self.inner.send(alerts, outbox_id=outbox_id, title=title, lease=lease, thread_ts=thread_ts)
 
     async def confirm(
-        self, outbox_id: str, since: float, *, channel_id: str | None = None, lease: LeaseCheck | None = None
+        self,
+        outbox_id: str,
+        since: float,
+        *,
+        channel_id: str | None = None,
+        lease: LeaseCheck | None = None,
+        thread_ts: str | None = None,
     ) -> bool | None:
         """Pass through."""
-        return await self.inner.confirm(outbox_id, since, channel_id=channel_id, lease=lease)
+        return await self.inner.confirm(outbox_id, since, channel_id=channel_id, lease=lease, thread_ts=thread_ts)
 
     async def close(self) -> None:
         """Pass through."""
