@@ -203,6 +203,7 @@ class Dispatcher:
             max_attempts=self.options.max_attempts,
             retry_base_s=self.options.retry_base_s,
             retry_max_s=self.options.retry_max_s,
+            post_ttl_s=self.options.claim_ttl_s,
             rng=rng,
         )
         self._wake: asyncio.Event | None = None  # set to make run() look at the outbox now (while it runs)

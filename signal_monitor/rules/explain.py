@@ -32,7 +32,7 @@ AROUND = (6, 2)
 
 NOT_KEPT = [
     "delivery keeps no per-alert decision: a silenced or inhibited alert leaves only a counter and a log line",
-    "the Slack message (its ts) of an alert is not kept, only each receiver's channel id",
+    "a Slack message's ts is kept only for a bot-token post (the thread its withdrawal replies in)",
     "series points are kept per period, not their revisions; the rule's results of the last 8 periods only",
 ]
 
@@ -199,6 +199,7 @@ async def _delivery(
                        "yet), or its claim expired")
         receivers.append({
             "route": route.name, "receiver": route.receiver, "claimed": claimed, "decided": decided,
+            "slack_ts": await box.post_ts(route.receiver, alert.dedup_key.split(":v", 1)[0]),
             "digest": f"group_wait {format_duration(noise.group_wait)}" if noise.group_wait > 0 else None,
             "realert": format_duration(noise.realert) if noise.realert > 0 else None,
             "last_queued": _when(last) if last is not None else None,
