@@ -62,8 +62,8 @@ class DeliveryOptions:
     lease_s: float = 30.0
     claim_ttl_s: float = 14 * 86400.0
     poll_s: float = 0.2  #: how often ``run`` looks for work it was not woken for (queued by another worker)
-    links: MessageLinks = MessageLinks()  #: where a message's "How to silence" button leads
-
+    silence_url: str = ""  #: the page a message's "How to silence" button opens (SM_SLACK_SILENCE_URL)
+    docs_url: str = ""  #: where docs/ is published (SM_DOCS_URL): the button's page without a silence page
 
     @classmethod
     def from_settings(cls, settings: Settings) -> DeliveryOptions:
@@ -77,8 +77,14 @@ class DeliveryOptions:
             max_attempts=settings.delivery_max_attempts,
             lease_s=settings.delivery_lease_s,
             claim_ttl_s=settings.delivery_claim_ttl_days * 86400,
-            links=MessageLinks(silence_url=settings.slack_silence_url, docs_url=settings.docs_url),
+            silence_url=settings.slack_silence_url,
+            docs_url=settings.docs_url,
         )
+
+    @property
+    def links(self) -> MessageLinks:
+        """Return where a message's "How to silence" button leads."""
+        return MessageLinks(silence_url=self.silence_url, docs_url=self.docs_url)
 
 
 @dataclass(frozen=True, kw_only=True)

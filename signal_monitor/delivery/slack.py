@@ -211,10 +211,14 @@ def original_key(alert: Alert) -> str:
 
 
 def _withdraws(alert: Alert) -> str:
-    """Name the alert a withdrawal withdraws, for a message outside its thread: its summary, scope and period."""
+    """Name the alert a withdrawal withdraws, for a message outside its thread: its summary, scope and period.
+
+    Not its key: the grey line shows the withdrawal's own, and readers of a message (the fake Slacks, a desk's
+    search) take each ``key <hex>`` for an alert the message carries.
+    """
     return (
         f"Withdraws the alert *{escape(_title(alert))}* for {escape(_scope_text(alert.scope))}, "
-        f"{_period_text(alert)} (key {original_key(alert)})."
+        f"{_period_text(alert)}."
     )
 
 

@@ -1014,9 +1014,9 @@ async def test_with_a_webhook_a_withdrawal_names_the_alert_it_withdraws(fake_sla
     assert texts == [
         ":white_check_mark: Withdrawn: Hedge funds net buying streak",
         WITHDRAWAL,
-        f"Withdraws the alert *Hedge funds net buying streak* for fund_type=hedge_fund, week 2025-06-02 – 2025-06-06 "
-        f"(key {sent.dedup_key}).",
+        "Withdraws the alert *Hedge funds net buying streak* for fund_type=hedge_fund, week 2025-06-02 – 2025-06-06.",
     ]
+    assert fake_slack.posted_keys() == [sent.dedup_key, withdrawn.dedup_key]  # one key a message, as the fake reads
 
 
 async def test_no_slack_configured_prints_to_the_console(make: Make) -> None:
