@@ -6,10 +6,12 @@ It speaks the two contracts the monitor posts to (``signal_monitor.delivery.slac
 * incoming webhooks, ``POST /services/<team>/B<worker>/<secret>``: 200 ``ok`` when posted;
   any other ``/services/`` path: 404 ``no_service``, as Slack answers an unknown hook;
 * the Web API, ``POST /api/chat.postMessage`` (bearer token, JSON body with the
-  message metadata that carries the outbox id), ``POST /api/chat.update`` (changes the
-  posted message of a ``ts`` in place; ``message_not_found`` for an unknown one) and
-  ``GET /api/conversations.history`` (the channel's posted messages with their metadata,
-  newest first).
+  message metadata that carries the outbox id; a ``thread_ts`` makes it a reply in
+  that message's thread), ``POST /api/chat.update`` (changes the posted message of a
+  ``ts`` in place; ``message_not_found`` for an unknown one), ``GET
+  /api/conversations.history`` (the channel's posted messages with their metadata,
+  newest first, without the replies in threads, as Slack) and ``GET
+  /api/conversations.replies`` (a thread's parent and replies).
 
 Modes (``set_mode``): ``ok``; ``429`` (rate limited, with ``Retry-After``); ``500`` (a
 server error: nothing posted); and ``down`` (``stop()``: the listener is closed, so a
@@ -59,6 +61,7 @@ class Request:
     posted: bool
     keys: list[str] = field(default_factory=list)
     outbox_id: str = ""
+    thread_ts: str = ""  #: a chat.postMessage reply: the ts of the message it replies under
 
 
 class SlackReceiver:
@@ -212,11 +215,11 @@ class SlackReceiver:
             self._post_message(handler, raw, mode, now, stamp)
         elif url.path == "/api/chat.update":
             self._update(handler, raw, mode, now)
-        elif url.path == "/api/conversations.history":
+        elif url.path in ("/api/conversations.history", "/api/conversations.replies"):
             params = {k: v[-1] for k, v in parse_qs(url.query).items()}
             if method == "POST" and raw:
                 params.update({k: v[-1] for k, v in parse_qs(raw.decode("utf-8", "replace")).items()})
-            self._history(handler, params, mode, now)
+            self._history(handler, params, mode, now, thread=url.path.endswith("replies"))
         else:
             self._reply(handler, 404, "text/plain", b"not_found")
 
@@ -273,19 +276,21 @@ class SlackReceiver:
         body = _json(raw)
         keys = message_keys(body)
         outbox_id = str(((body.get("metadata") or {}).get("event_payload") or {}).get("outbox_id", ""))
+        thread_ts = str(body.get("thread_ts") or "")
 
         def record(status: int) -> None:
             with self.lock:
-                self.requests.append(Request(now, "bot", worker, status, False, keys, outbox_id))
+                self.requests.append(Request(now, "bot", worker, status, False, keys, outbox_id, thread_ts))
 
         if self._fault(handler, mode, api=True, record=record) is not None:
             return
         with self.lock:
             ts = f"{max(now, float(self.channel[-1]['ts']) + 1e-6) if self.channel else now:.6f}"
-            self.channel.append(
-                {"ts": ts, "text": body.get("text", ""), "blocks": body.get("blocks"), "metadata": body.get("metadata")}
-            )
-            self.requests.append(Request(now, "bot", worker, 200, True, keys, outbox_id))
+            self.channel.append({
+                "ts": ts, "text": body.get("text", ""), "blocks": body.get("blocks"), "metadata": body.get("metadata"),
+                "thread_ts": thread_ts, "reply_broadcast": bool(body.get("reply_broadcast")),
+            })
+            self.requests.append(Request(now, "bot", worker, 200, True, keys, outbox_id, thread_ts))
         self._posted("bot", worker, raw, stamp)
         reply = {"ok": True, "channel": self.channel_id, "ts": ts}
         self._reply(handler, 200, "application/json", json.dumps(reply).encode())
@@ -318,7 +323,12 @@ class SlackReceiver:
             reply = {"ok": True, "channel": self.channel_id, "ts": ts}
         self._reply(handler, 200, "application/json", json.dumps(reply).encode())
 
-    def _history(self, handler: BaseHTTPRequestHandler, params: dict[str, str], mode: str, now: float) -> None:
+    def _history(
+        self, handler: BaseHTTPRequestHandler, params: dict[str, str], mode: str, now: float, *, thread: bool = False
+    ) -> None:
+        """Answer conversations.history (the channel, newest first, no thread replies) or, with ``thread``,
+        conversations.replies (the parent ``ts`` and its replies, oldest first)."""
+
         def record(status: int) -> None:
             with self.lock:
                 self.requests.append(Request(now, "history", "", status, False))
@@ -326,8 +336,15 @@ class SlackReceiver:
         if self._fault(handler, mode, api=True, record=record) is None:
             oldest = float(params.get("oldest") or 0)
             limit = int(params.get("limit") or 100)
+            parent = params.get("ts", "")
             with self.lock:
-                shown = [m for m in self.channel if float(m["ts"]) >= oldest][::-1][:limit]
+                if thread:
+                    shown = [m for m in self.channel if parent in (m["ts"], m["thread_ts"])][:limit]
+                else:
+                    shown = [
+                        m for m in self.channel
+                        if float(m["ts"]) >= oldest and (not m["thread_ts"] or m["reply_broadcast"])
+                    ][::-1][:limit]
             reply = {"ok": True, "messages": shown, "has_more": False}
             record(200)
             self._reply(handler, 200, "application/json", json.dumps(reply).encode())

@@ -19,7 +19,8 @@ from collections.abc import Mapping
 from datetime import date
 from typing import Any, Literal
 
-Unit = Literal["money", "leverage", "ratio", "fraction", "price", "count", "number"]
+#: ``ratio`` is an exposure ratio (``1.642``); ``to_one`` a ratio of two flows, read as the note does (``3.7 to 1``).
+Unit = Literal["money", "leverage", "ratio", "to_one", "fraction", "price", "count", "number"]
 
 
 
@@ -106,15 +107,19 @@ def fmt_unit(unit: Unit, x: float) -> str:
         return fmt_percent(x)
     if unit == "ratio":
         return fmt_ratio(x)
+    if unit == "to_one":
+        return fmt_to_one(x)
     if unit == "price":
         return fmt_price(x)
     return fmt_number(x)
 
 
 def fmt_unit_level(unit: Unit, x: float) -> str:
-    """Format a threshold: like a value, without trailing zeros for prices and ratios."""
+    """Format a threshold: like a value, without trailing zeros for prices and ratios (``2.5 to 1``)."""
     if unit in ("ratio", "price"):
         return _trim(f"{x:.4f}")
+    if unit == "to_one":
+        return _trim(f"{x:.4f}") + " to 1"
     return fmt_unit(unit, x)
 
 

@@ -87,6 +87,27 @@ def test_the_web_api_posts_to_the_channel_and_shows_it_in_history(receiver: Slac
     assert status == 200 and json.loads(reply) == {"ok": False, "error": "invalid_auth"}
 
 
+def test_a_reply_records_its_thread_ts_and_shows_in_its_thread_not_in_history(receiver: SlackReceiver) -> None:
+    auth = {"Authorization": f"Bearer {receiver.token('w1')}"}
+
+    def meta(ident: str) -> dict[str, Any]:
+        return {"event_type": "alert", "event_payload": {"outbox_id": ident}}
+
+    _, first = post(receiver.api_url + "chat.postMessage", {**BLOCKS, "channel": "C0TEST", "metadata": meta("ob-1")}, auth)
+    parent = json.loads(first)["ts"]
+    reply_body = {**BLOCKS, "channel": "C0TEST", "metadata": meta("ob-2"), "thread_ts": parent, "reply_broadcast": False}
+    status, _ = post(receiver.api_url + "chat.postMessage", reply_body, auth)
+    assert status == 200
+    assert [(r.outbox_id, r.thread_ts) for r in receiver.snapshot()] == [("ob-1", ""), ("ob-2", parent)]
+
+    def read(method: str, query: str) -> list[str]:
+        with urllib.request.urlopen(f"{receiver.api_url}{method}?channel=C0TEST{query}", timeout=5) as response:
+            return [m["metadata"]["event_payload"]["outbox_id"] for m in json.loads(response.read())["messages"]]
+
+    assert read("conversations.history", "") == ["ob-1"]
+    assert read("conversations.replies", f"&ts={parent}") == ["ob-1", "ob-2"]
+
+
 async def test_watched_posts_arrive_stamped_in_order(receiver: SlackReceiver) -> None:
     receiver.watch()
     before = time.perf_counter()

@@ -114,6 +114,14 @@ class Settings(BaseSettings):
             "message links the alert's chart there. Empty: no link."
         ),
     )
+    slack_silence_url: str = Field(
+        "", pattern=r"^(https?://\S{1,2990})?$",
+        description="SM_SLACK_SILENCE_URL: the page a message's 'How to silence' button opens (a silence page).",
+    )
+    docs_url: str = Field(
+        "", pattern=r"^(https?://\S{1,2960})?$",
+        description="SM_DOCS_URL: where docs/ is published; without a silence page the button opens slack.md#silences.",
+    )
 
     # --- delivery ------------------------------------------------------------------
     delivery_enabled: bool = Field(True, description="SM_DELIVERY_ENABLED: route alerts to receivers (Slack, console).")

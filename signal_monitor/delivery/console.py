@@ -32,7 +32,13 @@ class ConsoleSender:
         return f"ConsoleSender(pace={self.pace})"
 
     async def send(
-        self, alerts: Sequence[Alert], *, outbox_id: str, title: str | None = None, lease: LeaseCheck | None = None
+        self,
+        alerts: Sequence[Alert],
+        *,
+        outbox_id: str,
+        title: str | None = None,
+        lease: LeaseCheck | None = None,
+        thread_ts: str | None = None,
     ) -> Outcome:
         """Print one alert, or a digest of several (``lease`` is not asked: each worker prints to its own console)."""
         if len(alerts) > 1:
@@ -55,7 +61,7 @@ class ConsoleSender:
             label = f"PROVISIONAL {alert.severity.upper()}" if alert.fired else "PROVISIONAL WITHDRAWN"
             style = "bold magenta" if alert.fired else "bold green"
         elif not alert.fired:
-            label, style = "RESOLVED", "bold green"
+            label, style = "WITHDRAWN", "bold green"
         elif alert.correction:
             label, style = f"CORRECTION {alert.severity.upper()}", STYLES[alert.severity]
         else:
@@ -67,7 +73,7 @@ class ConsoleSender:
         )
         where = f"{escape(_scope(alert))} · {alert.granularity} {period}"
         self.console.print(f"[{style}]{label}[/] [bold]{escape(alert.rule)}[/] · {where}")
-        body = alert.text if alert.fired or alert.provisional else f"{alert.rule} no longer fires for {_scope(alert)}."
+        body = alert.text if alert.fired or alert.provisional or alert.text else f"{alert.rule} no longer fires for {_scope(alert)}."
         self.console.print(f"  {escape(body)}")
         if alert.supersedes and alert.fired:
             self.console.print(f"  [dim]supersedes the provisional finding {escape(alert.supersedes)}[/]")
@@ -75,7 +81,13 @@ class ConsoleSender:
         self.console.print(f"  [dim]{escape(' · '.join(figures))}[/]")
 
     async def confirm(
-        self, outbox_id: str, since: float, *, channel_id: str | None = None, lease: LeaseCheck | None = None
+        self,
+        outbox_id: str,
+        since: float,
+        *,
+        channel_id: str | None = None,
+        lease: LeaseCheck | None = None,
+        thread_ts: str | None = None,
     ) -> bool | None:
         """The console keeps no record: None."""
         return None

@@ -41,7 +41,7 @@ from signal_monitor.delivery.note import admit_note
 from signal_monitor.delivery.outbox import Outbox
 from signal_monitor.delivery.routing import Receiver, RouteFileError, Routes
 from signal_monitor.delivery.silences import SilenceStore
-from signal_monitor.delivery.slack import BotSender, ChartSource, Sender, WebhookSender
+from signal_monitor.delivery.slack import BotSender, ChartSource, MessageLinks, Sender, WebhookSender
 from signal_monitor.delivery.stages.admission import Admission
 from signal_monitor.delivery.stages.grouping import Grouping
 from signal_monitor.delivery.stages.guard import guarded
@@ -64,6 +64,8 @@ class DeliveryOptions:
     lease_s: float = 30.0
     claim_ttl_s: float = 14 * 86400.0
     poll_s: float = 0.2  #: how often ``run`` looks for work it was not woken for (queued by another worker)
+    silence_url: str = ""  #: the page a message's "How to silence" button opens (SM_SLACK_SILENCE_URL)
+    docs_url: str = ""  #: where docs/ is published (SM_DOCS_URL): the button's page without a silence page
 
     @classmethod
     def from_settings(cls, settings: Settings) -> DeliveryOptions:
@@ -77,7 +79,14 @@ class DeliveryOptions:
             max_attempts=settings.delivery_max_attempts,
             lease_s=settings.delivery_lease_s,
             claim_ttl_s=settings.delivery_claim_ttl_days * 86400,
+            silence_url=settings.slack_silence_url,
+            docs_url=settings.docs_url,
         )
+
+    @property
+    def links(self) -> MessageLinks:
+        """Return where a message's "How to silence" button leads."""
+        return MessageLinks(silence_url=self.silence_url, docs_url=self.docs_url)
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -127,7 +136,8 @@ def build_sender(
                 path, where, "webhook_url_env", f"the environment variable {receiver.webhook_url_env} is not set"
             )
         return WebhookSender(
-            SecretStr(url), timeout=options.slack_timeout_s, pace=pace, dashboard_url=slack.dashboard_url
+            SecretStr(url), timeout=options.slack_timeout_s, pace=pace, dashboard_url=slack.dashboard_url,
+            links=options.links,
         )
     if receiver.channel:
         if token is None or not token.get_secret_value():
@@ -135,15 +145,17 @@ def build_sender(
         return BotSender(
             token, receiver.channel, timeout=options.slack_timeout_s, pace=pace, base_url=options.slack_api_url,
             charts=charts,
+            links=options.links,
         )
     if token is not None and token.get_secret_value() and slack.channel:
         return BotSender(
             token, slack.channel, timeout=options.slack_timeout_s, pace=pace, base_url=options.slack_api_url,
             charts=charts,
+            links=options.links,
         )
     if slack.webhook_url is not None and slack.webhook_url.get_secret_value():
         return WebhookSender(slack.webhook_url, timeout=options.slack_timeout_s, pace=pace,
-                             dashboard_url=slack.dashboard_url)
+                             dashboard_url=slack.dashboard_url, links=options.links)
     if receiver.type == "auto":
         return ConsoleSender(console)
     raise RouteFileError(
@@ -213,6 +225,7 @@ class Dispatcher:
             max_attempts=self.options.max_attempts,
             retry_base_s=self.options.retry_base_s,
             retry_max_s=self.options.retry_max_s,
+            post_ttl_s=self.options.claim_ttl_s,
             rng=rng,
         )
         self._wake: asyncio.Event | None = None  # set to make run() look at the outbox now (while it runs)

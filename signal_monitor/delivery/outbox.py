@@ -17,6 +17,8 @@ of every delivery key, see ``keys.py``)::
     <p>:last                hash   the last message sent: at, dest, rule, id
     <p>:claim:<recv>:<key>  string an alert's dedup key claimed for a receiver (SET NX with expiry)
     <p>:channel_ids         hash   receiver -> Slack channel id learnt from a post
+    <p>:post:<dest>:<key>   string the Slack ``ts`` of the first post of an alert (its first revision's dedup key)
+                                   to a bot-token destination, which its withdrawal replies under (SET NX, expiry)
 
 and the group buffers under ``<key_prefix>:{delivery}:noise:`` (``groups`` zset of due
 times, ``group:<route>`` lists). Every move between these is one Lua script,
@@ -441,6 +443,26 @@ class Outbox:
     async def set_channel_id(self, receiver: str, channel_id: str) -> None:
         """Remember the Slack channel id of ``receiver``."""
         await self.client.hset(self.key("channel_ids"), receiver, channel_id)
+
+    # --- posts ------------------------------------------------------------------------------
+
+    def post_key(self, dest: str, dedup: str) -> str:
+        """Return the key of the Slack ``ts`` of an alert's first post to ``dest``."""
+        return self.key("post", dest, dedup)
+
+    async def remember_post(self, dest: str, dedups: Sequence[str], ts: str, *, ttl_s: float) -> None:
+        """Record ``ts`` as the first post of each alert ``dedups`` to ``dest`` (a later post leaves it)."""
+        if not dedups:
+            return
+        async with self.client.pipeline(transaction=False) as pipe:
+            for dedup in dedups:
+                pipe.set(self.post_key(dest, dedup), ts, nx=True, px=max(1, int(ttl_s * 1000)))
+            await pipe.execute()
+
+    async def post_ts(self, dest: str, dedup: str) -> str | None:
+        """Return the Slack ``ts`` of the first post of the alert ``dedup`` to ``dest``, None when not known."""
+        raw = await self.client.get(self.post_key(dest, dedup))
+        return _text(raw) if raw is not None else None
 
     # --- inspection ---------------------------------------------------------------------------
 

@@ -3,7 +3,9 @@
 The tree follows Alertmanager: the root route matches every alert; an alert
 descends into the first child whose matchers all hold (and into later siblings
 too when that child says ``continue: true``); the deepest matching routes
-deliver it. A child inherits its parent's receiver and noise settings unless
+deliver it. A route delivers an alert itself only when none of its children
+takes it: ``continue`` reaches later siblings, never the parent, so the root's
+receiver gets only the alerts no child route takes. A child inherits its parent's receiver and noise settings unless
 it sets its own. Matcher keys are ``severity``, ``rule``, ``granularity``,
 ``provisional`` (``"true"`` or ``"false"``), ``scope.<dimension>`` or a label
 name. Every error names the file, the route and the field.

@@ -1,9 +1,13 @@
 """Slack messages and senders: Block Kit built within Slack's limits, and each answer classified.
 
 A message is built with ``slack_sdk.models.blocks`` (a header with the
-severity, the text, a fields section with the numbers, a context line with the
-rule id, scope and period) plus a plain ``text`` fallback. Text longer than a
-limit is cut and ends with ``TRUNCATED``; nothing is refused for its size.
+severity, the text, link buttons to the rule's dashboard and runbook and to how
+to silence it, a fields section with the numbers, a context line with the rule
+id, scope and period) plus a plain ``text`` fallback. Text longer than a limit
+is cut and ends with ``TRUNCATED``; nothing is refused for its size. A withdrawn
+alert says so; posted with a bot token it is a reply in the thread of the
+alert's first post (``thread_ts``), and with a webhook it names the alert it
+withdraws (summary, scope, period).
 
 Two senders post it: ``WebhookSender`` (an incoming webhook, slack_sdk's
 ``AsyncWebhookClient``) and ``BotSender`` (``chat.postMessage`` with a bot token,
@@ -28,6 +32,7 @@ import email.utils
 import logging
 import math
 import re
+import shlex
 import time
 from collections import Counter
 from collections.abc import Awaitable, Callable, Mapping, Sequence
@@ -37,7 +42,16 @@ from typing import Any, Literal, Protocol
 import aiohttp
 from pydantic import SecretStr
 from slack_sdk.errors import SlackApiError, SlackClientError
-from slack_sdk.models.blocks import Block, ContextBlock, HeaderBlock, MarkdownTextObject, PlainTextObject, SectionBlock
+from slack_sdk.models.blocks import (
+    ActionsBlock,
+    Block,
+    ButtonElement,
+    ContextBlock,
+    HeaderBlock,
+    MarkdownTextObject,
+    PlainTextObject,
+    SectionBlock,
+)
 from slack_sdk.web.async_client import AsyncWebClient
 from slack_sdk.webhook.async_client import AsyncWebhookClient
 
@@ -59,6 +73,8 @@ MAX_HEADER_TEXT = 150
 MAX_CONTEXT_TEXT = 2000
 MAX_FALLBACK_TEXT = 3000
 MAX_FIGURE_TEXT = 300
+MAX_BUTTON_TEXT = 75
+MAX_BUTTON_URL = 3000
 TRUNCATED = "… [truncated]"
 METADATA_EVENT = "signal_monitor_alert"
 HISTORY_PAGE = 200  #: messages a conversations.history page asks for (Slack's recommended most)
@@ -89,6 +105,27 @@ class SlackMessage:
     blocks: list[dict[str, Any]]
     #: one attachment with the severity's colour bar and the figures' blocks (empty for a digest)
     attachments: list[dict[str, Any]] = field(default_factory=list)
+
+
+@dataclass(frozen=True)
+class MessageLinks:
+    """Where a message's "How to silence" button leads: the desk's silence page, else the published docs' section.
+
+    With neither, the message's context gives the ``signal-monitor silence add`` command that silences the alert.
+    """
+
+    silence_url: str = ""  #: SM_SLACK_SILENCE_URL
+    docs_url: str = ""  #: SM_DOCS_URL: where docs/ is published (the button opens slack.md#silences)
+
+    @property
+    def silence(self) -> str:
+        """Return the URL of the silence button, "" when none is known."""
+        if self.silence_url:
+            return self.silence_url
+        return f"{self.docs_url.rstrip('/')}/slack.md#silences" if self.docs_url else ""
+
+
+NO_LINKS = MessageLinks()
 
 
 def truncate(text: str, limit: int) -> str:
@@ -141,7 +178,7 @@ def _label(alert: Alert) -> str:
     if alert.provisional:
         return "PROVISIONAL" if alert.fired else "PROVISIONAL WITHDRAWN"
     if not alert.fired:
-        return "RESOLVED"
+        return "WITHDRAWN"
     if alert.correction:
         return f"CORRECTION ({alert.severity.upper()})"
     return alert.severity.upper()
@@ -173,8 +210,57 @@ def _body(alert: Alert) -> str:
     if not alert.fired and alert.provisional and alert.text:
         return alert.text  # "No longer on track: ..."
     if not alert.fired:
-        return f"`{alert.rule}` no longer fires for {_scope_text(alert.scope)} ({_period_text(alert)})."
+        return alert.text or f"`{alert.rule}` no longer fires for {_scope_text(alert.scope)} ({_period_text(alert)})."
     return alert.text or f"`{alert.rule}` fired for {_scope_text(alert.scope)}."
+
+
+def original_key(alert: Alert) -> str:
+    """Return the dedup key of the alert's first revision (a correction's key without ``:v<revision>``)."""
+    return alert.dedup_key.split(":v", 1)[0]
+
+
+def _withdraws(alert: Alert) -> str:
+    """Name the alert a withdrawal withdraws, for a message outside its thread: its summary, scope and period.
+
+    Not its key: the grey line shows the withdrawal's own, and readers of a message (the fake Slacks, a desk's
+    search) take each ``key <hex>`` for an alert the message carries.
+    """
+    return (
+        f"Withdraws the alert *{escape(_title(alert))}* for {escape(_scope_text(alert.scope))}, "
+        f"{_period_text(alert)}."
+    )
+
+
+def silence_command(alert: Alert) -> str:
+    """Return the command that silences the alert's rule and scope for one of its periods (a week, or a day)."""
+    scope = [f"--scope {shlex.quote(f'{k}={v}')}" for k, v in sorted(alert.scope.items()) if v != "*"]
+    span = "7d" if alert.granularity == "week" else "1d"
+    return " ".join(["signal-monitor silence add --rule", shlex.quote(alert.rule), *scope, f"--for {span}",
+                     '--reason "<why>"'])
+
+
+def _buttons(alert: Alert, links: MessageLinks) -> list[ButtonElement]:
+    """Return the link buttons whose URL is known: the rule's dashboard and runbook, how to silence (a firing alert)."""
+    targets = [("dashboard", "Dashboard", alert.dashboard_url), ("runbook", "Runbook", alert.runbook_url)]
+    if alert.fired:
+        targets.append(("silence", "How to silence", links.silence))
+    return [
+        ButtonElement(text=PlainTextObject(text=truncate(label, MAX_BUTTON_TEXT)), url=url, action_id=f"open_{name}")
+        for name, label, url in targets
+        if url and len(url) <= MAX_BUTTON_URL
+    ]
+
+
+def _context_elements(alert: Alert, links: MessageLinks, chart_url: str | None = None) -> list[MarkdownTextObject]:
+    """Return the context line's elements: the rule, scope, period and key; the chart's link (``chart_url``);
+    how to silence when no page says it."""
+    elements = [MarkdownTextObject(text=_context_line(alert))]
+    if chart_url:
+        elements.append(MarkdownTextObject(text=f"<{escape(chart_url)}|chart>"))
+    if alert.fired and not links.silence_url:
+        text = f"To silence: `{escape(silence_command(alert))}`"
+        elements.append(MarkdownTextObject(text=truncate(text, MAX_CONTEXT_TEXT)))
+    return elements
 
 
 def _context_line(alert: Alert) -> str:
@@ -201,11 +287,15 @@ def _fields(alert: Alert) -> list[MarkdownTextObject]:
     return fields
 
 
-def _single(alert: Alert, chart_url: str | None = None) -> tuple[str, list[Block], list[dict[str, Any]]]:
-    """Header (the summary), the sentence; then, under the severity's colour bar, the figures and the context line.
+def _single(
+    alert: Alert, links: MessageLinks, threaded: bool, chart_url: str | None = None
+) -> tuple[str, list[Block], list[dict[str, Any]]]:
+    """Header (the summary), the sentence, the link buttons; then, under the severity's colour bar, the figures
+    and the context line.
 
-    The notification text (what a phone shows) starts with the sentence. ``chart_url``: a link to the
-    alert's chart on the dashboard, the context line's second element.
+    The notification text (what a phone shows) starts with the sentence. A withdrawal outside the thread of the
+    alert it withdraws (``threaded`` False) names that alert under the sentence. ``chart_url``: a link to the
+    alert's chart on the dashboard, in the context line.
     """
     if alert.provisional:
         prefix = "Provisional: " if alert.fired else "No longer on track: "
@@ -216,12 +306,14 @@ def _single(alert: Alert, chart_url: str | None = None) -> tuple[str, list[Block
         HeaderBlock(text=PlainTextObject(text=header, emoji=True)),
         SectionBlock(text=MarkdownTextObject(text=truncate(escape(_body(alert)), MAX_SECTION_TEXT))),
     ]
+    if not alert.fired and not threaded:
+        blocks.append(SectionBlock(text=MarkdownTextObject(text=truncate(_withdraws(alert), MAX_SECTION_TEXT))))
+    buttons = _buttons(alert, links)
+    if buttons:
+        blocks.append(ActionsBlock(elements=buttons))
     detail: list[Block] = [
         SectionBlock(fields=_fields(alert)),
-        ContextBlock(elements=[
-            MarkdownTextObject(text=_context_line(alert)),
-            *([MarkdownTextObject(text=f"<{escape(chart_url)}|chart>")] if chart_url else []),
-        ]),
+        ContextBlock(elements=_context_elements(alert, links, chart_url)),
     ]
     attachments = [{"color": colour(alert), "blocks": [b.to_dict() for b in detail]}]
     fallback = f"{_body(alert)} ({_label(alert).lower()}: {_title(alert)})"
@@ -254,16 +346,21 @@ def _digest(alerts: Sequence[Alert], title: str | None) -> tuple[str, list[Block
     return fallback, blocks
 
 
-def build_message(alerts: Sequence[Alert], *, title: str | None = None, chart_url: str | None = None) -> SlackMessage:
+def build_message(
+    alerts: Sequence[Alert], *, title: str | None = None, links: MessageLinks = NO_LINKS, threaded: bool = False,
+    chart_url: str | None = None,
+) -> SlackMessage:
     """Build the message of one alert, or a digest of several; never exceeds Slack's limits.
 
-    ``chart_url``: the dashboard's page of a single alert's chart, linked from its context line.
+    ``links`` says where the "How to silence" button leads; ``threaded`` that the message is a reply in
+    the thread of the alert it withdraws (so it need not name that alert again); ``chart_url``: the
+    dashboard's page of a single alert's chart, linked from its context line.
     """
     if not alerts:
         raise ValueError("a message needs at least one alert")
     attachments: list[dict[str, Any]] = []
     if len(alerts) == 1:
-        fallback, blocks, attachments = _single(alerts[0], chart_url)
+        fallback, blocks, attachments = _single(alerts[0], links, threaded, chart_url)
     else:
         fallback, blocks = _digest(alerts, title)
     return SlackMessage(
@@ -338,7 +435,7 @@ class Outcome:
     uncertain: bool = False
     detail: str = ""
     channel_id: str | None = None
-    ts: str | None = None  #: the posted message's timestamp (Web API): what chat.update needs to change it
+    ts: str | None = None  #: the ``ts`` Slack gave the posted message (Web API only): what chat.update changes, a reply threads under
 
     @classmethod
     def ok(cls, status: int = 200, channel_id: str | None = None, ts: str | None = None) -> Outcome:
@@ -466,11 +563,18 @@ class Sender(Protocol):
     pace: float
 
     async def send(
-        self, alerts: Sequence[Alert], *, outbox_id: str, title: str | None = None, lease: LeaseCheck | None = None
+        self,
+        alerts: Sequence[Alert],
+        *,
+        outbox_id: str,
+        title: str | None = None,
+        lease: LeaseCheck | None = None,
+        thread_ts: str | None = None,
     ) -> Outcome:
         """Deliver one alert, or a digest of several; return how it ended (never raises for a network failure).
 
         With ``lease``, nothing is posted once it says the lease is lost (the outcome's reason is ``LEASE_LOST``).
+        ``thread_ts`` (a withdrawal's first post, when the sender posted it) makes the message a reply in its thread.
         """
         ...
 
@@ -483,9 +587,16 @@ class Sender(Protocol):
         ...
 
     async def confirm(
-        self, outbox_id: str, since: float, *, channel_id: str | None = None, lease: LeaseCheck | None = None
+        self,
+        outbox_id: str,
+        since: float,
+        *,
+        channel_id: str | None = None,
+        lease: LeaseCheck | None = None,
+        thread_ts: str | None = None,
     ) -> bool | None:
-        """Return whether a message with ``outbox_id`` was posted since ``since``; None when it cannot tell.
+        """Return whether a message with ``outbox_id`` was posted since ``since`` (as a reply under ``thread_ts``
+        when given); None when it cannot tell.
 
         With ``lease``, a search of several requests stops (None) once it says the lease is lost.
         """
@@ -530,6 +641,7 @@ class WebhookSender:
     pace: float = 1.0
     #: the dashboard's public base URL (SM_DASHBOARD_URL): a single alert's message links its chart there
     dashboard_url: str = ""
+    links: MessageLinks = NO_LINKS
     kind: str = field(default="webhook", init=False)
 
     def __post_init__(self) -> None:
@@ -548,19 +660,26 @@ class WebhookSender:
     __str__ = __repr__
 
     async def send(
-        self, alerts: Sequence[Alert], *, outbox_id: str, title: str | None = None, lease: LeaseCheck | None = None
+        self,
+        alerts: Sequence[Alert],
+        *,
+        outbox_id: str,
+        title: str | None = None,
+        lease: LeaseCheck | None = None,
+        thread_ts: str | None = None,
     ) -> Outcome:
         """Post the message of ``alerts`` to the webhook and classify the answer (nothing once ``lease`` is lost).
 
-        An incoming webhook cannot upload files: with ``dashboard_url`` set, a single alert's message links
-        its chart on the dashboard instead.
+        A webhook cannot reply in a thread: ``thread_ts`` is ignored, and a withdrawal names the alert it withdraws.
+        It cannot upload files either: with ``dashboard_url`` set, a single alert's message links its chart on the
+        dashboard instead.
         """
         link = None
         if len(alerts) == 1 and alerts[0].fired and self.dashboard_url:
             from signal_monitor.charts.links import chart_url
 
             link = chart_url(self.dashboard_url, alerts[0])
-        return await self.post(build_message(alerts, title=title, chart_url=link), lease=lease)
+        return await self.post(build_message(alerts, title=title, links=self.links, chart_url=link), lease=lease)
 
     async def post_note(
         self, message: SlackMessage, *, outbox_id: str, replace: tuple[str, str] | None = None,
@@ -587,7 +706,13 @@ class WebhookSender:
         return classify_webhook(response.status_code, response.body or "", dict(response.headers or {}))
 
     async def confirm(
-        self, outbox_id: str, since: float, *, channel_id: str | None = None, lease: LeaseCheck | None = None
+        self,
+        outbox_id: str,
+        since: float,
+        *,
+        channel_id: str | None = None,
+        lease: LeaseCheck | None = None,
+        thread_ts: str | None = None,
     ) -> bool | None:
         """An incoming webhook cannot read the channel: always None."""
         return None
@@ -608,6 +733,7 @@ class BotSender:
     base_url: str = "https://slack.com/api/"
     #: draws an alert's PNG chart, uploaded into the thread of its message after the post (None: no charts)
     charts: ChartSource | None = None
+    links: MessageLinks = NO_LINKS
     kind: str = field(default="bot", init=False)
 
     def __post_init__(self) -> None:
@@ -633,13 +759,22 @@ class BotSender:
     __str__ = __repr__
 
     async def send(
-        self, alerts: Sequence[Alert], *, outbox_id: str, title: str | None = None, lease: LeaseCheck | None = None
+        self,
+        alerts: Sequence[Alert],
+        *,
+        outbox_id: str,
+        title: str | None = None,
+        lease: LeaseCheck | None = None,
+        thread_ts: str | None = None,
     ) -> Outcome:
         """Post the message of ``alerts`` to the channel and classify the answer (nothing once ``lease`` is lost).
 
-        A single fired alert's chart is uploaded into the posted message's thread afterwards, in the background.
+        With ``thread_ts`` the message is a reply in that message's thread, not shown in the channel
+        (``reply_broadcast`` false). A single fired alert's chart is uploaded into the posted message's
+        thread afterwards, in the background.
         """
-        outcome = await self.post(build_message(alerts, title=title), outbox_id=outbox_id, lease=lease)
+        message = build_message(alerts, title=title, links=self.links, threaded=thread_ts is not None)
+        outcome = await self.post(message, outbox_id=outbox_id, lease=lease, thread_ts=thread_ts)
         if outcome.kind == "ok" and len(alerts) == 1 and alerts[0].fired:
             self._start_upload(alerts[0], outcome.channel_id, outcome.ts)
         return outcome
@@ -664,13 +799,15 @@ class BotSender:
 
     async def post(
         self, message: SlackMessage, *, outbox_id: str, lease: LeaseCheck | None = None,
-        update: tuple[str, str] | None = None,
+        update: tuple[str, str] | None = None, thread_ts: str | None = None,
     ) -> Outcome:
-        """Post a built message with chat.postMessage (chat.update of (channel, ts) with ``update``); classify the answer."""
+        """Post a built message with chat.postMessage (a reply under ``thread_ts``; chat.update of (channel, ts)
+        with ``update``); classify the answer."""
         if await _lease_lost(lease, self.label, "posting"):
             return _lost()
         _keep_alive(self._client)
         metadata = {"event_type": METADATA_EVENT, "event_payload": {"outbox_id": outbox_id}}
+        thread: dict[str, Any] = {"thread_ts": thread_ts, "reply_broadcast": False} if thread_ts else {}
         try:
             async with asyncio.timeout(self.timeout):
                 if update is not None:
@@ -686,6 +823,7 @@ class BotSender:
                         attachments=message.attachments or None,
                         unfurl_links=False,
                         metadata=metadata,
+                        **thread,
                     )
         except asyncio.CancelledError:
             raise
@@ -767,14 +905,22 @@ class BotSender:
             await asyncio.wait(late, timeout=1.0)
 
     async def confirm(
-        self, outbox_id: str, since: float, *, channel_id: str | None = None, lease: LeaseCheck | None = None
+        self,
+        outbox_id: str,
+        since: float,
+        *,
+        channel_id: str | None = None,
+        lease: LeaseCheck | None = None,
+        thread_ts: str | None = None,
     ) -> bool | None:
         """Look for the outbox id in the metadata of the channel's messages since ``since`` (needs channels:history).
 
         Reads conversations.history newest first, ``HISTORY_PAGE`` messages a page, following
         ``response_metadata.next_cursor`` while the pages hold messages of the window (from ``since`` less
-        ``HISTORY_MARGIN_S``). Before each further page it asks ``lease`` and stops (None) once the lease is
-        lost; None too after ``HISTORY_MAX_PAGES`` pages without the id, or when Slack cannot be asked.
+        ``HISTORY_MARGIN_S``). A reply (``thread_ts``) is not in the channel's history: conversations.replies
+        of that thread is read instead, oldest first, every page. Before each further page it asks ``lease``
+        and stops (None) once the lease is lost; None too after ``HISTORY_MAX_PAGES`` pages without the id,
+        or when Slack cannot be asked.
         """
         channel = channel_id or (self.channel if re.fullmatch(r"[CGD][A-Z0-9]{6,}", self.channel) else None)
         if channel is None:
@@ -785,7 +931,7 @@ class BotSender:
         for page in range(HISTORY_MAX_PAGES):
             if page and await _lease_lost(lease, self.label, "it finished reading the channel's history"):
                 return None
-            data = await self._history_page(channel, oldest, cursor)
+            data = await self._history_page(channel, oldest, cursor, thread_ts)
             if data is None:
                 return None
             messages = data.get("messages") or []
@@ -797,15 +943,20 @@ class BotSender:
                 ):
                     return True
             cursor = str((data.get("response_metadata") or {}).get("next_cursor") or "")
-            if not cursor or not messages or not data.get("has_more", True) or _older_than(messages[-1], oldest):
+            if not cursor or not messages or not data.get("has_more", True):
+                return False
+            if thread_ts is None and _older_than(messages[-1], oldest):
                 return False
         self._warn_confirm(
             f"more than {HISTORY_MAX_PAGES * HISTORY_PAGE} messages in the channel since the attempt started"
         )
         return None
 
-    async def _history_page(self, channel: str, oldest: float, cursor: str) -> Mapping[str, Any] | None:
-        """Return one conversations.history page (newest first) of the window, None when Slack cannot be asked."""
+    async def _history_page(
+        self, channel: str, oldest: float, cursor: str, thread_ts: str | None = None
+    ) -> Mapping[str, Any] | None:
+        """Return one conversations.history page (newest first) of the window, or with ``thread_ts`` one
+        conversations.replies page of that thread; None when Slack cannot be asked."""
         _keep_alive(self._client)
         args: dict[str, Any] = {
             "channel": channel,
@@ -817,7 +968,10 @@ class BotSender:
             args["cursor"] = cursor
         try:
             async with asyncio.timeout(self.timeout):
-                response = await self._client.conversations_history(**args)
+                if thread_ts:
+                    response = await self._client.conversations_replies(ts=thread_ts, **args)
+                else:
+                    response = await self._client.conversations_history(**args)
         except asyncio.CancelledError:
             raise
         except SlackApiError as exc:

@@ -58,7 +58,9 @@ class Alert(BaseModel):
     dedup_key: str = Field(description="Stable for rule + scope + period; a correction appends ':v<revision>'.")
     text: str
     summary: str = Field(default="", description="The rule's summary: a Slack message's header.")
-    unit: str = Field(default="", description="The unit of ``value``: money, leverage, fraction, ratio, price, count, number.")
+    runbook_url: str = Field(default="", description="The rule's runbook: a button of the Slack message.")
+    dashboard_url: str = Field(default="", description="The rule's dashboard: a button of the Slack message.")
+    unit: str = Field(default="", description="The unit of ``value``: money, leverage, fraction, ratio, to_one, price, count, number.")
     figures: dict[str, str] = Field(
         default_factory=dict,
         description="value, threshold and each context figure, formatted by signal_monitor.format for display.",

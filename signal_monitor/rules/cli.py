@@ -273,6 +273,7 @@ def _print_explanation(report: dict[str, Any]) -> None:
                       + (", corrected" if result["corrected"] else ""))
         console.print(f"  memory before it: {result['memory_before']}")
     console.print(f"rule state now: last final period {state['last_final_period']}, memory {state['memory']}")
+    console.print(f"cooldown: {report['cooldown']['said']}")
     delivery = report["delivery"]
     for r in delivery["receivers"]:
         extra = ", ".join(x for x in (r["digest"], r["realert"] and f"realert {r['realert']}") if x)

@@ -39,8 +39,9 @@ from typing import Any
 
 from signal_monitor.periods import EASTERN, Granularity, period_bounds
 from signal_monitor.rules.alert import Alert, dedup_key
-from signal_monitor.rules.kinds import KINDS, Finding, Inputs
+from signal_monitor.rules.kinds import KINDS, Finding, Inputs, SeriesRef
 from signal_monitor.rules.model import Check, Rule
+from signal_monitor.rules.names import DisplayNames
 from signal_monitor.rules.text import correction_text, describe, provisional_text, render, template_fields
 from signal_monitor.series import parse_series_id, scope_key, series_id
 from signal_monitor.state.base import Point, State
@@ -68,6 +69,7 @@ class _Outcome:
     states: dict[str, dict[str, Any]]
     conditions: tuple[tuple[Check, Finding], ...]  #: fired ones first
     reports: tuple[tuple[Check, Finding], ...]
+    cooled: bool = False  #: the checks held, but the period was within the rule's cooldown
 
 
 def _same(a: float | None, b: float | None) -> bool:
@@ -77,14 +79,18 @@ def _same(a: float | None, b: float | None) -> bool:
     return math.isclose(a, b, rel_tol=1e-9, abs_tol=1e-12)
 
 
-def value_unit(rule: Rule, scope: Mapping[str, str], lead: Check | None) -> str:
-    """Return the unit of an alert's value: the lead check's metric's, unless its kind's value is a ratio, share..."""
+def value_unit(rule: Rule, scope: Mapping[str, str], lead: Check | None, names: DisplayNames | None = None) -> str:
+    """Return the unit of an alert's value: the lead check's metric's, unless its kind's value is a ratio, share...
+
+    ``names``: the display names with the units the store keeps for observed series (the rule's own by default).
+    """
+    names = rule.names if names is None else names
     if lead is None:
-        return rule.names.unit(rule.metric, scope)
+        return names.unit(rule.metric, scope)
     fmt = KINDS[lead.kind].value_fmt
     if fmt == "value":
-        return rule.names.unit(lead.metric, scope)
-    return {"ratio": "ratio", "fraction": "fraction", "count": "count"}.get(fmt, "number")
+        return names.unit(lead.metric, scope)
+    return {"ratio": "ratio", "to_one": "to_one", "fraction": "fraction", "count": "count"}.get(fmt, "number")
 
 
 async def series_points(
@@ -198,7 +204,7 @@ class RuleEngine:
         advancing = last is None or last < iso
         before = record.get("checks", {}) if advancing else {}
         outcome = await self._run(rule, scope, period, before)
-        alert = self._alert(rule, scope, period, outcome) if outcome.fired else None
+        alert = await self._alert(rule, scope, period, outcome) if outcome.fired else None
         entry: dict[str, Any] = {
             "fired": outcome.fired,
             "value": outcome.value,
@@ -206,6 +212,8 @@ class RuleEngine:
             "revision": 1,
             "before": before,
         }
+        if outcome.cooled:  # for ``explain``: quiet because of the cooldown, not because no check held
+            entry["cooled"] = True
         if alert is not None:
             entry["alert"] = alert.model_dump(mode="json")
         # only the newest final period can still be in a close that has to be taken over: older ones drop their alert
@@ -242,7 +250,7 @@ class RuleEngine:
             elif entry["fired"]:
                 outcome = await self._run(rule, scope, period, entry["before"])
                 if outcome.fired:
-                    alerts.append(self._alert(rule, scope, period, outcome))
+                    alerts.append(await self._alert(rule, scope, period, outcome))
         correction = await self._recheck(rule, scope, period)
         if correction is not None:
             alerts.append(correction)
@@ -265,7 +273,7 @@ class RuleEngine:
         else:
             before = record.get("checks", {}) if last is None or last < iso else {}
         outcome = await self._run(rule, scope, period, before)
-        return self._alert(rule, scope, period, outcome, provisional=True) if outcome.fired else None
+        return await self._alert(rule, scope, period, outcome, provisional=True) if outcome.fired else None
 
     async def _recheck(self, rule: Rule, scope: dict[str, str], period: date) -> Alert | None:
         """Re-run a final period from its saved starting state; return a correction when the result changed."""
@@ -280,13 +288,14 @@ class RuleEngine:
         ):
             return None
         revision = entry["revision"] + 1
-        alert = self._alert(rule, scope, period, outcome, revision=revision)
+        alert = await self._alert(rule, scope, period, outcome, revision=revision)
         new_entry = {
             **entry,
             "fired": outcome.fired,
             "value": outcome.value,
             "threshold": outcome.threshold,
             "revision": revision,
+            "cooled": outcome.cooled,
             # kept so that a recompute taken over hands on this very correction (see ``reevaluate``)
             "correction": alert.model_dump(mode="json"),
         }
@@ -313,6 +322,7 @@ class RuleEngine:
                 states[check.name] = finding.state
         held = [(c, f) for c, f in conditions if f.fired]
         fired = bool(held) and (rule.combine == "any" or len(held) == len(conditions))
+        cooled = False
         if rule.cooldown:
             # periods with data since the last alert of this scope (this one included; a closed day without a
             # point, an exchange holiday, does not count); quiet while within the cooldown
@@ -320,7 +330,7 @@ class RuleEngine:
             has_data = any(f.value is not None for _, f in conditions)
             since = int(last["since"]) + (1 if has_data else 0) if last else None
             if fired and since is not None and since <= rule.cooldown:
-                fired = False
+                fired, cooled = False, True
             if fired:
                 states[COOLDOWN] = {"since": 0}
             elif since is not None:
@@ -341,7 +351,7 @@ class RuleEngine:
         if len(conditions) > 1:
             context["held"] = [c.name for c, _ in held]
         lead = ordered[0][1]
-        return _Outcome(fired, lead.value, lead.threshold, context, states, tuple(ordered), tuple(reports))
+        return _Outcome(fired, lead.value, lead.threshold, context, states, tuple(ordered), tuple(reports), cooled)
 
     async def _inputs(self, rule: Rule, check: Check, scope: Mapping[str, str], period: date) -> Inputs:
         """Read what one check needs from the state, window-limited by its parameters."""
@@ -410,7 +420,21 @@ class RuleEngine:
         start, end = period_bounds(period, granularity)
         return start <= today <= (end + timedelta(days=2) if granularity == "week" else end)
 
-    def _alert(
+    async def _names(self, rule: Rule, scope: Mapping[str, str]) -> DisplayNames:
+        """Return the rule's names knowing the units the events of its observation series gave (the store keeps them)."""
+        checks = (*rule.checks, *rule.report)
+        if rule.metric != "obs" and all(c.metric != "obs" for c in checks):
+            return rule.names
+        wanted = [scope["series"]] if isinstance(scope.get("series"), str) else []
+        for check in checks:
+            spec = KINDS[check.kind]
+            ref: SeriesRef | None = getattr(check.params, spec.ref) if spec.ref else None
+            if ref is not None and isinstance(ref.scope.get("series"), str):
+                wanted.append(ref.scope["series"])
+        units = await self.state.series_units(list(dict.fromkeys(wanted)))
+        return rule.names.with_observed_units(units) if units else rule.names
+
+    async def _alert(
         self,
         rule: Rule,
         scope: dict[str, str],
@@ -422,13 +446,13 @@ class RuleEngine:
     ) -> Alert:
         """Build the alert (a correction when ``revision`` > 1) of an outcome."""
         held = [(c, f) for c, f in outcome.conditions if f.fired]
-        names = rule.names
+        names = await self._names(rule, scope)
         current = revision == 1 and self.is_current(period, rule.period)
         text = ""
         if outcome.fired:
             text = describe(scope, period, rule.period, held, outcome.reports, names=names, current=current)
         parts: Sequence[tuple[Check, Finding]] = [*outcome.conditions, *outcome.reports]
-        fields = template_fields(rule, scope, period, outcome.value, outcome.threshold, text, parts)
+        fields = template_fields(rule, scope, period, outcome.value, outcome.threshold, text, parts, names=names)
         if rule.message is not None and outcome.fired:
             text = render(rule.message, fields)
         if provisional and outcome.fired:
@@ -454,7 +478,9 @@ class RuleEngine:
             dedup_key=key if revision == 1 else f"{key}:v{revision}",
             text=text,
             summary=rule.summary,
-            unit=value_unit(rule, scope, lead),
+            runbook_url=rule.runbook_url,
+            dashboard_url=rule.dashboard_url,
+            unit=value_unit(rule, scope, lead, names),
             figures=figures,
             fired=outcome.fired,
             provisional=provisional,

@@ -21,6 +21,7 @@ from signal_monitor.delivery.realert import realert_key
 from signal_monitor.delivery.routing import Routes, format_duration
 from signal_monitor.delivery.silences import SilenceStore
 from signal_monitor.rules.alert import Alert, base_key, dedup_key
+from signal_monitor.rules.engine import COOLDOWN
 from signal_monitor.rules.model import Rule, RuleSet
 from signal_monitor.series import parse_scope_key, scope_key, series_id
 from signal_monitor.state.redis import RedisState
@@ -31,7 +32,7 @@ AROUND = (6, 2)
 
 NOT_KEPT = [
     "delivery keeps no per-alert decision: a silenced or inhibited alert leaves only a counter and a log line",
-    "the Slack message (its ts) of an alert is not kept, only each receiver's channel id",
+    "a Slack message's ts is kept only for a bot-token post (the thread its withdrawal replies in)",
     "series points are kept per period, not their revisions; the rule's results of the last 8 periods only",
 ]
 
@@ -108,9 +109,41 @@ async def explain(
         },
         "kept_periods": sorted(record.get("recent", {})),
     }
+    out["cooldown"] = cooldown(rule, entry)
     out["delivery"] = await _delivery(state, routes, rule, target, alert_json, now=now)
     out["not_kept"] = NOT_KEPT
     return out
+
+
+def cooldown(rule: Rule, entry: dict[str, Any] | None) -> dict[str, Any]:
+    """Return the rule's cooldown and whether the period fell inside its window, from the period's kept result.
+
+    ``since_last_alert`` counts the periods with data from the scope's last alert to this one (this one
+    included); ``held_back`` says the checks held but the cooldown kept the alert back (a result kept
+    before this was recorded says False).
+    """
+    unit = "weeks" if rule.period == "week" else "trading days"
+    out: dict[str, Any] = {"periods": rule.cooldown, "unit": unit, "since_last_alert": None, "inside": False,
+                           "held_back": False}
+    if not rule.cooldown:
+        return {**out, "said": "none: the rule may fire every period"}
+    if entry is None:
+        return {**out, "inside": None, "held_back": None,
+                "said": f"{rule.cooldown} {unit}; no result is kept for the period, so whether it was inside is not known"}
+    last = (entry.get("before") or {}).get(COOLDOWN)
+    since = None if last is None else int(last["since"]) + (0 if entry.get("value") is None else 1)
+    inside = since is not None and since <= rule.cooldown and not entry.get("fired")
+    held = bool(entry.get("cooled"))
+    after = "no earlier alert of this scope is known" if since is None else f"{since} {unit} after the last alert of this scope"
+    if entry.get("fired"):
+        said = f"{rule.cooldown} {unit}; outside it ({after}), so it could fire, and the next {rule.cooldown} are kept quiet"
+    elif held:
+        said = f"{rule.cooldown} {unit}; inside it ({after}): the checks held, but the cooldown kept the alert back"
+    elif inside:
+        said = f"{rule.cooldown} {unit}; inside it ({after}): no alert could fire"
+    else:
+        said = f"{rule.cooldown} {unit}; outside it ({after})"
+    return {**out, "since_last_alert": since, "inside": inside or held, "held_back": held, "said": said}
 
 
 async def _points(state: RedisState, rule: Rule, scope: dict[str, str], period: date) -> dict[str, Any]:
@@ -166,6 +199,7 @@ async def _delivery(
                        "yet), or its claim expired")
         receivers.append({
             "route": route.name, "receiver": route.receiver, "claimed": claimed, "decided": decided,
+            "slack_ts": await box.post_ts(route.receiver, alert.dedup_key.split(":v", 1)[0]),
             "digest": f"group_wait {format_duration(noise.group_wait)}" if noise.group_wait > 0 else None,
             "realert": format_duration(noise.realert) if noise.realert > 0 else None,
             "last_queued": _when(last) if last is not None else None,

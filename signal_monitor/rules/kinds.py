@@ -45,6 +45,7 @@ Fmt = Literal[
     "list",
     "names",
     "ratio",
+    "to_one",
 ]
 #: A trailing window: ``3y`` (years), ``26w`` (weeks) or ``90d`` (calendar days).
 Window = Annotated[str, Field(pattern=r"^[1-9][0-9]*[ywd]$")]
@@ -653,8 +654,8 @@ class RatioParams(_OnePeriod):
     {"numerator": "value", "denominator": "other"},
     shape="pair",
     ref="denominator",
-    value_fmt="ratio",
-    threshold_fmt="ratio",
+    value_fmt="to_one",
+    threshold_fmt="to_one",
 )
 def ratio(inputs: Inputs, params: RatioParams, state: Mapping[str, Any]) -> Finding:
     """Fire when a / b compares with the level; no value when b is missing or 0."""

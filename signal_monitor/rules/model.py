@@ -12,13 +12,14 @@ names the file, the rule and the field.
 
 from __future__ import annotations
 
+import re
 from collections.abc import Iterator, Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from string import Template
-from typing import Any, Literal
+from typing import Annotated, Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, SerializeAsAny, ValidationError
+from pydantic import AfterValidator, BaseModel, ConfigDict, Field, SerializeAsAny, ValidationError
 
 from signal_monitor.config.yamlfile import load_yaml
 from signal_monitor.errors import RuleFileError
@@ -37,6 +38,19 @@ from signal_monitor.series import (
 
 Severity = Literal["info", "warning", "critical"]
 WILDCARD = "*"
+MAX_LINK_URL = 3000  #: Block Kit's limit on a button's url
+
+
+def _link(url: str) -> str:
+    if not re.fullmatch(r"https?://[^\s/]+\S*", url):
+        raise ValueError("give an http(s) URL, e.g. https://wiki.example.com/runbooks/vix")
+    if len(url) > MAX_LINK_URL:
+        raise ValueError(f"a Slack button's link has at most {MAX_LINK_URL} characters (this one {len(url)})")
+    return url
+
+
+#: A link a Slack button opens: http(s), at most 3000 characters.
+LinkUrl = Annotated[str, AfterValidator(_link)]
 
 
 @dataclass(frozen=True)
@@ -98,6 +112,8 @@ class Rule(BaseModel):
     cooldown: int = Field(default=0, ge=0, description="Periods kept quiet after an alert, per scope.")
     provisional: bool = Field(default=False, description="Also evaluated on the running week, as a provisional finding.")
     provisional_message: str | None = Field(default=None, description="The template of a provisional finding's text.")
+    runbook_url: str = Field(default="", description="What to do about an alert of the rule: a Slack button.")
+    dashboard_url: str = Field(default="", description="Where the rule's series are charted: a Slack button.")
     names: DisplayNames = Field(default=NO_NAMES, description="The file's names section: how scope values read.")
     note: NotePlacement = Field(default=DEFAULT_PLACEMENT, description="Its section and rank in the week's note.")
 
@@ -180,6 +196,8 @@ class _RuleSpec(BaseModel):
     note: NotePlacement = DEFAULT_PLACEMENT
     provisional: bool = False
     provisional_message: str | None = Field(default=None, min_length=1)
+    runbook_url: LinkUrl | None = None
+    dashboard_url: LinkUrl | None = None
 
 
 # --- loading ------------------------------------------------------------------------
@@ -430,6 +448,8 @@ class _Builder:
             cooldown=spec.cooldown,
             provisional=spec.provisional,
             provisional_message=spec.provisional_message,
+            runbook_url=spec.runbook_url or "",
+            dashboard_url=spec.dashboard_url or "",
             names=self.names,
             note=spec.note,
         )

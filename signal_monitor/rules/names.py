@@ -9,7 +9,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any
 
-from pydantic import BaseModel, ConfigDict, Field, field_validator
+from pydantic import BaseModel, ConfigDict, Field, PrivateAttr, field_validator
 
 from signal_monitor.format import Unit
 
@@ -24,7 +24,7 @@ METRIC_UNITS: dict[str, Unit] = {
     "nav": "money",
     "gross_leverage": "leverage",
     "net_leverage": "leverage",
-    "ls_flow_ratio": "ratio",
+    "ls_flow_ratio": "to_one",
     "ls_ratio": "ratio",
     "return": "fraction",
     "close": "price",
@@ -89,6 +89,8 @@ class DisplayNames(BaseModel):
     series: dict[str, SeriesName] = Field(default_factory=dict)
     symbols: dict[str, str] = Field(default_factory=dict)
     baskets: dict[str, str] = Field(default_factory=dict)
+    #: series name -> the unit its observation events give (from the store, see :meth:`with_observed_units`)
+    _observed: dict[str, str] = PrivateAttr(default_factory=dict)
 
     @field_validator("series", mode="before")
     @classmethod
@@ -108,12 +110,28 @@ class DisplayNames(BaseModel):
                 return named
         return VALUE_LABELS.get(value, value)
 
+    def with_observed_units(self, units: Mapping[str, str]) -> DisplayNames:
+        """Return these names knowing the units the observation events of some series gave (series -> unit).
+
+        A unit the names declare for a series wins over the observed one.
+        """
+        names = self.model_copy()
+        names._observed = {**self._observed, **units}
+        return names
+
     def unit(self, metric: str, scope: Mapping[str, Any]) -> Unit:
-        """Return the unit of ``metric`` over ``scope``: an observation's is its series' declared unit."""
+        """Return the unit of ``metric`` over ``scope``.
+
+        An observation's is its series' unit declared under ``names:``, else the unit its events gave
+        (:meth:`with_observed_units`; one not in ``OBSERVATION_UNITS`` reads as a plain number), else a number.
+        """
         if metric == "obs":
             series = scope.get("series")
-            named = self.series.get(series) if isinstance(series, str) else None
-            return OBSERVATION_UNITS.get(named.unit, "number") if named else "number"
+            if not isinstance(series, str):
+                return "number"
+            named = self.series.get(series)
+            unit = named.unit if named and named.unit else self._observed.get(series, "")
+            return OBSERVATION_UNITS.get(unit.lower(), "number")
         return METRIC_UNITS.get(metric, "number")
 
 

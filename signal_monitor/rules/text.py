@@ -425,6 +425,8 @@ def _fmt_context(fmt: Fmt, unit: Unit, other_unit: Unit, value: Any) -> str:
         return ordinal(round(value))
     if fmt == "ratio":
         return fmt_ratio(value)
+    if fmt == "to_one":
+        return fmt_to_one(value)
     if fmt == "count":
         return f"{value:,.0f}"
     if fmt == "window":
@@ -446,16 +448,18 @@ def template_fields(
     threshold: float | None,
     text: str,
     parts: Sequence[tuple[Check, Finding]],
+    *,
+    names: DisplayNames | None = None,
 ) -> dict[str, str]:
     """Return the flat dict a message template is filled from: the alert's fields, scope and context, as text.
 
     Context keys come from ``parts`` in order (the first one to report a key wins);
     a ``value`` check's figure is filed under the check's name; a key without a
     value this period reads ``n/a``. A count (``streak``) is also given as an
-    ordinal (``streak_ordinal``: ``5th``).
+    ordinal (``streak_ordinal``: ``5th``). ``names`` (the rule's, by default) gives the units.
     """
     start, end = period_bounds(period, rule.period)
-    names = rule.names
+    names = rule.names if names is None else names
     lead = KINDS[parts[0][0].kind] if parts else KINDS["value"]
     metric = parts[0][0].metric if parts else rule.metric
     unit = names.unit(metric, scope)

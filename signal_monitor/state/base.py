@@ -8,7 +8,8 @@ Two layers live behind it:
   input partition the last applied offset and the newest event time (watermark);
 * **series**: one point per closed period per metric and scope (see
   :mod:`signal_monitor.series`), written when a period closes or by backfill, read
-  by the rules; plus small per-rule state (hysteresis arming, streaks) and claims
+  by the rules; the unit each observation series' events carry, kept once per
+  series (not per point) for the alerts' texts; plus small per-rule state (hysteresis arming, streaks) and claims
   that make an evaluation or an alert happen once across workers.
 """
 
@@ -93,7 +94,8 @@ class Batch:
     fund_id -> (event time, snapshot JSON): the later snapshot of a fund wins.
     ``quotes`` maps day -> symbol -> (event time, price, is_close): a close wins over
     a trade, otherwise the later event. ``observations`` maps day -> series ->
-    (event time, value): the later wins.
+    (event time, value): the later wins. ``units`` maps an observation series to
+    the unit its events give (the later event's; an event without one adds nothing).
 
     ``trade_ids`` maps each trade id folded into ``flows`` to its event time. The
     store refuses the batch (``ApplyResult.seen``) when one of them was applied
@@ -125,6 +127,7 @@ class Batch:
     exposures: dict[str, dict[str, tuple[float, str]]] = field(default_factory=dict)
     quotes: dict[str, dict[str, tuple[float, float, bool]]] = field(default_factory=dict)
     observations: dict[str, dict[str, tuple[float, float]]] = field(default_factory=dict)
+    units: dict[str, str] = field(default_factory=dict)
     #: set by the ingestor once applied: the closed periods (``<granularity>:<ISO date>``) the batch reopened
     reopened: tuple[str, ...] = ()
 
@@ -169,7 +172,12 @@ class State(abc.ABC):
     # --- ingest ---------------------------------------------------------------------
     @abc.abstractmethod
     async def apply(self, batch: Batch) -> ApplyResult:
-        """Apply a batch atomically unless its offsets are applied already."""
+        """Apply a batch atomically unless its offsets are applied already; an applied batch records its units.
+
+        The units (``Batch.units``) are series metadata, written after the batch's data (through
+        :meth:`set_series_units`, outside its atomic step): a unit is a fact of the series, so
+        writing it again is harmless.
+        """
 
     @abc.abstractmethod
     async def marks(self, topic: str) -> dict[int, PartitionMark]:
@@ -229,6 +237,17 @@ class State(abc.ABC):
     @abc.abstractmethod
     async def series_ids(self, prefix: str) -> list[str]:
         """Return the ids of the stored series that start with ``prefix``, sorted."""
+
+    @abc.abstractmethod
+    async def set_series_units(self, units: Mapping[str, str]) -> None:
+        """Record the unit of each observation series (series name -> unit); a unit given later replaces one.
+
+        Kept once per series, for the daily and the weekly series of that name alike; an empty unit is ignored.
+        """
+
+    @abc.abstractmethod
+    async def series_units(self, names: Sequence[str]) -> dict[str, str]:
+        """Return the recorded unit of each of the observation series ``names`` that has one."""
 
     # --- rules ------------------------------------------------------------------------
     @abc.abstractmethod

@@ -120,6 +120,7 @@ def fold(
     exposures: dict[str, dict[str, tuple[float, str]]] = {}
     quotes: dict[str, dict[str, tuple[float, float, bool]]] = {}
     observations: dict[str, dict[str, tuple[float, float]]] = {}
+    units: dict[str, tuple[float, str]] = {}
     duplicates = 0
     kinds = _KINDS
     periods_by_hour = _periods_by_hour
@@ -166,6 +167,11 @@ def fold(
             old_o = day_o.get(event.series)  # type: ignore[union-attr]
             if old_o is None or ts >= old_o[0]:
                 day_o[event.series] = (ts, event.value)  # type: ignore[union-attr]
+            unit = event.unit  # type: ignore[union-attr]
+            if unit:
+                old_u = units.get(event.series)  # type: ignore[union-attr]
+                if old_u is None or ts >= old_u[0]:
+                    units[event.series] = (ts, unit)  # type: ignore[union-attr]
     flows: dict[str, dict[str, dict[str, float]]] = {}
     for (week_key, fund_type, instrument_type, sector, sub_industry, strategy, action), (notional, n) in cells.items():
         week = flows.get(week_key)
@@ -191,5 +197,6 @@ def fold(
         exposures=exposures,
         quotes=quotes,
         observations=observations,
+        units={series: unit for series, (_, unit) in units.items()},
     )
     return batch, duplicates

@@ -66,6 +66,7 @@ class MemoryState(State):
         self._observations: dict[str, dict[str, tuple[float, float]]] = defaultdict(dict)
         self._series: dict[str, dict[date, float]] = defaultdict(dict)
         self._order: dict[str, list[date]] = defaultdict(list)  # each series' periods, sorted
+        self._units: dict[str, str] = {}  # observation series -> the unit its events give
         self._rule_state: dict[tuple[str, str], dict[str, Any]] = {}
         self._claims: dict[str, float] = {}
         self._reopen: dict[tuple[str, int], dict[str, int]] = defaultdict(dict)
@@ -118,6 +119,7 @@ class MemoryState(State):
         reopened = tuple(pk for pk, day in reopen_candidates(batch) if mark.closing and day <= mark.closing)
         for pk in reopened:
             self._reopen[(batch.topic, batch.partition)][pk] = batch.last_offset
+        await self.set_series_units(batch.units)
         return ApplyResult(applied=True, stored_offset=mark.offset, reopened=reopened)
 
     async def mark_closing(self, topics: Sequence[str], day: str) -> None:
@@ -195,6 +197,14 @@ class MemoryState(State):
     async def series_ids(self, prefix: str) -> list[str]:
         """Return the ids of the stored series that start with ``prefix``, sorted."""
         return sorted(s for s, pts in self._series.items() if pts and s.startswith(prefix))
+
+    async def set_series_units(self, units: Mapping[str, str]) -> None:
+        """Record the unit of each observation series (an empty unit is ignored)."""
+        self._units.update({name: unit for name, unit in units.items() if unit})
+
+    async def series_units(self, names: Sequence[str]) -> dict[str, str]:
+        """Return the recorded unit of each named observation series that has one."""
+        return {name: self._units[name] for name in names if name in self._units}
 
     async def get_rule_state(self, rule_id: str, scope: str) -> dict[str, Any]:
         """Return the saved state of a rule for a scope."""

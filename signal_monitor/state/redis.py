@@ -16,7 +16,9 @@ Key layout (``P`` is the key prefix; ``{...}`` is the Redis Cluster hash tag):
   ``P:parts:<topic>`` (set of partitions that hold data); ingest keys expire once
   no late event can reach them.
 * series, tagged by series: ``P:{s:<series id>}`` (zset, score = the period's
-  ordinal day, member ``<iso date>\\x1f<value>``); ``P:series`` (set of series ids).
+  ordinal day, member ``<iso date>\\x1f<value>``); ``P:series`` (set of series ids);
+  ``P:series-units`` (hash observation series name -> the unit its events give: series
+  metadata, one field per series, written after the batch that carried it).
 * rules: ``P:rule:<rule id>`` (hash scope -> JSON), ``P:claim:<key>`` (SET NX PX).
 * the week's note: ``P:note:<week>`` (the note's JSON), ``P:note:<week>:alerts`` (hash rule|scope|period ->
   ``<revision>\\x1f<alert JSON>``, the highest revision kept), ``P:notes`` (zset of the weeks with a note,
@@ -482,6 +484,7 @@ class RedisState(State):
         res = await self._apply(keys=keys, args=[encoded])
         applied, stored, status = int(res[0]), int(res[1]), res[2]
         if applied:
+            await self.set_series_units(batch.units)
             return ApplyResult(applied=True, stored_offset=stored, reopened=tuple(res[3:]))
         if status == "seen":
             return ApplyResult(applied=False, stored_offset=stored, seen=tuple(res[3:]))
@@ -663,6 +666,19 @@ class RedisState(State):
     async def series_ids(self, prefix: str) -> list[str]:
         """Return the ids of the stored series that start with ``prefix``, sorted."""
         return sorted(s for s in await self.client.smembers(f"{self.prefix}:series") if s.startswith(prefix))
+
+    async def set_series_units(self, units: Mapping[str, str]) -> None:
+        """Record the unit of each observation series in ``P:series-units`` (an empty unit is ignored)."""
+        given = {name: unit for name, unit in units.items() if unit}
+        if given:
+            await self.client.hset(f"{self.prefix}:series-units", mapping=given)
+
+    async def series_units(self, names: Sequence[str]) -> dict[str, str]:
+        """Return the recorded unit of each named observation series that has one."""
+        if not names:
+            return {}
+        found = await self.client.hmget(f"{self.prefix}:series-units", list(names))
+        return {name: unit for name, unit in zip(names, found, strict=True) if unit}
 
     # --- rules --------------------------------------------------------------------------
     async def get_rule_state(self, rule_id: str, scope: str) -> dict[str, Any]:

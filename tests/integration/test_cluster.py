@@ -436,6 +436,8 @@ async def test_series_points_and_history_on_a_cluster(state: RedisState) -> None
     ]
     assert await state.series_ids("net_buying:") == ["net_buying:week|fund_type=hedge_fund"]
     assert await state.series_ids("") == ["net_buying:week|fund_type=hedge_fund", "obs:week|series=VIX"]
+    await state.set_series_units({"VIX": "index", "cftc": "contracts"})
+    assert await state.series_units(["VIX", "cftc", "aaii"]) == {"VIX": "index", "cftc": "contracts"}
 
 
 async def test_register_lists_a_pending_partition_on_a_cluster(state: RedisState) -> None:

@@ -1,8 +1,10 @@
 """Delivery end to end: a real Redis and a fake Slack on a real HTTP server (pytest-httpserver).
 
 The fake speaks Slack's contracts: incoming webhooks (200 "ok", 429 with Retry-After, 5xx, the permanent
-errors as status + reason text) and the Web API (chat.postMessage, conversations.history with message
-metadata, newest first, ``limit`` messages a page and a ``response_metadata.next_cursor`` to the next).
+errors as status + reason text) and the Web API (chat.postMessage, a reply when it has a ``thread_ts``;
+conversations.history with message metadata, newest first, ``limit`` messages a page and a
+``response_metadata.next_cursor`` to the next, without the replies in threads, as Slack; and
+conversations.replies: a thread's parent and replies, oldest first).
 Each test asserts exact delivery counts and order; one measures pacing; three stop a worker
 between claiming a message and acking it (SIGKILL of a subprocess, or a cancelled task) and restart it.
 """
@@ -81,6 +83,17 @@ class Post:
     posted: bool
 
     @property
+    def ts(self) -> str:
+        """Return the ``ts`` Slack answers a chat.postMessage with."""
+        return f"{self.at:.6f}"
+
+    @property
+    def thread_ts(self) -> str | None:
+        """Return the ``thread_ts`` the message was posted with: a reply in that message's thread."""
+        value = self.body.get("thread_ts")
+        return str(value) if value else None
+
+    @property
     def keys(self) -> list[str]:
         """Return the dedup keys in the message, in order."""
         parts = [self.body.get("blocks") or []] + [a.get("blocks") or [] for a in self.body.get("attachments") or []]
@@ -99,6 +112,7 @@ class FakeSlack:
         server.expect_request(re.compile(r"^/services/.*"), method="POST").respond_with_handler(self._webhook)
         server.expect_request("/api/chat.postMessage", method="POST").respond_with_handler(self._post_message)
         server.expect_request("/api/conversations.history").respond_with_handler(self._history)
+        server.expect_request("/api/conversations.replies").respond_with_handler(self._replies)
 
     def url(self, path: str = HOOK_PATH) -> str:
         """Return the URL of ``path`` on the fake."""
@@ -159,7 +173,7 @@ class FakeSlack:
         if answer.api_error:
             data: dict[str, Any] = {"ok": False, "error": answer.api_error}
         elif answer.status == 200:
-            data = {"ok": True, "channel": CHANNEL, "ts": f"{post.at:.6f}"}
+            data = {"ok": True, "channel": CHANNEL, "ts": post.ts}
         else:
             data = {"ok": False, "error": "internal_error"}
         return Response(json.dumps(data), status=answer.status, headers=answer.headers, content_type="application/json")
@@ -173,11 +187,30 @@ class FakeSlack:
             shown = [p for p in self.requests if p.posted and p.path == "/api/chat.postMessage" and p.at >= oldest]
             others = [(at, text) for at, text in self.others if at >= oldest]
         messages = [
-            {"ts": f"{p.at:.6f}", "text": p.body.get("text", ""), "metadata": p.body.get("metadata")}
+            {"ts": p.ts, "text": p.body.get("text", ""), "metadata": p.body.get("metadata")}
             for p in shown
-            if p.body.get("channel") in (channel, CHANNEL)
+            if p.body.get("channel") in (channel, CHANNEL) and (p.thread_ts is None or p.body.get("reply_broadcast"))
         ] + [{"ts": f"{at:.6f}", "text": text} for at, text in others]
         messages.sort(key=lambda m: float(m["ts"]), reverse=True)
+        return self._page(messages, start, limit)
+
+    def _replies(self, request: Request) -> Response:
+        thread = request.args.get("ts", "")
+        limit = min(max(int(request.args.get("limit", "100")), 1), 999)
+        start = int(request.args.get("cursor") or "0")
+        with self.lock:
+            shown = [p for p in self.requests if p.posted and p.path == "/api/chat.postMessage"]
+        messages = [
+            {"ts": p.ts, "thread_ts": thread, "text": p.body.get("text", ""), "metadata": p.body.get("metadata")}
+            for p in shown
+            if p.ts == thread or p.thread_ts == thread
+        ]
+        if not any(m["ts"] == thread for m in messages):
+            return Response(json.dumps({"ok": False, "error": "thread_not_found"}), content_type="application/json")
+        return self._page(sorted(messages, key=lambda m: float(m["ts"])), start, limit)
+
+    @staticmethod
+    def _page(messages: list[dict[str, Any]], start: int, limit: int) -> Response:
         page, more = messages[start : start + limit], start + limit < len(messages)
         data = {
             "ok": True,
@@ -728,20 +761,32 @@ class _HangsOnThird:
         self.reached = asyncio.Event()
 
     async def send(
-        self, alerts: Sequence[Alert], *, outbox_id: str, title: str | None = None, lease: LeaseCheck | None = None
+        self,
+        alerts: Sequence[Alert],
+        *,
+        outbox_id: str,
+        title: str | None = None,
+        lease: LeaseCheck | None = None,
+        thread_ts: str | None = None,
     ) -> Outcome:
         """Hang on the third call; else pass through."""
         self.calls += 1
         if self.calls == 3:
             self.reached.set()
             await asyncio.Event().wait()
-        return await self.inner.send(alerts, outbox_id=outbox_id, title=title, lease=lease)
+        return await self.inner.send(alerts, outbox_id=outbox_id, title=title, lease=lease, thread_ts=thread_ts)
 
     async def confirm(
-        self, outbox_id: str, since: float, *, channel_id: str | None = None, lease: LeaseCheck | None = None
+        self,
+        outbox_id: str,
+        since: float,
+        *,
+        channel_id: str | None = None,
+        lease: LeaseCheck | None = None,
+        thread_ts: str | None = None,
     ) -> bool | None:
         """Pass through."""
-        return await self.inner.confirm(outbox_id, since, channel_id=channel_id, lease=lease)
+        return await self.inner.confirm(outbox_id, since, channel_id=channel_id, lease=lease, thread_ts=thread_ts)
 
     async def close(self) -> None:
         """Pass through."""
@@ -941,6 +986,73 @@ async def test_provisional_findings_go_to_the_provisional_receiver_and_never_to_
     assert "PROVISIONAL WITHDRAWN fund_type_divergence" in printed and "No longer on track" in printed
     counts = await dispatcher.outbox.counts()
     assert counts.get("provisional_skipped", 0) == 0 and counts.get("inhibited", 0) == 0
+
+
+WITHDRAWAL = "Withdrawn after late data: Hedge funds net buying streak no longer holds for Hedge funds in the week ending 2025-06-06."
+
+
+def _sent_and_withdrawn() -> tuple[Alert, Alert]:
+    sent = make_alert("hf_net_buying_streak", {"fund_type": "hedge_fund"}).model_copy(
+        update={"summary": "Hedge funds net buying streak"}
+    )
+    withdrawn = make_alert("hf_net_buying_streak", {"fund_type": "hedge_fund"}, revision=3, fired=False,
+                           text=WITHDRAWAL).model_copy(update={"summary": "Hedge funds net buying streak"})
+    return sent, withdrawn
+
+
+async def test_with_a_bot_token_a_withdrawal_replies_in_the_thread_of_the_first_post(
+    fake_slack: FakeSlack, make: Make
+) -> None:
+    routes = "receivers: [{name: desk, type: slack}]\nroute: {receiver: desk, resolved: true}\n"
+    dispatcher = make(routes, token=TOKEN, channel=CHANNEL, options=fast_options(fake_slack))
+    sent, withdrawn = _sent_and_withdrawn()
+    corrected = make_alert("hf_net_buying_streak", {"fund_type": "hedge_fund"}, revision=2)
+    await dispatcher.submit([sent])
+    await dispatcher.submit([corrected])
+    assert await dispatcher.drain(timeout=10)
+    await dispatcher.submit([withdrawn])
+    assert await dispatcher.drain(timeout=10)
+    first, correction, reply = fake_slack.posted("/api/chat.postMessage")
+    assert first.keys == [sent.dedup_key] and first.thread_ts is None and correction.thread_ts is None
+    assert reply.keys == [withdrawn.dedup_key]
+    assert reply.thread_ts == first.ts  # under the first post, not under the correction
+    assert reply.body["reply_broadcast"] is False
+    header, body = (b["text"]["text"] for b in reply.body["blocks"][:2])
+    assert header == ":white_check_mark: Withdrawn: Hedge funds net buying streak" and body == WITHDRAWAL
+    assert "Withdraws the alert" not in json.dumps(reply.body["blocks"])  # the thread says which
+
+
+async def test_a_threaded_withdrawal_answered_after_the_timeout_is_found_in_its_thread(
+    fake_slack: FakeSlack, make: Make
+) -> None:
+    routes = "receivers: [{name: desk, type: slack}]\nroute: {receiver: desk, resolved: true}\n"
+    dispatcher = make(routes, token=TOKEN, channel=CHANNEL, options=fast_options(fake_slack, slack_timeout_s=1.0))
+    sent, withdrawn = _sent_and_withdrawn()
+    await dispatcher.submit([sent])
+    assert await dispatcher.drain(timeout=10)
+    fake_slack.script("/api/chat.postMessage", Answer(delay=1.6))
+    await dispatcher.submit([withdrawn])
+    assert await dispatcher.drain(timeout=15)
+    assert [p.keys for p in fake_slack.received("/api/chat.postMessage")] == [[sent.dedup_key], [withdrawn.dedup_key]]
+    assert (await dispatcher.outbox.counts())["confirmed"] == 1
+
+
+async def test_with_a_webhook_a_withdrawal_names_the_alert_it_withdraws(fake_slack: FakeSlack, make: Make) -> None:
+    routes = "receivers: [{name: desk, type: slack}]\nroute: {receiver: desk, resolved: true}\n"
+    dispatcher = make(routes, webhook=fake_slack.url())
+    sent, withdrawn = _sent_and_withdrawn()
+    await dispatcher.submit([sent])
+    await dispatcher.submit([withdrawn])
+    assert await dispatcher.drain(timeout=10)
+    _, notice = fake_slack.posted()
+    assert "thread_ts" not in notice.body
+    texts = [b["text"]["text"] for b in notice.body["blocks"] if b["type"] in ("header", "section")]
+    assert texts == [
+        ":white_check_mark: Withdrawn: Hedge funds net buying streak",
+        WITHDRAWAL,
+        "Withdraws the alert *Hedge funds net buying streak* for fund_type=hedge_fund, week 2025-06-02 – 2025-06-06.",
+    ]
+    assert fake_slack.posted_keys() == [sent.dedup_key, withdrawn.dedup_key]  # one key a message, as the fake reads
 
 
 async def test_no_slack_configured_prints_to_the_console(make: Make) -> None:

@@ -3,6 +3,7 @@
 A destination's loop waits out its pacing and retry gates holding the lease, checks with the receiver
 whether an interrupted attempt got through before sending again, acks what was delivered, defers a
 transient failure with a backoff (or Slack's Retry-After) and parks a permanent one, or one out of attempts.
+A bot-token post's ``ts`` is remembered per alert, and the alert's withdrawal is sent as a reply under it.
 Asked to stop, a loop stops at its next pause or abandons its request (the next start checks or resends it).
 """
 
@@ -12,14 +13,14 @@ import asyncio
 import logging
 import random
 import time
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Mapping, Sequence
 from typing import Any
 
 from pydantic import ValidationError
 
 from signal_monitor.delivery.note import is_note, send_note
 from signal_monitor.delivery.outbox import Outbox
-from signal_monitor.delivery.slack import LEASE_LOST, LeaseCheck, Outcome, Sender, hint
+from signal_monitor.delivery.slack import LEASE_LOST, LeaseCheck, Outcome, Sender, hint, original_key
 from signal_monitor.delivery.stages.guard import STOP_GRACE_S, guarded
 from signal_monitor.delivery.stages.message import rule_of, summary
 from signal_monitor.rules.alert import Alert
@@ -28,6 +29,7 @@ log = logging.getLogger("signal_monitor.delivery")
 
 MAX_RETRY_AFTER_S = 3600.0
 STOP_CHECK_S = 0.1
+POST_TTL_S = 14 * 86400.0  #: how long the ts of a post is kept for its withdrawal to reply under
 
 
 def backoff_delay(attempt: int, *, base: float, cap: float, jitter: float) -> float:
@@ -50,8 +52,10 @@ class Sending:
         retry_base_s: float,
         retry_max_s: float,
         rng: Callable[[], float] = random.random,
+        post_ttl_s: float = POST_TTL_S,
     ) -> None:
         self.outbox = outbox
+        self.post_ttl_s = post_ttl_s
         self.senders = senders
         self.token = token
         self.lease_s = lease_s
@@ -140,16 +144,17 @@ class Sending:
                     detail = f"{type(exc).__name__}: not an alert message"
                     await self._park(dest, ident, Outcome("permanent", "invalid_message", detail=detail), sender.label)
                     continue
+                thread_ts = await self._thread_of(dest, sender, alerts)
                 previous = await self.outbox.inflight(ident)
-                if previous is not None and await self._recover(dest, ident, message, sender, previous):
+                if previous is not None and await self._recover(dest, ident, message, sender, previous, thread_ts):
                     continue
                 attempt = await self.outbox.attempts(ident) + 1
                 if not await self.outbox.begin(dest, ident, token, now=self._wall(), attempt=attempt):
                     continue
-                outcome = await self._send(dest, sender, alerts, ident, message)
+                outcome = await self._send(dest, sender, alerts, ident, message, thread_ts)
                 if outcome is None:
                     return
-                await self._settle(dest, ident, message, sender, outcome)
+                await self._settle(dest, ident, message, sender, outcome, alerts)
         finally:
             await self.outbox.release(dest, token)
 
@@ -170,14 +175,28 @@ class Sending:
                     return False
         return False
 
+    async def _thread_of(self, dest: str, sender: Sender, alerts: list[Alert]) -> str | None:
+        """Return the ts of the post a message replies under: a lone withdrawal's alert's first post, if known."""
+        if sender.kind != "bot" or len(alerts) != 1 or alerts[0].fired:
+            return None
+        return await self.outbox.post_ts(dest, original_key(alerts[0]))
+
     async def _send(
-        self, dest: str, sender: Sender, alerts: list[Alert], ident: str, message: Mapping[str, Any]
+        self,
+        dest: str,
+        sender: Sender,
+        alerts: list[Alert],
+        ident: str,
+        message: Mapping[str, Any],
+        thread_ts: str | None = None,
     ) -> Outcome | None:
         """Send, renewing the lease meanwhile; when told to stop first, abandon the request (None: outcome unknown)."""
         if is_note(message):  # the week's note: its own message, changed in place on a revision
             job = send_note(self.outbox, sender, dest, ident, message, lease=self._lease_check(dest))
         else:
-            job = sender.send(alerts, outbox_id=ident, title=message.get("title"), lease=self._lease_check(dest))
+            job = sender.send(
+                alerts, outbox_id=ident, title=message.get("title"), lease=self._lease_check(dest), thread_ts=thread_ts
+            )
         sending = asyncio.ensure_future(job)
         renew = self._wall() + self.lease_s / 3
         while not sending.done():
@@ -210,12 +229,24 @@ class Sending:
         return check
 
     async def _recover(
-        self, dest: str, ident: str, message: Mapping[str, Any], sender: Sender, previous: Mapping[str, Any]
+        self,
+        dest: str,
+        ident: str,
+        message: Mapping[str, Any],
+        sender: Sender,
+        previous: Mapping[str, Any],
+        thread_ts: str | None = None,
     ) -> bool:
-        """Handle a message whose last attempt got no answer; True when it is known delivered (and acked)."""
+        """Handle a message whose last attempt got no answer; True when it is known delivered (and acked).
+
+        A reply (``thread_ts``) is looked for in its thread. A post found this way has no ``ts`` remembered,
+        so a later withdrawal of its alerts is a message of its own.
+        """
         channel_id = await self.outbox.channel_id(dest) if sender.kind == "bot" else None
         started = float(previous.get("started", 0.0))
-        confirmed = await sender.confirm(ident, started, channel_id=channel_id, lease=self._lease_check(dest))
+        confirmed = await sender.confirm(
+            ident, started, channel_id=channel_id, lease=self._lease_check(dest), thread_ts=thread_ts
+        )
         if confirmed:
             await self.outbox.ack(dest, ident, self.token, now=self._wall(), rule=rule_of(message), confirmed=True)
             log.info(
@@ -234,11 +265,20 @@ class Sending:
         return False
 
     async def _settle(
-        self, dest: str, ident: str, message: Mapping[str, Any], sender: Sender, outcome: Outcome
+        self,
+        dest: str,
+        ident: str,
+        message: Mapping[str, Any],
+        sender: Sender,
+        outcome: Outcome,
+        alerts: Sequence[Alert] = (),
     ) -> None:
         """Ack, park or defer the head message of ``dest`` after an attempt."""
         now = self._wall()
         if outcome.kind == "ok":
+            if outcome.ts and sender.kind == "bot":  # before the ack: a withdrawal queued next finds it
+                firing = [original_key(a) for a in alerts if a.fired]
+                await self.outbox.remember_post(dest, firing, outcome.ts, ttl_s=self.post_ttl_s)
             done = await self.outbox.ack(dest, ident, self.token, now=now, rule=rule_of(message))
             if outcome.channel_id and sender.kind == "bot":
                 await self.outbox.set_channel_id(dest, outcome.channel_id)

@@ -110,3 +110,43 @@ def test_explain_of_an_unknown_key_says_what_to_give(env: redis.Redis) -> None:
     result = CliRunner().invoke(main, ["explain", "0123456789abcdef"])
     assert result.exit_code == 1
     assert "give --rule, --scope and --period instead" in result.output
+
+
+def test_explain_says_the_cooldown_kept_an_alert_back(env: redis.Redis, key_prefix: str, tmp_path: Path) -> None:
+    """vix_low_since (cooldown 20 trading days): the close of 2025-06-06 (16.77) was the lowest since February and
+    alerted; 16.59 on 2025-06-26 was lower still, 14 trading days later, so its checks held inside the cooldown."""
+    import asyncio
+    from signal_monitor.cli import _open_state
+    from signal_monitor.config.settings import DEFAULT_RULES_PATH, Settings
+    from signal_monitor.offline.replay import cboe_quotes, replay
+    from signal_monitor.rules.engine import RuleEngine
+    from signal_monitor.rules.model import load_rules
+
+    lines = VIX_CSV.read_text().splitlines()
+    rows = [line for line in lines if line.startswith(("DATE", "2024-")) or "2025-01-01" <= line[:10] <= "2025-06-27"]
+    days_after = [line[:10] for line in rows if "2025-06-06" < line[:10] <= "2025-06-26"]
+    excerpt = Path(tmp_path) / "vix.csv"
+    excerpt.write_text("\n".join(rows) + "\n")
+
+    async def setup() -> list[str]:
+        rules = [r for r in load_rules(DEFAULT_RULES_PATH) if r.id == "vix_low_since"]
+        state = _open_state(Settings(), prefix=key_prefix)
+        summary = await replay(state, [("quotes", cboe_quotes(excerpt, "VIX"))], evaluator=RuleEngine(rules, state))
+        await state.close()
+        return [a.period_end.isoformat() for a in summary.alerts if a.period_end.isoformat() >= "2025-06-01"]
+
+    assert asyncio.run(setup()) == ["2025-06-06"]
+    args = ["explain", "--rule", "vix_low_since", "--scope", "symbol=VIX", "--period", "2025-06-26"]
+    result = CliRunner().invoke(main, [*args, "--json"])
+    assert result.exit_code == 0, result.output
+    cooldown = json.loads(result.output)["cooldown"]
+    assert cooldown["periods"] == 20 and cooldown["unit"] == "trading days"
+    assert cooldown["inside"] is True and cooldown["held_back"] is True
+    assert cooldown["since_last_alert"] == len(days_after)
+    text = CliRunner(env={"COLUMNS": "250"}).invoke(main, args)
+    assert text.exit_code == 0, text.output
+    assert (f"cooldown: 20 trading days; inside it ({len(days_after)} trading days after the last alert of this "
+            "scope): the checks held, but the cooldown kept the alert back") in text.output
+    before = CliRunner().invoke(main, [*args[:-1], "2025-06-24", "--json"])  # 17.48: no new low, still inside
+    cooldown = json.loads(before.output)["cooldown"]
+    assert cooldown["inside"] is True and cooldown["held_back"] is False

@@ -115,7 +115,7 @@ async def test_a_ratio_is_charted_as_the_ratio_it_tests() -> None:
     data = await chart_data(state, RULES.get("flow_ratio"), {"fund_type": "hedge_fund"}, FRIDAY)
     assert data.points == [(FRIDAY - timedelta(weeks=2), 1.0), (FRIDAY, 3.0)]  # no ratio over 0 short sales
     assert data.fired == (FRIDAY, 3.0) and [lv.value for lv in data.levels] == [2.5]
-    assert data.unit == "ratio" and data.series == "long_buy / short_sale"
+    assert data.unit == "to_one" and data.series == "long_buy / short_sale"
 
 
 async def test_alerts_of_group_rules_or_unknown_rules_have_no_chart() -> None:

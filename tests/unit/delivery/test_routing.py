@@ -234,3 +234,27 @@ def test_durations() -> None:
             parse_duration(bad)  # type: ignore[arg-type]
     assert format_duration(5400) == "1h30m"
     assert format_duration(0) == "0s"
+
+
+def _docs_routes() -> list[str]:
+    """Return the routes examples of docs/slack.md, in order."""
+    from tests.unit.test_docs_examples import BLOCKS, classify
+
+    docs = [text for where, text in BLOCKS if where.startswith("docs/slack.md")]
+    return [text for text in docs if (found := classify(text)) is not None and found[0] == "routes"]
+
+
+def test_continue_reaches_siblings_never_the_root_as_the_docs_say() -> None:
+    """docs/slack.md: a critical alert goes to urgent (and energy for an Energy sector rule), never to the desk."""
+    main, with_digest = _docs_routes()[:2]  # the third: provisional findings
+    routes = parse_routes(main)
+    critical = make_alert("gross_leverage_record", {"strategy": "macro"}, severity="critical")
+    assert [r.receiver for r in routes.match(critical)] == ["urgent"]
+    energy = make_alert("sector_net_buying_high", {"sector": "Energy"}, severity="critical")
+    assert [r.receiver for r in routes.match(energy)] == ["urgent", "energy"]
+    assert [r.receiver for r in routes.match(make_alert(severity="info"))] == ["desk"]
+    # the second example: a last route matching everything gives the desk digest the urgent alerts too
+    digest = parse_routes(with_digest)
+    assert [r.receiver for r in digest.match(critical)] == ["urgent", "desk"]
+    assert [r.name for r in digest.match(make_alert(severity="info"))] == ["desk-digest"]
+    assert digest.noise(digest.match(critical)[1], critical).group_wait == 30.0

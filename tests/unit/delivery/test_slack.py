@@ -102,8 +102,64 @@ def test_correction_and_withdrawal_are_labelled() -> None:
     assert "CORRECTION" in context and "revision 2" in context
     withdrawn = build_message([make_alert(revision=2, fired=False, text="")])
     assert "Withdrawn: " in withdrawn.blocks[0]["text"]["text"]
-    assert "RESOLVED" in withdrawn.attachments[0]["blocks"][-1]["elements"][0]["text"]
+    assert "*WITHDRAWN*" in withdrawn.attachments[0]["blocks"][-1]["elements"][0]["text"]
     assert "no longer fires" in withdrawn.blocks[1]["text"]["text"]
+
+
+def test_a_withdrawal_says_withdrawn_and_names_the_alert_unless_in_its_thread() -> None:
+    text = ("Withdrawn after late data: A sector's net buying at a multi-month high no longer holds for Industrials "
+            "in the week ending 2025-06-06.")
+    alert = make_alert(revision=2, fired=False, text=text).model_copy(
+        update={"summary": "A sector's net buying at a multi-month high"}
+    )
+    apart = build_message([alert])  # a webhook: a message of its own
+    assert apart.blocks[0]["text"]["text"] == ":white_check_mark: Withdrawn: A sector's net buying at a multi-month high"
+    assert apart.blocks[1]["text"]["text"] == text
+    assert apart.blocks[2]["text"]["text"] == (
+        "Withdraws the alert *A sector's net buying at a multi-month high* for sector=Industrials, "
+        "week 2025-06-02 – 2025-06-06."
+    )
+    assert apart.text.startswith("Withdrawn after late data: ") and "(withdrawn: A sector's" in apart.text
+    threaded = build_message([alert], threaded=True)  # a reply under the alert: no need to name it again
+    assert [b["type"] for b in threaded.blocks] == ["header", "section"]
+    # nothing to silence in a withdrawal
+    assert len(threaded.attachments[0]["blocks"][-1]["elements"]) == 1
+
+
+def _buttons(message) -> list[dict]:  # type: ignore[no-untyped-def]
+    return [e for b in message.blocks if b["type"] == "actions" for e in b["elements"]]
+
+
+def test_link_buttons_for_the_urls_known_and_the_silence_command_without_a_silence_page() -> None:
+    from signal_monitor.delivery.slack import MessageLinks
+
+    plain = make_alert()
+    message = build_message([plain])
+    assert _buttons(message) == [] and [b["type"] for b in message.blocks] == ["header", "section"]
+    context = message.attachments[0]["blocks"][-1]["elements"]
+    assert context[1]["text"] == (
+        "To silence: `signal-monitor silence add --rule sector_net_buying_high --scope sector=Industrials "
+        '--for 7d --reason "&lt;why&gt;"`'
+    )
+    linked = plain.model_copy(update={"dashboard_url": "https://grafana.example.com/d/flows?var-sector=Industrials",
+                                      "runbook_url": "https://wiki.example.com/runbooks/sector-flows"})
+    page = build_message([linked], links=MessageLinks(silence_url="https://monitor.example.com/silences/new"))
+    assert [(b["text"]["text"], b["url"]) for b in _buttons(page)] == [
+        ("Dashboard", "https://grafana.example.com/d/flows?var-sector=Industrials"),
+        ("Runbook", "https://wiki.example.com/runbooks/sector-flows"),
+        ("How to silence", "https://monitor.example.com/silences/new"),
+    ]
+    assert len({b["action_id"] for b in _buttons(page)}) == 3
+    assert len(page.attachments[0]["blocks"][-1]["elements"]) == 1  # the page says how: no command
+    docs = build_message([plain], links=MessageLinks(docs_url="https://git.example.com/signal-monitor/docs/"))
+    assert [b["url"] for b in _buttons(docs)] == ["https://git.example.com/signal-monitor/docs/slack.md#silences"]
+    assert docs.attachments[0]["blocks"][-1]["elements"][1]["text"].startswith("To silence: `signal-monitor silence")
+    # Block Kit: a button's url has at most 3000 characters; a longer one is left out, not sent to be refused
+    too_long = plain.model_copy(update={"runbook_url": "https://wiki.example.com/" + "a" * 3000})
+    assert _buttons(build_message([too_long])) == []
+    daily = make_alert("vix_below_17", {"symbol": "VIX", "sector": "Health Care"}).model_copy(update={"granularity": "day"})
+    command = build_message([daily]).attachments[0]["blocks"][-1]["elements"][1]["text"]
+    assert "--scope 'sector=Health Care' --scope symbol=VIX --for 1d" in command
 
 
 def test_mrkdwn_control_characters_are_escaped() -> None:

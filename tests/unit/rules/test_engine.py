@@ -445,7 +445,7 @@ rules:
     [a] = await engine(rules, state).evaluate(WEEK, "week")
     assert a.context["ls_flow_ratio"] == 2.2
     assert a.text == (
-        "[info] Single stocks: week 2, long/short 2.20. Single stocks: hedge-fund net buying of $2.00B this week, "
+        "[info] Single stocks: week 2, long/short 2.2 to 1. Single stocks: hedge-fund net buying of $2.00B this week, "
         "positive for the 2nd consecutive week; long buys outpaced short sales 2.2 to 1."
     )
 
@@ -548,3 +548,72 @@ async def test_this_week_only_while_the_clock_is_in_the_week(
     await state.put_series(HF_NET, weekly([1e9, 1e9, 1e9, 1e9, 1.2e9]))
     [alert] = await RuleEngine(streak_rules, state, clock=lambda: now).evaluate(WEEK, "week")
     assert alert.text == f"Hedge funds: net buying of $1.20B {when}, positive for the 5th consecutive week."
+
+
+async def test_a_flow_ratio_reads_to_one_in_the_slack_fields(state: MemoryState) -> None:
+    """The note: "long purchases exceeding shorts by a ratio of 3.7 to 1" (industrials) and "about 3 to 1"."""
+    from signal_monitor.delivery.slack import build_message
+
+    rules = parse_rules(
+        """
+rules:
+  - id: sector_net_buying_streak
+    description: d
+    metric: net_buying
+    period: week
+    scope: {fund_type: hedge_fund, sector: Industrials}
+    kind: streak
+    params: {condition: gt, min_count: 2}
+    report:
+      - {kind: value, metric: ls_flow_ratio}
+  - id: hf_long_short_flow_ratio
+    description: d
+    metric: long_buy
+    period: week
+    scope: {fund_type: hedge_fund}
+    kind: ratio
+    params: {denominator: {metric: short_sale}, op: ge, level: 2.5}
+"""
+    )
+    await state.put_series("net_buying:week|fund_type=hedge_fund|sector=Industrials", weekly([1e9, 2e9]))
+    await state.put_series("ls_flow_ratio:week|fund_type=hedge_fund|sector=Industrials", weekly([1.5, 3.7]))
+    await state.put_series("long_buy:week|fund_type=hedge_fund", weekly([6e9]))
+    await state.put_series("short_sale:week|fund_type=hedge_fund", weekly([2e9]))
+    alerts = {a.rule: a for a in await engine(rules, state).evaluate(WEEK, "week")}
+    fields = {
+        rule: [f["text"] for b in build_message([a]).attachments[0]["blocks"] for f in b.get("fields", [])]
+        for rule, a in alerts.items()
+    }
+    assert "*ls flow ratio*\n3.7 to 1" in fields["sector_net_buying_streak"]
+    assert fields["hf_long_short_flow_ratio"][:2] == ["*value*\n3.0 to 1", "*threshold*\n2.5 to 1"]
+    assert alerts["hf_long_short_flow_ratio"].unit == "to_one"
+
+
+async def test_the_unit_of_the_observation_events_reaches_the_alert_and_names_win(state: MemoryState) -> None:
+    """CFTC VIX futures net positioning in dollars (the events say ``usd``): -$33.4M, as the formatter spells money."""
+    from signal_monitor.state.fold import fold
+    from signal_monitor.streams.events import Observation
+
+    series = "cftc_vix_futures_net"
+    values = [-18.0e6, -19.1e6, -22.0e6, -26.1e6, -30.5e6, -33_434_659.0]
+    events = [(i, Observation(ts=datetime.combine(d, datetime.min.time(), UTC) + timedelta(hours=20), series=series,
+                              value=v, unit="USD"))
+              for i, (d, v) in enumerate(weekly(values))]
+    batch, _ = fold("signals.observations", 0, events)
+    assert (await state.apply(batch)).applied
+    await state.put_series(f"obs:week|series={series}", weekly(values))
+    rule = """
+rules:
+  - {id: cftc_falling, description: d, metric: obs, period: week, scope: {series: %s},
+     kind: streak, params: {condition: falling, min_count: 5}}
+"""
+    [alert] = await engine(parse_rules(rule % series), state).evaluate(WEEK, "week")
+    assert alert.unit == "money"
+    assert alert.text.startswith("Cftc_vix_futures_net at -$33.4M this week, down for the 5th consecutive week")
+    assert alert.figures["value"] == "-$33.4M"
+    named = "version: 1\nnames: {series: {%s: {name: CFTC VIX futures net, unit: count}}}\n" % series
+    other = MemoryState()  # the same events and points; the names section declares the series a count
+    await other.apply(batch)
+    await other.put_series(f"obs:week|series={series}", weekly(values))
+    [counted] = await engine(parse_rules(named + rule % series), other).evaluate(WEEK, "week")
+    assert counted.unit == "count" and counted.text.startswith("CFTC VIX futures net at -33,434,659 this week")

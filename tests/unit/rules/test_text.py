@@ -423,7 +423,7 @@ rules:
     assert fields["since"] == "2024-10-25"
     assert fields["periods_ago"] == "32"
     assert fields["record"] == "no"
-    assert fields["ls_flow_ratio"] == "3.70"
+    assert fields["ls_flow_ratio"] == "3.7 to 1"  # the note: "a ratio of 3.7 to 1"
     assert fields["sector"] == "Industrials"
     assert fields["scope"] == "Industrials"
     assert fields["period_start"] == "2025-06-02"
@@ -462,7 +462,7 @@ rules:
     ratio = rules.get("ratio")
     f = Finding(True, 3.0, 2.5, {"numerator": 6e9, "denominator": 2e9})
     fields = template_fields(ratio, HF, WEEK, 3.0, 2.5, "", [(ratio.checks[0], f)])
-    assert (fields["value"], fields["threshold"]) == ("3.00", "2.50")
+    assert (fields["value"], fields["threshold"]) == ("3.0 to 1", "2.5 to 1")  # "a ratio of about 3 to 1"
     assert (fields["numerator"], fields["denominator"]) == ("$6.00B", "$2.00B")
     mix = rules.get("mix")
     f = Finding(True, 0.23, 0.15, {"share": 0.23, "rest": 0.77, "previous_share": 0.08, "move": 0.15})

@@ -293,6 +293,25 @@ async def test_observations_latest_wins_across_batches(state: State) -> None:
     assert await state.observations(DAY) == {"cftc": 4.5, "aaii": -0.25}
 
 
+async def test_an_observation_series_keeps_the_unit_its_events_give_once(state: State) -> None:
+    events = [(0, Observation(ts=ts(2025, 6, 4, 12, 0), series="cftc", value=1.0, unit="contracts")),
+              (1, Observation(ts=ts(2025, 6, 4, 13, 0), series="aaii", value=-0.25)),
+              (2, Observation(ts=ts(2025, 6, 5, 12, 0), series="cftc", value=2.0, unit="contracts"))]
+    batch = folded(OBSERVATIONS, 0, events)
+    assert batch.units == {"cftc": "contracts"}  # once per series, whatever the number of points
+    await state.apply(batch)
+    assert await state.series_units(["cftc", "aaii", "nope"]) == {"cftc": "contracts"}
+    # a refused (stale) batch records nothing; a later applied one replaces the unit; an empty one is ignored
+    stale = Observation(ts=ts(2025, 6, 5, 13, 0), series="aaii", value=0.1, unit="fraction")
+    assert not (await state.apply(folded(OBSERVATIONS, 0, [(1, stale)]))).applied
+    assert await state.series_units(["aaii"]) == {}
+    await state.apply(folded(OBSERVATIONS, 0, [(3, Observation(ts=ts(2025, 6, 5, 14, 0), series="cftc", value=3.0,
+                                                               unit="count"))]))
+    await state.set_series_units({"aaii": "fraction", "cftc": ""})
+    assert await state.series_units(["aaii", "cftc"]) == {"aaii": "fraction", "cftc": "count"}
+    assert await state.series_units([]) == {}
+
+
 async def test_flow_sums_add_up_across_partitions(state: State) -> None:
     await state.apply(folded(TRADES, 0, [(0, T1)]))
     await state.apply(folded(TRADES, 1, [(0, T2)]))
