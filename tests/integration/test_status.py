@@ -30,10 +30,12 @@ from typing import Any
 import pytest
 import redis
 
-from signal_monitor.config.settings import Settings
+from signal_monitor.config.settings import DEFAULT_RULES_PATH, Settings
 from signal_monitor.embedded import EmbeddedRedis
 from signal_monitor.embedded.process import free_port
+from signal_monitor.notes.compose import compose
 from signal_monitor.rules.alert import Alert, dedup_key
+from signal_monitor.rules.model import load_rules
 from signal_monitor.state.redis import RedisState
 from signal_monitor.status.reader import read_messages, read_status
 from signal_monitor.status.recent_alerts import remember_alert
@@ -110,6 +112,10 @@ async def _backfill(url: str, password: str, names: Names, scenario: Scenario) -
                          fired_at=datetime(2025, 6, 6, 21, 30, tzinfo=timezone.utc)).model_dump(mode="json")
             scenario.alerts.append(full)
             await remember_alert(state.client, names.key_prefix, json.dumps(full))
+        # the week's note of those two alerts, as the worker stores it at the week's close
+        charted = [Alert.model_validate(a) for a in scenario.alerts if a.get("period_end")]
+        note = compose(NOTE_WEEK, charted, rules=load_rules(DEFAULT_RULES_PATH))
+        await state.put_note(NOTE_WEEK, note.model_dump_json())
     finally:
         await state.close()
 
@@ -303,6 +309,29 @@ def chromium_binary() -> str:
 
 
 async def _drive(browser_dir: Path, url: str, screenshot: Path) -> tuple[dict[str, Any], list[str]]:
+    return await _visit(browser_dir, url, screenshot, DASHBOARD_DOM)
+
+
+#: What the dashboard test reads of the page.
+DASHBOARD_DOM = """(() => ({
+    ready: document.body.dataset.ready,
+    bars: [...document.querySelectorAll('svg.bars rect.bar')].map(r =>
+        [r.closest('g.sector').dataset.sector, r.dataset.week, Number(r.dataset.value)]),
+    series: Object.fromEntries([...document.querySelectorAll('g.series')].map(g =>
+        [g.dataset.series, {count: Number(g.dataset.count), last: g.dataset.last,
+                            lastValue: Number(g.dataset.lastValue)}])),
+    bands: document.querySelectorAll('polygon.band').length,
+    thresholds: [...document.querySelectorAll('line.threshold')].map(l => Number(l.dataset.value)),
+    alerts: [...document.querySelectorAll('#alerts-body tr.alert')].map(r => r.dataset.rule),
+    alertText: document.querySelector('#alerts-body').textContent,
+    workers: [...document.querySelectorAll('#workers-body tr.worker')].map(r =>
+        ({id: r.dataset.worker, cls: r.className, source: r.dataset.source || '',
+          events: Number(r.dataset.events)})),
+}))()"""
+
+
+async def _visit(browser_dir: Path, url: str, screenshot: Path, expression: str) -> tuple[dict[str, Any], list[str]]:
+    """Load ``url`` in the browser, evaluate ``expression`` once the page is ready, save a screenshot."""
     import aiohttp
 
     port_file = browser_dir / "DevToolsActivePort"
@@ -323,21 +352,7 @@ async def _drive(browser_dir: Path, url: str, screenshot: Path) -> tuple[dict[st
                                         "&& document.body.dataset.ready !== '0'"):
                     break
                 await asyncio.sleep(0.2)
-            dom = await tools.evaluate("""(() => ({
-                ready: document.body.dataset.ready,
-                bars: [...document.querySelectorAll('svg.bars rect.bar')].map(r =>
-                    [r.closest('g.sector').dataset.sector, r.dataset.week, Number(r.dataset.value)]),
-                series: Object.fromEntries([...document.querySelectorAll('g.series')].map(g =>
-                    [g.dataset.series, {count: Number(g.dataset.count), last: g.dataset.last,
-                                        lastValue: Number(g.dataset.lastValue)}])),
-                bands: document.querySelectorAll('polygon.band').length,
-                thresholds: [...document.querySelectorAll('line.threshold')].map(l => Number(l.dataset.value)),
-                alerts: [...document.querySelectorAll('#alerts-body tr.alert')].map(r => r.dataset.rule),
-                alertText: document.querySelector('#alerts-body').textContent,
-                workers: [...document.querySelectorAll('#workers-body tr.worker')].map(r =>
-                    ({id: r.dataset.worker, cls: r.className, source: r.dataset.source || '',
-                      events: Number(r.dataset.events)})),
-            }))()""")
+            dom = await tools.evaluate(expression)
             shot = await tools.call("Page.captureScreenshot", format="png", captureBeyondViewport=True)
             screenshot.write_bytes(base64.b64decode(shot["data"]))
             await asyncio.sleep(0.3)  # let late console events arrive before reading them
@@ -460,6 +475,30 @@ async def _hover_charts(browser_dir: Path, url: str, screenshot: Path) -> tuple[
             await asyncio.sleep(0.3)  # let late console events arrive before reading them
             await tools.evaluate("1")
             return dom, tools.errors()
+
+
+def test_the_weeks_note_in_headless_chromium(scenario: Scenario, tmp_path: Path) -> None:
+    """The note's page as a desk sees it: its headline and sections, no console errors."""
+    screenshot = REPO / ".run" / "note.png"
+    screenshot.parent.mkdir(exist_ok=True)
+    screenshot.unlink(missing_ok=True)
+    expression = """(() => ({
+        headline: document.querySelector('p.headline').textContent,
+        sections: [...document.querySelectorAll('#note h2')].map(h => h.textContent),
+        claims: [...document.querySelectorAll('#note li.claim')].map(li => li.dataset.rule),
+    }))()"""
+    with headless_chromium(tmp_path) as browser_dir:
+        index, errors = asyncio.run(_visit(browser_dir, scenario.web + "/notes", tmp_path / "notes.png",
+                                           "[...document.querySelectorAll('#notes a')].map(a => a.textContent)"))
+        assert not errors, errors
+        assert any("2025-06-06" in text for text in index)
+        dom, errors = asyncio.run(_visit(browser_dir, f"{scenario.web}/notes/2025-06-06", screenshot, expression))
+    assert not errors, errors
+    # the gross-leverage percentile (the note's "Leverage") and the VIX below 17 (its "Volatility")
+    assert dom["sections"] == ["Leverage", "Volatility"]
+    assert sorted(dom["claims"]) == ["gross_leverage_percentile", "vix_below_17"]
+    assert dom["headline"] == "gross_leverage_percentile fired"  # ranked ahead of the VIX in rules.yaml
+    assert screenshot.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
 
 
 def test_alert_charts_in_headless_chromium(scenario: Scenario, tmp_path: Path) -> None:
