@@ -330,8 +330,9 @@ DASHBOARD_DOM = """(() => ({
 }))()"""
 
 
-async def _visit(browser_dir: Path, url: str, screenshot: Path, expression: str) -> tuple[dict[str, Any], list[str]]:
-    """Load ``url`` in the browser, evaluate ``expression`` once the page is ready, save a screenshot."""
+@contextlib.asynccontextmanager
+async def _opened(browser_dir: Path, url: str, *, height: int, ready: str = "true") -> Any:
+    """Open ``url`` in the browser's page over DevTools; yield the session once the page and ``ready`` hold."""
     import aiohttp
 
     port_file = browser_dir / "DevToolsActivePort"
@@ -345,19 +346,30 @@ async def _visit(browser_dir: Path, url: str, screenshot: Path, expression: str)
             tools = DevTools(ws)
             for domain in ("Runtime.enable", "Log.enable", "Page.enable"):
                 await tools.call(domain)
-            await tools.call("Emulation.setDeviceMetricsOverride", width=1100, height=1800, deviceScaleFactor=1, mobile=False)
+            await tools.call("Emulation.setDeviceMetricsOverride", width=1100, height=height, deviceScaleFactor=1, mobile=False)
             await tools.call("Page.navigate", url=url)
-            for _ in range(150):  # the page's script sets data-ready after its first refresh
+            for _ in range(150):  # the dashboard's script sets data-ready after its first refresh
                 if await tools.evaluate("document.readyState === 'complete' && document.body "
-                                        "&& document.body.dataset.ready !== '0'"):
+                                        f"&& document.body.dataset.ready !== '0' && ({ready})"):
                     break
                 await asyncio.sleep(0.2)
-            dom = await tools.evaluate(expression)
-            shot = await tools.call("Page.captureScreenshot", format="png", captureBeyondViewport=True)
-            screenshot.write_bytes(base64.b64decode(shot["data"]))
-            await asyncio.sleep(0.3)  # let late console events arrive before reading them
-            await tools.evaluate("1")
-            return dom, tools.errors()
+            yield tools
+
+
+async def _finish(tools: DevTools, screenshot: Path) -> list[str]:
+    """Save a screenshot of the whole page; return the console errors, late ones included."""
+    shot = await tools.call("Page.captureScreenshot", format="png", captureBeyondViewport=True)
+    screenshot.write_bytes(base64.b64decode(shot["data"]))
+    await asyncio.sleep(0.3)  # let late console events arrive before reading them
+    await tools.evaluate("1")
+    return tools.errors()
+
+
+async def _visit(browser_dir: Path, url: str, screenshot: Path, expression: str) -> tuple[dict[str, Any], list[str]]:
+    """Load ``url`` in the browser, evaluate ``expression`` once the page is ready, save a screenshot."""
+    async with _opened(browser_dir, url, height=1800) as tools:
+        dom = await tools.evaluate(expression)
+        return dom, await _finish(tools, screenshot)
 
 
 @contextlib.contextmanager
@@ -419,62 +431,39 @@ def test_dashboard_in_headless_chromium(scenario: Scenario, tmp_path: Path) -> N
 
 async def _hover_charts(browser_dir: Path, url: str, screenshot: Path) -> tuple[dict[str, Any], list[str]]:
     """Load the page, move the mouse onto the fired point of each alert chart, read its tooltip, screenshot."""
-    import aiohttp
-
-    port_file = browser_dir / "DevToolsActivePort"
-    wait_for(port_file.exists, timeout=30, what="Chromium's DevTools port", interval=0.1)
-    port = port_file.read_text().split()[0]
-    async with aiohttp.ClientSession() as session:
-        async with session.get(f"http://127.0.0.1:{port}/json/list") as response:
-            targets = await response.json()
-        page = next(t for t in targets if t["type"] == "page")
-        async with session.ws_connect(page["webSocketDebuggerUrl"], max_msg_size=0) as ws:
-            tools = DevTools(ws)
-            for domain in ("Runtime.enable", "Log.enable", "Page.enable"):
-                await tools.call(domain)
-            await tools.call("Emulation.setDeviceMetricsOverride", width=1100, height=900, deviceScaleFactor=1, mobile=False)
-            await tools.call("Page.navigate", url=url)
-            for _ in range(150):  # the page's script sets data-ready after its first refresh
-                if await tools.evaluate("document.readyState === 'complete' && document.body "
-                                        "&& document.body.dataset.ready !== '0' && 'charts' in document.body.dataset"):
-                    break
-                await asyncio.sleep(0.2)
-            dom = await tools.evaluate("""(() => ({
-                ready: document.body.dataset.ready,
-                charts: [...document.querySelectorAll('figure.alert-chart')].map(f => ({
-                    key: f.dataset.key, rule: f.querySelector('svg').dataset.rule,
-                    count: Number(f.querySelector('svg').dataset.count),
-                    points: f.querySelectorAll('circle.pt').length,
-                    fired: f.querySelectorAll('circle.marker.current').length,
-                    period: f.querySelector('figcaption .period').textContent})),
-                periods: [...document.querySelectorAll('#alerts-body tr.alert td.period')].map(td => td.textContent),
-            }))()""")
-            tips = {}
-            for chart in dom["charts"]:
-                sel = f"#chart-{chart['key']} circle.pt[data-period='{NOTE_WEEK.isoformat()}']"
-                box = await tools.evaluate(f"""(() => {{
-                    const p = document.querySelector("{sel}");
-                    p.scrollIntoView({{block: 'center'}});
-                    const r = p.getBoundingClientRect();
-                    return {{x: r.left + r.width / 2, y: r.top + r.height / 2}};
+    async with _opened(browser_dir, url, height=900, ready="'charts' in document.body.dataset") as tools:
+        dom = await tools.evaluate("""(() => ({
+            ready: document.body.dataset.ready,
+            charts: [...document.querySelectorAll('figure.alert-chart')].map(f => ({
+                key: f.dataset.key, rule: f.querySelector('svg').dataset.rule,
+                count: Number(f.querySelector('svg').dataset.count),
+                points: f.querySelectorAll('circle.pt').length,
+                fired: f.querySelectorAll('circle.marker.current').length,
+                period: f.querySelector('figcaption .period').textContent})),
+            periods: [...document.querySelectorAll('#alerts-body tr.alert td.period')].map(td => td.textContent),
+        }))()""")
+        tips = {}
+        for chart in dom["charts"]:
+            sel = f"#chart-{chart['key']} circle.pt[data-period='{NOTE_WEEK.isoformat()}']"
+            box = await tools.evaluate(f"""(() => {{
+                const p = document.querySelector("{sel}");
+                p.scrollIntoView({{block: 'center'}});
+                const r = p.getBoundingClientRect();
+                return {{x: r.left + r.width / 2, y: r.top + r.height / 2}};
+            }})()""")
+            await tools.call("Input.dispatchMouseEvent", type="mouseMoved", x=box["x"], y=box["y"])
+            for _ in range(50):
+                tip = await tools.evaluate(f"""(() => {{
+                    const f = document.querySelector("#chart-{chart['key']}");
+                    const t = f.querySelector('.chart-tip');
+                    return {{hidden: t.hidden, text: t.innerText, hover: f.dataset.hover || ''}};
                 }})()""")
-                await tools.call("Input.dispatchMouseEvent", type="mouseMoved", x=box["x"], y=box["y"])
-                for _ in range(50):
-                    tip = await tools.evaluate(f"""(() => {{
-                        const f = document.querySelector("#chart-{chart['key']}");
-                        const t = f.querySelector('.chart-tip');
-                        return {{hidden: t.hidden, text: t.innerText, hover: f.dataset.hover || ''}};
-                    }})()""")
-                    if not tip["hidden"]:
-                        break
-                    await asyncio.sleep(0.1)
-                tips[chart["rule"]] = tip
-            dom["tips"] = tips
-            shot = await tools.call("Page.captureScreenshot", format="png", captureBeyondViewport=True)
-            screenshot.write_bytes(base64.b64decode(shot["data"]))
-            await asyncio.sleep(0.3)  # let late console events arrive before reading them
-            await tools.evaluate("1")
-            return dom, tools.errors()
+                if not tip["hidden"]:
+                    break
+                await asyncio.sleep(0.1)
+            tips[chart["rule"]] = tip
+        dom["tips"] = tips
+        return dom, await _finish(tools, screenshot)
 
 
 def test_the_weeks_note_in_headless_chromium(scenario: Scenario, tmp_path: Path) -> None:
