@@ -21,6 +21,8 @@ import time
 from datetime import date, timedelta
 
 from bench.workload import STRATEGIES, SUB_INDUSTRIES
+from signal_monitor.exchange_calendar import trading_days
+from signal_monitor.periods import week_of
 from signal_monitor.series import EXPOSURE_FUND_SCOPES, FLOW_SCOPES, series_id
 from signal_monitor.state.redis import RedisState
 from signal_monitor.streams.events import GICS_SECTORS
@@ -81,16 +83,9 @@ def _walk(rng: random.Random, n: int, sid: str) -> list[float]:
     return out
 
 
-def weekdays_back(end: date, years: int) -> list[date]:
-    """Return the weekdays of the ``years`` years up to ``end``, oldest first."""
-    start = end - timedelta(days=365 * years)
-    out = []
-    day = start
-    while day <= end:
-        if day.weekday() < 5:
-            out.append(day)
-        day += timedelta(days=1)
-    return out
+def sessions_back(end: date, years: int) -> list[date]:
+    """Return the NYSE session days of the ``years`` years up to ``end``, oldest first."""
+    return trading_days(end - timedelta(days=365 * years), end)
 
 
 async def load_history(redis_url: str, key_prefix: str, *, years: int, end: date, target: int = 1500, seed: int = 5) -> tuple[int, int, float]:
@@ -98,8 +93,8 @@ async def load_history(redis_url: str, key_prefix: str, *, years: int, end: date
     rng = random.Random(seed)
     state = RedisState.from_url(redis_url, prefix=key_prefix)
     weekly, daily = series_plan(target=target)
-    days = weekdays_back(end, years)
-    fridays = [d for d in days if d.weekday() == 4]
+    days = sessions_back(end, years)
+    fridays = sorted({week_of(d) for d in days})  # a week is named by its Friday, a holiday or not
     t0 = time.perf_counter()
     points = 0
     try:
@@ -112,7 +107,7 @@ async def load_history(redis_url: str, key_prefix: str, *, years: int, end: date
             await state.put_series(sid, list(zip(days, values)))
             by_week = {}
             for d, v in zip(days, values):
-                by_week[d + timedelta(days=4 - d.weekday())] = v
+                by_week[week_of(d)] = v
             await state.put_series(sid.replace(":day", ":week", 1), sorted(by_week.items()))
             points += len(days) + len(by_week)
     finally:

@@ -4,7 +4,7 @@ The worker runs with a one-rule file (:data:`RULES`): a ``threshold_cross``
 below 17 (re-armed at 18) on the daily ``close`` of a symbol, and
 ``SM_CLOSE_GRACE_S=0``. Official close quotes for that symbol alternate 20 (arms)
 and 15 (fires) on consecutive trading days in the past; a day closes when the
-next day's quote moves the watermark past its 16:00 close, so the alert of a
+next day's quote moves the watermark past its close, so the alert of a
 "15" day is fired by the quote of the day after. That quote is the event timed:
 the clock starts just before it is produced and stops when the alert for its
 previous day reaches the receiver.
@@ -39,7 +39,6 @@ import time
 import uuid
 from dataclasses import dataclass, field
 from datetime import date, datetime, timedelta, timezone
-from datetime import time as dtime
 from pathlib import Path
 from typing import Any
 
@@ -50,7 +49,8 @@ from bench.report import percentile
 from bench.slack_receiver import SlackReceiver
 from bench.workload import TradeGenerator, _stable_partition, quote
 from signal_monitor.config.settings import Settings
-from signal_monitor.periods import EASTERN
+from signal_monitor.exchange_calendar import is_trading_day
+from signal_monitor.periods import close_at
 
 SYMBOL = "BENCHVOL"
 RULE_ID = "bench_close_below"
@@ -134,19 +134,19 @@ def webhook_receiver() -> SlackReceiver:
 
 
 def trading_days(start: date, count: int) -> list[date]:
-    """Return ``count`` weekdays from ``start`` on."""
+    """Return ``count`` NYSE session days from ``start`` on."""
     out: list[date] = []
     day = start
     while len(out) < count:
-        if day.weekday() < 5:
+        if is_trading_day(day):
             out.append(day)
         day += timedelta(days=1)
     return out
 
 
 def _close_ts(day: date) -> datetime:
-    """15:59 US/Eastern of ``day``: the day's official close quote, just inside the day."""
-    return datetime.combine(day, dtime(15, 59), tzinfo=EASTERN)
+    """A minute before ``day``'s close (15:59 US/Eastern, 12:59 on an early close): its close quote, inside the day."""
+    return close_at(day, "day") - timedelta(minutes=1)
 
 
 class _Background:

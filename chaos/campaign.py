@@ -697,10 +697,10 @@ class Campaign:
         from tests.integration.harness import applied_offsets
 
         n = len(work.messages[week])
-        prev_friday = work.fridays[week - 1].isoformat()
+        prev_close = work.close_days[week - 1].isoformat()
         self.hold((week, int(0.4 * n)))
         self._wait(self.at_hold.is_set, timeout=300, what=f"the producer to reach 40 % of week {week + 1}")
-        self._wait(lambda: self._closed_through() >= prev_friday and self._drained() and self._caught_up(), timeout=150,
+        self._wait(lambda: self._closed_through() >= prev_close and self._drained() and self._caught_up(), timeout=150,
                    what=f"week {week} to be closed and delivered before the snapshot")
         with self.redis_lock:
             client = self._redis()
@@ -723,7 +723,7 @@ class Campaign:
         self._wait(self._caught_up, timeout=120, what="the workers to apply what was produced after the snapshot")
         with self.redis_lock:
             now = applied_offsets(self.redis.url, self.names.key_prefix, self.topic)
-            if self._closed_through() >= work.fridays[week].isoformat():
+            if self._closed_through() >= work.close_days[week].isoformat():
                 self.problems.append(f"rollback: week {week + 1} closed between the snapshot and the kill")
             if not self._drained():
                 self.problems.append("rollback: alerts were queued between the snapshot and the kill")
@@ -849,11 +849,12 @@ class Campaign:
         self._wait_hold(w, j)
         if (w, j) in late:
             friday = work.fridays[late[(w, j)]].isoformat()
+            closes = work.close_days[late[(w, j)]].isoformat()
             waited = time.time()
             deadline = waited + 240.0
-            while self._closed_through() < friday and time.time() < deadline:
+            while self._closed_through() < closes and time.time() < deadline:
                 time.sleep(0.1)
-            if self._closed_through() < friday:
+            if self._closed_through() < closes:
                 self.problems.append(f"late envelope of week {friday}: the week was not closed 240 s on; sent anyway")
             self.late_waits.append(f"week {friday} (waited {time.time() - waited:.1f} s for its close)")
             self.timeline.note(f"producing a late envelope of week {friday} (closed), halfway through week {w + 1}")

@@ -26,7 +26,8 @@ from collections.abc import Iterator
 from dataclasses import dataclass, field
 from datetime import date, datetime, time, timedelta
 
-from signal_monitor.periods import EASTERN
+from signal_monitor.exchange_calendar import session
+from signal_monitor.periods import EASTERN, week_close_day
 from signal_monitor.streams.events import GICS_SECTORS
 
 FIRST_MONDAY = date(2025, 3, 3)
@@ -78,6 +79,11 @@ class Workload:
         """The Friday naming each week of data (the tail's week excluded)."""
         return [FIRST_MONDAY + timedelta(days=7 * w + 4) for w in range(self.weeks)]
 
+    @property
+    def close_days(self) -> list[date]:
+        """The day whose close closes each week: its last session (Thursday when Good Friday is a holiday)."""
+        return [week_close_day(friday) for friday in self.fridays]
+
 
 def sign_of(week: int, fund_type_index: int, sector_index: int, rng_offset: int) -> int:
     """Return +1 (net buyers) or -1 (net sellers): runs of 2 to 4 weeks, shifted per sector and fund type."""
@@ -87,20 +93,26 @@ def sign_of(week: int, fund_type_index: int, sector_index: int, rng_offset: int)
 
 
 def _week_times(rng: random.Random, monday: date, n: int) -> list[tuple[float, str]]:
-    """Return ``n`` sorted (epoch, ISO text) event times over the week's sessions, Monday to Friday 09:30-16:00 ET."""
+    """Return ``n`` sorted (epoch, ISO text) event times over the week's NYSE sessions (holidays and early closes kept)."""
     days = []
     for d in range(5):
-        session = datetime.combine(monday + timedelta(days=d), time(9, 30), tzinfo=EASTERN)
-        offset = session.isoformat()[-6:]
-        days.append((session.timestamp(), f"{session.date().isoformat()}T", offset))
-    session_us = int((6.5 * 3600 - 1) * 1_000_000)
+        found = session(monday + timedelta(days=d))
+        if found is None:
+            continue
+        offset = found.open.isoformat()[-6:]
+        open_us = (found.open.hour * 3600 + found.open.minute * 60) * 1_000_000
+        length_us = int((found.close - found.open).total_seconds() - 1) * 1_000_000
+        days.append((found.open.timestamp(), f"{found.day.isoformat()}T", offset, open_us, length_us))
     rand = rng.random
-    picks = sorted((int(rand() * 5), int(rand() * session_us)) for _ in range(n))
+    picks = []
+    for _ in range(n):
+        d = int(rand() * len(days))
+        picks.append((d, int(rand() * days[d][4])))
+    picks.sort()
     out = []
     for d, us in picks:
-        open_epoch, prefix, offset = days[d]
-        local = 34_200_000_000 + us  # 09:30 in microseconds
-        secs, micro = divmod(local, 1_000_000)
+        open_epoch, prefix, offset, open_us, _ = days[d]
+        secs, micro = divmod(open_us + us, 1_000_000)
         hh, rest = divmod(secs, 3600)
         mm, ss = divmod(rest, 60)
         out.append((open_epoch + us / 1e6, f"{prefix}{hh:02d}:{mm:02d}:{ss:02d}.{micro:06d}{offset}"))
@@ -187,7 +199,8 @@ def build(total: int, *, weeks: int = 8, funds: int = 48, envelope: int = 500, s
 
 
 def add_late(work: Workload, week: int, *, seed: int, per_sector: int = 4) -> None:
-    """Add one late envelope: trades of week ``week`` (its Friday, 10:00-15:00 ET), of one fund, produced halfway
+    """Add one late envelope: trades of week ``week`` (its last session, from 30 minutes after the open for up to
+    5 hours, ending before the close), of one fund, produced halfway
     through the next week, after ``week`` closed (the campaign's producer waits for that close).
 
     One envelope, so one batch and one recompute of the week whatever the timing. Per sector, the trades go the
@@ -198,7 +211,10 @@ def add_late(work: Workload, week: int, *, seed: int, per_sector: int = 4) -> No
     rng = random.Random(seed * 1000 + week)
     friday = work.fridays[week]
     fund = work.funds[rng.randrange(len(work.funds))]
-    start = datetime.combine(friday, time(10, 0), tzinfo=EASTERN)
+    last = session(work.close_days[week])
+    assert last is not None
+    start = last.open + timedelta(minutes=30)
+    span_s = min(5 * 3600, int((last.close - start).total_seconds()) - 60)
     texts: list[str] = []
     first = None
     for si, sector in enumerate(GICS_SECTORS):
@@ -207,7 +223,7 @@ def add_late(work: Workload, week: int, *, seed: int, per_sector: int = 4) -> No
                - work.truth.get((friday.isoformat(), scope, "sell_long"), 0.0) - work.truth.get((friday.isoformat(), scope, "sell_short"), 0.0))
         action = "buy_long" if net >= 0 else "sell_long"
         for k in range(per_sector):
-            ts = start + timedelta(seconds=int(rng.random() * 5 * 3600))
+            ts = start + timedelta(seconds=int(rng.random() * span_s))
             first = ts if first is None or ts < first else first
             qty = 100 + int(rng.random() * 400)
             cents = 1000 + int(rng.random() * 40_000)

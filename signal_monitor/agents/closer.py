@@ -8,9 +8,12 @@ everything back until its first batch is applied; a caught-up partition silent
 (wall clock) for longer than ``idle_s`` stops counting. When every partition is silent, nothing more is on its way: the
 watermark is the newest event time of all plus the grace, so the period of the
 last event (the Friday close quote, say) closes on its own. A replay sets the
-watermark itself (``clock``), since its events arrive in time order. A
-day closes once the watermark passes its 16:00 US/Eastern close plus the grace;
-a week closes with its Friday. Each calendar day is closed under a lease in the
+watermark itself (``clock``), since its events arrive in time order. Live, the
+watermark is never ahead of the wall clock: events stamped ahead of it (up to
+``SM_FUTURE_S``) cannot close a period before its close has happened. A day closes
+once the watermark passes its session's close (:mod:`signal_monitor.exchange_calendar`:
+16:00 US/Eastern, 13:00 on an early close) plus the grace; a week closes with its last
+session (Thursday when Good Friday is a holiday). Each calendar day is closed under a lease in the
 store, so one worker does it, and the shared progress moves only once it is
 done: a worker that dies mid-close is taken over when its lease runs out.
 
@@ -77,7 +80,7 @@ from collections.abc import Awaitable, Callable, Sequence
 from datetime import date, datetime, timedelta, timezone
 from typing import TYPE_CHECKING, Any, Protocol
 
-from signal_monitor.periods import EASTERN, Granularity, close_at, week_of
+from signal_monitor.periods import EASTERN, Granularity, close_at, week_close_day, week_days, week_of
 from signal_monitor.series import aggregate_exposures, flow_metrics, points_of, series_id
 from signal_monitor.state.base import LEASE_HOME, Batch, Fence, FenceRefused, State, fenced
 from signal_monitor.state.retry import is_transient, retry_transient
@@ -139,6 +142,7 @@ class PeriodCloser:
         reopen_scan_s: float = 5.0,
         clock: Callable[[], float | None] | None = None,
         provisional: ProvisionalWatch | None = None,
+        wall_clock: Callable[[], float] = time.time,
     ) -> None:
         self.state = state
         self.topics = list(topics)
@@ -150,6 +154,7 @@ class PeriodCloser:
         self.retry_max_s = retry_max_s
         self.reopen_scan_s = reopen_scan_s
         self.clock = clock
+        self.wall_clock = wall_clock
         self.provisional = provisional if provisional is not None and provisional.rules else None
         self._lock = asyncio.Lock()
         # recompute leases this closer took, and their fencing tokens
@@ -171,10 +176,10 @@ class PeriodCloser:
         self.closed_weeks = 0
 
     async def watermark(self) -> float | None:
-        """Return the event-time watermark over the input partitions (None before any data)."""
+        """Return the event-time watermark over the input partitions (None before any data), at most the wall clock."""
         if self.clock is not None:
             return self.clock()
-        now = time.time()
+        now = self.wall_clock()
         active: list[float] = []
         every: list[float] = []
         for topic in self.topics:
@@ -189,8 +194,8 @@ class PeriodCloser:
                     active.append(mark.watermark)
         if active:
             low = min(active)
-            return low if low > 0 else None
-        return max(every) + self.grace_s if every else None
+            return min(low, now) if low > 0 else None
+        return min(max(every) + self.grace_s, now) if every else None
 
     async def _progress(self) -> dict[str, Any]:
         return await self.state.get_rule_state(CLOSER_STATE, "progress")
@@ -313,7 +318,7 @@ class PeriodCloser:
 
     def _running(self, week: date, wm: float) -> bool:
         """Whether ``week`` is the running week: it contains the watermark, which has not reached its close."""
-        return week_of(_day_of(wm)) == week and wm < close_at(week, "day").timestamp() + self.grace_s
+        return week_of(_day_of(wm)) == week and wm < close_at(week, "week").timestamp() + self.grace_s
 
     async def _watch(self, week: date) -> int:
         """Evaluate the provisional rules on ``week`` with its points so far; hand the findings on (under the fence)."""
@@ -323,8 +328,8 @@ class PeriodCloser:
         return await self.provisional.hand_on(self.state, week, findings, self.emit)
 
     async def _watch_after(self, day: date, wm: float) -> None:
-        """After a day of a running week closed (Monday to Thursday): evaluate the week, under the day's fence."""
-        if self.provisional is None or day.weekday() > 3 or not self._running(week_of(day), wm):
+        """After a day of a running week closed (before its last session): evaluate the week, under the day's fence."""
+        if self.provisional is None or day.weekday() > 4 or day >= week_close_day(week_of(day)) or not self._running(week_of(day), wm):
             return
         try:
             await self._watch(week_of(day))
@@ -432,8 +437,8 @@ class PeriodCloser:
         due: list[Granularity] = []
         if day.weekday() < 5:
             due.append("day")
-        if day.weekday() == 4:
-            due.append("week")
+            if day == week_close_day(week_of(day)):
+                due.append("week")
         if not due:
             return
         # before anything of the day is read: a batch applied from now on that changes a period this
@@ -454,7 +459,8 @@ class PeriodCloser:
         for granularity in due:
             if granularity in done:
                 continue
-            self._tally += await self._close(day, granularity, resume=resume)
+            period = week_of(day) if granularity == "week" else day  # a week is named by its Friday
+            self._tally += await self._close(period, granularity, resume=resume)
             done.append(granularity)
             await self.state.set_rule_state(CLOSER_STATE, marker, {"done": done})
 
@@ -609,8 +615,7 @@ class PeriodCloser:
         exposures_done = False
         closes: dict[str, float] = {}
         obs: dict[str, float] = {}
-        for back in range(5):
-            day = friday - timedelta(days=back)
+        for day in week_days(friday):
             if not exposures_done:
                 snaps = await self.state.exposure_snapshots(day)
                 if snaps:

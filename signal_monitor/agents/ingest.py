@@ -92,7 +92,7 @@ class Ingestor:
         retry_max_s: float = 30.0,
         stats: IngestStats | None = None,
         highwater: Callable[[int], int] | None = None,
-        future_s: float = 86400.0,
+        future_s: float = 300.0,
         reseek: ReseekHook | None = None,
     ) -> None:
         self.state = state

@@ -162,7 +162,13 @@ class Settings(BaseSettings):
         7.0, ge=0, description="SM_LATENESS_DAYS: events older than the partition's newest by more go to the DLQ."
     )
     future_s: float = Field(
-        86400.0, gt=0, description="SM_FUTURE_S: events stamped further ahead of the wall clock go to the DLQ."
+        300.0,
+        gt=0,
+        le=3600,
+        description=(
+            "SM_FUTURE_S: events stamped further ahead of the wall clock go to the DLQ (at most an hour: "
+            "the closer's watermark never passes the wall clock, so a period waits for its close in any case)."
+        ),
     )
     close_grace_s: float = Field(
         300.0, ge=0, description="SM_CLOSE_GRACE_S: event-time wait after a period's end before it is closed."

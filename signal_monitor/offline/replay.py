@@ -4,7 +4,8 @@ Events of every file are merged in event-time order and fed through the same
 ``Ingestor`` and ``PeriodCloser`` the workers use, one chunk at a time; the
 replay's own position in time is the watermark, so each period closes as soon as
 the replay has passed it. Daily closes in CBOE format (``DATE,OPEN,HIGH,LOW,CLOSE``)
-become ``close`` quotes at 16:00 US/Eastern of their date.
+become ``close`` quotes at the close of their date's session (16:00 US/Eastern, 13:00 on an
+early close, 16:00 on a day without a session).
 """
 
 from __future__ import annotations
@@ -20,7 +21,7 @@ from typing import Any
 from signal_monitor.agents.closer import PeriodCloser
 from signal_monitor.agents.ingest import IngestStats, Ingestor, Record
 from signal_monitor.agents.provisional import ProvisionalWatch
-from signal_monitor.periods import EASTERN, MARKET_CLOSE
+from signal_monitor.periods import close_at
 from signal_monitor.state.base import State
 from signal_monitor.streams.events import DeadLetter
 from signal_monitor.streams.topics import INPUTS
@@ -40,7 +41,7 @@ class ReplaySummary:
 
 
 def cboe_quotes(path: Path, symbol: str) -> Iterator[tuple[float, bytes]]:
-    """Yield (event time, quote JSON) for each row of a CBOE daily file: a close at 16:00 US/Eastern."""
+    """Yield (event time, quote JSON) for each row of a CBOE daily file: a close at its session's close."""
     with path.open(newline="") as fh:
         for row in csv.DictReader(fh):
             norm = {k.strip().upper(): (v or "").strip() for k, v in row.items() if k}
@@ -50,7 +51,7 @@ def cboe_quotes(path: Path, symbol: str) -> Iterator[tuple[float, bytes]]:
                 d = date(int(year), int(month), int(day))
             else:
                 d = date.fromisoformat(text)
-            ts = datetime.combine(d, MARKET_CLOSE, tzinfo=EASTERN)
+            ts = close_at(d, "day")
             close: object = norm.get("CLOSE", "")
             try:
                 close = float(close)  # type: ignore[arg-type]

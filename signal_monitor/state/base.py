@@ -23,7 +23,7 @@ from dataclasses import dataclass, field
 from datetime import date
 from typing import Any
 
-from signal_monitor.periods import week_of
+from signal_monitor.periods import week_close_day, week_of
 from signal_monitor.series import FundSnapshot
 
 Point = tuple[date, float]
@@ -135,19 +135,21 @@ class Batch:
 def reopen_candidates(batch: Batch) -> list[tuple[str, str]]:
     """Return the periods a batch changes, as (period key, the calendar day whose close closes it).
 
-    A week's flows close with its Friday; a day's exposures, quotes and observations
-    close the day, and the week it belongs to with that week's Friday. The store lists
-    those whose day's close has started (``PartitionMark.closing``) as reopened, in the
-    same step as it applies the batch.
+    A week's flows close with its last session (:func:`signal_monitor.periods.week_close_day`);
+    a day's exposures, quotes and observations close the day, and the week it belongs
+    to with that week's last session. The store lists those whose day's close has
+    started (``PartitionMark.closing``) as reopened, in the same step as it applies the batch.
     """
     out: dict[str, str] = {}
     for week in batch.flows:
-        out[f"week:{week}"] = week
+        out[f"week:{week}"] = week_close_day(date.fromisoformat(week)).isoformat()
     for touched in (batch.exposures, batch.quotes, batch.observations):
         for day in touched:
             out[f"day:{day}"] = day
-            friday = week_of(date.fromisoformat(day)).isoformat()
-            out[f"week:{friday}"] = friday
+            when = date.fromisoformat(day)
+            friday, last = week_of(when), week_close_day(week_of(when))
+            if when <= last:  # a holiday Friday after the week's last session is no day of its week's
+                out[f"week:{friday.isoformat()}"] = last.isoformat()
     return sorted(out.items())
 
 

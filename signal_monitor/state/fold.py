@@ -40,8 +40,9 @@ _periods_by_hour: dict[int, tuple[str, str]] = {}
 def _periods(ts: float, event_ts: datetime) -> tuple[str, str]:
     """Return the week (its Friday) and the trading day of an event time, as ISO text.
 
-    Both change only on a whole hour of US/Eastern time (midnight, the Friday
-    16:00 close), so they are the same for a whole hour of UTC time whenever that
+    Both change only on a whole hour of US/Eastern time (midnight, a week's
+    close: every NYSE close is on the hour, see :mod:`signal_monitor.exchange_calendar`),
+    so they are the same for a whole hour of UTC time whenever that
     hour is one hour of US/Eastern time: the offset does not change within it and
     is a whole number of hours (so for every hour but those of the 1883 switch
     from local mean time). Such an hour is looked up once; any other is computed

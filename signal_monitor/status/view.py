@@ -7,23 +7,24 @@ Flags a person should act on:
 * ``redis_down``: its last PING to Redis failed; ``parked``: alerts parked after delivery failed;
 * ``no_data``: no worker has applied a single event of an input feed;
 * ``silent``: a feed is older than its expected cadence (``CADENCES``): quotes
-  silent for more than 5 minutes or trades for more than 15 during US market hours
-  (09:30-16:00 US/Eastern on NYSE trading days), no exposure snapshot today after
-  18:00 US/Eastern, no observation for more than 8 days.
+  silent for more than 5 minutes or trades for more than 15 during an NYSE session
+  (09:30-16:00 US/Eastern, to 13:00 on an early close; none on holidays), no exposure
+  snapshot two hours after a session's close (18:00, 15:00 after an early close), no
+  observation for more than 8 days.
 """
 
 from __future__ import annotations
 
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import asdict, dataclass
-from datetime import datetime, time, timedelta, timezone
+from datetime import datetime, timedelta, timezone
 from typing import Any, Literal
 
 from rich.console import Group, RenderableType
 from rich.table import Table
 from rich.text import Text
 
-from signal_monitor.exchange_calendar import in_market_hours, is_trading_day
+from signal_monitor.exchange_calendar import hours, in_market_hours
 from signal_monitor.periods import EASTERN
 from signal_monitor.status.reader import StatusSnapshot
 from signal_monitor.status.record import LastAlert, StatusRecord
@@ -71,10 +72,14 @@ def _silent_in_market_hours(limit: timedelta) -> Callable[[datetime, datetime], 
     return check
 
 
-def _daily_after(cutoff: time) -> Callable[[datetime, datetime], str | None]:
+def _daily_after_close(wait: timedelta) -> Callable[[datetime, datetime], str | None]:
     def check(now: datetime, newest: datetime) -> str | None:
         local = now.astimezone(EASTERN)
-        if is_trading_day(local.date()) and local.time() >= cutoff and newest.astimezone(EASTERN).date() < local.date():
+        session = hours(local.date())
+        if session is None:
+            return None
+        cutoff = datetime.combine(local.date(), session[1], tzinfo=EASTERN) + wait
+        if local >= cutoff and newest.astimezone(EASTERN).date() < local.date():
             return f"nothing today after {cutoff:%H:%M} US/Eastern (newest {newest.astimezone(EASTERN):%Y-%m-%d %H:%M})"
         return None
 
@@ -94,7 +99,7 @@ def _within(limit: timedelta) -> Callable[[datetime, datetime], str | None]:
 CADENCES: dict[str, Callable[[datetime, datetime], str | None]] = {
     "quotes": _silent_in_market_hours(timedelta(minutes=5)),
     "trades": _silent_in_market_hours(timedelta(minutes=15)),
-    "exposures": _daily_after(time(18, 0)),
+    "exposures": _daily_after_close(timedelta(hours=2)),
     "observations": _within(timedelta(days=8)),
 }
 

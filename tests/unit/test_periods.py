@@ -6,7 +6,17 @@ from datetime import date, datetime, timedelta, timezone
 
 import pytest
 
-from signal_monitor.periods import close_at, period_bounds, period_of, trading_day, week_end, week_of, week_start
+from signal_monitor.periods import (
+    close_at,
+    period_bounds,
+    period_of,
+    trading_day,
+    week_close_day,
+    week_days,
+    week_end,
+    week_of,
+    week_start,
+)
 
 UTC = timezone.utc
 
@@ -174,3 +184,33 @@ def test_week_start_and_period_bounds() -> None:
     assert period_bounds(date(2025, 6, 6), "week") == (date(2025, 6, 2), date(2025, 6, 6))
     assert period_bounds(date(2026, 1, 2), "week") == (date(2025, 12, 29), date(2026, 1, 2))
     assert period_bounds(date(2025, 6, 4), "day") == (date(2025, 6, 4), date(2025, 6, 4))
+
+
+# --- the exchange calendar: holidays and early closes ----------------------------------------
+
+
+def test_a_good_friday_week_ends_at_thursdays_close() -> None:
+    # Good Friday 2025-04-18 is an NYSE holiday: the week of 2025-04-18 ends Thursday 16:00 EDT
+    assert close_at(date(2025, 4, 18), "week") == datetime(2025, 4, 17, 20, 0, tzinfo=UTC)
+    assert week_end(utc(2025, 4, 17, 19, 59)) == date(2025, 4, 18)
+    assert week_end(utc(2025, 4, 17, 20, 0)) == date(2025, 4, 25)
+    assert week_end(utc(2025, 4, 18, 15, 0)) == date(2025, 4, 25)  # on the holiday itself
+    assert close_at(date(2025, 4, 18), "day") == datetime(2025, 4, 18, 20, 0, tzinfo=UTC)  # a nominal 16:00
+
+
+def test_an_early_close_ends_its_day_and_its_week_at_13_00() -> None:
+    # Friday 2025-11-28, the day after Thanksgiving, closes at 13:00 EST (18:00Z)
+    assert close_at(date(2025, 11, 28), "day") == datetime(2025, 11, 28, 18, 0, tzinfo=UTC)
+    assert close_at(date(2025, 11, 28), "week") == datetime(2025, 11, 28, 18, 0, tzinfo=UTC)
+    assert week_end(utc(2025, 11, 28, 17, 59)) == date(2025, 11, 28)
+    assert week_end(utc(2025, 11, 28, 19, 0)) == date(2025, 12, 5)
+    # Thursday 2025-07-03 closes at 13:00 EDT; its week ends with Thursday (Independence Day is a Friday)
+    assert close_at(date(2025, 7, 3), "day") == datetime(2025, 7, 3, 17, 0, tzinfo=UTC)
+    assert close_at(date(2025, 7, 4), "week") == datetime(2025, 7, 3, 17, 0, tzinfo=UTC)
+    assert week_end(utc(2025, 7, 3, 18, 0)) == date(2025, 7, 11)
+
+
+def test_the_days_of_a_week_end_at_its_last_session() -> None:
+    assert week_close_day(date(2025, 4, 18)) == date(2025, 4, 17)
+    assert week_days(date(2025, 4, 18)) == [date(2025, 4, d) for d in (17, 16, 15, 14)]
+    assert week_days(date(2025, 6, 6)) == [date(2025, 6, d) for d in (6, 5, 4, 3, 2)]

@@ -14,9 +14,9 @@
 * **the stream** (``out_dir/*.jsonl``), the four weeks ending 2025-05-16 .. 2025-06-06
   as individual events in the JSON contract of :mod:`signal_monitor.streams.events`,
   each file sorted by ``ts``: ``trades.jsonl`` (a few thousand fills of 200 funds),
-  ``exposures.jsonl`` (one snapshot per fund per trading day, at 15:45 US/Eastern,
+  ``exposures.jsonl`` (one snapshot per fund per trading day, from 15 minutes before the close,
   with sector / sub-industry / instrument-type breakdowns that add up to the fund's
-  totals), ``quotes.jsonl`` (official ``close`` quotes at 16:00 US/Eastern for VIX,
+  totals), ``quotes.jsonl`` (official ``close`` quotes at the session's close, 16:00 US/Eastern, for VIX,
   NDX, HF_VIP and MOST_SHORT, and a few intraday ``trade`` quotes; the VIX closes are
   the real ones) and ``observations.jsonl`` (the weekly CFTC points);
 * ``manifest.json``: the files, the backfill arguments and the target figures.
@@ -34,8 +34,9 @@ are designed per (fund type, sector or macro product) and week, then split into
 strategies and sub-industries: the cells every aggregate row is summed from.
 Amounts are USD.
 
-Conventions worth knowing: trades are stamped 09:30-15:58 US/Eastern (a Friday
-event at or after 16:00 belongs to the next week); the CFTC series is as of
+Conventions worth knowing: the days are NYSE sessions (:mod:`signal_monitor.exchange_calendar`);
+trades are stamped from the open to two minutes before the close, 09:30-15:58 US/Eastern
+on a regular day (an event at or after a week's last close belongs to the next week); the CFTC series is as of
 Tuesday and published on Friday; the desk ingests it on the following Monday at
 08:00 US/Eastern, so the report as of 2025-05-27 is an event of Monday 2025-06-02
 (tag ``as_of`` carries the report date) and the five weekly declines the note
@@ -57,7 +58,8 @@ generator per kind of data (``prices``, ``exposures``, ``flows``,
 them in order.
 """
 
-from signal_monitor.exchange_calendar import nyse_holidays, trading_days
+from signal_monitor.exchange_calendar import holidays as nyse_holidays
+from signal_monitor.exchange_calendar import trading_days
 from signal_monitor.offline.simulate.core import simulate
 from signal_monitor.offline.simulate.errors import SimulateError
 from signal_monitor.offline.simulate.manifest import Manifest

@@ -5,9 +5,9 @@ from __future__ import annotations
 import math
 import random
 from collections.abc import Mapping, Sequence
-from datetime import date, datetime, time
+from datetime import date, datetime, time, timedelta
 
-from signal_monitor.exchange_calendar import trading_days
+from signal_monitor.exchange_calendar import close_time, hours, trading_days
 from signal_monitor.offline.simulate.numeric import _bridged, _ou
 from signal_monitor.offline.simulate.universe import FIRST_STREAM_DAY, GROUPS, HF, HISTORY_START, NOTE_WEEK
 from signal_monitor.periods import EASTERN, week_of
@@ -15,6 +15,19 @@ from signal_monitor.periods import EASTERN, week_of
 
 def _eastern(day: date, at: time) -> datetime:
     return datetime.combine(day, at, tzinfo=EASTERN)
+
+
+def _close(day: date) -> datetime:
+    """Return the close of ``day``'s session (13:00 on an early close), 16:00 on a day without one."""
+    return _eastern(day, close_time(day))
+
+
+def _session_s(day: date) -> int:
+    """Return the length of ``day``'s session in seconds (6.5 h on a regular day)."""
+    found = hours(day)
+    if found is None:
+        return 0
+    return int((_eastern(day, found[1]) - _eastern(day, found[0])) / timedelta(seconds=1))
 
 
 def _iso(ts: datetime) -> str:

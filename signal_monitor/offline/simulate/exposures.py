@@ -9,7 +9,7 @@ from collections.abc import Mapping
 from datetime import date, time, timedelta
 from typing import Any
 
-from signal_monitor.offline.simulate.days import Days, _eastern, _iso
+from signal_monitor.offline.simulate.days import Days, _close, _eastern, _iso
 from signal_monitor.offline.simulate.errors import SimulateError
 from signal_monitor.offline.simulate.numeric import _calm, _fmt, _interp, _ou, _percentile
 from signal_monitor.offline.simulate.universe import (
@@ -423,7 +423,7 @@ class Exposures(Days):
                     instruments = {"single_stock": ls(sl, ssv), "etf": ls(long_mv * el, short_mv * es)}
                     if il > 0 or (ft == HF and is_ > 0):
                         instruments["index"] = ls(long_mv * il, short_mv * is_)
-                    ts = _eastern(d, time(15, 45, 0)) + timedelta(seconds=int(rng.random() * 240))
+                    ts = _close(d) - timedelta(minutes=15) + timedelta(seconds=int(rng.random() * 240))
                     events.append({
                         "ts": _iso(ts), "fund_id": f[0], "fund_type": ft, "strategy": strategy,
                         "nav": round(nav, 2), "long_mv": round(long_mv, 2), "short_mv": round(short_mv, 2),

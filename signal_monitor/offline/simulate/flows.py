@@ -11,7 +11,7 @@ from datetime import date, time, timedelta
 from typing import Any
 
 from signal_monitor.series import FLOW_SCOPES
-from signal_monitor.offline.simulate.days import Days, _eastern, _iso
+from signal_monitor.offline.simulate.days import Days, _eastern, _iso, _session_s
 from signal_monitor.offline.simulate.errors import SimulateError
 from signal_monitor.offline.simulate.numeric import _fmt, _ou
 from signal_monitor.offline.simulate.universe import (
@@ -417,7 +417,7 @@ class Flows(Days):
                         fund = ids[bisect.bisect_left(cum, rng.random() * acc)]
                         symbol = syms[rng.randrange(len(syms))]
                         day = days[rng.randrange(len(days))]
-                        seconds = rng.randrange(0, (6 * 3600 + 28 * 60))
+                        seconds = rng.randrange(0, _session_s(day) - 2 * 60)  # up to two minutes before the close
                         ts = _eastern(day, time(9, 30)) + timedelta(seconds=seconds)
                         price = round(self.symbol_prices[symbol][day] * math.exp(rng.gauss(0.0, 0.004)), 2)
                         qty = max(1, round(notional_target / price))

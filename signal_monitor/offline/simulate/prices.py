@@ -8,7 +8,7 @@ from collections.abc import Sequence
 from datetime import date, time, timedelta
 from typing import Any
 
-from signal_monitor.offline.simulate.days import Days, _eastern, _iso
+from signal_monitor.offline.simulate.days import Days, _close, _eastern, _iso
 from signal_monitor.offline.simulate.errors import SimulateError
 from signal_monitor.offline.simulate.numeric import _bridged
 from signal_monitor.offline.simulate.universe import BASKETS, ETFS, FIRST_STREAM_DAY, HISTORY_END, NOTE_WEEK, UNIVERSE
@@ -123,7 +123,7 @@ class Prices(Days):
         for symbol, values in closes.items():
             for d in self.stream_days:
                 i = self.day_index[d]
-                events.append({"ts": _iso(_eastern(d, time(16, 0))), "symbol": symbol, "price": values[i], "kind": "close"})
+                events.append({"ts": _iso(_close(d)), "symbol": symbol, "price": values[i], "kind": "close"})
                 if d.weekday() in (0, 2):
                     prev = values[i - 1]
                     mid = prev + (values[i] - prev) * rng.uniform(0.2, 0.8)
@@ -133,7 +133,7 @@ class Prices(Days):
         for row in self.vix_rows:
             d = date.fromisoformat(row[0])
             if FIRST_STREAM_DAY <= d <= NOTE_WEEK:
-                events.append({"ts": _iso(_eastern(d, time(16, 0))), "symbol": "VIX", "price": float(row[4]), "kind": "close"})
+                events.append({"ts": _iso(_close(d)), "symbol": "VIX", "price": float(row[4]), "kind": "close"})
                 if d.weekday() in (0, 2):
                     events.append({"ts": _iso(_eastern(d, time(9, 31))), "symbol": "VIX", "price": float(row[1]), "kind": "trade"})
         events.sort(key=lambda e: (e["ts"], e["symbol"], e["kind"]))

@@ -184,6 +184,62 @@ async def test_a_day_closes_only_after_its_close_plus_grace(state: MemoryState, 
     assert await state.history("close:day|symbol=VIX") == [(THU, 21.0)]
 
 
+async def test_a_good_friday_week_closes_at_thursdays_close(state: MemoryState, closer: PeriodCloser) -> None:
+    # Good Friday 2025-04-18 is an NYSE holiday: the week of 2025-04-18 ends Thursday 16:00 EDT (20:00Z)
+    feed = Feed(state, closer)
+    await feed.send("quotes", [Quote(ts=ts(2025, 4, d, 20, 0), symbol="VIX", price=30.0 + d, kind="close")
+                               for d in (14, 15, 16, 17)])
+    await feed.send("trades", [trade("a", ts(2025, 4, 15, 14, 0), "buy_long", 100.0),
+                               trade("b", ts(2025, 4, 17, 19, 0), "buy_long", 50.0)])
+    # the first events after Thursday's close + grace, as the evening's quotes bring them
+    await feed.send("trades", [trade("c", ts(2025, 4, 17, 20, 6), "buy_long", 7.0)])
+    await feed.send("quotes", [Quote(ts=ts(2025, 4, 17, 20, 6), symbol="SPX", price=1.0)])
+    assert await closer.advance() == 5  # Monday to Thursday and the week
+    assert closer.closed_weeks == 1
+    good_friday = date(2025, 4, 18)
+    assert await state.history("net_buying:week|fund_type=hedge_fund") == [(good_friday, pytest.approx(150.0))]
+    assert await state.history("close:week|symbol=VIX") == [(good_friday, 47.0)]  # Thursday's close
+    assert await state.get_rule_state(CLOSER_STATE, "progress") == {"day": "2025-04-17"}
+
+
+async def test_an_early_close_closes_its_day_and_week_at_13_00(state: MemoryState, closer: PeriodCloser) -> None:
+    # Friday 2025-11-28 closes at 13:00 EST (18:00Z); Thanksgiving, the Thursday, has no session
+    feed = Feed(state, closer)
+    await feed.send("quotes", [Quote(ts=ts(2025, 11, 26, 21, 0), symbol="VIX", price=17.0, kind="close"),
+                               Quote(ts=ts(2025, 11, 28, 18, 0), symbol="VIX", price=16.5, kind="close")])
+    await feed.send("trades", [trade("a", ts(2025, 11, 28, 17, 0), "buy_long", 100.0)])
+    await feed.send("trades", [trade("b", ts(2025, 11, 28, 18, 4), "buy_long", 9.0)])
+    await feed.send("quotes", [Quote(ts=ts(2025, 11, 28, 18, 4), symbol="SPX", price=1.0)])
+    assert await closer.advance() == 2  # Wednesday, Thanksgiving; Friday waits for 13:05
+    await feed.send("trades", [trade("c", ts(2025, 11, 28, 18, 5), "buy_long", 9.0)])
+    await feed.send("quotes", [Quote(ts=ts(2025, 11, 28, 18, 5), symbol="SPX", price=2.0)])
+    assert await closer.advance() == 2  # Friday and its week
+    friday = date(2025, 11, 28)
+    assert await state.history("close:day|symbol=VIX") == [(date(2025, 11, 26), 17.0), (friday, 16.5)]
+    # the trades after 13:00 are the next week's
+    assert await state.history("net_buying:week|fund_type=hedge_fund") == [(friday, pytest.approx(100.0))]
+
+
+async def test_the_watermark_does_not_pass_the_wall_clock(state: MemoryState, sink: ListSink) -> None:
+    now = [ts(2025, 6, 5, 20, 0).timestamp()]  # Thursday 16:00 EDT, the close
+    closer = PeriodCloser(state, topics=["trades", "quotes"], evaluator=None, emit=sink, grace_s=GRACE_S,
+                          idle_s=IDLE_S, wall_clock=lambda: now[0])
+    feed = Feed(state, closer)
+    await feed.send("quotes", [close_quote(WED, 20.0)])
+    # stamped ten minutes ahead of the wall clock (inside SM_FUTURE_S)
+    await feed.send("trades", [trade("a", ts(2025, 6, 5, 20, 10), "buy_long", 100.0)])
+    await feed.send("quotes", [Quote(ts=ts(2025, 6, 5, 20, 10), symbol="SPX", price=1.0)])
+    assert await closer.watermark() == now[0]
+    assert await closer.advance() == 1  # Wednesday only: Thursday's close + grace has not happened
+    now[0] = ts(2025, 6, 5, 20, 5).timestamp()
+    assert await closer.advance() == 1  # Thursday
+    # every partition silent: the newest event time plus the grace, still at most the wall clock
+    for topic in ("trades", "quotes"):
+        for mark in (await state.marks(topic)).values():
+            mark.updated = time.time() - 10 * IDLE_S
+    assert await closer.watermark() == now[0]
+
+
 async def test_watermark_is_the_minimum_over_active_partitions(state: MemoryState, closer: PeriodCloser) -> None:
     assert await closer.watermark() is None
     feed = Feed(state, closer)

@@ -5,6 +5,7 @@ from __future__ import annotations
 import hashlib
 import json
 import logging
+import time
 import types
 from collections.abc import Sequence
 from datetime import date, datetime, timezone
@@ -275,6 +276,17 @@ async def test_highwater_of_the_consumer_is_recorded_in_the_mark() -> None:
     mark = (await state.marks("trades"))[2]
     assert (mark.offset, mark.highwater) == (1, 12)
     assert mark.pending  # offsets 2..11 are still to come
+
+
+async def test_an_event_stamped_minutes_ahead_of_the_wall_clock_is_dead_lettered_by_default() -> None:
+    ing, state, sink = make()
+    now = time.time()
+    stamp = lambda s: datetime.fromtimestamp(now + s, timezone.utc).isoformat()  # noqa: E731
+    await ing.handle([Record(0, 0, compact(trade("soon", stamp(120)))), Record(0, 1, compact(trade("ahead", stamp(600))))])
+    (dl,) = sink.letters
+    assert (dl.reason, dl.offset) == ("in_future", 1)
+    assert "more than 300 s" in dl.detail
+    assert (await state.marks(ing.topic))[0].watermark < now + 600
 
 
 async def test_an_event_from_the_future_is_dead_lettered_and_does_not_move_the_watermark() -> None:

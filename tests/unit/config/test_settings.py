@@ -41,6 +41,15 @@ def test_defaults() -> None:
     assert s.topic("trades") == "signals.trades"
 
 
+def test_the_future_allowance_is_minutes_and_at_most_an_hour(monkeypatch: pytest.MonkeyPatch) -> None:
+    assert Settings().future_s == 300.0
+    monkeypatch.setenv("SM_FUTURE_S", "3600")
+    assert Settings().future_s == 3600.0
+    monkeypatch.setenv("SM_FUTURE_S", "86400")
+    with pytest.raises(ValidationError, match="future_s"):
+        Settings()
+
+
 def test_env_names_land_in_fields(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("KAFKA_BOOTSTRAP", "k1:9092,k2:9092")
     monkeypatch.setenv("REDIS_URL", "rediss://redis.internal:6380/2")

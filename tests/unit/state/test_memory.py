@@ -140,6 +140,20 @@ async def test_a_batch_applied_after_a_close_started_lists_the_periods_it_reopen
     assert await state.reopened(TRADES) == {}
 
 
+async def test_a_good_friday_week_is_reopened_once_its_thursday_close_started(state: State) -> None:
+    """Good Friday 2025-04-18 is a holiday: the week of 2025-04-18 closes with Thursday, so late data after it reopens it."""
+    assert (await state.apply(folded(TRADES, 0, [(0, trade("gf0", ts(2025, 4, 21, 14, 0)))]))).applied
+    evening = Quote(ts=ts(2025, 4, 17, 22, 0), symbol="SPX", price=1.0)
+    assert (await state.apply(folded(QUOTES, 1, [(0, evening)]))).applied
+    await state.mark_closing([TRADES, QUOTES], "2025-04-17")
+    res = await state.apply(folded(TRADES, 0, [(1, trade("gf1", ts(2025, 4, 16, 15, 0)))]))
+    assert res.reopened == ("week:2025-04-18",)
+    # a quote on the holiday itself is the next week's data: it reopens its day only
+    holiday = Quote(ts=ts(2025, 4, 18, 15, 0), symbol="VIX", price=30.0, kind="close")
+    await state.mark_closing([TRADES, QUOTES], "2025-04-18")
+    res = await state.apply(folded(QUOTES, 1, [(1, holiday)]))
+    assert res.reopened == ("day:2025-04-18",)
+
 async def test_seen_trade_is_refused_then_refold_without_it_applies(state: State) -> None:
     assert (await state.apply(folded(TRADES, 0, [(0, T1), (1, T2)]))).applied
     again = folded(TRADES, 0, [(2, T2), (3, T4)])

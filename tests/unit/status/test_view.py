@@ -86,6 +86,9 @@ def _quotes(newest: datetime, now: datetime) -> set[str]:
         (et(2025, 6, 4, 17, 0), et(2025, 6, 4, 13, 0), False),  # after the close
         (et(2025, 6, 7, 12, 0), et(2025, 6, 6, 16, 0), False),  # Saturday
         (et(2025, 7, 4, 12, 0), et(2025, 7, 3, 13, 0), False),  # Independence Day
+        (et(2025, 11, 28, 12, 30), et(2025, 11, 28, 12, 20), True),  # the early close's session
+        (et(2025, 11, 28, 14, 0), et(2025, 11, 28, 13, 0), False),  # after its 13:00 close
+        (et(2025, 4, 18, 12, 0), et(2025, 4, 17, 16, 0), False),  # Good Friday
     ],
 )
 def test_quotes_silent_during_market_hours_for_more_than_five_minutes(now: datetime, newest: datetime, silent: bool) -> None:
@@ -104,9 +107,12 @@ def test_market_hours_follow_daylight_saving() -> None:
         (et(2025, 6, 4, 18, 30), et(2025, 6, 4, 15, 45), False),
         (et(2025, 6, 4, 17, 0), et(2025, 6, 3, 15, 45), False),  # not yet 18:00
         (et(2025, 6, 7, 19, 0), et(2025, 6, 6, 15, 45), False),  # Saturday: no snapshot expected
+        (et(2025, 11, 28, 15, 30), et(2025, 11, 26, 15, 45), True),  # two hours after a 13:00 close
+        (et(2025, 11, 28, 14, 30), et(2025, 11, 26, 15, 45), False),
+        (et(2025, 11, 27, 19, 0), et(2025, 11, 26, 15, 45), False),  # Thanksgiving: no session
     ],
 )
-def test_no_exposures_today_after_six_pm(now: datetime, newest: datetime, flagged: bool) -> None:
+def test_no_exposures_two_hours_after_the_close(now: datetime, newest: datetime, flagged: bool) -> None:
     record = make_record(published=now, newest={t: now for t in INPUTS} | {"signals.exposures": newest})
     found = {f.code for f in feed_flags([record], now) if f.subject == "signals.exposures"}
     assert ("silent" in found) is flagged
