@@ -12,6 +12,10 @@ COPY pyproject.toml README* /tmp/src/
 COPY signal_monitor /tmp/src/signal_monitor
 RUN pip install /tmp/src && rm -rf /tmp/src
 
+# The NYSE calendar's table (exchange_calendars' XNYS), built into the image so a worker starts without building it.
+ENV SM_CALENDAR_CACHE=/opt/signal-monitor/calendar
+RUN python -m signal_monitor.exchange_calendar && chmod -R a+rX /opt/signal-monitor
+
 # An unprivileged user; its home is the data directory (SM_DATA_DIR), a volume in docker-compose.yml.
 RUN groupadd --system --gid 10001 monitor \
     && useradd --system --uid 10001 --gid monitor --create-home --home-dir /var/lib/signal-monitor \

@@ -10,8 +10,9 @@ Lookups are plain set and dict reads. The table behind them covers 1990 to the e
 of the fifth year from now. It is built once by ``exchange_calendars`` in a
 subprocess (which keeps pandas, ~55 MiB, out of a worker) and kept as JSON in the
 cache directory (``$SM_CALENDAR_CACHE``, else ``$XDG_CACHE_HOME/signal-monitor``,
-else ``~/.cache/signal-monitor``), one file per version of the package and span;
-when the cache cannot be written the table is built in this process instead.
+else ``~/.cache/signal-monitor``), one file per version of the package and span
+(a table of the same version that still reaches the end of next year is used as
+it is); when the cache cannot be written the table is built in this process instead.
 ``python -m signal_monitor.exchange_calendar`` builds it ahead of time and prints
 its path. A day outside the table is taken as a weekday session 09:30-16:00 (one
 warning per process).
@@ -163,8 +164,25 @@ def _parse(data: dict[str, object]) -> _Table:
     )
 
 
+def _kept(path: Path, today: date | None = None) -> Path:
+    """Return ``path``, or a table of the same version kept earlier that still reaches the end of next year."""
+    if path.exists():
+        return path
+    stem = path.name.rsplit("-", 3)[0]  # xnys-<version>-<first day>
+    reach = date((today or date.today()).year + 1, 12, 31)
+    best = None
+    for other in path.parent.glob(f"{stem}-????-??-??.json"):
+        try:
+            last = date.fromisoformat(other.stem[-10:])
+        except ValueError:
+            continue
+        if last >= reach and (best is None or last > best[0]):
+            best = (last, other)
+    return best[1] if best else path
+
+
 def _load() -> _Table:
-    path = cache_path()
+    path = _kept(cache_path())
     if not path.exists():
         built = subprocess.run(
             [sys.executable, "-m", "signal_monitor.exchange_calendar", "--write", str(path)],

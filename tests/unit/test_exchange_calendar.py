@@ -95,3 +95,13 @@ def test_an_unreadable_table_names_its_file(tmp_path: Path, monkeypatch: pytest.
     path.write_text("{not json")
     with pytest.raises(cal.CalendarError, match=str(path)):
         cal._load()
+
+
+def test_a_table_kept_earlier_serves_while_it_reaches_the_end_of_next_year(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("SM_CALENDAR_CACHE", str(tmp_path))
+    built_in = date(2026, 3, 1)
+    kept = cal.cache_path(built_in)  # 1990 to 2031
+    kept.write_text("{}")
+    assert cal._kept(cal.cache_path(date(2030, 2, 1)), date(2030, 2, 1)) == kept
+    later = date(2031, 2, 1)  # next year's end (2032) is past the kept table: a new one is due
+    assert cal._kept(cal.cache_path(later), later) == cal.cache_path(later) != kept
