@@ -168,6 +168,13 @@ class PeriodCloser:
         self._tally = 0  # periods closed or recomputed by the current advance
         self._calendar = False  # the progress is known to have started (``note`` need not read it)
         self._wake = asyncio.Event()
+        # what the last read of the marks found: the lowest watermark of the partitions that count and
+        # those at it (None: none counted, or a replay's clock); when the next close is due; the partitions
+        # this worker applied batches to since (see ``_unchanged``)
+        self._floor: tuple[float, frozenset[tuple[str, int]]] | None = None
+        self._next_due = float("-inf")
+        self._touched: set[tuple[str, int]] = set()
+        self.wakes_skipped = 0  # wake-ups whose batches could not have made a close due (no read of the marks)
         self.store_retries = 0
         self.leases_lost = 0  # closes and recomputes stopped because another worker took their lease over
         self.emits_skipped = 0  # alerts found handed on already by a previous holder of the close
@@ -180,22 +187,41 @@ class PeriodCloser:
         if self.clock is not None:
             return self.clock()
         now = self.wall_clock()
-        active: list[float] = []
+        active: dict[tuple[str, int], float] = {}
         every: list[float] = []
-        for topic in self.topics:
-            for mark in (await self.state.marks(topic)).values():
-                if mark.pending:
-                    active.append(mark.watermark)
-                    continue
-                if not mark.watermark:
-                    continue
-                every.append(mark.watermark)
-                if now - mark.updated <= self.idle_s:
-                    active.append(mark.watermark)
+        self._touched.clear()  # what was applied before this read is in it
+        for part, mark in (await self.state.marks_of(self.topics)).items():
+            if mark.pending:
+                active[part] = mark.watermark
+                continue
+            if not mark.watermark:
+                continue
+            every.append(mark.watermark)
+            if now - mark.updated <= self.idle_s:
+                active[part] = mark.watermark
         if active:
-            low = min(active)
+            low = min(active.values())
+            self._floor = (low, frozenset(part for part, wm in active.items() if wm == low))
             return min(low, now) if low > 0 else None
+        self._floor = None
         return min(max(every) + self.grace_s, now) if every else None
+
+    def _unchanged(self) -> bool:
+        """Whether the batches applied since the last advance cannot have made a period due.
+
+        The watermark is the lowest of the partitions that count. A batch raises its own
+        partition's watermark (or makes a partition count that did not, which can only lower
+        the lowest), so batches of partitions that were above the lowest at the last read leave
+        it where it was, below the next close: the advance they would wake has nothing to do.
+        What moves the watermark otherwise — a batch of a partition at the lowest (this
+        worker's or another's: that worker's closer is woken by it), partitions falling silent,
+        all of them being silent, the wall clock — is seen by the advance of that worker or
+        of the next tick, at most ``interval_s`` later.
+        """
+        if self.clock is not None or self._floor is None or time.monotonic() >= self._quiet_until:
+            return False
+        low, lowest = self._floor
+        return low < self._next_due and not (self._touched & lowest)
 
     async def _progress(self) -> dict[str, Any]:
         return await self.state.get_rule_state(CLOSER_STATE, "progress")
@@ -215,6 +241,7 @@ class PeriodCloser:
                 progress = {"day": (first - timedelta(days=1)).isoformat()}
                 await self.state.set_rule_state(CLOSER_STATE, "progress", progress)
             self._calendar = True
+        self._touched.add((batch.topic, batch.partition))
         if batch.reopened:
             # listed by the apply itself (see mark_closing); recompute them at the next advance
             self._quiet_until = float("-inf")
@@ -239,7 +266,11 @@ class PeriodCloser:
             return self._tally
 
     def wake(self) -> None:
-        """Ask :meth:`run` to advance now (the ingest agents call this after a batch, and return at once)."""
+        """Ask :meth:`run` to advance now (the ingest agents call this after a batch, and return at once).
+
+        The advance is skipped when the batches noted since the last one cannot have made a
+        period due (:meth:`_unchanged`).
+        """
         self._wake.set()
 
     async def run(self, interval_s: float = 1.0) -> None:
@@ -252,13 +283,21 @@ class PeriodCloser:
         while True:
             try:
                 await asyncio.wait_for(self._wake.wait(), timeout=interval_s)
+                woken = True
             except asyncio.TimeoutError:
-                pass
+                woken = False
             self._wake.clear()
-            await self.tick()
+            await (self.woken() if woken else self.tick())
             if self.provisional is not None and self.provisional.due(time.monotonic()):
                 self.provisional.schedule(time.monotonic())
                 await self.watch_tick()
+
+    async def woken(self) -> int:
+        """Advance after a wake-up (:meth:`tick`), unless the batches noted since cannot have made a period due."""
+        if self._unchanged():
+            self.wakes_skipped += 1
+            return 0
+        return await self.tick()
 
     async def tick(self) -> int:
         """Advance once; an unexpected error is logged and counted, and the next tick retries."""
@@ -349,23 +388,26 @@ class PeriodCloser:
         self.store_retries += 1
 
     async def _advance(self) -> None:
+        self._next_due = float("-inf")  # until this advance ends with nothing left to close
         self._tally += await self._redo_reopened()
         wm = await self.watermark()
         progress = await self._progress()
         if "day" not in progress:
             self._calendar = False
-        if wm is None or "day" not in progress:
             return
         day = date.fromisoformat(progress["day"]) + timedelta(days=1)
-        while close_at(day, "day").timestamp() + self.grace_s <= wm:
+        due = close_at(day, "day").timestamp() + self.grace_s
+        while wm is not None and due <= wm:
             # a lease on the calendar day: another worker holds it while it closes the day (and its week),
             # or held it when it died, until the lease runs out; either way, try again on a later tick
             fence = await self._take(day)
             if fence is None:
-                break
+                return
             await self._under(fence, lambda: self._close_and_record(day, wm))
             self._lease = None
             day += timedelta(days=1)
+            due = close_at(day, "day").timestamp() + self.grace_s
+        self._next_due = due
 
     async def _close_and_record(self, day: date, wm: float) -> None:
         await self._close_day(day)

@@ -185,6 +185,10 @@ class State(abc.ABC):
     async def marks(self, topic: str) -> dict[int, PartitionMark]:
         """Return the mark of every partition of ``topic`` that has one."""
 
+    async def marks_of(self, topics: Sequence[str]) -> dict[tuple[str, int], PartitionMark]:
+        """Return the mark of every partition of ``topics`` that has one, by (topic, partition)."""
+        return {(topic, p): mark for topic in topics for p, mark in (await self.marks(topic)).items()}
+
     @abc.abstractmethod
     async def register(self, topic: str, partition: int, *, highwater: int) -> None:
         """Record that a consumer owns ``partition`` and its end offset, before any batch of it is applied."""

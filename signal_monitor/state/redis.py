@@ -370,6 +370,7 @@ class RedisState(State):
         self.ingest_ttl_s = int(lateness_s + 21 * 86400)
         # a cluster pipeline runs neither MULTI across slots nor scripts
         self.cluster = isinstance(client, aioredis.RedisCluster)
+        self._listed: set[tuple[str, int]] = set()  # partitions this client listed in ``P:parts:<topic>``
         self._apply = client.register_script(APPLY_LUA)
         self._upsert = client.register_script(UPSERT_LUA)
         self._closing = client.register_script(CLOSING_LUA)
@@ -478,9 +479,14 @@ class RedisState(State):
             "reopen_key": key_no("reopen") if reopen else 0,
         }
         encoded = json.dumps(payload, separators=(",", ":"))
-        # listed before its data lands (another slot, so not in the script): a close that starts meanwhile
-        # marks this partition's mark too (mark_closing), and its readers find the data once it is there
-        await self.client.sadd(f"{self.prefix}:parts:{batch.topic}", batch.partition)
+        part = (batch.topic, batch.partition)
+        if part not in self._listed:
+            # listed before its data lands (another slot, so not in the script): a close that starts meanwhile
+            # marks this partition's mark too (mark_closing), and its readers find the data once it is there.
+            # Once per partition: the set is never trimmed, and a store that comes back without it comes
+            # back without the partition's mark too, which refuses the next batch (below: listed again)
+            await self.client.sadd(f"{self.prefix}:parts:{batch.topic}", batch.partition)
+            self._listed.add(part)
         res = await self._apply(keys=keys, args=[encoded])
         applied, stored, status = int(res[0]), int(res[1]), res[2]
         if applied:
@@ -488,6 +494,7 @@ class RedisState(State):
             return ApplyResult(applied=True, stored_offset=stored, reopened=tuple(res[3:]))
         if status == "seen":
             return ApplyResult(applied=False, stored_offset=stored, seen=tuple(res[3:]))
+        self._listed.discard(part)
         if status == "gap":
             return ApplyResult(applied=False, gap=True, stored_offset=stored)
         return ApplyResult(applied=False, stale=True, stored_offset=stored)
@@ -503,6 +510,21 @@ class RedisState(State):
                 pipe.hgetall(f"{self._tag(topic, p)}:mark")
             rows = await pipe.execute()
         return {p: self._mark_of(r) for p, r in zip(parts, rows) if r}
+
+    async def marks_of(self, topics: Sequence[str]) -> dict[tuple[str, int], PartitionMark]:
+        """Return the mark of every partition of ``topics`` that has one: two round trips whatever their number."""
+        async with self.client.pipeline(transaction=False) as pipe:
+            for topic in topics:
+                pipe.smembers(f"{self.prefix}:parts:{topic}")
+            listed = await pipe.execute()
+        parts = [(topic, p) for topic, members in zip(topics, listed) for p in sorted(int(m) for m in members)]
+        if not parts:
+            return {}
+        async with self.client.pipeline(transaction=False) as pipe:
+            for topic, p in parts:
+                pipe.hgetall(f"{self._tag(topic, p)}:mark")
+            rows = await pipe.execute()
+        return {part: self._mark_of(r) for part, r in zip(parts, rows) if r}
 
     @staticmethod
     def _mark_of(row: Mapping[str, str]) -> PartitionMark:
@@ -553,6 +575,7 @@ class RedisState(State):
             pipe.hset(f"{self._tag(topic, partition)}:mark", "hw", highwater)
             pipe.sadd(f"{self.prefix}:parts:{topic}", partition)
             await pipe.execute()
+        self._listed.add((topic, partition))
 
     async def _gather(self, kind: str, name: str) -> list[dict[str, str]]:
         topic = f"{self.topic_prefix}.{kind}"

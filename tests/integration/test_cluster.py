@@ -350,6 +350,8 @@ async def test_ingest_aggregates_and_offsets_are_exact_on_a_cluster(
             newest = max(newest, fresh.ts.timestamp())
         assert marks[p].offset == last and marks[p].worker == "cluster-test"
         assert marks[p].watermark == pytest.approx(newest, abs=1e-3)
+    # the closer's read of every topic's marks at once (one pipeline over the slots) finds the same
+    assert await state.marks_of([TRADES, "no-such-topic"]) == {(TRADES, p): m for p, m in marks.items()}
 
     # every (week, fund_type x sector, action) sum and count equals the truth computed from the events
     truth = ground_truth(landed)

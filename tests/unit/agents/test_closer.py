@@ -6,10 +6,12 @@ import asyncio
 import time
 from collections import defaultdict
 from collections.abc import Sequence
-from datetime import date, datetime, timezone
+from datetime import date, datetime, timedelta, timezone
 from typing import Any
 
 import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
 import redis.asyncio as aioredis
 from redis.exceptions import ConnectionError as RedisConnectionError
 
@@ -261,6 +263,78 @@ async def test_watermark_is_the_minimum_over_active_partitions(state: MemoryStat
         for mark in (await state.marks(topic)).values():
             mark.updated = time.time() - 10 * IDLE_S
     assert await closer.watermark() == ts(2025, 6, 6, 21, 0).timestamp() + GRACE_S
+
+
+class CountingState(MemoryState):
+    """A MemoryState that counts reads of the partitions' marks."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.mark_reads = 0
+
+    async def marks_of(self, topics: Sequence[str]) -> Any:
+        self.mark_reads += 1
+        return await super().marks_of(topics)
+
+
+async def test_a_wake_by_batches_above_the_lowest_partition_reads_nothing_and_closes_nothing() -> None:
+    state = CountingState()
+    closer = PeriodCloser(state, topics=["trades", "quotes"], evaluator=None, emit=ListSink(), grace_s=GRACE_S,
+                          idle_s=IDLE_S)
+    feed = Feed(state, closer)
+    await feed.send("quotes", [close_quote(MON, 18.0)], partition=0)  # the lowest: Monday 20:00Z
+    await feed.send("trades", [trade("a", ts(2025, 6, 4, 14, 0), "buy_long", 100.0)], partition=1)
+    assert await closer.woken() == 0  # Monday closes at 20:05Z: not yet
+    reads = state.mark_reads
+    # trades far ahead of the quotes: the watermark stays at the quotes' Monday close
+    for i in range(3):
+        await feed.send("trades", [trade(f"b{i}", ts(2025, 6, 5, 14, i), "buy_long", 100.0)], partition=1)
+        assert await closer.woken() == 0
+    assert (state.mark_reads, closer.wakes_skipped) == (reads, 3)
+    # the quotes partition moves past Monday's close: the wake reads the marks and closes Monday
+    await feed.send("quotes", [close_quote(TUE, 19.0)], partition=0)
+    assert await closer.woken() == 1
+    assert state.mark_reads == reads + 1 and closer.wakes_skipped == 3
+    assert await state.history("close:day|symbol=VIX") == [(MON, 18.0)]
+    # a timer tick reads the marks whatever was applied
+    assert await closer.tick() == 0
+    assert state.mark_reads == reads + 2
+
+
+@settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(steps=st.lists(st.tuples(st.sampled_from([("quotes", 0), ("trades", 0), ("trades", 1)]),
+                                st.integers(min_value=0, max_value=30)), min_size=1, max_size=30))
+async def test_a_closer_advanced_only_on_the_wakes_it_does_not_skip_closes_what_one_advanced_on_every_wake(
+    steps: list[tuple[tuple[str, int], int]],
+) -> None:
+    """The same batches, two closers: one advances on every wake, the other skips the wakes it may skip.
+
+    After every batch both have closed the same days with the same points, late batches (reopens)
+    included: a skipped wake never holds a close back.
+    """
+    topics = ["trades", "quotes"]
+    states = [MemoryState(), MemoryState()]
+    closers = [PeriodCloser(s, topics=topics, evaluator=None, emit=ListSink(), grace_s=GRACE_S, idle_s=10 * 86400.0)
+               for s in states]
+    feeds = [Feed(s, c) for s, c in zip(states, closers)]
+    clocks = {("quotes", 0): 0, ("trades", 0): 0, ("trades", 1): 0}
+    start = ts(2025, 6, 2, 13, 0)
+    for n, ((topic, partition), hours) in enumerate(steps):
+        # mostly forward; every seventh step of a partition a day back (late data inside the allowance)
+        clocks[(topic, partition)] += hours if n % 7 else -24
+        at = start + timedelta(hours=max(clocks[(topic, partition)], 0))
+        event = (Quote(ts=at, symbol="VIX", price=float(10 + n), kind="close") if topic == "quotes"
+                 else trade(f"t{n}", at, "buy_long", 100.0 + n))
+        for feed in feeds:
+            await feed.send(topic, [event], partition=partition)
+        await closers[0].tick()
+        await closers[1].woken()
+        progress = [await s.get_rule_state(CLOSER_STATE, "progress") for s in states]
+        assert progress[0] == progress[1], f"after step {n}"
+        assert await states[0].history("close:day|symbol=VIX") == await states[1].history("close:day|symbol=VIX")
+        assert (await states[0].history("net_buying:week|fund_type=hedge_fund")
+                == await states[1].history("net_buying:week|fund_type=hedge_fund"))
+    assert closers[0].wakes_skipped == 0
 
 
 async def test_a_partition_with_unread_messages_holds_the_watermark(state: MemoryState, closer: PeriodCloser) -> None:

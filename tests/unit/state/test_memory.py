@@ -255,6 +255,12 @@ async def test_marks_hold_offsets_and_watermarks(state: State) -> None:
     assert marks[1].watermark == pytest.approx(T3.ts.timestamp())
     assert marks[1].worker == "w-b"
     assert await state.marks(QUOTES) == {}
+    # every topic's marks in one read (the closer's watermark), as each topic's own read finds them
+    await state.register(QUOTES, 3, highwater=9)
+    every = await state.marks_of([TRADES, QUOTES, "no-such-topic"])
+    assert every == {(TRADES, 0): marks[0], (TRADES, 1): marks[1], (QUOTES, 3): (await state.marks(QUOTES))[3]}
+    assert every[(QUOTES, 3)].highwater == 9 and every[(QUOTES, 3)].offset == -1
+    assert await state.marks_of(["no-such-topic"]) == {}
 
 
 # --- latest wins across batches -----------------------------------------------------------------
