@@ -7,7 +7,7 @@ from collections.abc import Sequence
 from rich.console import Console
 from rich.markup import escape
 
-from signal_monitor.delivery.slack import LeaseCheck, NoConfirm, Outcome, SlackMessage, alert_figures
+from signal_monitor.delivery.slack import LeaseCheck, Outcome, Sender, SlackMessage, alert_figures
 from signal_monitor.rules.alert import Alert
 
 STYLES = {"critical": "bold red", "warning": "bold yellow", "info": "bold cyan"}
@@ -17,7 +17,7 @@ def _scope(alert: Alert) -> str:
     return ", ".join(f"{k}={v}" for k, v in sorted(alert.scope.items())) or "all"
 
 
-class ConsoleSender(NoConfirm):
+class ConsoleSender(Sender):
     """Prints each message to a rich console (stdout unless given); always succeeds.
 
     The console keeps no record: ``confirm`` always says None.

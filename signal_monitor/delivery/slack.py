@@ -558,7 +558,11 @@ def _older_than(message: Mapping[str, Any], oldest: float) -> bool:
 
 
 class Sender(Protocol):
-    """Posts messages to one destination; the console and the two Slack senders implement it."""
+    """Posts messages to one destination; the console and the two Slack senders subclass it.
+
+    ``confirm`` has a default (None: a destination that cannot be read back cannot tell); the other methods are
+    each sender's own.
+    """
 
     kind: str
     label: str
@@ -602,7 +606,7 @@ class Sender(Protocol):
 
         With ``lease``, a search of several requests stops (None) once it says the lease is lost.
         """
-        ...
+        return None
 
     async def close(self) -> None:
         """Release connections."""
@@ -626,22 +630,6 @@ async def _lease_lost(lease: LeaseCheck | None, label: str, what: str) -> bool:
 
 def _lost() -> Outcome:
     return Outcome("retry", LEASE_LOST, detail="the lease was lost before posting; nothing was sent")
-
-
-class NoConfirm:
-    """For a destination that cannot be read back: whether an interrupted post went out cannot be told."""
-
-    async def confirm(
-        self,
-        outbox_id: str,
-        since: float,
-        *,
-        channel_id: str | None = None,
-        lease: LeaseCheck | None = None,
-        thread_ts: str | None = None,
-    ) -> bool | None:
-        """Nothing can be read back from this destination: always None."""
-        return None
 
 
 _Client = TypeVar("_Client", AsyncWebhookClient, AsyncWebClient)
@@ -701,7 +689,7 @@ class _SlackClientSender(Generic[_Client]):
 
 
 @dataclass(repr=False)
-class WebhookSender(NoConfirm, _SlackClientSender[AsyncWebhookClient]):
+class WebhookSender(_SlackClientSender[AsyncWebhookClient], Sender):
     """Posts to an incoming webhook with slack_sdk's ``AsyncWebhookClient`` (no built-in retries).
 
     An incoming webhook cannot read the channel: ``confirm`` always says None.
@@ -769,7 +757,7 @@ class WebhookSender(NoConfirm, _SlackClientSender[AsyncWebhookClient]):
 
 
 @dataclass(repr=False)
-class BotSender(_SlackClientSender[AsyncWebClient]):
+class BotSender(_SlackClientSender[AsyncWebClient], Sender):
     """Posts with ``chat.postMessage`` and a bot token; each message carries its outbox id in its metadata."""
 
     token: SecretStr
