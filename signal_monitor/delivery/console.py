@@ -7,7 +7,7 @@ from collections.abc import Sequence
 from rich.console import Console
 from rich.markup import escape
 
-from signal_monitor.delivery.slack import LeaseCheck, Outcome, SlackMessage, alert_figures
+from signal_monitor.delivery.slack import LeaseCheck, Outcome, Sender, SlackMessage, alert_figures
 from signal_monitor.rules.alert import Alert
 
 STYLES = {"critical": "bold red", "warning": "bold yellow", "info": "bold cyan"}
@@ -17,8 +17,11 @@ def _scope(alert: Alert) -> str:
     return ", ".join(f"{k}={v}" for k, v in sorted(alert.scope.items())) or "all"
 
 
-class ConsoleSender:
-    """Prints each message to a rich console (stdout unless given); always succeeds."""
+class ConsoleSender(Sender):
+    """Prints each message to a rich console (stdout unless given); always succeeds.
+
+    The console keeps no record: ``confirm`` always says None.
+    """
 
     kind = "console"
 
@@ -79,18 +82,6 @@ class ConsoleSender:
             self.console.print(f"  [dim]supersedes the provisional finding {escape(alert.supersedes)}[/]")
         figures = [f"{name} {text}" for name, text in alert_figures(alert)]
         self.console.print(f"  [dim]{escape(' · '.join(figures))}[/]")
-
-    async def confirm(
-        self,
-        outbox_id: str,
-        since: float,
-        *,
-        channel_id: str | None = None,
-        lease: LeaseCheck | None = None,
-        thread_ts: str | None = None,
-    ) -> bool | None:
-        """The console keeps no record: None."""
-        return None
 
     async def close(self) -> None:
         """Nothing to release."""

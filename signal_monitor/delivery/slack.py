@@ -37,7 +37,7 @@ import time
 from collections import Counter
 from collections.abc import Awaitable, Callable, Mapping, Sequence
 from dataclasses import dataclass, field
-from typing import Any, Literal, Protocol
+from typing import Any, Generic, Literal, Protocol, TypeVar
 
 import aiohttp
 from pydantic import SecretStr
@@ -53,6 +53,8 @@ from slack_sdk.models.blocks import (
     SectionBlock,
 )
 from slack_sdk.web.async_client import AsyncWebClient
+from slack_sdk.web.async_slack_response import AsyncSlackResponse
+from slack_sdk.webhook import WebhookResponse
 from slack_sdk.webhook.async_client import AsyncWebhookClient
 
 from signal_monitor.format import fmt_figure
@@ -556,7 +558,11 @@ def _older_than(message: Mapping[str, Any], oldest: float) -> bool:
 
 
 class Sender(Protocol):
-    """Posts messages to one destination; the console and the two Slack senders implement it."""
+    """Posts messages to one destination; the console and the two Slack senders subclass it.
+
+    ``confirm`` has a default (None: a destination that cannot be read back cannot tell); the other methods are
+    each sender's own.
+    """
 
     kind: str
     label: str
@@ -600,7 +606,7 @@ class Sender(Protocol):
 
         With ``lease``, a search of several requests stops (None) once it says the lease is lost.
         """
-        ...
+        return None
 
     async def close(self) -> None:
         """Release connections."""
@@ -626,15 +632,68 @@ def _lost() -> Outcome:
     return Outcome("retry", LEASE_LOST, detail="the lease was lost before posting; nothing was sent")
 
 
-async def _close_session(client: AsyncWebhookClient | AsyncWebClient) -> None:
-    session = client.session
-    if session is not None and not session.closed:
-        await session.close()
+_Client = TypeVar("_Client", AsyncWebhookClient, AsyncWebClient)
+_Answer = TypeVar("_Answer")
+
+
+class _SlackClientSender(Generic[_Client]):
+    """What the two Slack senders share: a name without the secret, one guarded request, the session's close."""
+
+    label: str
+    pace: float
+    timeout: float
+    _client: _Client
+    _secrets: list[str]
+
+    def __repr__(self) -> str:
+        """Show the sender's label (a redacted webhook, a channel), never a secret."""
+        return f"{type(self).__name__}({self.label!r}, pace={self.pace})"
+
+    __str__ = __repr__
+
+    async def _request(
+        self,
+        lease: LeaseCheck | None,
+        call: Callable[[], Awaitable[_Answer]],
+        classify: Callable[[_Answer], Outcome],
+    ) -> Outcome:
+        """Make one posting request (nothing once ``lease`` is lost) within the timeout; classify how it ended.
+
+        ``classify`` reads the client's answer. An error answer that slack_sdk raises (``SlackApiError``, from
+        the Web API client) is classified by its status and Slack's ``error``; any other failure to get an
+        answer by ``classify_exception``, with the secrets scrubbed from its text.
+        """
+        if await _lease_lost(lease, self.label, "posting"):
+            return _lost()
+        _keep_alive(self._client)
+        try:
+            async with asyncio.timeout(self.timeout):
+                response = await call()
+        except asyncio.CancelledError:
+            raise
+        except SlackApiError as exc:
+            res = exc.response
+            status = getattr(res, "status_code", None) or getattr(res, "status", 0) or 0
+            data = getattr(res, "data", None)
+            headers = getattr(res, "headers", None)
+            return classify_api(int(status), data if isinstance(data, Mapping) else None, dict(headers or {}))
+        except Exception as exc:  # aiohttp and slack_sdk raise many types; classify_exception sorts them
+            return classify_exception(exc, scrub=self._secrets)
+        return classify(response)
+
+    async def close(self) -> None:
+        """Close the HTTP session."""
+        session = self._client.session
+        if session is not None and not session.closed:
+            await session.close()
 
 
 @dataclass(repr=False)
-class WebhookSender:
-    """Posts to an incoming webhook with slack_sdk's ``AsyncWebhookClient`` (no built-in retries)."""
+class WebhookSender(_SlackClientSender[AsyncWebhookClient], Sender):
+    """Posts to an incoming webhook with slack_sdk's ``AsyncWebhookClient`` (no built-in retries).
+
+    An incoming webhook cannot read the channel: ``confirm`` always says None.
+    """
 
     url: SecretStr
     timeout: float = 10.0
@@ -652,12 +711,6 @@ class WebhookSender:
         self._client = AsyncWebhookClient(
             url=raw, timeout=max(1, math.ceil(self.timeout)), logger=_SDK_LOG, retry_handlers=[]
         )
-
-    def __repr__(self) -> str:
-        """Show the redacted webhook."""
-        return f"WebhookSender({self.label!r}, pace={self.pace})"
-
-    __str__ = __repr__
 
     async def send(
         self,
@@ -690,40 +743,21 @@ class WebhookSender:
 
     async def post(self, message: SlackMessage, *, lease: LeaseCheck | None = None) -> Outcome:
         """Post a built message to the webhook and classify the answer (nothing once ``lease`` is lost)."""
-        if await _lease_lost(lease, self.label, "posting"):
-            return _lost()
-        _keep_alive(self._client)
-        try:
-            async with asyncio.timeout(self.timeout):
-                response = await self._client.send(
-                    text=message.text, blocks=message.blocks, attachments=message.attachments or None,
-                    unfurl_links=False,
-                )
-        except asyncio.CancelledError:
-            raise
-        except Exception as exc:  # aiohttp and slack_sdk raise many types; classify_exception sorts them
-            return classify_exception(exc, scrub=self._secrets)
-        return classify_webhook(response.status_code, response.body or "", dict(response.headers or {}))
+        client = self._client
 
-    async def confirm(
-        self,
-        outbox_id: str,
-        since: float,
-        *,
-        channel_id: str | None = None,
-        lease: LeaseCheck | None = None,
-        thread_ts: str | None = None,
-    ) -> bool | None:
-        """An incoming webhook cannot read the channel: always None."""
-        return None
+        async def call() -> WebhookResponse:
+            return await client.send(
+                text=message.text, blocks=message.blocks, attachments=message.attachments or None, unfurl_links=False
+            )
 
-    async def close(self) -> None:
-        """Close the HTTP session."""
-        await _close_session(self._client)
+        def classify(response: WebhookResponse) -> Outcome:
+            return classify_webhook(response.status_code, response.body or "", dict(response.headers or {}))
+
+        return await self._request(lease, call, classify)
 
 
 @dataclass(repr=False)
-class BotSender:
+class BotSender(_SlackClientSender[AsyncWebClient], Sender):
     """Posts with ``chat.postMessage`` and a bot token; each message carries its outbox id in its metadata."""
 
     token: SecretStr
@@ -751,12 +785,6 @@ class BotSender:
         self._uploads: set[asyncio.Task[None]] = set()
         #: chart uploads by outcome: ok, failed, none (the alert has no chart)
         self.chart_uploads: Counter[str] = Counter()
-
-    def __repr__(self) -> str:
-        """Show the channel, never the token."""
-        return f"BotSender({self.label!r}, pace={self.pace})"
-
-    __str__ = __repr__
 
     async def send(
         self,
@@ -802,41 +830,32 @@ class BotSender:
         update: tuple[str, str] | None = None, thread_ts: str | None = None,
     ) -> Outcome:
         """Post a built message with chat.postMessage (a reply under ``thread_ts``; chat.update of (channel, ts)
-        with ``update``); classify the answer."""
-        if await _lease_lost(lease, self.label, "posting"):
-            return _lost()
-        _keep_alive(self._client)
+        with ``update``); classify the answer (nothing once ``lease`` is lost)."""
+        client = self._client
         metadata = {"event_type": METADATA_EVENT, "event_payload": {"outbox_id": outbox_id}}
         thread: dict[str, Any] = {"thread_ts": thread_ts, "reply_broadcast": False} if thread_ts else {}
-        try:
-            async with asyncio.timeout(self.timeout):
-                if update is not None:
-                    response = await self._client.chat_update(
-                        channel=update[0], ts=update[1], text=message.text, blocks=message.blocks,
-                        attachments=message.attachments or None, metadata=metadata,
-                    )
-                else:
-                    response = await self._client.chat_postMessage(
-                        channel=self.channel,
-                        text=message.text,
-                        blocks=message.blocks,
-                        attachments=message.attachments or None,
-                        unfurl_links=False,
-                        metadata=metadata,
-                        **thread,
-                    )
-        except asyncio.CancelledError:
-            raise
-        except SlackApiError as exc:
-            res = exc.response
-            status = getattr(res, "status_code", None) or getattr(res, "status", 0) or 0
-            data = getattr(res, "data", None)
-            headers = getattr(res, "headers", None)
-            return classify_api(int(status), data if isinstance(data, Mapping) else None, dict(headers or {}))
-        except Exception as exc:  # aiohttp and slack_sdk raise many types; classify_exception sorts them
-            return classify_exception(exc, scrub=self._secrets)
-        data = response.data if isinstance(response.data, Mapping) else None
-        return classify_api(response.status_code, data, dict(response.headers or {}))
+
+        async def call() -> AsyncSlackResponse:
+            if update is not None:
+                return await client.chat_update(
+                    channel=update[0], ts=update[1], text=message.text, blocks=message.blocks,
+                    attachments=message.attachments or None, metadata=metadata,
+                )
+            return await client.chat_postMessage(
+                channel=self.channel,
+                text=message.text,
+                blocks=message.blocks,
+                attachments=message.attachments or None,
+                unfurl_links=False,
+                metadata=metadata,
+                **thread,
+            )
+
+        def classify(response: AsyncSlackResponse) -> Outcome:
+            data = response.data if isinstance(response.data, Mapping) else None
+            return classify_api(response.status_code, data, dict(response.headers or {}))
+
+        return await self._request(lease, call, classify)
 
     # --- charts -----------------------------------------------------------------------------------
 
@@ -993,4 +1012,4 @@ class BotSender:
     async def close(self) -> None:
         """Let the chart uploads under way finish (within the timeout), then close the HTTP session."""
         await self.wait_uploads(self.timeout)
-        await _close_session(self._client)
+        await super().close()

@@ -26,7 +26,7 @@ from signal_monitor.charts.data import ChartData, NoChart, alert_chart, chart_da
 from signal_monitor.format import fmt_period
 from signal_monitor.series import parse_scope_key, scope_key
 from signal_monitor.status.recent_alerts import RECENT_ALERTS_MAX
-from signal_monitor.web.dashboard import WIDTH, _nice_ticks
+from signal_monitor.web.svg import WIDTH, DateAxes, num
 
 if TYPE_CHECKING:
     from signal_monitor.rules.model import RuleSet
@@ -41,10 +41,6 @@ E = html.escape
 CHARTS_ON_PAGE = 12
 HEIGHT = 240
 PNG_CACHE = "private, max-age=300"
-
-
-def _num(v: float) -> str:
-    return f"{v:.1f}"
 
 
 def period_text(record: Mapping[str, Any]) -> str:
@@ -67,53 +63,37 @@ def alert_svg(data: ChartData, *, key: str = "") -> str:
     if not data.points:
         return (head + f'height="60" viewBox="0 0 {WIDTH} 60" role="img"><text x="12" y="34" class="nodata">'
                 f'no points of {E(data.series)}</text></svg>')
-    xs = [d.toordinal() for d, _ in data.points]
-    values = [v for _, v in data.points]
-    extent = values + [lv.value for lv in data.levels]
+    dates = [d for d, _ in data.points]
+    extent = [v for _, v in data.points] + [lv.value for lv in data.levels]
     extent += [e for b in data.band for e in (b.low, b.high) if e is not None]
-    lo, hi = min(extent), max(extent)
-    pad = (hi - lo) * 0.08 or abs(hi) * 0.05 or 1.0
-    lo, hi = lo - pad, hi + pad
-    x0, x1 = xs[0], xs[-1] if xs[-1] > xs[0] else xs[0] + 1
-
-    def sx(d: date) -> float:
-        return left + (d.toordinal() - x0) / (x1 - x0) * (WIDTH - left - right)
-
-    def sy(v: float) -> float:
-        return top + (hi - v) / (hi - lo) * (HEIGHT - top - bottom)
-
+    axes = DateAxes.fit(dates, extent, pad=0.08, height=HEIGHT, left=left, right=right, top=top, bottom=bottom)
+    sx, sy = axes.x, axes.y
     parts = [head + f'height="{HEIGHT}" viewBox="0 0 {WIDTH} {HEIGHT}" role="img" '
              f'aria-label="{E(data.title)}, {E(data.period_text(data.period))}">']
-    for tick in _nice_ticks(lo, hi):
-        y = sy(tick)
-        parts.append(f'<line class="grid" x1="{left}" x2="{WIDTH - right}" y1="{_num(y)}" y2="{_num(y)}"/>'
-                     f'<text class="tick" x="{left - 6}" y="{_num(y + 4)}" text-anchor="end">'
-                     f'{E(data.value_text(tick))}</text>')
-    step = max(1, len(data.points) // 6)
-    for d, _ in data.points[::step]:
-        parts.append(f'<text class="tick" x="{_num(sx(d))}" y="{HEIGHT - 8}" text-anchor="middle">{d:%Y-%m-%d}</text>')
+    parts += axes.value_grid(data.value_text)
+    parts += axes.date_labels(dates, fmt="%Y-%m-%d", y=HEIGHT - 8)
     if data.band:
         both = [(b.period, b.low, b.high) for b in data.band if b.low is not None and b.high is not None]
         if both:
-            upper = " ".join(f"{_num(sx(d))},{_num(sy(h))}" for d, _, h in both)
-            lower = " ".join(f"{_num(sx(d))},{_num(sy(lo_))}" for d, lo_, _ in reversed(both))
+            upper = " ".join(f"{num(sx(d))},{num(sy(h))}" for d, _, h in both)
+            lower = " ".join(f"{num(sx(d))},{num(sy(lo_))}" for d, lo_, _ in reversed(both))
             parts.append(f'<polygon class="pct-band" points="{upper} {lower}"><title>{E(data.band_label)}</title>'
                          f'</polygon>')
         else:
             edges = [(b.period, b.high if b.high is not None else b.low) for b in data.band]
-            edge = " ".join(f"{_num(sx(d))},{_num(sy(e))}" for d, e in edges if e is not None)
+            edge = " ".join(f"{num(sx(d))},{num(sy(e))}" for d, e in edges if e is not None)
             parts.append(f'<polyline class="pct-edge" points="{edge}"><title>{E(data.band_label)}</title></polyline>')
     for level in data.levels:
         y = sy(level.value)
         parts.append(f'<line class="level" data-value="{level.value!r}" x1="{left}" x2="{WIDTH - right}" '
-                     f'y1="{_num(y)}" y2="{_num(y)}"/><text class="level-label" x="{WIDTH - right - 4}" '
-                     f'y="{_num(y - 4)}" text-anchor="end">{E(level.label)}</text>')
-    path = " ".join(f"{'M' if i == 0 else 'L'}{_num(sx(d))},{_num(sy(v))}" for i, (d, v) in enumerate(data.points))
+                     f'y1="{num(y)}" y2="{num(y)}"/><text class="level-label" x="{WIDTH - right - 4}" '
+                     f'y="{num(y - 4)}" text-anchor="end">{E(level.label)}</text>')
+    path = " ".join(f"{'M' if i == 0 else 'L'}{num(sx(d))},{num(sy(v))}" for i, (d, v) in enumerate(data.points))
     parts.append(f'<path class="alert-line" d="{path}"/>')
     for m in data.markers:
         cls = "marker current" if m.current else "marker"
-        parts.append(f'<circle class="{cls}" data-period="{m.period}" cx="{_num(sx(m.period))}" '
-                     f'cy="{_num(sy(m.value))}" r="{5 if m.current else 4}"/>')
+        parts.append(f'<circle class="{cls}" data-period="{m.period}" cx="{num(sx(m.period))}" '
+                     f'cy="{num(sy(m.value))}" r="{5 if m.current else 4}"/>')
     alerts = {m.period: m.label for m in data.markers}
     band = {b.period: b for b in data.band}
     parts.append('<g class="points">')
@@ -124,8 +104,8 @@ def alert_svg(data: ChartData, *, key: str = "") -> str:
             edges = " – ".join(data.value_text(e) for e in (b.low, b.high) if e is not None)
             extra += f' data-band="{E(data.band_label)}: {E(edges)}"'
         parts.append(f'<circle class="pt" data-period="{d}" data-label="{E(data.period_text(d))}" '
-                     f'data-value="{v!r}" data-text="{E(data.value_text(v))}"{extra} cx="{_num(sx(d))}" '
-                     f'cy="{_num(sy(v))}" r="3"/>')
+                     f'data-value="{v!r}" data-text="{E(data.value_text(v))}"{extra} cx="{num(sx(d))}" '
+                     f'cy="{num(sy(v))}" r="3"/>')
     parts.append("</g></svg>")
     return "".join(parts)
 

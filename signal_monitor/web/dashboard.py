@@ -35,6 +35,7 @@ from signal_monitor.series import series_id
 from signal_monitor.state.base import Point, State
 from signal_monitor.status.recent_alerts import RECENT_ALERTS_MAX, mark_superseded, recent_alerts
 from signal_monitor.web.notes import install_notes
+from signal_monitor.web.svg import WIDTH, DateAxes, num
 
 if TYPE_CHECKING:
     from signal_monitor.rules.model import RuleSet
@@ -171,13 +172,7 @@ def rule_vix_thresholds(rules: RuleSet | None) -> tuple[float, ...]:
 
 # --- SVG -----------------------------------------------------------------------------------------
 
-WIDTH = 760
 E = html.escape
-
-
-def _num(v: float) -> str:
-    return f"{v:.1f}"
-
 
 def _fmt(value: float, unit: str) -> str:
     """Format a chart figure with the one formatter (the alerts' texts and figures use it too)."""
@@ -188,20 +183,6 @@ def _fmt(value: float, unit: str) -> str:
     return fmt_price(value)
 
 
-def _nice_ticks(lo: float, hi: float, n: int = 5) -> list[float]:
-    if hi <= lo:
-        return [lo]
-    raw = (hi - lo) / max(1, n - 1)
-    mag = 10 ** math.floor(math.log10(raw))
-    step = next(m * mag for m in (1, 2, 2.5, 5, 10) if m * mag >= raw)
-    first = math.ceil(lo / step) * step
-    ticks, v = [], first
-    while v <= hi + step * 1e-9:
-        ticks.append(round(v, 12))
-        v += step
-    return ticks
-
-
 def line_svg(chart: LineChart, *, height: int = 230) -> str:
     """Return an SVG line chart of ``chart``: the series, its band, its thresholds, axes and a last-point marker."""
     left, right, top, bottom = 64, 16, 14, 30
@@ -209,48 +190,34 @@ def line_svg(chart: LineChart, *, height: int = 230) -> str:
         return (f'<svg class="chart empty" data-series="{E(chart.series)}" data-count="0" width="{WIDTH}" height="60" '
                 f'viewBox="0 0 {WIDTH} 60" role="img"><text x="12" y="34" class="nodata">no data for '
                 f'{E(chart.series)}</text></svg>')
-    xs = [d.toordinal() for d, _ in chart.points]
+    dates = [d for d, _ in chart.points]
     values = [v for _, v in chart.points]
     extent = values + [b for _, lo, hi in chart.band for b in (lo, hi)] + [t for t, _ in chart.thresholds]
-    lo, hi = min(extent), max(extent)
-    pad = (hi - lo) * 0.06 or abs(hi) * 0.05 or 1.0
-    lo, hi = lo - pad, hi + pad
-    x0, x1 = xs[0], xs[-1] if xs[-1] > xs[0] else xs[0] + 1
-
-    def sx(d: date) -> float:
-        return left + (d.toordinal() - x0) / (x1 - x0) * (WIDTH - left - right)
-
-    def sy(v: float) -> float:
-        return top + (hi - v) / (hi - lo) * (height - top - bottom)
-
+    axes = DateAxes.fit(dates, extent, pad=0.06, height=height, left=left, right=right, top=top, bottom=bottom)
+    sx, sy = axes.x, axes.y
     parts = [f'<svg class="chart line" width="{WIDTH}" height="{height}" viewBox="0 0 {WIDTH} {height}" role="img" '
              f'aria-label="{E(chart.title)}">']
-    for tick in _nice_ticks(lo, hi):
-        y = sy(tick)
-        parts.append(f'<line class="grid" x1="{left}" x2="{WIDTH - right}" y1="{_num(y)}" y2="{_num(y)}"/>'
-                     f'<text class="tick" x="{left - 6}" y="{_num(y + 4)}" text-anchor="end">{E(_fmt(tick, chart.unit))}</text>')
-    step = max(1, len(chart.points) // 6)
-    for d, _ in chart.points[::step]:
-        parts.append(f'<text class="tick" x="{_num(sx(d))}" y="{height - 10}" text-anchor="middle">{d:%Y-%m}</text>')
+    parts += axes.value_grid(lambda tick: _fmt(tick, chart.unit))
+    parts += axes.date_labels(dates, fmt="%Y-%m", y=height - 10)
     if chart.band:
-        upper = " ".join(f"{_num(sx(d))},{_num(sy(h))}" for d, _, h in chart.band)
-        lower = " ".join(f"{_num(sx(d))},{_num(sy(lo_))}" for d, lo_, _ in reversed(chart.band))
+        upper = " ".join(f"{num(sx(d))},{num(sy(h))}" for d, _, h in chart.band)
+        lower = " ".join(f"{num(sx(d))},{num(sy(lo_))}" for d, lo_, _ in reversed(chart.band))
         last_d, last_lo, last_hi = chart.band[-1]
         parts.append(f'<polygon class="band" points="{upper} {lower}" data-low="{last_lo!r}" data-high="{last_hi!r}">'
                      f'<title>{BAND[0]:g}th-{BAND[1]:g}th percentile over {BAND_YEARS} years: '
                      f'{E(_fmt(last_lo, chart.unit))} - {E(_fmt(last_hi, chart.unit))} on {last_d}</title></polygon>')
     for value, label in chart.thresholds:
         y = sy(value)
-        parts.append(f'<line class="threshold" data-value="{value!r}" x1="{left}" x2="{WIDTH - right}" y1="{_num(y)}" '
-                     f'y2="{_num(y)}"/><text class="threshold-label" x="{WIDTH - right - 4}" y="{_num(y - 4)}" '
+        parts.append(f'<line class="threshold" data-value="{value!r}" x1="{left}" x2="{WIDTH - right}" y1="{num(y)}" '
+                     f'y2="{num(y)}"/><text class="threshold-label" x="{WIDTH - right - 4}" y="{num(y - 4)}" '
                      f'text-anchor="end">{E(label)}</text>')
-    path = " ".join(f"{'M' if i == 0 else 'L'}{_num(sx(d))},{_num(sy(v))}" for i, (d, v) in enumerate(chart.points))
+    path = " ".join(f"{'M' if i == 0 else 'L'}{num(sx(d))},{num(sy(v))}" for i, (d, v) in enumerate(chart.points))
     last_d, last_v = chart.points[-1]
     parts.append(
         f'<g class="series" data-series="{E(chart.series)}" data-count="{len(chart.points)}" '
         f'data-first="{chart.points[0][0]}" data-last="{last_d}" data-last-value="{last_v!r}" '
         f'data-min="{min(values)!r}" data-max="{max(values)!r}"><path class="line" d="{path}"/>'
-        f'<circle class="last" cx="{_num(sx(last_d))}" cy="{_num(sy(last_v))}" r="3.5">'
+        f'<circle class="last" cx="{num(sx(last_d))}" cy="{num(sy(last_v))}" r="3.5">'
         f'<title>{last_d}: {E(_fmt(last_v, chart.unit))}</title></circle></g>'
     )
     parts.append(f'<text class="last-label" x="{left + 4}" y="{top + 12}">{E(chart.title)} {last_d}: '
@@ -277,11 +244,11 @@ def flows_svg(chart: FlowChart) -> str:
         cls = "this-week" if i == n - 1 else f"week-{n - 1 - i}"
         parts.append(f'<rect class="legend {cls}" x="{lx}" y="6" width="10" height="10"/>'
                      f'<text class="legend-label" x="{lx + 14}" y="15">{week}{" (latest)" if i == n - 1 else ""}</text>')
-    parts.append(f'<line class="zero" x1="{_num(zero)}" x2="{_num(zero)}" y1="{top - 4}" y2="{height - 6}"/>')
+    parts.append(f'<line class="zero" x1="{num(zero)}" x2="{num(zero)}" y1="{top - 4}" y2="{height - 6}"/>')
     for r, (sector, values) in enumerate(rows):
         y0 = top + r * row_h
         parts.append(f'<g class="sector" data-sector="{E(sector)}"><text class="sector-label" x="{label_w - 8}" '
-                     f'y="{_num(y0 + row_h / 2 + 4)}" text-anchor="end">{E(sector)}</text>')
+                     f'y="{num(y0 + row_h / 2 + 4)}" text-anchor="end">{E(sector)}</text>')
         for i, (week, value) in enumerate(zip(chart.weeks, values, strict=True)):
             if value is None:
                 continue
@@ -290,13 +257,13 @@ def flows_svg(chart: FlowChart) -> str:
             y = y0 + 4 + i * 7
             latest = i == n - 1
             cls = ("this-week " + ("pos" if value >= 0 else "neg")) if latest else f"week-{n - 1 - i}"
-            parts.append(f'<rect class="bar {cls}" data-week="{week}" data-value="{value!r}" x="{_num(x)}" y="{y}" '
-                         f'width="{_num(max(w, 0.5))}" height="{bar_h}"><title>{E(sector)}, week ending {week}: '
+            parts.append(f'<rect class="bar {cls}" data-week="{week}" data-value="{value!r}" x="{num(x)}" y="{y}" '
+                         f'width="{num(max(w, 0.5))}" height="{bar_h}"><title>{E(sector)}, week ending {week}: '
                          f'{E(_fmt(value, "usd"))}</title></rect>')
             if latest:
                 tx = zero + w + 4 if value >= 0 else zero - w - 4
                 anchor = "start" if value >= 0 else "end"
-                parts.append(f'<text class="value" x="{_num(tx)}" y="{y + bar_h}" text-anchor="{anchor}">'
+                parts.append(f'<text class="value" x="{num(tx)}" y="{y + bar_h}" text-anchor="{anchor}">'
                              f'{E(_fmt(value, "usd"))}</text>')
         parts.append("</g>")
     parts.append("</svg>")

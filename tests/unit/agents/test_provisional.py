@@ -7,7 +7,7 @@ import asyncio
 import time
 from collections.abc import Sequence
 from datetime import date, datetime, timezone
-from typing import Any
+from typing import Any, NamedTuple
 
 import pytest
 
@@ -111,6 +111,26 @@ async def monday(feed: Feed) -> None:
     ])
 
 
+class RunningWeek(NamedTuple):
+    """A running week over MemoryState: the week before bought by hedge funds, Monday's trades fed to ``closer``."""
+
+    state: MemoryState
+    sink: ListSink
+    clock: Clock
+    closer: PeriodCloser
+    feed: Feed
+
+
+async def running_week(rules: RuleSet, *, every_s: float = 0.0) -> RunningWeek:
+    """Start a week with one closer (``every_s``: its provisional cadence, 0 for none) and Monday's trades fed."""
+    state, sink, clock = MemoryState(), ListSink(), Clock()
+    await with_history(state)
+    closer = closer_of(state, rules, sink, clock, every_s=every_s)
+    feed = Feed(state, closer)
+    await monday(feed)
+    return RunningWeek(state, sink, clock, closer, feed)
+
+
 def provisional(alerts: Sequence[Any]) -> list[Alert]:
     return [a for a in alerts if a.provisional]
 
@@ -131,10 +151,7 @@ def test_the_cadence_is_due_every_every_s_and_never_when_0(rules: RuleSet) -> No
 
 
 async def test_the_run_loop_evaluates_the_running_week_at_its_cadence_without_a_day_close(rules: RuleSet) -> None:
-    state, sink, clock = MemoryState(), ListSink(), Clock()
-    await with_history(state)
-    closer = closer_of(state, rules, sink, clock, every_s=300.0)
-    await monday(Feed(state, closer))
+    state, sink, clock, closer, _ = await running_week(rules, every_s=300.0)
     clock.at(2, 18)  # Monday 14:00 EDT: no day to close yet
     task = asyncio.create_task(closer.run(interval_s=0.01))
     try:
@@ -153,10 +170,7 @@ async def test_the_run_loop_evaluates_the_running_week_at_its_cadence_without_a_
 
 
 async def test_watch_running_week_hands_on_the_findings_of_the_week_so_far(rules: RuleSet) -> None:
-    state, sink, clock = MemoryState(), ListSink(), Clock()
-    await with_history(state)
-    closer = closer_of(state, rules, sink, clock)
-    await monday(Feed(state, closer))
+    state, sink, clock, closer, _ = await running_week(rules)
     clock.at(2, 18)
     assert await closer.watch_running_week() == 2
     hf = next(a for a in sink.items if a.rule == "hf_streak")
@@ -169,10 +183,7 @@ async def test_watch_running_week_hands_on_the_findings_of_the_week_so_far(rules
 
 
 async def test_a_provisional_evaluation_writes_no_rule_state_and_no_point(rules: RuleSet) -> None:
-    state, sink, clock = MemoryState(), ListSink(), Clock()
-    await with_history(state)
-    closer = closer_of(state, rules, sink, clock)
-    await monday(Feed(state, closer))
+    state, sink, clock, closer, _ = await running_week(rules)
     clock.at(2, 18)
     assert await closer.watch_running_week() == 2
     for rule in rules:
@@ -183,10 +194,7 @@ async def test_a_provisional_evaluation_writes_no_rule_state_and_no_point(rules:
 
 
 async def test_no_finding_when_the_watermark_is_past_the_week_close(rules: RuleSet) -> None:
-    state, sink, clock = MemoryState(), ListSink(), Clock()
-    await with_history(state)
-    closer = closer_of(state, rules, sink, clock)
-    await monday(Feed(state, closer))
+    state, sink, clock, closer, _ = await running_week(rules)
     clock.t = at(6, 20).timestamp() + GRACE_S  # the week is due to close: the next advance closes it
     assert await closer.watch_running_week() == 0
     assert sink.items == []
@@ -196,10 +204,7 @@ async def test_no_finding_when_the_watermark_is_past_the_week_close(rules: RuleS
 
 
 async def test_each_day_close_of_a_running_week_evaluates_it(rules: RuleSet) -> None:
-    state, sink, clock = MemoryState(), ListSink(), Clock()
-    await with_history(state)
-    closer = closer_of(state, rules, sink, clock)  # no cadence: only the day closes
-    await monday(Feed(state, closer))
+    state, sink, clock, closer, _ = await running_week(rules)  # no cadence: only the day closes
     clock.at(3, 14)  # Tuesday 10:00 EDT: Monday closes
     await closer.advance()
     assert closer.closed_days == 1
@@ -208,10 +213,7 @@ async def test_each_day_close_of_a_running_week_evaluates_it(rules: RuleSet) -> 
 
 
 async def test_a_day_close_of_a_week_already_passed_evaluates_nothing(rules: RuleSet) -> None:
-    state, sink, clock = MemoryState(), ListSink(), Clock()
-    await with_history(state)
-    closer = closer_of(state, rules, sink, clock)
-    await monday(Feed(state, closer))
+    state, sink, clock, closer, _ = await running_week(rules)
     clock.at(9, 14)  # caught up late: the week closes in the same advance as its days
     await closer.advance()
     assert closer.closed_weeks == 1
@@ -222,11 +224,7 @@ async def test_a_day_close_of_a_week_already_passed_evaluates_nothing(rules: Rul
 
 
 async def test_a_finding_is_handed_on_once_across_evaluations_and_day_closes(rules: RuleSet) -> None:
-    state, sink, clock = MemoryState(), ListSink(), Clock()
-    await with_history(state)
-    closer = closer_of(state, rules, sink, clock)
-    feed = Feed(state, closer)
-    await monday(feed)
+    state, sink, clock, closer, feed = await running_week(rules)
     clock.at(3, 14)
     await closer.advance()  # Monday's close
     await feed.send("trades", [trade("h2", at(3, 15), "buy_long", 700.0)])  # the value changes
@@ -288,11 +286,7 @@ async def test_two_workers_evaluating_together_hand_each_finding_on_once(rules: 
 
 
 async def test_the_week_close_supersedes_each_finding_or_withdraws_it(rules: RuleSet) -> None:
-    state, sink, clock = MemoryState(), ListSink(), Clock()
-    await with_history(state)
-    closer = closer_of(state, rules, sink, clock)
-    feed = Feed(state, closer)
-    await monday(feed)
+    state, sink, clock, closer, feed = await running_week(rules)
     clock.at(3, 14)
     await closer.advance()  # Monday's close: both findings
     # Thursday: long-only funds sell more than they bought; hedge funds buy on

@@ -409,3 +409,36 @@ async def test_a_bot_holding_its_lease_posts() -> None:
     lease = _Lease(held=1)
     outcome = await _bot(client).send([make_alert()], outbox_id="abc123", lease=lease)
     assert outcome.kind == "ok" and len(client.posts) == 1 and lease.calls == 1
+
+
+class _RefusingWebClient(_FakeWebClient):
+    """Answers every post with Slack's error, as slack_sdk's Web API client raises it."""
+
+    async def chat_postMessage(self, **kwargs: object) -> object:
+        from slack_sdk.errors import SlackApiError
+
+        self.posts.append(dict(kwargs))
+        answer = SimpleNamespace(status_code=200, data={"ok": False, "error": "channel_not_found"}, headers={})
+        raise SlackApiError("The request to the Slack API failed.", answer)
+
+
+async def test_a_bot_post_refused_by_slack_is_permanent_with_slacks_error() -> None:
+    client = _RefusingWebClient([])
+    outcome = await _bot(client).send([make_alert()], outbox_id="abc123")
+    assert len(client.posts) == 1
+    assert (outcome.kind, outcome.reason, outcome.status) == ("permanent", "channel_not_found", 200)
+
+
+async def test_the_console_and_a_webhook_cannot_confirm_and_the_slack_senders_close_their_session() -> None:
+    from signal_monitor.delivery.console import ConsoleSender
+
+    webhook = WebhookSender(SecretStr(HOOK))
+    bot = BotSender(SecretStr("xoxb-1111-2222-s3cr3tT0k3n"), "C0DESK001")
+    assert await ConsoleSender().confirm("abc123", 0.0) is None
+    assert await webhook.confirm("abc123", 0.0, channel_id="C0DESK001") is None
+    sessions = []
+    for sender in (webhook, bot):
+        sender._client.session = aiohttp.ClientSession()
+        sessions.append(sender._client.session)
+        await sender.close()
+    assert all(session.closed for session in sessions)
