@@ -28,6 +28,7 @@ FLAGS: dict[str, tuple[list[str], dict[str, str]]] = {
     "within": ([], {"SM_BATCH_WITHIN_S": "0.02"}),
     "wait500": ([], {"SM_BATCH_WITHIN_S": "0.5"}),
     "buffer4": ([], {"SM_BUFFER_MB": "4"}),
+    "trace": (["--trace-redis", ".run/bench/compare/trace.log"], {}),
 }
 
 

@@ -7,6 +7,8 @@
   :mod:`bench.lab.fastpath` (json + pydantic; one scope dict per trade) in place of the ingestor's
   ``decode`` / ``fold``, to measure what the hot path's versions gain end to end;
 * ``--faust NAME=VALUE``: override a keyword of ``faust.App(...)`` in ``create_app``;
+* ``--trace-redis FILE``: write every Redis command the worker sends (wall time, time to its answer, the
+  command, its first key; a script by its first key) and every Slack request, one line each, to ``FILE``;
 * ``--tracemalloc FILE``: trace Python allocations (``--frames`` deep) and keep ``FILE`` up to date with
   what grew since ``--base-after`` seconds, every ``--snapshot-every`` seconds (see :mod:`bench.lab.memory`).
 
@@ -71,8 +73,60 @@ def trace_allocations(report: Path, *, frames: int, base_after_s: float, every_s
     return thread
 
 
+def trace_redis(path: Path) -> None:
+    """Log each Redis command and pipeline of the worker, and each Slack request, to ``path`` as it answers."""
+    import aiohttp
+    import redis.asyncio.client as client
+
+    path.parent.mkdir(parents=True, exist_ok=True)
+    out = path.open("w", buffering=1)
+
+    def line(start: float, took: float, what: str) -> None:
+        out.write(f"{start:.6f} {took * 1e3:8.3f} {what}\n")
+
+    def name(args: tuple[Any, ...]) -> str:
+        command = str(args[0]).upper() if args else "?"
+        if command in ("EVALSHA", "EVAL", "FCALL") and len(args) > 3:
+            return f"{command} {args[3]}"
+        return f"{command} {args[1]}" if len(args) > 1 else command
+
+    execute = client.Redis.execute_command
+
+    async def execute_command(self: Any, *args: Any, **options: Any) -> Any:
+        start, t0 = time.time(), time.perf_counter()
+        try:
+            return await execute(self, *args, **options)
+        finally:
+            line(start, time.perf_counter() - t0, name(args))
+
+    pipeline_execute = client.Pipeline.execute
+
+    async def pipeline(self: Any, *a: Any, **kw: Any) -> Any:
+        names = ",".join(name(c[0]) for c in self.command_stack)
+        start, t0 = time.time(), time.perf_counter()
+        try:
+            return await pipeline_execute(self, *a, **kw)
+        finally:
+            line(start, time.perf_counter() - t0, f"PIPELINE[{names}]")
+
+    request = aiohttp.ClientSession._request
+
+    async def http(self: Any, method: str, url: Any, *a: Any, **kw: Any) -> Any:
+        start, t0 = time.time(), time.perf_counter()
+        try:
+            return await request(self, method, url, *a, **kw)
+        finally:
+            line(start, time.perf_counter() - t0, f"HTTP {method}")
+
+    client.Redis.execute_command = execute_command  # type: ignore[method-assign]
+    client.Pipeline.execute = pipeline  # type: ignore[method-assign]
+    aiohttp.ClientSession._request = http  # type: ignore[method-assign]
+
+
 def apply(args: argparse.Namespace) -> None:
     """Install the patches named by ``args``."""
+    if args.trace_redis:
+        trace_redis(Path(args.trace_redis))
     if args.tracemalloc:
         trace_allocations(Path(args.tracemalloc), frames=args.frames, base_after_s=args.base_after,
                           every_s=args.snapshot_every)
@@ -112,6 +166,7 @@ def parser() -> argparse.ArgumentParser:
     p.add_argument("--reference-decode", action="store_true")
     p.add_argument("--reference-fold", action="store_true")
     p.add_argument("--faust", action="append", default=[], metavar="NAME=VALUE")
+    p.add_argument("--trace-redis", metavar="FILE")
     p.add_argument("--tracemalloc", metavar="DIR")
     p.add_argument("--frames", type=int, default=3)
     p.add_argument("--base-after", type=float, default=20.0)
