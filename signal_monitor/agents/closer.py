@@ -639,12 +639,15 @@ class PeriodCloser:
 
     async def _day_points(self, day: date) -> dict[str, float]:
         points: dict[str, float] = {}
-        snaps = await self.state.exposure_snapshots(day)
+        # three reads at once: a close's time is mostly round trips
+        snaps, quotes, observations = await asyncio.gather(
+            self.state.exposure_snapshots(day), self.state.quotes(day), self.state.observations(day)
+        )
         if snaps:
             points.update(points_of(aggregate_exposures(snaps), "day"))
-        for symbol, (price, _) in (await self.state.quotes(day)).items():
+        for symbol, (price, _) in quotes.items():
             points[series_id("close", "day", {"symbol": symbol})] = price
-        for name, value in (await self.state.observations(day)).items():
+        for name, value in observations.items():
             points[series_id("obs", "day", {"series": name})] = value
         return points
 

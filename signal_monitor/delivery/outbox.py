@@ -182,6 +182,26 @@ redis.call('HINCRBY', KEYS[4], 'requeued', 1)
 return 1
 """
 
+#: One turn of a destination's loop: renew (or take) its lease, then read its head message and what
+#: decides the attempt (the gates, an unanswered attempt, the failed attempts), in one round trip.
+_TURN = """
+local cur = redis.call('GET', KEYS[1])
+if cur and cur ~= ARGV[1] then
+  return {0}
+end
+if cur then
+  redis.call('PEXPIRE', KEYS[1], ARGV[2])
+else
+  redis.call('SET', KEYS[1], ARGV[1], 'PX', ARGV[2])
+end
+local id = redis.call('LINDEX', KEYS[2], 0)
+if not id then
+  return {1}
+end
+return {1, id, redis.call('HGET', KEYS[3], id), redis.call('HGET', KEYS[4], ARGV[3]),
+        redis.call('HGET', KEYS[5], ARGV[3]), redis.call('HGET', KEYS[6], id), redis.call('HGET', KEYS[7], id)}
+"""
+
 
 def _text(value: Any) -> str:
     return value.decode("utf-8") if isinstance(value, bytes) else str(value)
@@ -197,6 +217,23 @@ class Parked:
     detail: str
     status: int | None
     parked_at: float
+
+
+@dataclass(frozen=True)
+class Turn:
+    """What a destination's loop reads before an attempt (``Outbox.turn``)."""
+
+    held: bool  #: the lease is this token's (taken or renewed)
+    ident: str | None = None  #: the head message's id, None when the queue is empty
+    message: dict[str, Any] | None = None  #: the head message, None when it is missing
+    next_at: float = 0.0  #: the next allowed attempt (epoch seconds, 0 when none)
+    paced_at: float = 0.0  #: the last attempt (epoch seconds, 0 when none)
+    inflight: dict[str, Any] | None = None  #: the record of an attempt whose answer is unknown
+    attempts: int = 0  #: failed attempts of the head message so far
+
+
+def _float(raw: Any) -> float:
+    return float(_text(raw)) if raw else 0.0
 
 
 class Outbox:
@@ -216,6 +253,7 @@ class Outbox:
         self._requeue = client.register_script(_REQUEUE)
         self._enqueue = client.register_script(_ENQUEUE)
         self._defer = client.register_script(_DEFER)
+        self._turn = client.register_script(_TURN)
 
     def __repr__(self) -> str:
         """Name the key prefix."""
@@ -351,6 +389,27 @@ class Outbox:
     async def release(self, dest: str, token: str) -> None:
         """Give up the lease of ``dest`` if this token holds it."""
         await self._release(keys=[self.key("lease", dest)], args=[token])
+
+    async def turn(self, dest: str, token: str, ttl_s: float) -> Turn:
+        """Take or renew the lease of ``dest`` and read its head and gates, as ``lease``, ``head``, ``gates``,
+        ``inflight`` and ``attempts`` would, in one step; only ``held`` is set when another worker holds it."""
+        keys = [self.key("lease", dest), self.queue_key(dest), self.key("msg"), self.key("next"), self.key("paced"),
+                self.key("inflight"), self.key("attempts")]
+        reply = await self._turn(keys=keys, args=[token, max(1, int(ttl_s * 1000)), dest])
+        if not int(reply[0]):
+            return Turn(held=False)
+        if len(reply) < 2:
+            return Turn(held=True)
+        ident, raw, nxt, paced, inflight, attempts = (list(reply[1:]) + [None] * 6)[:6]
+        return Turn(
+            held=True,
+            ident=_text(ident),
+            message=json.loads(_text(raw)) if raw is not None else None,
+            next_at=_float(nxt),
+            paced_at=_float(paced),
+            inflight=json.loads(_text(inflight)) if inflight is not None else None,
+            attempts=int(_text(attempts)) if attempts is not None else 0,
+        )
 
     async def head(self, dest: str) -> tuple[str, dict[str, Any] | None] | None:
         """Return the next message of ``dest`` as (id, message), or None when its queue is empty."""

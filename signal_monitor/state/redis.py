@@ -511,13 +511,17 @@ class RedisState(State):
             rows = await pipe.execute()
         return {p: self._mark_of(r) for p, r in zip(parts, rows) if r}
 
-    async def marks_of(self, topics: Sequence[str]) -> dict[tuple[str, int], PartitionMark]:
-        """Return the mark of every partition of ``topics`` that has one: two round trips whatever their number."""
+    async def _partitions_of(self, topics: Sequence[str]) -> list[tuple[str, int]]:
+        """Return the listed partitions of ``topics`` as (topic, partition), in one round trip."""
         async with self.client.pipeline(transaction=False) as pipe:
             for topic in topics:
                 pipe.smembers(f"{self.prefix}:parts:{topic}")
             listed = await pipe.execute()
-        parts = [(topic, p) for topic, members in zip(topics, listed) for p in sorted(int(m) for m in members)]
+        return [(topic, p) for topic, members in zip(topics, listed) for p in sorted(int(m) for m in members)]
+
+    async def marks_of(self, topics: Sequence[str]) -> dict[tuple[str, int], PartitionMark]:
+        """Return the mark of every partition of ``topics`` that has one: two round trips whatever their number."""
+        parts = await self._partitions_of(topics)
         if not parts:
             return {}
         async with self.client.pipeline(transaction=False) as pipe:
@@ -539,7 +543,7 @@ class RedisState(State):
 
     async def mark_closing(self, topics: Sequence[str], day: str) -> None:
         """Record in the mark of every listed partition of ``topics`` that the close of ``day`` started."""
-        keys = [f"{self._tag(t, p)}:mark" for t in topics for p in await self._partitions(t)]
+        keys = [f"{self._tag(t, p)}:mark" for t, p in await self._partitions_of(topics)]
         await self._each(self._closing, keys, [day])
 
     async def reopened(self, topic: str) -> dict[int, dict[str, int]]:
@@ -642,8 +646,9 @@ class RedisState(State):
             async with self.client.pipeline(transaction=False) as pipe:
                 for k, a in calls:
                     await self._fenced_upsert(keys=k, args=a, client=pipe)
-                results = await pipe.execute()
-        if points:
+                pipe.sadd(f"{self.prefix}:series", *points)  # the same round trip
+                results = (await pipe.execute())[:-1]
+        if points and self.cluster:
             await self.client.sadd(f"{self.prefix}:series", *points)
         if any(int(r) < 0 for r in results):
             raise FenceRefused(fence, f"series points of {period.isoformat()}")

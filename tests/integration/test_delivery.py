@@ -45,6 +45,7 @@ from signal_monitor.delivery.cli import outbox as outbox_cli
 from signal_monitor.delivery.cli import silence as silence_cli
 from signal_monitor.delivery.console import ConsoleSender
 from signal_monitor.delivery.keys import delivery_base
+from signal_monitor.delivery.outbox import Turn
 from signal_monitor.delivery.slack import LeaseCheck, Outcome, Sender
 from signal_monitor.config.settings import DEFAULT_ROUTES_PATH
 from signal_monitor.rules.alert import Alert, provisional_key
@@ -608,7 +609,7 @@ async def test_an_alert_queued_while_the_channel_loop_ends_is_not_left_to_the_po
     # and sees the loop still running. The loop's end must wake run() once more.
     dispatcher = make(webhook=fake_slack.url(), options=fast_options(poll_s=NEVER_POLL))
     first, late = weekly("sector_net_buying_high", 2)
-    head, refresh = dispatcher.outbox.head, dispatcher.refresh_stats
+    turn, refresh = dispatcher.outbox.turn, dispatcher.refresh_stats
     ticks = 0
 
     async def counted_refresh() -> dict[str, Any]:
@@ -616,16 +617,16 @@ async def test_an_alert_queued_while_the_channel_loop_ends_is_not_left_to_the_po
         ticks += 1
         return await refresh()
 
-    async def head_then_submit(dest: str) -> tuple[str, dict[str, Any] | None] | None:
-        found = await head(dest)
-        if found is None and late.dedup_key not in fake_slack.posted_keys():
+    async def turn_then_submit(dest: str, token: str, ttl_s: float) -> Turn:
+        found = await turn(dest, token, ttl_s)
+        if found.ident is None and late.dedup_key not in fake_slack.posted_keys():
             seen = ticks
             await dispatcher.submit([late])
             await _wait_for(lambda: ticks > seen, 10, "run() to look while the channel loop still runs")
         return found
 
     monkeypatch.setattr(dispatcher, "refresh_stats", counted_refresh)
-    monkeypatch.setattr(dispatcher.outbox, "head", head_then_submit)
+    monkeypatch.setattr(dispatcher.outbox, "turn", turn_then_submit)
     async with running(dispatcher):
         await dispatcher.submit([first])
         await _wait_for(lambda: fake_slack.posted_keys() == keys([first, late]), 10, "both alerts")

@@ -112,17 +112,18 @@ class Sending:
     async def drain_dest(self, dest: str) -> None:
         """Send the queue of ``dest`` in order while this worker holds its lease."""
         token, lease = self.token, self.lease_s
-        if not await self.outbox.lease(dest, token, lease):
-            return
+        first = True
         try:
             while not self.stopping:
-                if not await self.outbox.lease(dest, token, lease):
-                    log.warning("%s: another worker took over its delivery", dest)
+                turn = await self.outbox.turn(dest, token, lease)
+                if not turn.held:
+                    if not first:
+                        log.warning("%s: another worker took over its delivery", dest)
                     return
-                head = await self.outbox.head(dest)
-                if head is None:
+                first = False
+                if turn.ident is None:
                     return
-                ident, message = head
+                ident, message = turn.ident, turn.message
                 sender = self.senders.get(dest)
                 now = self._wall()
                 if message is None:
@@ -132,8 +133,7 @@ class Sending:
                 if sender is None:
                     await self._park(dest, ident, Outcome("permanent", "receiver_removed"), f"receiver {dest}")
                     continue
-                next_at, paced_at = await self.outbox.gates(dest)
-                wait = max(next_at, paced_at + sender.pace) - now
+                wait = max(turn.next_at, turn.paced_at + sender.pace) - now
                 if wait > 0:
                     if not await self._hold(dest, wait):
                         return
@@ -145,10 +145,10 @@ class Sending:
                     await self._park(dest, ident, Outcome("permanent", "invalid_message", detail=detail), sender.label)
                     continue
                 thread_ts = await self._thread_of(dest, sender, alerts)
-                previous = await self.outbox.inflight(ident)
+                previous = turn.inflight
                 if previous is not None and await self._recover(dest, ident, message, sender, previous, thread_ts):
                     continue
-                attempt = await self.outbox.attempts(ident) + 1
+                attempt = turn.attempts + 1
                 if not await self.outbox.begin(dest, ident, token, now=self._wall(), attempt=attempt):
                     continue
                 outcome = await self._send(dest, sender, alerts, ident, message, thread_ts)

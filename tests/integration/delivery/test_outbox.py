@@ -14,7 +14,7 @@ from typing import Any
 import pytest
 import redis.asyncio as aioredis
 
-from signal_monitor.delivery.outbox import Outbox
+from signal_monitor.delivery.outbox import Outbox, Turn
 from signal_monitor.delivery.realert import realert_key
 from tests.unit.delivery.factory import make_alert
 
@@ -124,6 +124,30 @@ async def test_one_token_at_a_time_sends_a_destination_s_queue_in_order(outbox: 
     assert await outbox.destinations() == [] and await outbox.depths() == {}
     counts = await outbox.counts()
     assert (counts["sent"], counts["confirmed"]) == (3, 1)
+
+
+async def test_a_turn_takes_the_lease_and_reads_the_head_and_its_gates_as_the_single_reads_do(outbox: Outbox) -> None:
+    assert await outbox.turn("desk", "worker-a", 30.0) == Turn(held=True)  # empty queue: the lease taken
+    assert not await outbox.lease("desk", "worker-b", 30.0)
+    assert await outbox.turn("desk", "worker-b", 30.0) == Turn(held=False)
+    for ident in ("m1", "m2"):
+        await outbox.enqueue(message(ident))
+    turn = await outbox.turn("desk", "worker-a", 30.0)
+    assert turn == Turn(held=True, ident="m1", message=message("m1"))
+    assert await outbox.begin("desk", "m1", "worker-a", now=NOW, attempt=1)
+    await outbox.defer("desk", "m1", until=NOW + 5, count=True, keep_inflight=True)
+    turn = await outbox.turn("desk", "worker-a", 30.0)
+    next_at, paced_at = await outbox.gates("desk")
+    assert (turn.ident, turn.message) == (await outbox.head("desk"))
+    assert (turn.next_at, turn.paced_at) == (next_at, paced_at) == (NOW + 5, NOW)
+    assert turn.inflight == await outbox.inflight("m1") == {"token": "worker-a", "started": NOW, "attempt": 1}
+    assert turn.attempts == await outbox.attempts("m1") == 1
+    # a head id whose message is missing
+    await outbox.client.hdel(outbox.key("msg"), "m1")
+    assert (await outbox.turn("desk", "worker-a", 30.0)).message is None
+    # the lease renewed by the turn: still worker-a's
+    assert await outbox.client.pttl(outbox.key("lease", "desk")) > 29_000
+    assert not await outbox.lease("desk", "worker-b", 30.0)
 
 
 async def test_a_released_lease_is_free_for_another_token_and_only_its_holder_releases_it(outbox: Outbox) -> None:
