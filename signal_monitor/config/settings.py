@@ -9,12 +9,33 @@ from __future__ import annotations
 
 from functools import lru_cache
 from pathlib import Path
-from typing import Literal
+from collections.abc import Callable
+from typing import Annotated, Literal
 
-from pydantic import AliasChoices, Field, SecretStr, field_serializer
+from pydantic import AfterValidator, AliasChoices, Field, SecretStr, field_serializer
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from signal_monitor.redaction import redact_url
+
+def _button_url(room: int) -> Callable[[str], str]:
+    """Return a check of a URL a Slack button opens: empty, or http(s):// and at most ``room`` more
+    characters, none of them whitespace (Slack takes 3000; the rest is left for what is appended).
+
+    A function, not a ``pattern``: a regular expression with a bounded repetition this long compiles
+    to an automaton of tens of MiB that every worker would keep.
+    """
+
+    def check(value: str) -> str:
+        if not value:
+            return value
+        scheme = "https://" if value.startswith("https://") else "http://" if value.startswith("http://") else ""
+        rest = value[len(scheme):]
+        if not scheme or not 0 < len(rest) <= room or any(c.isspace() for c in rest):
+            raise ValueError(f"expected an http(s):// URL without spaces, at most {room} characters after the scheme")
+        return value
+
+    return check
+
 
 DEFAULT_RULES_PATH = Path(__file__).with_name("rules.yaml")
 DEFAULT_ROUTES_PATH = Path(__file__).with_name("routes.yaml")
@@ -114,12 +135,12 @@ class Settings(BaseSettings):
             "message links the alert's chart there. Empty: no link."
         ),
     )
-    slack_silence_url: str = Field(
-        "", pattern=r"^(https?://\S{1,2990})?$",
+    slack_silence_url: Annotated[str, AfterValidator(_button_url(2990))] = Field(
+        "",
         description="SM_SLACK_SILENCE_URL: the page a message's 'How to silence' button opens (a silence page).",
     )
-    docs_url: str = Field(
-        "", pattern=r"^(https?://\S{1,2960})?$",
+    docs_url: Annotated[str, AfterValidator(_button_url(2960))] = Field(
+        "",
         description="SM_DOCS_URL: where docs/ is published; without a silence page the button opens slack.md#silences.",
     )
 

@@ -147,3 +147,20 @@ def test_non_positive_max_message_bytes_raises(monkeypatch: pytest.MonkeyPatch, 
     monkeypatch.setenv("SM_MAX_MESSAGE_BYTES", value)
     with pytest.raises(ValidationError):
         Settings()
+
+
+@pytest.mark.parametrize(
+    ("name", "room"), [("SM_SLACK_SILENCE_URL", 2990), ("SM_DOCS_URL", 2960)]
+)
+def test_a_button_url_is_empty_or_http_without_spaces_and_leaves_slack_room(
+    monkeypatch: pytest.MonkeyPatch, name: str, room: int
+) -> None:
+    field = name.removeprefix("SM_").lower()
+    for good in ("", "https://monitor.example.com/silences/new", "http://h/" + "x" * (room - 2)):
+        monkeypatch.setenv(name, good)
+        assert getattr(Settings(), field) == good
+    for bad in ("monitor.example.com/silences", "ftp://h/x", "https://", "https://h/a b", "https://h/\tx",
+                "https://h/" + "x" * (room - 1)):
+        monkeypatch.setenv(name, bad)
+        with pytest.raises(ValidationError, match=field):
+            Settings()
