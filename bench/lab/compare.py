@@ -28,6 +28,8 @@ FLAGS: dict[str, tuple[list[str], dict[str, str]]] = {
     "within": ([], {"SM_BATCH_WITHIN_S": "0.02"}),
     "wait500": ([], {"SM_BATCH_WITHIN_S": "0.5"}),
     "buffer4": ([], {"SM_BUFFER_MB": "4"}),
+    "switch05ms": (["--switch-interval", "0.0005"], {}),
+    "sequential": (["--sequential-partitions"], {}),
     "trace": (["--trace-redis", ".run/bench/compare/trace.log"], {}),
 }
 

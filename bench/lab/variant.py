@@ -9,6 +9,9 @@
 * ``--faust NAME=VALUE``: override a keyword of ``faust.App(...)`` in ``create_app``;
 * ``--trace-redis FILE``: write every Redis command the worker sends (wall time, time to its answer, the
   command, its first key; a script by its first key) and every Slack request, one line each, to ``FILE``;
+* ``--sequential-partitions``: the ingestor handles the partitions of a batch one after the other
+  (the worker handles them side by side);
+* ``--switch-interval S``: the interpreter's thread switch interval (``sys.setswitchinterval``);
 * ``--tracemalloc FILE``: trace Python allocations (``--frames`` deep) and keep ``FILE`` up to date with
   what grew since ``--base-after`` seconds, every ``--snapshot-every`` seconds (see :mod:`bench.lab.memory`).
 
@@ -127,6 +130,19 @@ def apply(args: argparse.Namespace) -> None:
     """Install the patches named by ``args``."""
     if args.trace_redis:
         trace_redis(Path(args.trace_redis))
+    if args.switch_interval:
+        sys.setswitchinterval(args.switch_interval)
+    if args.sequential_partitions:
+        from signal_monitor.agents.ingest import Ingestor
+
+        async def handle(self: Any, records: Any) -> None:
+            by_partition: dict[int, list[Any]] = {}
+            for rec in records:
+                by_partition.setdefault(rec.partition, []).append(rec)
+            for partition, recs in by_partition.items():
+                await self._handle_partition(partition, recs)
+
+        Ingestor.handle = handle  # type: ignore[method-assign]
     if args.tracemalloc:
         trace_allocations(Path(args.tracemalloc), frames=args.frames, base_after_s=args.base_after,
                           every_s=args.snapshot_every)
@@ -167,6 +183,8 @@ def parser() -> argparse.ArgumentParser:
     p.add_argument("--reference-fold", action="store_true")
     p.add_argument("--faust", action="append", default=[], metavar="NAME=VALUE")
     p.add_argument("--trace-redis", metavar="FILE")
+    p.add_argument("--sequential-partitions", action="store_true")
+    p.add_argument("--switch-interval", type=float, metavar="S", help="the GIL's switch interval (5 ms by default)")
     p.add_argument("--tracemalloc", metavar="DIR")
     p.add_argument("--frames", type=int, default=3)
     p.add_argument("--base-after", type=float, default=20.0)

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import asyncio
+
 import hashlib
 import logging
 import time
@@ -17,6 +19,9 @@ from signal_monitor.state.fold import fold
 from signal_monitor.state.retry import retry_transient
 from signal_monitor.streams.codec import Rejected, decode, event_json, original_text
 from signal_monitor.streams.events import DeadLetter, Event
+
+#: how many partitions of a batch are handled at once (one decoded while the other is applied)
+SIDE_BY_SIDE = 2
 
 log = logging.getLogger(__name__)
 
@@ -145,12 +150,33 @@ class Ingestor:
         return (await self._mark(partition)).offset
 
     async def handle(self, records: Sequence[Record]) -> None:
-        """Apply a batch of records, which may span partitions, one partition at a time."""
+        """Apply a batch of records, which may span partitions: in order within each partition.
+
+        The partitions are handled two at a time: while the store applies one partition's batch,
+        the next one is decoded and folded (each partition has its own mark, so their applies
+        are independent; two, so that no more than two partitions' events are decoded at once).
+        Returns once every partition is handled; the first error raises.
+        """
         by_partition: dict[int, list[Record]] = {}
         for rec in records:
             by_partition.setdefault(rec.partition, []).append(rec)
-        for partition, recs in by_partition.items():
-            await self._handle_partition(partition, recs)
+        if len(by_partition) == 1:
+            for partition, recs in by_partition.items():
+                await self._handle_partition(partition, recs)
+            return
+        gate = asyncio.Semaphore(SIDE_BY_SIDE)
+
+        async def one(partition: int, recs: list[Record]) -> None:
+            async with gate:
+                await self._handle_partition(partition, recs)
+
+        tasks = [asyncio.ensure_future(one(p, recs)) for p, recs in by_partition.items()]
+        try:
+            await asyncio.gather(*tasks)
+        except BaseException:
+            for task in tasks:
+                task.cancel()
+            raise
 
     def _following(self, partition: int, offset: int, records: list[Record]) -> tuple[list[Record], bool]:
         """Return the records that follow stored ``offset`` one after the other, and whether the last ones do not."""

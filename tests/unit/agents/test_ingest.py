@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import asyncio
+
 import hashlib
 import json
 import logging
@@ -15,7 +17,7 @@ import pytest
 from redis.exceptions import BusyLoadingError, OutOfMemoryError, ReadOnlyError
 from redis.exceptions import ConnectionError as RedisConnectionError
 
-from signal_monitor.agents.ingest import Ingestor, Record
+from signal_monitor.agents.ingest import SIDE_BY_SIDE, Ingestor, Record
 from signal_monitor.state import retry as retry_mod
 from signal_monitor.state.base import ApplyResult, Batch
 from signal_monitor.state.memory import MemoryState
@@ -268,6 +270,45 @@ async def test_on_applied_hook_sees_each_applied_batch() -> None:
                       Record(0, 1, compact(trade("b", "2025-06-05T14:00:00Z")))])
     await ing.handle([Record(0, 1, compact(trade("b")))])  # redelivery only: no batch
     assert seen == [(0, 1, datetime(2025, 6, 5, 14, tzinfo=timezone.utc).timestamp())]
+
+
+class OverlapState(MemoryState):
+    """A store whose applies take a while (a Redis round trip): records which partitions' applies overlapped."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.applying: set[int] = set()
+        self.most = 0  # the most partitions applied at once
+        self.fail: int | None = None
+
+    async def apply(self, batch: Batch) -> ApplyResult:
+        self.applying.add(batch.partition)
+        self.most = max(self.most, len(self.applying))
+        try:
+            await asyncio.sleep(0.01)
+            if batch.partition == self.fail:
+                raise RuntimeError("the store broke")
+            return await super().apply(batch)
+        finally:
+            self.applying.discard(batch.partition)
+
+
+async def test_the_partitions_of_a_batch_are_applied_two_at_a_time_each_in_order() -> None:
+    state = OverlapState()
+    ing, _, _ = make(state)
+    records = [Record(p, o, compact(trade(f"t{p}-{o}", f"2025-06-0{2 + o}T14:00:00Z"))) for o in range(3) for p in range(3)]
+    await ing.handle(records)
+    assert state.most == SIDE_BY_SIDE == 2
+    marks = await state.marks("trades")
+    assert {p: m.offset for p, m in marks.items()} == {0: 2, 1: 2, 2: 2}
+    assert (await state.flow_sums(WEEK))[""]["n"] == 9.0
+    # one partition failing fails the batch, and the others' work stops with it
+    state.fail = 1
+    more = [Record(p, 3, compact(trade(f"u{p}", "2025-06-05T15:00:00Z"))) for p in range(3)]
+    with pytest.raises(RuntimeError, match="the store broke"):
+        await ing.handle(more)
+    await asyncio.sleep(0.05)
+    assert (await state.marks("trades"))[1].offset == 2
 
 
 async def test_highwater_of_the_consumer_is_recorded_in_the_mark() -> None:
