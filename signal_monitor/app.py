@@ -24,6 +24,7 @@ from signal_monitor import __version__
 from signal_monitor.agents.closer import EMIT_TTL_S, PeriodCloser
 from signal_monitor.agents.ingest import Ingestor, IngestStats, Record
 from signal_monitor.agents.provisional import ProvisionalWatch
+from signal_monitor.allocator import tune_allocator
 from signal_monitor.charts.render import alert_png
 from signal_monitor.config.settings import Settings
 from signal_monitor.delivery.dispatcher import DeliveryOptions, Dispatcher, SlackDefaults
@@ -329,5 +330,6 @@ def run_worker(settings: Settings, *, loglevel: str = "info", rules: RuleSet | N
 
     app = create_app(settings, rules=rules)
     tune_gc()
+    tune_allocator(settings.malloc_threshold_kib)
     worker = Worker(app, loglevel=loglevel, quiet=True)
     worker.execute_from_commandline()

@@ -7,7 +7,8 @@ that a change of load on the shared machine touches them all alike; each figure
 is the median over the rounds. Names: ``base`` (as shipped), ``uvloop``,
 ``reference`` (json + pydantic decode and the per-trade fold, :mod:`bench.lab.fastpath`),
 ``within`` (``SM_BATCH_WITHIN_S=0.02``), ``wait500`` (``SM_BATCH_WITHIN_S=0.5``, the fetch wait of
-Kafka's clients by default), ``buffer4`` (``SM_BUFFER_MB=4``), and any
+Kafka's clients by default), ``buffer4`` (``SM_BUFFER_MB=4``), ``arena2`` (``MALLOC_ARENA_MAX=2``),
+``malloc-default`` (``SM_MALLOC_THRESHOLD_KIB=0``: glibc's own thresholds), and any
 ``faust:NAME=VALUE`` (a ``faust.App`` keyword).
 """
 
@@ -31,6 +32,14 @@ FLAGS: dict[str, tuple[list[str], dict[str, str]]] = {
     "switch05ms": (["--switch-interval", "0.0005"], {}),
     "sequential": (["--sequential-partitions"], {}),
     "trace": (["--trace-redis", ".run/bench/compare/trace.log"], {}),
+    "arena2": ([], {"MALLOC_ARENA_MAX": "2"}),
+    "malloc-default": ([], {"SM_MALLOC_THRESHOLD_KIB": "0"}),
+    "malloc128k": ([], {"SM_MALLOC_THRESHOLD_KIB": "128"}),
+    "malloc1m": ([], {"SM_MALLOC_THRESHOLD_KIB": "1024"}),
+    "malloc4m": ([], {"SM_MALLOC_THRESHOLD_KIB": "4096"}),
+    "mmap-env": ([], {"SM_MALLOC_THRESHOLD_KIB": "0", "MALLOC_MMAP_THRESHOLD_": "131072", "MALLOC_TRIM_THRESHOLD_": "131072"}),
+    "mmap-notrim": ([], {"SM_MALLOC_THRESHOLD_KIB": "0", "MALLOC_MMAP_THRESHOLD_": "131072",
+                         "MALLOC_TRIM_THRESHOLD_": "67108864"}),
 }
 
 

@@ -179,6 +179,13 @@ class Settings(BaseSettings):
     buffer_mb: float = Field(
         16.0, gt=0, description="SM_BUFFER_MB: message bytes queued ahead of the agents before the consumer waits."
     )
+    malloc_threshold_kib: int = Field(
+        0,
+        ge=0,
+        le=32768,
+        description="SM_MALLOC_THRESHOLD_KIB: a worker's allocations of this size and more are mapped on their own and "
+        "returned to the system when freed (glibc): less memory kept for more CPU; 0 keeps malloc's defaults.",
+    )
     lateness_days: float = Field(
         7.0, ge=0, description="SM_LATENESS_DAYS: events older than the partition's newest by more go to the DLQ."
     )
