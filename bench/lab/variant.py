@@ -8,7 +8,8 @@
   ``decode`` / ``fold``, to measure what the hot path's versions gain end to end;
 * ``--faust NAME=VALUE``: override a keyword of ``faust.App(...)`` in ``create_app``;
 * ``--trace-redis FILE``: write every Redis command the worker sends (wall time, time to its answer, the
-  command, its first key; a script by its first key) and every Slack request, one line each, to ``FILE``;
+  command, its first key; a script by its first key), every Slack request and every fetch of records of a topic
+  other than trades (its time since the first record's timestamp), one line each, to ``FILE``;
 * ``--sequential-partitions``: the ingestor handles the partitions of a batch one after the other
   (the worker handles them side by side);
 * ``--switch-interval S``: the interpreter's thread switch interval (``sys.setswitchinterval``);
@@ -121,6 +122,19 @@ def trace_redis(path: Path) -> None:
         finally:
             line(start, time.perf_counter() - t0, f"HTTP {method}")
 
+    from signal_monitor.streams.consumer import ConsumerThread
+
+    fetch_records = ConsumerThread._fetch_records
+
+    async def fetched(self: Any, *a: Any, **kw: Any) -> Any:
+        batches = await fetch_records(self, *a, **kw)
+        now = time.time()
+        for tp, records in batches.items():
+            if records and not tp.topic.endswith(".trades"):
+                line(now, now - records[0].timestamp / 1e3, f"FETCHED {tp.topic}:{tp.partition} {len(records)}")
+        return batches
+
+    ConsumerThread._fetch_records = fetched  # type: ignore[method-assign]
     client.Redis.execute_command = execute_command  # type: ignore[method-assign]
     client.Pipeline.execute = pipeline  # type: ignore[method-assign]
     aiohttp.ClientSession._request = http  # type: ignore[method-assign]
