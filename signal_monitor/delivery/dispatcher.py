@@ -51,6 +51,9 @@ from signal_monitor.rules.alert import Alert
 
 log = logging.getLogger("signal_monitor.delivery")
 
+#: How long ticks woken by submits may leave the stats snapshot for later (see ``Dispatcher._tick``).
+STATS_DEFER_S = 0.1
+
 @dataclass(frozen=True)
 class DeliveryOptions:
     """How delivery paces, waits and retries; ``from_settings`` reads them from Settings when it has them."""
@@ -230,6 +233,7 @@ class Dispatcher:
         )
         self._wake: asyncio.Event | None = None  # set to make run() look at the outbox now (while it runs)
         self._submits = 0  # submit calls so far
+        self._deferred_since: float | None = None  # monotonic time a woken tick first left the stats to a later one
         self._snapshot: dict[str, Any] = {}
         self._layout_checked = False  # whether keys of the layout before the hash tag were looked for
 
@@ -248,15 +252,24 @@ class Dispatcher:
         A caller cancelled meanwhile gets its CancelledError once the batch is stored (see ``stages.guard``).
         """
         if alerts:
+            queued: set[str] = set()
             try:
-                await guarded(self._submit(list(alerts)))
+                queued = await guarded(self._submit(list(alerts)))
             finally:
                 self._submits += 1
+                self._start(queued)
                 self._nudge()
 
-    async def _submit(self, alerts: list[Alert]) -> None:
+    async def _submit(self, alerts: list[Alert]) -> set[str]:
         await self._check_layout()
-        await self.admission.admit(alerts)
+        return await self.admission.admit(alerts)
+
+    def _start(self, dests: set[str]) -> None:
+        """Start the loops of ``dests`` now, while ``run`` runs: the message goes out without waiting for a tick."""
+        if self._wake is None or self.sending.stopping:
+            return
+        for dest in sorted(dests):
+            self.sending.start(dest, on_done=functools.partial(self._dest_done, self._submits))
 
     async def submit_note(self, note: Note) -> None:
         """Queue the week's note for its route's receiver (``delivery.note``): once per content of the note."""
@@ -303,11 +316,12 @@ class Dispatcher:
         failures = 0
         self.sending.stopping = False
         wake = self._wake = asyncio.Event()
+        woken, refreshed = False, True
         try:
             while True:
                 wake.clear()  # a submit from here on makes the next tick
                 try:
-                    await guarded(self._tick(force_groups=False))
+                    refreshed = await guarded(self._tick(force_groups=False, woken=woken))
                     failures = 0
                 except (RedisError, OSError) as exc:
                     failures += 1
@@ -315,8 +329,10 @@ class Dispatcher:
                     log.warning("delivery: Redis does not answer (%s); retrying in %.1fs", type(exc).__name__, pause)
                     await asyncio.sleep(pause)
                     continue
+                wait_s = self.options.poll_s if refreshed else min(self.options.poll_s, STATS_DEFER_S)
+                woken = False
                 with contextlib.suppress(TimeoutError):
-                    await asyncio.wait_for(wake.wait(), self.options.poll_s)
+                    woken = await asyncio.wait_for(wake.wait(), wait_s)
         finally:
             if self._wake is wake:
                 self._wake = None
@@ -352,12 +368,25 @@ class Dispatcher:
     async def _idle(self) -> bool:
         return not await self.outbox.depths() and not await self.outbox.due_groups(None)
 
-    async def _tick(self, *, force_groups: bool) -> None:
+    async def _tick(self, *, force_groups: bool, woken: bool = False) -> bool:
+        """Flush due groups, start the loops of the destinations with messages, refresh the stats; return
+        whether the stats were refreshed.
+
+        A tick ``woken`` by a submit comes while that submit's messages are being sent: their round trips
+        go first, and the stats snapshot (seven reads) is left to a tick ``STATS_DEFER_S`` later.
+        """
         await self._check_layout()
         await self.grouping.flush(force=force_groups)
         for dest in await self.outbox.destinations():
             self.sending.start(dest, on_done=functools.partial(self._dest_done, self._submits))
+        if woken:
+            now = time.monotonic()
+            if self._deferred_since is None:
+                self._deferred_since = now
+            if now - self._deferred_since < STATS_DEFER_S:
+                return False
         await self.refresh_stats()
+        return True
 
     def _dest_done(self, submits: int, _task: asyncio.Task[None]) -> None:
         """Wake ``run`` when alerts were submitted while a destination's loop ran (and so was not restarted)."""
@@ -368,6 +397,7 @@ class Dispatcher:
 
     async def refresh_stats(self) -> dict[str, Any]:
         """Read the outbox, the counters and the silences from Redis; return (and keep) the snapshot."""
+        self._deferred_since = None
         depths = await self.outbox.depths()
         counts = await self.outbox.counts()
         parked_now = int(await self.outbox.client.hlen(self.outbox.key("parked")))
@@ -391,5 +421,5 @@ class Dispatcher:
         return self._snapshot
 
     def stats(self) -> dict[str, Any]:
-        """Return the last snapshot (refreshed by ``run`` every tick and by ``drain``; call refresh_stats to force)."""
+        """Return the last snapshot (refreshed by ``run`` at most every ``poll_s`` and by ``drain``; call refresh_stats to force)."""
         return dict(self._snapshot)

@@ -41,6 +41,7 @@ from werkzeug import Request, Response
 
 from signal_monitor.config.settings import Settings
 from signal_monitor.delivery import DeliveryOptions, Dispatcher, SlackDefaults, parse_routes
+from signal_monitor.delivery.dispatcher import STATS_DEFER_S
 from signal_monitor.delivery.cli import outbox as outbox_cli
 from signal_monitor.delivery.cli import silence as silence_cli
 from signal_monitor.delivery.console import ConsoleSender
@@ -600,6 +601,47 @@ async def test_run_wakes_for_each_submit_after_its_queue_went_empty(fake_slack: 
             await dispatcher.submit([alert])
             await _wait_for(lambda n=n: len(fake_slack.posted_keys()) == n, 10, f"alert {n}")
     assert fake_slack.posted_keys() == keys(alerts)
+
+
+async def test_a_submit_starts_its_channel_loop_itself_without_waiting_for_a_tick(
+    fake_slack: FakeSlack, make: Make, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # once run() is up, its ticks cannot list the destinations any more: only submit can start the loop
+    dispatcher = make(webhook=fake_slack.url(), options=fast_options(poll_s=NEVER_POLL))
+    alert = weekly("vix_below_17", 1, scope={"symbol": "VIX"})[0]
+    stuck = asyncio.Event()
+
+    async def never_listed() -> list[str]:
+        await stuck.wait()
+        return []
+
+    async with running(dispatcher):
+        monkeypatch.setattr(dispatcher.outbox, "destinations", never_listed)
+        await dispatcher.submit([alert])
+        await _wait_for(lambda: fake_slack.posted_keys() == [alert.dedup_key], 10, "the alert")
+        stuck.set()
+
+
+async def test_a_tick_woken_by_a_submit_leaves_the_stats_to_a_later_tick(
+    fake_slack: FakeSlack, make: Make, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    dispatcher = make(webhook=fake_slack.url(), options=fast_options(poll_s=NEVER_POLL))
+    alert = weekly("vix_below_17", 1, scope={"symbol": "VIX"})[0]
+    refresh = dispatcher.refresh_stats
+    refreshes: list[float] = []
+
+    async def timed_refresh() -> dict[str, Any]:
+        refreshes.append(time.monotonic())
+        return await refresh()
+
+    monkeypatch.setattr(dispatcher, "refresh_stats", timed_refresh)
+    async with running(dispatcher):
+        await _wait_for(lambda: len(refreshes) == 1, 10, "the first tick's stats")
+        submitted = time.monotonic()
+        await dispatcher.submit([alert])
+        await _wait_for(lambda: len(refreshes) == 2, 10, "the stats after the submit")
+        await _wait_for(lambda: fake_slack.posted_keys() == [alert.dedup_key], 10, "the alert")
+    assert refreshes[1] - submitted >= STATS_DEFER_S
 
 
 async def test_an_alert_queued_while_the_channel_loop_ends_is_not_left_to_the_poll(

@@ -53,8 +53,12 @@ class Admission:
         self.claim_ttl_s = claim_ttl_s
         self.clock = clock
 
-    async def admit(self, alerts: list[Alert]) -> None:
-        """Route and filter ``alerts``; queue or buffer (in a group) what is to be sent."""
+    async def admit(self, alerts: list[Alert]) -> set[str]:
+        """Route and filter ``alerts``; queue or buffer (in a group) what is to be sent.
+
+        Return the destinations a message was queued for (not those of a group buffer: a digest is due later).
+        """
+        queued: set[str] = set()
         silences = await self.silences.active()
         # inhibition sources first, so a critical mutes the warnings of the same batch
         ordered = sorted(alerts, key=lambda a: 0 if self.inhibitor.is_source(a) else 1)
@@ -79,17 +83,22 @@ class Admission:
                 log.info("inhibited: %s %s (by a %s alert of the same scope)", alert.rule, alert.dedup_key, source)
                 continue
             for route in routes:
-                await self._admit_to(alert, route, now)
+                if await self._admit_to(alert, route, now):
+                    queued.add(route.receiver)
+        return queued
 
-    async def _admit_to(self, alert: Alert, route: Route, now: float) -> None:
-        """Claim ``alert`` for the receiver of ``route`` and queue or buffer it, unless a realert or resolved skip."""
+    async def _admit_to(self, alert: Alert, route: Route, now: float) -> bool:
+        """Claim ``alert`` for the receiver of ``route`` and queue or buffer it, unless a realert or resolved skip.
+
+        Return whether a message was queued now.
+        """
         receiver = route.receiver
         noise = self.routes.noise(route, alert)
         key = claim_key(alert)
         if not alert.fired:
             if not noise.resolved or not await self.outbox.claimed(receiver, base_key(key)):
                 await self.outbox.count("resolved_skipped")
-                return
+                return False
         realert = 0.0 if (alert.correction or not alert.fired or alert.provisional) else noise.realert
         record = alert.model_dump(mode="json")
         common: dict[str, Any] = {
@@ -115,3 +124,4 @@ class Admission:
             )
         elif result == "duplicate":
             log.debug("duplicate: %s for %s was queued before", key, receiver)
+        return result == "ok" and noise.group_wait <= 0
