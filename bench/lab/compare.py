@@ -8,8 +8,9 @@ is the median over the rounds. Names: ``base`` (as shipped), ``uvloop``,
 ``reference`` (json + pydantic decode and the per-trade fold, :mod:`bench.lab.fastpath`),
 ``within`` (``SM_BATCH_WITHIN_S=0.02``), ``wait500`` (``SM_BATCH_WITHIN_S=0.5``, the fetch wait of
 Kafka's clients by default), ``buffer4`` (``SM_BUFFER_MB=4``), ``arena2`` (``MALLOC_ARENA_MAX=2``),
-``malloc-default`` (``SM_MALLOC_THRESHOLD_KIB=0``: glibc's own thresholds), and any
-``faust:NAME=VALUE`` (a ``faust.App`` keyword).
+``malloc-default`` (``SM_MALLOC_THRESHOLD_KIB=0``: glibc's own thresholds), any
+``faust:NAME=VALUE`` (a ``faust.App`` keyword) and any ``tree:PATH`` (the worker imported from the
+checkout at ``PATH``, e.g. a ``git worktree`` of an earlier commit).
 """
 
 from __future__ import annotations
@@ -47,6 +48,8 @@ def variant(name: str) -> tuple[list[str], dict[str, str]]:
     """Return the launcher flags and extra environment of a variant name."""
     if name.startswith("faust:"):
         return ["--faust", name.split(":", 1)[1]], {}
+    if name.startswith("tree:"):  # the worker (and this launcher) imported from another checkout
+        return [], {"PYTHONSAFEPATH": "1", "PYTHONPATH": str(Path(name.split(":", 1)[1]).resolve())}
     return FLAGS[name]
 
 

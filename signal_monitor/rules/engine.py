@@ -30,12 +30,13 @@ that claim and handing the correction on; whoever takes the recompute over calls
 
 from __future__ import annotations
 
+import asyncio
 import itertools
 import math
-from collections.abc import Callable, Iterable, Mapping, Sequence
+from collections.abc import Awaitable, Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, timedelta
-from typing import Any
+from typing import Any, TypeVar
 
 from signal_monitor.periods import EASTERN, Granularity, period_bounds
 from signal_monitor.rules.alert import Alert, dedup_key
@@ -52,6 +53,26 @@ RECENT_PERIODS = 8
 COOLDOWN = "_cooldown"
 #: How long a claim on an alert lasts (30 days).
 CLAIM_TTL_S = 30 * 86400.0
+
+
+T = TypeVar("T")
+
+#: The rules and scopes of one period are evaluated side by side, at most this many at once: each is a few
+#: round trips to the store, independent of the others (its own state, its own claim).
+SIDE_BY_SIDE = 16
+
+
+async def together(*calls: Awaitable[Any]) -> list[Any]:
+    """Await ``calls`` at once and return their results in order; on the first error cancel the others,
+    wait for them to stop, and raise that error itself (the store's retry knows it; a group it would not)."""
+    tasks = [asyncio.ensure_future(c) for c in calls]
+    try:
+        return list(await asyncio.gather(*tasks))
+    except BaseException:
+        for task in tasks:
+            task.cancel()
+        await asyncio.gather(*tasks, return_exceptions=True)
+        raise
 
 
 def _utcnow() -> datetime:
@@ -149,18 +170,13 @@ class RuleEngine:
         evaluation fired (whether or not it was handed on before the worker died),
         and a correction if the data changed since; elsewhere it evaluates as usual.
         """
-        alerts: list[Alert] = []
-        for rule in self.rules:
-            if rule.period != granularity:
-                continue
-            for scope in await self._targets(rule):
-                if provisional:
-                    alert = await self._provisional(rule, scope, period)
-                    if alert is not None:
-                        alerts.append(alert)
-                else:
-                    alerts.extend(await self._final(rule, scope, period, resume=resume))
-        return alerts
+        async def one(rule: Rule, scope: dict[str, str]) -> list[Alert]:
+            if provisional:
+                alert = await self._provisional(rule, scope, period)
+                return [] if alert is None else [alert]
+            return await self._final(rule, scope, period, resume=resume)
+
+        return [a for found in await self._each(granularity, one) for a in found]
 
     async def reevaluate(self, period: date, granularity: Granularity, *, resume: bool = False) -> list[Alert]:
         """Re-run a period already evaluated (after late data); return corrections where the result changed.
@@ -174,19 +190,33 @@ class RuleEngine:
         it: it also returns the newest correction of each corrected scope of the period,
         the same one (whether or not it was handed on before the worker died).
         """
-        alerts: list[Alert] = []
-        for rule in self.rules:
-            if rule.period != granularity:
-                continue
-            for scope in await self._targets(rule):
-                if resume:
-                    stored = await self._stored_correction(rule, scope, period)
-                    if stored is not None:
-                        alerts.append(stored)
-                alert = await self._recheck(rule, scope, period)
-                if alert is not None:
-                    alerts.append(alert)
-        return alerts
+        async def one(rule: Rule, scope: dict[str, str]) -> list[Alert]:
+            found: list[Alert] = []
+            if resume:
+                stored = await self._stored_correction(rule, scope, period)
+                if stored is not None:
+                    found.append(stored)
+            alert = await self._recheck(rule, scope, period)
+            return found if alert is None else [*found, alert]
+
+        return [a for found in await self._each(granularity, one) for a in found]
+
+    async def _each(self, granularity: Granularity, fn: Callable[[Rule, dict[str, str]], Awaitable[T]]) -> list[T]:
+        """Run ``fn`` for every rule of ``granularity`` and each of its scopes, side by side (at most
+        ``SIDE_BY_SIDE`` at once); return the results in the rule file's order, then the scopes' order.
+
+        The first failure cancels the others and raises, as a failure ends a loop over them: what each
+        finished stays stored, and a close taken over resumes from it.
+        """
+        rules = [rule for rule in self.rules if rule.period == granularity]
+        targets = await together(*(self._targets(rule) for rule in rules))
+        gate = asyncio.Semaphore(SIDE_BY_SIDE)
+
+        async def gated(rule: Rule, scope: dict[str, str]) -> T:
+            async with gate:
+                return await fn(rule, scope)
+
+        return await together(*(gated(r, s) for r, scopes in zip(rules, targets, strict=True) for s in scopes))
 
     # --- one rule, one scope --------------------------------------------------------------
 
@@ -196,14 +226,15 @@ class RuleEngine:
         A period already evaluated returns nothing, or with ``resume`` what that evaluation fired.
         """
         key, iso = scope_key(scope), period.isoformat()
-        record = await self.state.get_rule_state(rule.id, key)
+        # the inputs do not depend on the state: both are read at once (wasted only for a period evaluated before)
+        record, inputs = await together(self.state.get_rule_state(rule.id, key), self._check_inputs(rule, scope, period))
         recent: dict[str, Any] = record.get("recent", {})
         if iso in recent:
             return await self._resume(rule, scope, period, recent[iso]) if resume else []
         last = record.get("period")
         advancing = last is None or last < iso
         before = record.get("checks", {}) if advancing else {}
-        outcome = await self._run(rule, scope, period, before)
+        outcome = await self._run(rule, scope, period, before, inputs=inputs)
         alert = await self._alert(rule, scope, period, outcome) if outcome.fired else None
         entry: dict[str, Any] = {
             "fired": outcome.fired,
@@ -309,14 +340,29 @@ class RuleEngine:
 
     # --- evaluation -----------------------------------------------------------------------
 
-    async def _run(self, rule: Rule, scope: dict[str, str], period: date, before: Mapping[str, Any]) -> _Outcome:
-        """Run the rule's checks (and, when it fires, its reports) for one scope and period."""
+    async def _check_inputs(self, rule: Rule, scope: Mapping[str, str], period: date) -> list[Inputs]:
+        """Read the inputs of each of the rule's checks, all at once."""
+        return await together(*(self._inputs(rule, check, scope, period) for check in rule.checks))
+
+    async def _run(
+        self,
+        rule: Rule,
+        scope: dict[str, str],
+        period: date,
+        before: Mapping[str, Any],
+        *,
+        inputs: Sequence[Inputs] | None = None,
+    ) -> _Outcome:
+        """Run the rule's checks (and, when it fires, its reports) for one scope and period.
+
+        ``inputs``: the checks' inputs when already read (``_check_inputs``).
+        """
         conditions: list[tuple[Check, Finding]] = []
         states: dict[str, dict[str, Any]] = {}
-        for check in rule.checks:
-            finding = KINDS[check.kind].fn(
-                await self._inputs(rule, check, scope, period), check.params, before.get(check.name, {})
-            )
+        if inputs is None:
+            inputs = await self._check_inputs(rule, scope, period)
+        for check, given in zip(rule.checks, inputs, strict=True):
+            finding = KINDS[check.kind].fn(given, check.params, before.get(check.name, {}))
             conditions.append((check, finding))
             if finding.state:
                 states[check.name] = finding.state
@@ -337,9 +383,9 @@ class RuleEngine:
                 states[COOLDOWN] = {"since": since}
         reports: list[tuple[Check, Finding]] = []
         if fired:
-            for check in rule.report:
-                finding = KINDS[check.kind].fn(await self._inputs(rule, check, scope, period), check.params, {})
-                reports.append((check, finding))
+            read = await together(*(self._inputs(rule, check, scope, period) for check in rule.report))
+            for check, given in zip(rule.report, read, strict=True):
+                reports.append((check, KINDS[check.kind].fn(given, check.params, {})))
         ordered = [*held, *((c, f) for c, f in conditions if not f.fired)]
         context: dict[str, Any] = {}
         for _, finding in ordered:
@@ -359,16 +405,16 @@ class RuleEngine:
         since = check.params.since(period, rule.period)
         if spec.shape == "group":
             dim = rule.wildcards[0]
-            group = {
-                member[dim]: await self._points(check.metric, rule.period, member, since, period)
-                for member in await self._expand(rule)
-            }
-            return Inputs(period, rule.period, group=group)
-        points = await self._points(check.metric, rule.period, scope, since, period)
-        other: list[Point] = []
-        if spec.ref:
-            ref = getattr(check.params, spec.ref)
-            other = await self._points(ref.metric or check.metric, rule.period, {**scope, **ref.scope}, since, period)
+            members = await self._expand(rule)
+            read = await together(*(self._points(check.metric, rule.period, m, since, period) for m in members))
+            return Inputs(period, rule.period, group={m[dim]: pts for m, pts in zip(members, read, strict=True)})
+        if not spec.ref:
+            return Inputs(period, rule.period, await self._points(check.metric, rule.period, scope, since, period), [])
+        ref = getattr(check.params, spec.ref)
+        points, other = await together(
+            self._points(check.metric, rule.period, scope, since, period),
+            self._points(ref.metric or check.metric, rule.period, {**scope, **ref.scope}, since, period),
+        )
         return Inputs(period, rule.period, points, other)
 
     async def _points(

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import asyncio
+from collections import Counter
 from collections.abc import Sequence
 from datetime import UTC, date, datetime, timedelta
 
@@ -9,7 +11,7 @@ import pytest
 
 from signal_monitor.config.settings import DEFAULT_RULES_PATH
 from signal_monitor.rules.alert import dedup_key
-from signal_monitor.rules.engine import RECENT_PERIODS, RuleEngine
+from signal_monitor.rules.engine import RECENT_PERIODS, SIDE_BY_SIDE, RuleEngine
 from signal_monitor.rules.model import RuleSet, load_rules, parse_rules
 from signal_monitor.state.base import Point
 from signal_monitor.state.memory import MemoryState
@@ -525,12 +527,58 @@ async def test_reads_are_limited_to_the_kinds_windows() -> None:
     defaults = load_rules(DEFAULT_RULES_PATH)
     ids = ("gross_leverage_percentile", "hf_long_short_flow_ratio", "gross_leverage_record")
     await engine(RuleSet("d", tuple(defaults.get(i) for i in ids)), state).evaluate(WEEK, "week")
-    assert state.reads == [
-        ("gross_leverage:week|strategy=fundamental_long_short", date(2022, 6, 7), WEEK),
-        ("long_buy:week|fund_type=hedge_fund", WEEK, WEEK),
-        ("short_sale:week|fund_type=hedge_fund", WEEK, WEEK),
-        ("gross_leverage:week|strategy=fundamental_long_short", None, WEEK),
-    ]
+    # the rules run side by side: the reads, not their order
+    assert Counter(state.reads) == Counter(
+        [
+            ("gross_leverage:week|strategy=fundamental_long_short", date(2022, 6, 7), WEEK),
+            ("long_buy:week|fund_type=hedge_fund", WEEK, WEEK),
+            ("short_sale:week|fund_type=hedge_fund", WEEK, WEEK),
+            ("gross_leverage:week|strategy=fundamental_long_short", None, WEEK),
+        ]
+    )
+
+
+class GatedState(MemoryState):
+    """A MemoryState whose history reads wait together: it counts how many are in flight at once."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.in_flight = self.most = 0
+
+    async def history(self, sid: str, *, since: date | None = None, until: date | None = None) -> list[Point]:
+        self.in_flight += 1
+        self.most = max(self.most, self.in_flight)
+        try:
+            await asyncio.sleep(0.001)
+            return await super().history(sid, since=since, until=until)
+        finally:
+            self.in_flight -= 1
+
+
+async def test_the_rules_of_a_period_and_their_scopes_are_evaluated_side_by_side_in_bounded_numbers() -> None:
+    defaults = load_rules(DEFAULT_RULES_PATH)
+    week_rules = RuleSet("d", tuple(r for r in defaults.rules if r.period == "week" and not r.provisional))
+    state = GatedState()
+    sequential = [a.dedup_key for a in await engine(week_rules, MemoryState()).evaluate(WEEK, "week")]
+    alerts = await engine(week_rules, state).evaluate(WEEK, "week")
+    assert 1 < state.most <= SIDE_BY_SIDE
+    assert [a.dedup_key for a in alerts] == sequential  # the rule file's order, whatever finished first
+
+
+async def test_a_failed_evaluation_raises_its_own_error_and_stops_the_others() -> None:
+    class Failing(GatedState):
+        async def get_rule_state(self, rule_id: str, key: str) -> dict[str, Any]:
+            if rule_id == self.failing:
+                raise ConnectionError("the store went away")
+            return await super().get_rule_state(rule_id, key)
+
+    defaults = load_rules(DEFAULT_RULES_PATH)
+    week_rules = RuleSet("d", tuple(r for r in defaults.rules if r.period == "week" and not r.provisional))
+    state = Failing()
+    state.failing = week_rules.rules[0].id
+    with pytest.raises(ConnectionError, match="the store went away"):
+        await engine(week_rules, state).evaluate(WEEK, "week")
+    assert state.in_flight == 0  # nothing still running once the error is raised
 
 
 @pytest.mark.parametrize(
