@@ -84,6 +84,7 @@ from signal_monitor.periods import EASTERN, Granularity, close_at, week_close_da
 from signal_monitor.series import aggregate_exposures, flow_metrics, points_of, series_id
 from signal_monitor.state.base import LEASE_HOME, Batch, Fence, FenceRefused, State, fenced
 from signal_monitor.state.retry import is_transient, retry_transient
+from signal_monitor.tasks import together
 
 if TYPE_CHECKING:
     from signal_monitor.agents.provisional import ProvisionalWatch
@@ -390,8 +391,7 @@ class PeriodCloser:
     async def _advance(self) -> None:
         self._next_due = float("-inf")  # until this advance ends with nothing left to close
         self._tally += await self._redo_reopened()
-        wm = await self.watermark()
-        progress = await self._progress()
+        wm, progress = await together(self.watermark(), self._progress())
         if "day" not in progress:
             self._calendar = False
             return
@@ -485,9 +485,10 @@ class PeriodCloser:
             return
         # before anything of the day is read: a batch applied from now on that changes a period this
         # close closes lists the period as reopened, in the same step (a batch applied before is read)
-        await self.state.mark_closing(self.topics, day.isoformat())
         marker = f"closing:{day.isoformat()}"
-        started = await self.state.get_rule_state(CLOSER_STATE, marker)
+        _, started = await together(
+            self.state.mark_closing(self.topics, day.isoformat()), self.state.get_rule_state(CLOSER_STATE, marker)
+        )
         done: list[str] = list(started.get("done", []))
         resume = bool(started)
         if resume:
@@ -640,7 +641,7 @@ class PeriodCloser:
     async def _day_points(self, day: date) -> dict[str, float]:
         points: dict[str, float] = {}
         # three reads at once: a close's time is mostly round trips
-        snaps, quotes, observations = await asyncio.gather(
+        snaps, quotes, observations = await together(
             self.state.exposure_snapshots(day), self.state.quotes(day), self.state.observations(day)
         )
         if snaps:

@@ -46,6 +46,7 @@ from signal_monitor.rules.names import DisplayNames
 from signal_monitor.rules.text import correction_text, describe, provisional_text, render, template_fields
 from signal_monitor.series import parse_series_id, scope_key, series_id
 from signal_monitor.state.base import Point, State
+from signal_monitor.tasks import together
 
 #: Final results kept per rule and scope for corrections (far more than any grace period spans).
 RECENT_PERIODS = 8
@@ -60,19 +61,6 @@ T = TypeVar("T")
 #: The rules and scopes of one period are evaluated side by side, at most this many at once: each is a few
 #: round trips to the store, independent of the others (its own state, its own claim).
 SIDE_BY_SIDE = 16
-
-
-async def together(*calls: Awaitable[Any]) -> list[Any]:
-    """Await ``calls`` at once and return their results in order; on the first error cancel the others,
-    wait for them to stop, and raise that error itself (the store's retry knows it; a group it would not)."""
-    tasks = [asyncio.ensure_future(c) for c in calls]
-    try:
-        return list(await asyncio.gather(*tasks))
-    except BaseException:
-        for task in tasks:
-            task.cancel()
-        await asyncio.gather(*tasks, return_exceptions=True)
-        raise
 
 
 def _utcnow() -> datetime:
