@@ -209,6 +209,7 @@ class EmbeddedKafka(ManagedServer):
         self._controller_port: int | None = controller_port
         self._log_offset = 0
         self._lib: Path | None = None
+        self._started_once = False  # a restart keeps the log dir; the first start formats a fresh one
 
     @property
     def bootstrap(self) -> str:
@@ -275,9 +276,16 @@ class EmbeddedKafka(ManagedServer):
         return config
 
     def _format(self, java: str, lib: Path, config: Path) -> None:
-        """Format the log dir on the first start; a restart keeps it (and the data in it)."""
+        """Format the log dir on the first start; a restart keeps it (and the data in it).
+
+        A log dir left by another broker in the same workdir (a run that was killed) is removed first:
+        its metadata names that broker's controller endpoint, which this one does not listen on.
+        """
         if (self.log_dir / "meta.properties").exists():
-            return
+            if self._started_once:
+                return
+            log.info("embedded Apache Kafka: removing %s, left by an earlier broker; this one starts empty", self.log_dir)
+            shutil.rmtree(self.log_dir)
         cluster = new_cluster_id()
         # --cluster-id=…: a base64 id may start with "-", which argparse would take for an option
         argv = [java, "-cp", str(lib / "*"), "kafka.tools.StorageTool", "format", f"--cluster-id={cluster}",
@@ -313,6 +321,7 @@ class EmbeddedKafka(ManagedServer):
     def start(self) -> Self:
         """Start the broker and wait until it is ready; a later start (after stop or kill) reuses ports and logs."""
         super().start()
+        self._started_once = True
         self._requested_port = self._port
         self._requested_controller_port = self._controller_port
         return self

@@ -132,6 +132,26 @@ def test_kafka_killed_comes_back_on_the_same_port_with_its_log(tmp_path: Path) -
     assert not server.running and not tcp_open("127.0.0.1", int(bootstrap.split(":")[1]))
 
 
+def test_a_new_kafka_in_the_workdir_of_a_killed_one_starts_empty(tmp_path: Path) -> None:
+    topic = f"smtest.{uuid.uuid4().hex[:8]}"
+    first = EmbeddedKafka(tmp_path).start()
+    try:
+        producer = KafkaProducer(bootstrap_servers=first.bootstrap, acks="all")
+        try:
+            producer.send(topic, value=b"left behind", partition=0).get(timeout=30)
+        finally:
+            producer.close()
+    finally:
+        first.kill()  # as a run killed without its clean-up leaves it
+    with EmbeddedKafka(tmp_path) as second:  # other ports: the old metadata names a controller nobody runs
+        assert kafka_answers(second.bootstrap)
+        consumer = KafkaConsumer(bootstrap_servers=second.bootstrap)
+        try:
+            assert topic not in consumer.topics()
+        finally:
+            consumer.close()
+
+
 def test_kafka_in_a_relative_workdir_starts(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.chdir(tmp_path)  # make demo passes .run/demo/services/kafka
     with EmbeddedKafka(Path("run") / "kafka") as server:
