@@ -95,7 +95,9 @@ def main() -> int:
     from bench import baselines, history, latency, monitor, peers
     from bench.services import Services
     from signal_monitor.embedded.kafka import java_available
+    from signal_monitor.embedded.process import exit_on_sigterm
 
+    exit_on_sigterm()  # a stopped run stops its broker and Redis too
     plan = Plan.from_env()
     started = time.perf_counter()
     workdir = Path(os.environ.get("BENCH_WORKDIR", ".run/bench")) / time.strftime("%Y%m%d-%H%M%S")

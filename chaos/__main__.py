@@ -3,6 +3,8 @@
 import sys
 
 from chaos.campaign import main
+from signal_monitor.embedded.process import exit_on_sigterm
 
 if __name__ == "__main__":
+    exit_on_sigterm()  # a stopped campaign stops its broker, Redis and workers too
     sys.exit(main())

@@ -22,6 +22,7 @@ from pathlib import Path
 from bench import latency, monitor
 from bench.report import median
 from bench.services import Services
+from signal_monitor.embedded.process import exit_on_sigterm
 
 FLAGS: dict[str, tuple[list[str], dict[str, str]]] = {
     "base": ([], {}),
@@ -62,6 +63,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--batched", type=int, default=150_000)
     parser.add_argument("--latency-alerts", type=int, default=0)
     args = parser.parse_args(argv)
+    exit_on_sigterm()
     names = args.variants.split(",")
     out_dir = Path(".run/bench/compare")
     results: dict[str, dict[str, list[float]]] = {n: {"single": [], "batched": [], "p99": [], "p50": []} for n in names}

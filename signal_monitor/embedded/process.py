@@ -85,6 +85,19 @@ def spawn(
             raise EmbeddedServiceError(f"cannot run {argv[0]}: {exc}") from exc
 
 
+def exit_on_sigterm() -> None:
+    """Make SIGTERM end this process as ``SystemExit(143)``, so ``with`` blocks and ``atexit`` stop its services.
+
+    By default SIGTERM ends Python at once and the embedded services it started keep running.
+    Call it from the main thread of a program that starts services (the benchmark, the fault campaign).
+    """
+
+    def stop(signum: int, _frame: object) -> None:
+        raise SystemExit(128 + signum)
+
+    signal.signal(signal.SIGTERM, stop)
+
+
 def _exited(pid: int) -> bool:
     """Whether child ``pid`` has exited, without reaping it (its process group id stays reserved)."""
     try:
