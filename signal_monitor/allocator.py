@@ -16,7 +16,7 @@ first batch).
 off) and the heap's trim threshold with ``mallopt``, so the resident memory
 follows what is in flight. The price is CPU: every such buffer is a fresh
 mapping whose pages the kernel faults in and zeroes (in the benchmark's
-envelopes of ~145 KiB, a quarter fewer events per second at 128 KiB), so
+envelopes of ~145 KiB, 30 % fewer events per second at 128 KiB), so
 workers run with glibc's defaults unless ``SM_MALLOC_THRESHOLD_KIB`` is set.
 A no-op where the C library is not glibc.
 """

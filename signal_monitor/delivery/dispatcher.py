@@ -54,6 +54,7 @@ log = logging.getLogger("signal_monitor.delivery")
 #: How long ticks woken by submits may leave the stats snapshot for later (see ``Dispatcher._tick``).
 STATS_DEFER_S = 0.1
 
+
 @dataclass(frozen=True)
 class DeliveryOptions:
     """How delivery paces, waits and retries; ``from_settings`` reads them from Settings when it has them."""
@@ -421,5 +422,6 @@ class Dispatcher:
         return self._snapshot
 
     def stats(self) -> dict[str, Any]:
-        """Return the last snapshot (refreshed by ``run`` at most every ``poll_s`` and by ``drain``; call refresh_stats to force)."""
+        """Return the last snapshot (refreshed by ``run`` at least every ``poll_s``, by ``drain``, and on demand
+        by ``refresh_stats``)."""
         return dict(self._snapshot)
