@@ -44,6 +44,7 @@ from signal_monitor.status.recent_alerts import remember_alert
 from signal_monitor.streams.consumer import BatchStream, Transport
 from signal_monitor.streams.events import DeadLetter
 from signal_monitor.streams.topics import INPUTS
+from signal_monitor.tasks import together
 from signal_monitor.web import WebOptions, install_web
 from signal_monitor.web.prometheus import observe_alert_latency, observe_batch
 from signal_monitor.worker import WorkerContext
@@ -169,11 +170,10 @@ def create_app(settings: Settings, *, rules: RuleSet | None = None) -> MonitorAp
             what = "provisional finding" if alert.provisional else "alert"
             log.info("%s %s %s: %s", what, alert.rule, alert.period_end.isoformat(), alert.text)
         await notebook.take(alerts)  # the week's note: final alerts only; composed at the week's close, stored
-        for alert in alerts:
-            # in the outbox and on the topic: a close taken over from here on does not hand it on again
-            # (see PeriodCloser._hand_on); marked any earlier, a worker lost in between loses its Slack post
-            # or its topic record
-            await state.mark_emitted(alert.dedup_key, ttl_s=EMIT_TTL_S)
+        # in the outbox and on the topic: a close taken over from here on does not hand them on again
+        # (see PeriodCloser._hand_on); marked any earlier, a worker lost in between loses its Slack post
+        # or its topic record
+        await together(*(state.mark_emitted(alert.dedup_key, ttl_s=EMIT_TTL_S) for alert in alerts))
 
     closer = PeriodCloser(
         state,

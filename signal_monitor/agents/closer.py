@@ -458,10 +458,13 @@ class PeriodCloser:
         (skipped here) or not (handed on again: it may have produced it and died before recording
         it). A holder whose lease was taken over is refused at the claim and stops.
         """
+        # the claims of a close's alerts at once: one round trip for a week's twenty, not twenty
+        keys = [getattr(alert, "dedup_key", None) for alert in alerts]
+        claimed = await together(*(self.state.claim_emit(k, ttl_s=EMIT_TTL_S) for k in keys if k is not None))
+        status = dict(zip([k for k in keys if k is not None], claimed, strict=True))
         todo = []
-        for alert in alerts:
-            key = getattr(alert, "dedup_key", None)
-            if key is not None and await self.state.claim_emit(key, ttl_s=EMIT_TTL_S) == "sent":
+        for alert, key in zip(alerts, keys, strict=True):
+            if key is not None and status[key] == "sent":
                 self.emits_skipped += 1
                 log.info("alert %s was handed on by an earlier holder of the close: not again", key)
                 continue
@@ -469,10 +472,8 @@ class PeriodCloser:
         if not todo:
             return
         await self.emit(todo)
-        for alert in todo:
-            key = getattr(alert, "dedup_key", None)
-            if key is not None:
-                await self.state.mark_emitted(key, ttl_s=EMIT_TTL_S)
+        done = [key for key in (getattr(alert, "dedup_key", None) for alert in todo) if key is not None]
+        await together(*(self.state.mark_emitted(key, ttl_s=EMIT_TTL_S) for key in done))
 
     async def _close_day(self, day: date) -> None:
         """Close the periods that end on ``day``, resuming a close that was started and not finished."""

@@ -1176,3 +1176,35 @@ async def test_alerts_on_the_topic_before_a_take_over_are_not_produced_again() -
     assert keys(delivery.topic) == delivery.posts()  # each (dedup key, revision) once on the topic
     assert delivery.posts() == (await normal_run()).posts()
     assert second.emits_skipped == 2
+
+
+class SlowClaims(MemoryState):
+    """A MemoryState whose emit claims take a round trip's time: it counts how many are in flight at once."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.in_flight = self.most = 0
+
+    async def claim_emit(self, key: str, *, ttl_s: float) -> str:
+        self.in_flight += 1
+        self.most = max(self.most, self.in_flight)
+        try:
+            await asyncio.sleep(0.001)
+            return await super().claim_emit(key, ttl_s=ttl_s)
+        finally:
+            self.in_flight -= 1
+
+
+async def test_the_alerts_of_a_close_are_claimed_at_once_and_each_handed_on_once() -> None:
+    state = SlowClaims()
+    delivery = Delivery()
+
+    async def emit(alerts: Sequence[Any]) -> None:
+        delivery.take(alerts)
+
+    closer = closer_of(state, emit)
+    await feed_week(Feed(state, closer))
+    await closer.advance()
+    assert state.most == len(week_keys())  # the week's two alerts, claimed side by side
+    assert delivery.posts() == (await normal_run()).posts()
+    assert len(delivery.topic) == len(delivery.posted)
