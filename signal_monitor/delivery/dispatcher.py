@@ -219,6 +219,7 @@ class Dispatcher:
             inhibitor=self.inhibitor,
             claim_ttl_s=self.options.claim_ttl_s,
             clock=clock,
+            on_queued=lambda dest: self._start({dest}),
         )
         self.grouping = Grouping(self.outbox, silences=self.silences, inhibitor=self.inhibitor, clock=clock)
         self.sending = Sending(
@@ -266,7 +267,8 @@ class Dispatcher:
         return await self.admission.admit(alerts)
 
     def _start(self, dests: set[str]) -> None:
-        """Start the loops of ``dests`` now, while ``run`` runs: the message goes out without waiting for a tick."""
+        """Start the loops of ``dests`` now, while ``run`` runs: a message goes out without waiting for a tick,
+        the first of a batch while the others are still being admitted."""
         if self._wake is None or self.sending.stopping:
             return
         for dest in sorted(dests):

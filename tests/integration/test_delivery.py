@@ -622,6 +622,31 @@ async def test_a_submit_starts_its_channel_loop_itself_without_waiting_for_a_tic
         stuck.set()
 
 
+async def test_the_first_alert_of_a_submit_goes_out_while_the_others_are_admitted(
+    fake_slack: FakeSlack, make: Make, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    dispatcher = make(webhook=fake_slack.url(), options=fast_options(poll_s=NEVER_POLL))
+    alerts = weekly("hf_net_buying_streak", 3)
+    admit, admitted, posted_meanwhile = dispatcher.outbox.admit, 0, []
+
+    async def admit_after_the_first_post(**kwargs: Any) -> str:
+        nonlocal admitted
+        admitted += 1
+        if admitted == 2:  # the second waits (up to 5 s) for the first to reach Slack
+            deadline = time.monotonic() + 5
+            while not fake_slack.posted_keys() and time.monotonic() < deadline:
+                await asyncio.sleep(0.01)
+            posted_meanwhile.append(len(fake_slack.posted_keys()))
+        return await admit(**kwargs)
+
+    monkeypatch.setattr(dispatcher.outbox, "admit", admit_after_the_first_post)
+    async with running(dispatcher):
+        await dispatcher.submit(alerts)
+        await _wait_for(lambda: len(fake_slack.posted_keys()) == 3, 10, "all three")
+    assert posted_meanwhile == [1]
+    assert fake_slack.posted_keys() == keys(alerts)
+
+
 async def test_a_tick_woken_by_a_submit_leaves_the_stats_to_a_later_tick(
     fake_slack: FakeSlack, make: Make, monkeypatch: pytest.MonkeyPatch
 ) -> None:

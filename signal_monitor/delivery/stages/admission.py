@@ -45,8 +45,11 @@ class Admission:
         inhibitor: Inhibitor,
         claim_ttl_s: float,
         clock: Callable[[], float],
+        on_queued: Callable[[str], None] | None = None,
     ) -> None:
         self.outbox = outbox
+        #: told each destination as soon as a message is queued for it (the dispatcher starts its loop then)
+        self.on_queued = on_queued
         self.routes = routes
         self.silences = silences
         self.inhibitor = inhibitor
@@ -85,6 +88,8 @@ class Admission:
             for route in routes:
                 if await self._admit_to(alert, route, now):
                     queued.add(route.receiver)
+                    if self.on_queued is not None:
+                        self.on_queued(route.receiver)
         return queued
 
     async def _admit_to(self, alert: Alert, route: Route, now: float) -> bool:
