@@ -537,9 +537,9 @@ def week_keys() -> list[str]:
     return sorted(dedup_key("week_net_buying", {"fund_type": t}, FRI) for t in ("hedge_fund", "long_only"))
 
 
-async def normal_run() -> Delivery:
-    """The alerts of the test week closed by one closer that does not die."""
-    state = MemoryState()
+async def normal_run(state: MemoryState | None = None) -> Delivery:
+    """The alerts of the test week closed by one closer that does not die (on ``state``; a new one by default)."""
+    state = MemoryState() if state is None else state
     delivery = Delivery()
 
     async def emit(alerts: Sequence[Any]) -> None:
@@ -1197,14 +1197,7 @@ class SlowClaims(MemoryState):
 
 async def test_the_alerts_of_a_close_are_claimed_at_once_and_each_handed_on_once() -> None:
     state = SlowClaims()
-    delivery = Delivery()
-
-    async def emit(alerts: Sequence[Any]) -> None:
-        delivery.take(alerts)
-
-    closer = closer_of(state, emit)
-    await feed_week(Feed(state, closer))
-    await closer.advance()
+    delivery = await normal_run(state)
     assert state.most == len(week_keys())  # the week's two alerts, claimed side by side
     assert delivery.posts() == (await normal_run()).posts()
     assert len(delivery.topic) == len(delivery.posted)
