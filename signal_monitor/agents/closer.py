@@ -460,8 +460,8 @@ class PeriodCloser:
         """
         # the claims of a close's alerts at once: one round trip for a week's twenty, not twenty
         keys = [getattr(alert, "dedup_key", None) for alert in alerts]
-        claimed = await together(*(self.state.claim_emit(k, ttl_s=EMIT_TTL_S) for k in keys if k is not None))
-        status = dict(zip([k for k in keys if k is not None], claimed, strict=True))
+        named = [k for k in keys if k is not None]
+        status = dict(zip(named, await together(*(self.state.claim_emit(k, ttl_s=EMIT_TTL_S) for k in named)), strict=True))
         todo = []
         for alert, key in zip(alerts, keys, strict=True):
             if key is not None and status[key] == "sent":
