@@ -882,6 +882,60 @@ async def test_task_cancelled_between_claim_and_ack_loses_nothing(fake_slack: Fa
     assert len(fake_slack.received()) == 5
 
 
+class _SlowAnswer:
+    """Wraps a sender: Slack takes each message at once and answers ``delay_s`` later."""
+
+    def __init__(self, inner: Sender, delay_s: float) -> None:
+        self.inner, self.delay_s = inner, delay_s
+        self.kind, self.label, self.pace = inner.kind, inner.label, inner.pace
+        self.taken = asyncio.Event()
+
+    async def send(
+        self,
+        alerts: Sequence[Alert],
+        *,
+        outbox_id: str,
+        title: str | None = None,
+        lease: LeaseCheck | None = None,
+        thread_ts: str | None = None,
+    ) -> Outcome:
+        """Post through the wrapped sender, then wait before answering."""
+        outcome = await self.inner.send(alerts, outbox_id=outbox_id, title=title, lease=lease, thread_ts=thread_ts)
+        self.taken.set()
+        await asyncio.sleep(self.delay_s)
+        return outcome
+
+    async def confirm(self, *args: Any, **kwargs: Any) -> bool | None:
+        """Pass through."""
+        return await self.inner.confirm(*args, **kwargs)
+
+    async def close(self) -> None:
+        """Pass through."""
+        await self.inner.close()
+
+
+async def test_a_stop_lets_the_post_in_flight_finish_so_a_webhook_message_is_not_sent_twice(
+    fake_slack: FakeSlack, make: Make
+) -> None:
+    plain = make(webhook=fake_slack.url())
+    slow = _SlowAnswer(plain.senders["desk"], delay_s=0.5)
+    stopping = make(webhook=fake_slack.url(), senders={"desk": slow})
+    alerts = weekly("hf_long_short_flow_ratio", 3)
+    await stopping.submit(alerts)
+    worker = asyncio.create_task(stopping.run())
+    await asyncio.wait_for(slow.taken.wait(), 10)
+    worker.cancel()  # Slack has the first message; its answer is still on the way
+    with contextlib.suppress(asyncio.CancelledError):
+        await worker
+    assert fake_slack.posted_keys() == keys(alerts[:1])
+    head = await stopping.outbox.head("desk")
+    assert head is not None and head[1] is not None
+    assert head[1]["alerts"][0]["dedup_key"] == alerts[1].dedup_key  # the first was settled as sent
+    assert await plain.drain(timeout=10)
+    assert fake_slack.posted_keys() == keys(alerts)
+    assert len(fake_slack.received()) == 3
+
+
 async def test_run_cancelled_at_any_point_stops_promptly_and_loses_nothing(fake_slack: FakeSlack, make: Make) -> None:
     # Regression: redis-py 8 on Python 3.11 can swallow (or hang on) a cancel that lands inside a command;
     # the dispatcher keeps cancellation out of its Redis steps.

@@ -29,6 +29,9 @@ log = logging.getLogger("signal_monitor.delivery")
 
 MAX_RETRY_AFTER_S = 3600.0
 STOP_CHECK_S = 0.1
+#: How long a stop lets a request in flight finish: its answer settles the message, where an abandoned
+#: webhook post is sent again by the next start (and may show twice).
+POST_FINISH_S = 2.0
 POST_TTL_S = 14 * 86400.0  #: how long the ts of a post is kept for its withdrawal to reply under
 
 
@@ -190,7 +193,8 @@ class Sending:
         message: Mapping[str, Any],
         thread_ts: str | None = None,
     ) -> Outcome | None:
-        """Send, renewing the lease meanwhile; when told to stop first, abandon the request (None: outcome unknown)."""
+        """Send, renewing the lease meanwhile; when told to stop, let the request finish for ``POST_FINISH_S``,
+        then abandon it (None: outcome unknown)."""
         if is_note(message):  # the week's note: its own message, changed in place on a revision
             job = send_note(self.outbox, sender, dest, ident, message, lease=self._lease_check(dest))
         else:
@@ -205,6 +209,9 @@ class Sending:
                 renew = self._wall() + self.lease_s / 3
                 await self.outbox.lease(dest, self.token, self.lease_s)
             if self.stopping and not sending.done():
+                await asyncio.wait({sending}, timeout=POST_FINISH_S)
+                if sending.done():
+                    break
                 sending.cancel()
                 await asyncio.wait({sending}, timeout=STOP_GRACE_S)
                 log.info(
