@@ -283,6 +283,7 @@ def _add_agent(app: faust.App, topic: Any, ingestor: Ingestor, closer: PeriodClo
     async def ingest(stream: Any) -> None:
         async for events in stream.batches(settings.batch_max):
             records = [Record(m.partition, m.offset, m.value, getattr(m, "sm_prev", None)) for m in (e.message for e in events)]
+            await closer.make_way()  # a close under way goes first (alerts before throughput)
             started = time.perf_counter()
             try:
                 await ingestor.handle(records)

@@ -72,6 +72,7 @@ supersedes the findings handed on before its alerts are handed on.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import hashlib
 import json
 import logging
@@ -95,6 +96,8 @@ log = logging.getLogger(__name__)
 CLOSER_STATE = LEASE_HOME
 #: how long the record that an alert was handed on (or claimed for it) lasts: as the rule engine's claims
 EMIT_TTL_S = 30 * 86400.0
+#: The longest an ingest agent waits for a close under way before it handles its next batch.
+MAKE_WAY_S = 0.5
 
 
 class Evaluator(Protocol):
@@ -169,6 +172,10 @@ class PeriodCloser:
         self._tally = 0  # periods closed or recomputed by the current advance
         self._calendar = False  # the progress is known to have started (``note`` need not read it)
         self._wake = asyncio.Event()
+        # clear while a close may be under way in this worker: the ingest agents wait for it (``make_way``)
+        self._way = asyncio.Event()
+        self._way.set()
+        self.ingest_waits = 0  # batches an ingest agent held back while a close was under way
         # what the last read of the marks found: the lowest watermark of the partitions that count and
         # those at it (None: none counted, or a replay's clock); when the next close is due; the partitions
         # this worker applied batches to since (see ``_unchanged``)
@@ -243,6 +250,8 @@ class PeriodCloser:
                 await self.state.set_rule_state(CLOSER_STATE, "progress", progress)
             self._calendar = True
         self._touched.add((batch.topic, batch.partition))
+        if self._next_due > float("-inf") and batch.watermark >= self._next_due:
+            self._way.clear()  # this batch may have made a close due: the next batches wait for it
         if batch.reopened:
             # listed by the apply itself (see mark_closing); recompute them at the next advance
             self._quiet_until = float("-inf")
@@ -265,6 +274,21 @@ class PeriodCloser:
                     self._lease = None
                 self._held.pop(exc.fence.name, None)
             return self._tally
+
+    async def make_way(self) -> None:
+        """Wait while a close may be under way in this worker, at most ``MAKE_WAY_S``.
+
+        An ingest agent calls this before each batch. A close is a chain of Redis round trips
+        from the watermark to the Slack post; batches handled meanwhile (their decoding holds
+        the event loop, their apply scripts hold Redis) would stretch each of them. Closes come
+        once per day of data, so the ingest waits seldom; and never longer than ``MAKE_WAY_S``,
+        so a close that waits for Redis does not hold the agents back with it.
+        """
+        if self._way.is_set():
+            return
+        self.ingest_waits += 1
+        with contextlib.suppress(asyncio.TimeoutError):
+            await asyncio.wait_for(self._way.wait(), MAKE_WAY_S)
 
     def wake(self) -> None:
         """Ask :meth:`run` to advance now (the ingest agents call this after a batch, and return at once).
@@ -289,6 +313,8 @@ class PeriodCloser:
                 woken = False
             self._wake.clear()
             await (self.woken() if woken else self.tick())
+            if not self._wake.is_set():  # else a batch applied meanwhile may have made another close due
+                self._way.set()
             if self.provisional is not None and self.provisional.due(time.monotonic()):
                 self.provisional.schedule(time.monotonic())
                 await self.watch_tick()
@@ -398,6 +424,7 @@ class PeriodCloser:
         day = date.fromisoformat(progress["day"]) + timedelta(days=1)
         due = close_at(day, "day").timestamp() + self.grace_s
         while wm is not None and due <= wm:
+            self._way.clear()
             # a lease on the calendar day: another worker holds it while it closes the day (and its week),
             # or held it when it died, until the lease runs out; either way, try again on a later tick
             fence = await self._take(day)

@@ -109,11 +109,14 @@ async def test_the_ingest_agent_acknowledges_a_batch_without_running_a_close() -
     class SlowCloser:
         """A close that takes long (or fails): the agent must not wait for it, nor see its error."""
 
-        woken = 0
+        woken = ways = 0
 
         async def advance(self) -> int:
             await asyncio.Event().wait()
             raise RuntimeError("not a Redis error")
+
+        async def make_way(self) -> None:  # bounded in the real closer (MAKE_WAY_S)
+            self.ways += 1
 
         def wake(self) -> None:
             self.woken += 1
@@ -124,6 +127,7 @@ async def test_the_ingest_agent_acknowledges_a_batch_without_running_a_close() -
     assert stream.acknowledged
     assert [r.offset for r in ingestor.handled] == [0, 1]
     assert closer.woken == 1  # the closer's own task closes, woken
+    assert closer.ways == 1  # asked before the batch whether a close is under way
 
 
 async def test_a_failing_close_is_logged_and_retried_whatever_woke_the_closer(caplog: pytest.LogCaptureFixture) -> None:

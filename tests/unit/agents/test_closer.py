@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import time
 from collections import defaultdict
 from collections.abc import Sequence
@@ -335,6 +336,59 @@ async def test_a_closer_advanced_only_on_the_wakes_it_does_not_skip_closes_what_
         assert (await states[0].history("net_buying:week|fund_type=hedge_fund")
                 == await states[1].history("net_buying:week|fund_type=hedge_fund"))
     assert closers[0].wakes_skipped == 0
+
+
+class HeldState(MemoryState):
+    """A MemoryState whose writes of a period's points wait, while ``hold`` is set, until ``release``."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.hold = False
+        self.release = asyncio.Event()
+
+    async def put_points(self, period: date, points: Any) -> None:
+        if self.hold:
+            await self.release.wait()
+        await super().put_points(period, points)
+
+
+async def test_ingest_waits_for_a_close_its_batch_made_due_and_no_longer_than_the_limit(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    state = HeldState()
+    closer = PeriodCloser(state, topics=["quotes"], evaluator=None, emit=ListSink(), grace_s=GRACE_S, idle_s=IDLE_S)
+    feed = Feed(state, closer)
+    await feed.send("quotes", [close_quote(MON, 18.0)])
+    assert await closer.tick() == 0  # Monday closes at 20:05Z: not yet
+    running = asyncio.create_task(closer.run(interval_s=60.0))
+    try:
+        # a batch that cannot make a close due: the next batch goes on at once
+        await feed.send("quotes", [Quote(ts=ts(2025, 6, 2, 20, 1), symbol="SPX", price=5000.0)])
+        await asyncio.wait_for(closer.make_way(), 0.01)
+        assert closer.ingest_waits == 0
+        # Tuesday's close passes Monday's: the next batch waits until Monday is closed
+        state.hold = True
+        await feed.send("quotes", [close_quote(TUE, 19.0)])
+        closer.wake()
+        waiting = asyncio.create_task(closer.make_way())
+        await asyncio.sleep(0.05)
+        assert not waiting.done() and closer.ingest_waits == 1
+        state.release.set()
+        await asyncio.wait_for(waiting, 1.0)
+        assert await state.history("close:day|symbol=VIX") == [(MON, 18.0)]
+        # a close that does not finish holds the ingest back for MAKE_WAY_S at most
+        monkeypatch.setattr("signal_monitor.agents.closer.MAKE_WAY_S", 0.05)
+        state.release.clear()
+        await feed.send("quotes", [close_quote(WED, 20.0)])
+        closer.wake()
+        await asyncio.wait_for(closer.make_way(), 1.0)
+        assert closer.ingest_waits == 2
+        assert await state.history("close:day|symbol=VIX") == [(MON, 18.0)]  # Tuesday still closing
+        state.release.set()
+    finally:
+        running.cancel()
+        with contextlib.suppress(asyncio.CancelledError):
+            await running
 
 
 async def test_a_partition_with_unread_messages_holds_the_watermark(state: MemoryState, closer: PeriodCloser) -> None:
