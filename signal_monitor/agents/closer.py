@@ -98,6 +98,9 @@ CLOSER_STATE = LEASE_HOME
 EMIT_TTL_S = 30 * 86400.0
 #: The longest an ingest agent waits for a close under way before it handles its next batch.
 MAKE_WAY_S = 0.5
+#: A batch that leaves at most this many messages of its partition unread is at the head of it: the
+#: worker is live there, not catching up on a backlog (where throughput goes first, see ``make_way``).
+AT_HEAD_LAG = 500
 
 
 class Evaluator(Protocol):
@@ -175,6 +178,7 @@ class PeriodCloser:
         # clear while a close may be under way in this worker: the ingest agents wait for it (``make_way``)
         self._way = asyncio.Event()
         self._way.set()
+        self._at_head = True  # whether the last batch noted left (almost) nothing of its partition unread
         self.ingest_waits = 0  # batches an ingest agent held back while a close was under way
         # what the last read of the marks found: the lowest watermark of the partitions that count and
         # those at it (None: none counted, or a replay's clock); when the next close is due; the partitions
@@ -250,7 +254,8 @@ class PeriodCloser:
                 await self.state.set_rule_state(CLOSER_STATE, "progress", progress)
             self._calendar = True
         self._touched.add((batch.topic, batch.partition))
-        if self._next_due > float("-inf") and batch.watermark >= self._next_due:
+        self._at_head = batch.highwater < 0 or batch.highwater - batch.last_offset - 1 <= AT_HEAD_LAG
+        if self._at_head and self._next_due > float("-inf") and batch.watermark >= self._next_due:
             self._way.clear()  # this batch may have made a close due: the next batches wait for it
         if batch.reopened:
             # listed by the apply itself (see mark_closing); recompute them at the next advance
@@ -280,9 +285,11 @@ class PeriodCloser:
 
         An ingest agent calls this before each batch. A close is a chain of Redis round trips
         from the watermark to the Slack post; batches handled meanwhile (their decoding holds
-        the event loop, their apply scripts hold Redis) would stretch each of them. Closes come
-        once per day of data, so the ingest waits seldom; and never longer than ``MAKE_WAY_S``,
-        so a close that waits for Redis does not hold the agents back with it.
+        the event loop, their apply scripts hold Redis) would stretch each of them. Only a
+        worker at the head of its partitions waits (``AT_HEAD_LAG``): one catching up on a
+        backlog closes a day of history after another and is better off not waiting for each.
+        Live, closes come once a day, so the ingest waits seldom; and never longer than
+        ``MAKE_WAY_S``, so a close that waits for Redis does not hold the agents back with it.
         """
         if self._way.is_set():
             return
@@ -424,7 +431,8 @@ class PeriodCloser:
         day = date.fromisoformat(progress["day"]) + timedelta(days=1)
         due = close_at(day, "day").timestamp() + self.grace_s
         while wm is not None and due <= wm:
-            self._way.clear()
+            if self._at_head:
+                self._way.clear()
             # a lease on the calendar day: another worker holds it while it closes the day (and its week),
             # or held it when it died, until the lease runs out; either way, try again on a later tick
             fence = await self._take(day)

@@ -16,7 +16,7 @@ from hypothesis import strategies as st
 import redis.asyncio as aioredis
 from redis.exceptions import ConnectionError as RedisConnectionError
 
-from signal_monitor.agents.closer import CLOSER_STATE, EMIT_TTL_S, PeriodCloser
+from signal_monitor.agents.closer import AT_HEAD_LAG, CLOSER_STATE, EMIT_TTL_S, PeriodCloser
 from signal_monitor.rules.alert import dedup_key
 from signal_monitor.rules.engine import RuleEngine
 from signal_monitor.rules.model import parse_rules
@@ -65,9 +65,12 @@ class Feed:
         self.closer = closer
         self.offsets: dict[tuple[str, int], int] = defaultdict(int)
 
-    async def send(self, topic: str, events: Sequence[Any], partition: int = 0) -> None:
+    async def send(self, topic: str, events: Sequence[Any], partition: int = 0, *, unread: int | None = None) -> None:
+        """``unread``: how many messages the consumer knows are in the partition past this batch."""
         start = self.offsets[(topic, partition)]
         batch, _ = fold(topic, partition, [(start + i, e) for i, e in enumerate(events)])
+        if unread is not None:
+            batch.highwater = batch.last_offset + 1 + unread
         result = await self.state.apply(batch)
         assert result.applied
         batch.reopened = result.reopened  # as the ingestor hands it on
@@ -384,6 +387,16 @@ async def test_ingest_waits_for_a_close_its_batch_made_due_and_no_longer_than_th
         await asyncio.wait_for(closer.make_way(), 1.0)
         assert closer.ingest_waits == 2
         assert await state.history("close:day|symbol=VIX") == [(MON, 18.0)]  # Tuesday still closing
+        state.release.set()
+        await asyncio.sleep(0.05)
+        assert await state.history("close:day|symbol=VIX") == [(MON, 18.0), (TUE, 19.0)]
+        # a worker catching up on a backlog does not wait for the closes it makes due
+        state.release.clear()
+        await feed.send("quotes", [close_quote(THU, 21.0)], unread=AT_HEAD_LAG + 1)
+        closer.wake()
+        await asyncio.sleep(0.05)  # Wednesday's close is under way (held)
+        await asyncio.wait_for(closer.make_way(), 0.01)
+        assert closer.ingest_waits == 2
         state.release.set()
     finally:
         running.cancel()
