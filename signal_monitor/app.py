@@ -219,7 +219,8 @@ def create_app(settings: Settings, *, rules: RuleSet | None = None) -> MonitorAp
         """Close periods whose watermark passed: woken by the agents after a batch, and every second.
 
         The only place a worker closes periods, with one error policy (``PeriodCloser.tick``: an
-        unexpected error is logged and the next tick retries); the agents never wait for a close.
+        unexpected error is logged and the next tick retries); the agents wait for a close only while
+        live, before their next batch and at most ``MAKE_WAY_S`` (``PeriodCloser.make_way``).
         """
         await closer.run(interval_s=1.0)
 

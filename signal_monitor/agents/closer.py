@@ -98,9 +98,10 @@ CLOSER_STATE = LEASE_HOME
 EMIT_TTL_S = 30 * 86400.0
 #: The longest an ingest agent waits for a close under way before it handles its next batch.
 MAKE_WAY_S = 0.5
-#: A batch that leaves at most this many messages of its partition unread is at the head of it: the
-#: worker is live there, not catching up on a backlog (where throughput goes first, see ``make_way``).
-AT_HEAD_LAG = 500
+#: A batch that leaves at most this many messages of its partition unread (as far as its consumer knows)
+#: is at the head of it: the worker is live there, not catching up on a backlog (where throughput goes
+#: first, see ``make_way``). Messages, not events: 20 envelopes of 500 are a backlog of 10,000 events.
+AT_HEAD_LAG = 20
 
 
 class Evaluator(Protocol):
@@ -308,8 +309,8 @@ class PeriodCloser:
     async def run(self, interval_s: float = 1.0) -> None:
         """Advance whenever woken, and at least every ``interval_s``, until cancelled.
 
-        The one place periods are closed in a worker, off the ingest agents' path: a rebalance
-        does not wait for a close, and a close that fails is handled the same way whatever
+        The one place periods are closed in a worker, off the ingest agents' path (they only make
+        way for a close while live, see :meth:`make_way`): a rebalance does not wait for a close, and a close that fails is handled the same way whatever
         woke it (:meth:`tick`).
         """
         while True:
