@@ -882,12 +882,12 @@ async def test_task_cancelled_between_claim_and_ack_loses_nothing(fake_slack: Fa
     assert len(fake_slack.received()) == 5
 
 
-class _SlowAnswer:
-    """Wraps a sender: Slack takes each message at once and answers ``delay_s`` later."""
+class _SlowAnswer(_HangsOnThird):
+    """Wraps a sender: Slack takes each message at once and answers ``delay_s`` later (none hangs)."""
 
     def __init__(self, inner: Sender, delay_s: float) -> None:
-        self.inner, self.delay_s = inner, delay_s
-        self.kind, self.label, self.pace = inner.kind, inner.label, inner.pace
+        super().__init__(inner)
+        self.delay_s = delay_s
         self.taken = asyncio.Event()
 
     async def send(
@@ -904,14 +904,6 @@ class _SlowAnswer:
         self.taken.set()
         await asyncio.sleep(self.delay_s)
         return outcome
-
-    async def confirm(self, *args: Any, **kwargs: Any) -> bool | None:
-        """Pass through."""
-        return await self.inner.confirm(*args, **kwargs)
-
-    async def close(self) -> None:
-        """Pass through."""
-        await self.inner.close()
 
 
 async def test_a_stop_lets_the_post_in_flight_finish_so_a_webhook_message_is_not_sent_twice(
