@@ -310,8 +310,8 @@ class PeriodCloser:
         """Advance whenever woken, and at least every ``interval_s``, until cancelled.
 
         The one place periods are closed in a worker, off the ingest agents' path (they only make
-        way for a close while live, see :meth:`make_way`): a rebalance does not wait for a close, and a close that fails is handled the same way whatever
-        woke it (:meth:`tick`).
+        way for a close while live, see :meth:`make_way`): a rebalance does not wait for a close,
+        and a close that fails is handled the same way whatever woke it (:meth:`tick`).
         """
         while True:
             try:
