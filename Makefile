@@ -34,6 +34,7 @@ test: install
 	$(VENV_PYTHON) -m pytest -q $(PYTEST_ARGS)
 
 demo: install
+	scripts/system-deps run
 	$(VENV)/bin/signal-monitor demo
 
 # The bench's peers (the optional extra `bench`: Quix Streams), once per change of pyproject.toml.
@@ -43,9 +44,11 @@ $(BENCH_STAMP): pyproject.toml $(STAMP)
 	@touch $@
 
 bench: install $(BENCH_STAMP)
+	scripts/system-deps run
 	$(VENV_PYTHON) -m bench
 
 chaos: install
+	scripts/system-deps run
 	$(VENV_PYTHON) -m chaos
 
 clean:
