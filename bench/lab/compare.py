@@ -7,7 +7,8 @@ that a change of load on the shared machine touches them all alike; each figure
 is the median over the rounds. Names: ``base`` (as shipped), ``uvloop``,
 ``reference`` (json + pydantic decode and the per-trade fold, :mod:`bench.lab.fastpath`),
 ``within`` (``SM_BATCH_WITHIN_S=0.02``), ``wait500`` (``SM_BATCH_WITHIN_S=0.5``, the fetch wait of
-Kafka's clients by default), ``buffer4`` (``SM_BUFFER_MB=4``), ``arena2`` (``MALLOC_ARENA_MAX=2``),
+Kafka's clients by default), ``buffer4``, ``buffer16`` (``SM_BUFFER_MB`` 4 or 16; 8 is the default),
+``heap`` (the worker's heap log, :mod:`bench.lab.variant`), ``arena2`` (``MALLOC_ARENA_MAX=2``),
 ``malloc-default`` (``SM_MALLOC_THRESHOLD_KIB=0``: glibc's own thresholds), any
 ``faust:NAME=VALUE`` (a ``faust.App`` keyword) and any ``tree:PATH`` (the worker imported from the
 checkout at ``PATH``, e.g. a ``git worktree`` of an earlier commit).
@@ -31,10 +32,12 @@ FLAGS: dict[str, tuple[list[str], dict[str, str]]] = {
     "within": ([], {"SM_BATCH_WITHIN_S": "0.02"}),
     "wait500": ([], {"SM_BATCH_WITHIN_S": "0.5"}),
     "buffer4": ([], {"SM_BUFFER_MB": "4"}),
+    "buffer16": ([], {"SM_BUFFER_MB": "16"}),
     "switch05ms": (["--switch-interval", "0.0005"], {}),
     "sequential": (["--sequential-partitions"], {}),
     "trace": (["--trace-redis", ".run/bench/compare/trace.log"], {}),
     "arena2": ([], {"MALLOC_ARENA_MAX": "2"}),
+    "heap": (["--heap-log", ".run/bench/compare/heap.log"], {}),
     "malloc-default": ([], {"SM_MALLOC_THRESHOLD_KIB": "0"}),
     "malloc128k": ([], {"SM_MALLOC_THRESHOLD_KIB": "128"}),
     "malloc1m": ([], {"SM_MALLOC_THRESHOLD_KIB": "1024"}),

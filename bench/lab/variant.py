@@ -9,10 +9,11 @@
 * ``--faust NAME=VALUE``: override a keyword of ``faust.App(...)`` in ``create_app``;
 * ``--trace-redis FILE``: write every Redis command the worker sends (wall time, time to its answer, the
   command, its first key; a script by its first key), every Slack request and every fetch of records of a topic
-  other than trades (its time since the first record's timestamp), one line each, to ``FILE``;
+  other than trades (its time since the first record's timestamp) and every garbage collection, one line each, to ``FILE``;
 * ``--sequential-partitions``: the ingestor handles the partitions of a batch one after the other
   (the worker handles them side by side);
 * ``--switch-interval S``: the interpreter's thread switch interval (``sys.setswitchinterval``);
+* ``--heap-log FILE``: append the RSS and glibc's heap figures (``mallinfo2``: in use, free, mapped) every second;
 * ``--tracemalloc FILE``: trace Python allocations (``--frames`` deep) and keep ``FILE`` up to date with
   what grew since ``--base-after`` seconds, every ``--snapshot-every`` seconds (see :mod:`bench.lab.memory`).
 
@@ -77,8 +78,42 @@ def trace_allocations(report: Path, *, frames: int, base_after_s: float, every_s
     return thread
 
 
+def log_heap(path: Path, every_s: float = 1.0) -> threading.Thread:
+    """Start a daemon thread that appends glibc's ``mallinfo2`` and the RSS to ``path`` every ``every_s``.
+
+    One line each: seconds since start, RSS, the heap's bytes in use, free in it, and mapped on their own
+    (MiB). Free bytes that stay high while in use falls say the heap is fragmented, not full.
+    """
+    import ctypes
+    import ctypes.util
+
+    class MallInfo2(ctypes.Structure):
+        _fields_ = [(name, ctypes.c_size_t) for name in
+                    ("arena", "ordblks", "smblks", "hblks", "hblkhd", "usmblks", "fsmblks", "uordblks", "fordblks",
+                     "keepcost")]
+
+    libc = ctypes.CDLL(ctypes.util.find_library("c"))
+    libc.mallinfo2.restype = MallInfo2
+    start = time.monotonic()
+    path.parent.mkdir(parents=True, exist_ok=True)
+
+    def watch() -> None:
+        with path.open("w", buffering=1) as out:
+            out.write("seconds  rss  in_use  free  mapped  (MiB)\n")
+            while True:
+                info = libc.mallinfo2()
+                rss = int(Path("/proc/self/statm").read_text().split()[1]) * 4096
+                out.write(f"{time.monotonic() - start:7.1f} {rss / 2**20:6.1f} {info.uordblks / 2**20:7.1f} "
+                          f"{info.fordblks / 2**20:6.1f} {info.hblkhd / 2**20:7.1f}\n")
+                time.sleep(every_s)
+
+    thread = threading.Thread(target=watch, name="heap-report", daemon=True)
+    thread.start()
+    return thread
+
+
 def trace_redis(path: Path) -> None:
-    """Log each Redis command and pipeline of the worker, and each Slack request, to ``path`` as it answers."""
+    """Log each Redis command and pipeline of the worker, each Slack request and each garbage collection to ``path``."""
     import aiohttp
     import redis.asyncio.client as client
 
@@ -135,6 +170,18 @@ def trace_redis(path: Path) -> None:
         return batches
 
     ConsumerThread._fetch_records = fetched  # type: ignore[method-assign]
+
+    import gc
+
+    collecting: dict[str, float] = {}
+
+    def collected(phase: str, info: dict[str, Any]) -> None:
+        if phase == "start":
+            collecting["start"], collecting["t0"] = time.time(), time.perf_counter()
+        elif "t0" in collecting:
+            line(collecting["start"], time.perf_counter() - collecting.pop("t0"), f"GC gen{info['generation']}")
+
+    gc.callbacks.append(collected)
     client.Redis.execute_command = execute_command  # type: ignore[method-assign]
     client.Pipeline.execute = pipeline  # type: ignore[method-assign]
     aiohttp.ClientSession._request = http  # type: ignore[method-assign]
@@ -144,6 +191,8 @@ def apply(args: argparse.Namespace) -> None:
     """Install the patches named by ``args``."""
     if args.trace_redis:
         trace_redis(Path(args.trace_redis))
+    if args.heap_log:
+        log_heap(Path(args.heap_log))
     if args.switch_interval:
         sys.setswitchinterval(args.switch_interval)
     if args.sequential_partitions:
@@ -197,6 +246,7 @@ def parser() -> argparse.ArgumentParser:
     p.add_argument("--reference-fold", action="store_true")
     p.add_argument("--faust", action="append", default=[], metavar="NAME=VALUE")
     p.add_argument("--trace-redis", metavar="FILE")
+    p.add_argument("--heap-log", metavar="FILE")
     p.add_argument("--sequential-partitions", action="store_true")
     p.add_argument("--switch-interval", type=float, metavar="S", help="the GIL's switch interval (5 ms by default)")
     p.add_argument("--tracemalloc", metavar="DIR")

@@ -248,6 +248,8 @@ class EmbeddedKafka(ManagedServer):
             f"-Xms{self.heap}",
             "-XX:+UseG1GC",
             "-XX:MaxGCPauseMillis=20",
+            # the JVM's pauses beside the broker's log, as Kafka's own start script keeps them (rotated, bounded)
+            f"-Xlog:gc*:file={self.workdir.resolve() / 'gc.log'}:time,tags:filecount=2,filesize=10M",
             "-Djava.awt.headless=true",
             f"-Dlog4j2.configurationFile={self.workdir.resolve() / 'log4j2.properties'}",
             "-cp",
