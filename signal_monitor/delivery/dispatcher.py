@@ -48,6 +48,7 @@ from signal_monitor.delivery.stages.guard import guarded
 from signal_monitor.delivery.stages.sending import Sending
 from signal_monitor.notes.compose import Note
 from signal_monitor.rules.alert import Alert
+from signal_monitor.tasks import together
 
 log = logging.getLogger("signal_monitor.delivery")
 
@@ -68,6 +69,7 @@ class DeliveryOptions:
     lease_s: float = 30.0
     claim_ttl_s: float = 14 * 86400.0
     poll_s: float = 0.2  #: how often ``run`` looks for work it was not woken for (queued by another worker)
+    stats_s: float = 1.0  #: how often ``run`` refreshes the stats snapshot (status records, /metrics)
     silence_url: str = ""  #: the page a message's "How to silence" button opens (SM_SLACK_SILENCE_URL)
     docs_url: str = ""  #: where docs/ is published (SM_DOCS_URL): the button's page without a silence page
 
@@ -236,6 +238,7 @@ class Dispatcher:
         self._wake: asyncio.Event | None = None  # set to make run() look at the outbox now (while it runs)
         self._submits = 0  # submit calls so far
         self._deferred_since: float | None = None  # monotonic time a woken tick first left the stats to a later one
+        self._refreshed_at = float("-inf")  # monotonic time of the last stats snapshot
         self._snapshot: dict[str, Any] = {}
         self._layout_checked = False  # whether keys of the layout before the hash tag were looked for
 
@@ -372,8 +375,8 @@ class Dispatcher:
         return not await self.outbox.depths() and not await self.outbox.due_groups(None)
 
     async def _tick(self, *, force_groups: bool, woken: bool = False) -> bool:
-        """Flush due groups, start the loops of the destinations with messages, refresh the stats; return
-        whether the stats were refreshed.
+        """Flush due groups, start the loops of the destinations with messages, refresh the stats when due
+        (every ``stats_s``); return False when a refresh was due and left to a later tick.
 
         A tick ``woken`` by a submit comes while that submit's messages are being sent: their round trips
         go first, and the stats snapshot (seven reads) is left to a tick ``STATS_DEFER_S`` later.
@@ -382,8 +385,10 @@ class Dispatcher:
         await self.grouping.flush(force=force_groups)
         for dest in await self.outbox.destinations():
             self.sending.start(dest, on_done=functools.partial(self._dest_done, self._submits))
+        now = time.monotonic()
+        if self._deferred_since is None and now - self._refreshed_at < self.options.stats_s:
+            return True
         if woken:
-            now = time.monotonic()
             if self._deferred_since is None:
                 self._deferred_since = now
             if now - self._deferred_since < STATS_DEFER_S:
@@ -401,12 +406,16 @@ class Dispatcher:
     async def refresh_stats(self) -> dict[str, Any]:
         """Read the outbox, the counters and the silences from Redis; return (and keep) the snapshot."""
         self._deferred_since = None
-        depths = await self.outbox.depths()
-        counts = await self.outbox.counts()
-        parked_now = int(await self.outbox.client.hlen(self.outbox.key("parked")))
-        grouped = await self.outbox.group_depth()
-        silences = await self.silences.active()
-        last = await self.outbox.last_sent()
+        self._refreshed_at = time.monotonic()
+        depths, counts, parked_now, grouped, silences, last = await together(
+            self.outbox.depths(),
+            self.outbox.counts(),
+            self.outbox.client.hlen(self.outbox.key("parked")),
+            self.outbox.group_depth(),
+            self.silences.active(),
+            self.outbox.last_sent(),
+        )
+        parked_now = int(parked_now)
         self._snapshot = {
             "outbox": depths,
             "pending": sum(depths.values()),
@@ -424,6 +433,6 @@ class Dispatcher:
         return self._snapshot
 
     def stats(self) -> dict[str, Any]:
-        """Return the last snapshot (refreshed by ``run`` at least every ``poll_s``, by ``drain``, and on demand
-        by ``refresh_stats``)."""
+        """Return the last snapshot (refreshed by ``run`` every ``stats_s``, by ``drain``, and on demand by
+        ``refresh_stats``)."""
         return dict(self._snapshot)

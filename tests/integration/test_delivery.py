@@ -256,6 +256,7 @@ def fast_options(fake: FakeSlack | None = None, **overrides: Any) -> DeliveryOpt
         "max_attempts": 4,
         "lease_s": 1.5,
         "poll_s": 0.05,
+        "stats_s": 0.0,  # every tick refreshes the stats (the tests count ticks by them)
     }
     if fake is not None:
         values["slack_api_url"] = fake.url("/api/")
@@ -667,6 +668,30 @@ async def test_a_tick_woken_by_a_submit_leaves_the_stats_to_a_later_tick(
         await _wait_for(lambda: len(refreshes) == 2, 10, "the stats after the submit")
         await _wait_for(lambda: fake_slack.posted_keys() == [alert.dedup_key], 10, "the alert")
     assert refreshes[1] - submitted >= STATS_DEFER_S
+
+
+async def test_the_stats_are_refreshed_every_stats_s_not_at_every_poll(
+    fake_slack: FakeSlack, make: Make, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    dispatcher = make(webhook=fake_slack.url(), options=fast_options(poll_s=0.02, stats_s=0.5))
+    ticks, refresh, tick = 0, dispatcher.refresh_stats, dispatcher._tick
+    refreshes: list[float] = []
+
+    async def counted_tick(**kwargs: Any) -> bool:
+        nonlocal ticks
+        ticks += 1
+        return await tick(**kwargs)
+
+    async def timed_refresh() -> dict[str, Any]:
+        refreshes.append(time.monotonic())
+        return await refresh()
+
+    monkeypatch.setattr(dispatcher, "_tick", counted_tick)
+    monkeypatch.setattr(dispatcher, "refresh_stats", timed_refresh)
+    async with running(dispatcher):
+        await _wait_for(lambda: len(refreshes) == 3, 10, "three snapshots")
+    assert ticks >= 3 * len(refreshes)  # a poll every 0.02 s, a snapshot every 0.5 s
+    assert all(later - earlier >= 0.5 for earlier, later in itertools.pairwise(refreshes))
 
 
 async def test_an_alert_queued_while_the_channel_loop_ends_is_not_left_to_the_poll(
