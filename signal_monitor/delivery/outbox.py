@@ -114,9 +114,10 @@ return 0
 """
 
 _BEGIN = """
--- KEYS: lease, queue, inflight, paced ; ARGV: token, id, dest, record, now
+-- KEYS: lease, queue, inflight, paced ; ARGV: token, id, dest, record, now, lease ms
 if redis.call('GET', KEYS[1]) ~= ARGV[1] then return 0 end
 if redis.call('LINDEX', KEYS[2], 0) ~= ARGV[2] then return -1 end
+redis.call('PEXPIRE', KEYS[1], ARGV[6])
 redis.call('HSET', KEYS[3], ARGV[2], ARGV[4])
 redis.call('HSET', KEYS[4], ARGV[3], ARGV[5])
 return 1
@@ -433,11 +434,13 @@ class Outbox:
         raw = await self.client.hget(self.key("inflight"), ident)
         return json.loads(_text(raw)) if raw is not None else None
 
-    async def begin(self, dest: str, ident: str, token: str, *, now: float, attempt: int) -> bool:
-        """Record an attempt as in flight (and the pacing time) while holding the lease at the head of the queue."""
+    async def begin(self, dest: str, ident: str, token: str, *, now: float, attempt: int, ttl_s: float) -> bool:
+        """Record an attempt as in flight (and the pacing time) while holding the lease at the head of the queue,
+        renewing the lease for ``ttl_s``."""
         record = json.dumps({"token": token, "started": now, "attempt": attempt})
         keys = [self.key("lease", dest), self.queue_key(dest), self.key("inflight"), self.key("paced")]
-        return int(await self._begin(keys=keys, args=[token, ident, dest, record, repr(now)])) == 1
+        args = [token, ident, dest, record, repr(now), max(1, int(ttl_s * 1000))]
+        return int(await self._begin(keys=keys, args=args)) == 1
 
     async def _finish(
         self,

@@ -477,7 +477,8 @@ async def test_bot_post_confirmed_on_the_second_page_of_history_is_not_reposted(
 
 async def test_a_bot_whose_lease_is_lost_before_sending_posts_nothing(fake_slack: FakeSlack, make: Make) -> None:
     # The lease runs out between recording the attempt and posting (a pause of the worker), and another
-    # worker takes the destination over: the first must not post; the new holder sends the message, once.
+    # worker takes the destination over: the first must not post (its check after so long a pause asks
+    # Redis); the new holder sends the message, once.
     options = fast_options(fake_slack)
     paused = make(token=TOKEN, channel=CHANNEL, options=options, worker_id="paused")
     alert = make_alert()
@@ -487,7 +488,8 @@ async def test_a_bot_whose_lease_is_lost_before_sending_posts_nothing(fake_slack
 
     async def begin_then_lose_the_lease(*args: Any, **kwargs: Any) -> bool:
         started = await begin(*args, **kwargs)
-        await paused.outbox.client.set(lease_key, "another-worker:0", px=60_000)
+        await asyncio.sleep(options.lease_s + 0.1)  # the pause: the lease runs out
+        assert await paused.outbox.client.set(lease_key, "another-worker:0", px=60_000, nx=True)
         return started
 
     paused.outbox.begin = begin_then_lose_the_lease  # type: ignore[method-assign]
@@ -499,6 +501,24 @@ async def test_a_bot_whose_lease_is_lost_before_sending_posts_nothing(fake_slack
     assert await holder.drain(timeout=10)
     assert fake_slack.posted_keys() == [alert.dedup_key]
     assert len(fake_slack.received("/api/chat.postMessage")) == 1
+
+
+async def test_a_post_right_after_its_attempt_renewed_the_lease_asks_redis_for_no_other_renewal(
+    fake_slack: FakeSlack, make: Make, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    dispatcher = make(token=TOKEN, channel=CHANNEL, options=fast_options(fake_slack))
+    lease, renewals = dispatcher.outbox.lease, []
+
+    async def counted_lease(*args: Any, **kwargs: Any) -> bool:
+        renewals.append(args)
+        return await lease(*args, **kwargs)
+
+    monkeypatch.setattr(dispatcher.outbox, "lease", counted_lease)
+    alert = make_alert()
+    await dispatcher.submit([alert])
+    assert await dispatcher.drain(timeout=10)
+    assert fake_slack.posted_keys() == [alert.dedup_key]
+    assert renewals == []  # the turn took the lease, the attempt's begin renewed it: the post went out on that
 
 
 async def test_webhook_answer_after_the_timeout_is_resent_with_a_warning(

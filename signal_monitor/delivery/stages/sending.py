@@ -68,6 +68,8 @@ class Sending:
         self.rng = rng
         self.stopping = False  # set while stop() waits for the loops: they end at their next safe point
         self._tasks: dict[str, asyncio.Task[None]] = {}
+        # dest -> monotonic time a ``begin`` that renewed this worker's lease was sent (see ``_lease_check``)
+        self._renewed: dict[str, float] = {}
 
     def _wall(self) -> float:
         return time.time()
@@ -152,8 +154,10 @@ class Sending:
                 if previous is not None and await self._recover(dest, ident, message, sender, previous, thread_ts):
                     continue
                 attempt = turn.attempts + 1
-                if not await self.outbox.begin(dest, ident, token, now=self._wall(), attempt=attempt):
+                sent_at = time.monotonic()
+                if not await self.outbox.begin(dest, ident, token, now=self._wall(), attempt=attempt, ttl_s=lease):
                     continue
+                self._renewed[dest] = sent_at
                 outcome = await self._send(dest, sender, alerts, ident, message, thread_ts)
                 if outcome is None:
                     return
@@ -228,9 +232,17 @@ class Sending:
         return None if outcome.reason == LEASE_LOST else outcome  # nothing was posted: the lease holder sends it
 
     def _lease_check(self, dest: str) -> LeaseCheck:
-        """Return the senders' hook that renews this worker's lease on ``dest``: False once another worker holds it."""
+        """Return the senders' hook that renews this worker's lease on ``dest``: False once another worker holds it.
+
+        The first check after ``begin`` renewed the lease answers without a round trip while less than a
+        third of the lease has passed since (the lease then has two thirds of its time left: no other
+        worker can hold it); later ones, and one after a longer pause, ask Redis.
+        """
 
         async def check() -> bool:
+            renewed = self._renewed.pop(dest, None)
+            if renewed is not None and time.monotonic() - renewed < self.lease_s / 3:
+                return True
             return await guarded(self.outbox.lease(dest, self.token, self.lease_s))
 
         return check

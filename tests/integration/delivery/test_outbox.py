@@ -107,9 +107,10 @@ async def test_one_token_at_a_time_sends_a_destination_s_queue_in_order(outbox: 
     assert await outbox.lease("desk", "worker-a", 30.0)  # renewed by its holder
     ident, head = await outbox.head("desk")  # type: ignore[misc]
     assert ident == "m1" and head == message("m1")
-    assert not await outbox.begin("desk", "m1", "worker-b", now=NOW, attempt=1)  # not the lease holder
-    assert not await outbox.begin("desk", "m2", "worker-a", now=NOW, attempt=1)  # not the head
-    assert await outbox.begin("desk", "m1", "worker-a", now=NOW, attempt=1)
+    assert not await outbox.begin("desk", "m1", "worker-b", now=NOW, attempt=1, ttl_s=30)  # not the lease holder
+    assert not await outbox.begin("desk", "m2", "worker-a", now=NOW, attempt=1, ttl_s=30)  # not the head
+    assert await outbox.begin("desk", "m1", "worker-a", now=NOW, attempt=1, ttl_s=90)
+    assert 60_000 < await outbox.client.pttl(outbox.key("lease", "desk")) <= 90_000  # and renewed the lease
     assert await outbox.inflight("m1") == {"token": "worker-a", "started": NOW, "attempt": 1}
     assert await outbox.gates("desk") == (0.0, NOW)  # paced from this attempt
     assert await outbox.ack("desk", "m1", "worker-b", now=NOW + 1, rule="vix_below_17") == 0  # lease lost
@@ -134,7 +135,7 @@ async def test_a_turn_takes_the_lease_and_reads_the_head_and_its_gates_as_the_si
         await outbox.enqueue(message(ident))
     turn = await outbox.turn("desk", "worker-a", 30.0)
     assert turn == Turn(held=True, ident="m1", message=message("m1"))
-    assert await outbox.begin("desk", "m1", "worker-a", now=NOW, attempt=1)
+    assert await outbox.begin("desk", "m1", "worker-a", now=NOW, attempt=1, ttl_s=30)
     await outbox.defer("desk", "m1", until=NOW + 5, count=True, keep_inflight=True)
     turn = await outbox.turn("desk", "worker-a", 30.0)
     next_at, paced_at = await outbox.gates("desk")
@@ -161,11 +162,11 @@ async def test_a_released_lease_is_free_for_another_token_and_only_its_holder_re
 async def test_failed_attempts_hold_the_destination_and_count_but_a_rate_limit_does_not(outbox: Outbox) -> None:
     await outbox.enqueue(message("m1"))
     assert await outbox.lease("desk", "worker-a", 30.0)
-    assert await outbox.begin("desk", "m1", "worker-a", now=NOW, attempt=1)
+    assert await outbox.begin("desk", "m1", "worker-a", now=NOW, attempt=1, ttl_s=30)
     assert await outbox.defer("desk", "m1", until=NOW + 5, count=True, keep_inflight=False) == 1
     assert await outbox.inflight("m1") is None  # the answer was known: nothing to confirm
     assert await outbox.gates("desk") == (NOW + 5, NOW)
-    assert await outbox.begin("desk", "m1", "worker-a", now=NOW + 5, attempt=2)
+    assert await outbox.begin("desk", "m1", "worker-a", now=NOW + 5, attempt=2, ttl_s=30)
     assert await outbox.defer("desk", "m1", until=NOW + 65, count=False, keep_inflight=True) == 1  # a 429
     assert await outbox.attempts("m1") == 1
     assert (await outbox.inflight("m1") or {})["attempt"] == 2  # no answer: kept, to be confirmed before a resend
