@@ -23,10 +23,17 @@ from redis.exceptions import (
     ResponseError,
     TryAgainError,
 )
+from redis import exceptions as redis_exceptions
 from redis.exceptions import ConnectionError as RedisConnectionError
 from redis.exceptions import TimeoutError as RedisTimeoutError
 
 log = logging.getLogger(__name__)
+
+#: What redis-py (8.2 and later) raises when no node of a cluster answers; earlier versions raise the bare
+#: ``RedisClusterException`` with the same message (see ``is_transient``).
+_CLUSTER_UNREACHABLE: tuple[type[BaseException], ...] = tuple(
+    error for error in (getattr(redis_exceptions, "RedisClusterUnreachableError", None),) if error is not None
+)
 
 #: Errors that mean "the store is unreachable right now": pause and retry.
 TRANSIENT_ERRORS: tuple[type[BaseException], ...] = (
@@ -36,6 +43,7 @@ TRANSIENT_ERRORS: tuple[type[BaseException], ...] = (
     TryAgainError,  # a slot being migrated
     ConnectionError,
     OSError,
+    *_CLUSTER_UNREACHABLE,
 )
 
 
@@ -45,7 +53,7 @@ def is_transient(exc: BaseException) -> bool:
         return True
     if isinstance(exc, OutOfMemoryError) or (isinstance(exc, ResponseError) and str(exc).startswith("OOM")):
         return True  # Redis refuses writes at maxmemory: wait for room, as for an outage
-    # redis-py raises the bare RedisClusterException when no node of a cluster answers
+    # redis-py before 8.2 raises the bare RedisClusterException when no node of a cluster answers
     return type(exc) is RedisClusterException and "cannot be connected" in str(exc)
 
 

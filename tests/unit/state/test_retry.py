@@ -6,6 +6,7 @@ import logging
 import types
 
 import pytest
+from redis import exceptions as redis_exceptions
 from redis.exceptions import (
     BusyLoadingError,
     ClusterDownError,
@@ -35,6 +36,11 @@ from signal_monitor.state.retry import is_transient, retry_transient
         OutOfMemoryError("command not allowed when used memory > 'maxmemory'."),
         ResponseError("OOM command not allowed when used memory > 'maxmemory'."),
         RedisClusterException("Redis Cluster cannot be connected. Please provide at least one reachable node"),
+        *(
+            [redis_exceptions.RedisClusterUnreachableError("Redis Cluster cannot be connected.")]
+            if hasattr(redis_exceptions, "RedisClusterUnreachableError")
+            else []
+        ),
     ],
 )
 def test_an_unreachable_or_refusing_store_is_transient(error: Exception) -> None:
