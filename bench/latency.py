@@ -301,7 +301,12 @@ async def _measure(
         await consumer.seek_to_end(alerts_tp)
         quotes_topic = f"{topic_prefix}.quotes"
         qpart = _stable_partition(SYMBOL.encode(), partitions)
-        days = trading_days(date.today() - timedelta(days=2 * 366), 1 + 2 * reps * alerts_per_rep + 1)
+        count = 1 + 2 * reps * alerts_per_rep + 1
+        # every quote day in the past, the last over a week ago (the worker refuses events ahead of its clock);
+        # a year holds ~252 sessions, so 1.5 calendar days a session leaves room for the holidays
+        days = trading_days(date.today() - timedelta(days=int(count * 1.5) + 14), count)
+        if days[-1] >= date.today() - timedelta(days=7):
+            raise BenchError(f"{count} quote days from {days[0]} reach {days[-1]}: too close to today")
         # day 0 arms the rule and starts the closer's calendar, before any load
         await producer.send_and_wait(quotes_topic, quote(SYMBOL, _close_ts(days[0]), 20.0), key=SYMBOL.encode(), partition=qpart)
         mark = f"{key_prefix}:{{{quotes_topic}:{qpart}}}:mark"
