@@ -24,6 +24,7 @@ from signal_monitor.state.base import PartitionMark, State
 from signal_monitor.status.recent_alerts import recent_alerts_key
 from signal_monitor.status.record import (
     AssignedPartition,
+    CloserCounts,
     Delivery,
     LastAlert,
     PartitionLag,
@@ -205,6 +206,7 @@ class Collector:
             redis=redis,
             delivery=self._delivery(),
             rules=self._rules(),
+            closer=self._closer(context.closer),
             last_alert=await self._last_alert() if redis.ok else None,
         )
 
@@ -239,6 +241,12 @@ class Collector:
         except Exception as exc:  # a broken reporter must not stop the status
             log.warning("status: delivery stats unavailable: %s", _short_error(exc))
             return Delivery()
+
+    @staticmethod
+    def _closer(closer: Any) -> CloserCounts:
+        if closer is None:
+            return CloserCounts()
+        return CloserCounts.model_validate({name: getattr(closer, name, 0) for name in CloserCounts.model_fields})
 
     def _rules(self) -> RuleCounts:
         if self.rules_stats is None:

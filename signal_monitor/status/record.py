@@ -79,6 +79,22 @@ class RuleCounts(_Part):
     silenced: int | None = Field(None, ge=0)
 
 
+class CloserCounts(_Part):
+    """The worker's period closer since it started: what it closed, and what stopped or held a close."""
+
+    closed_days: int = Field(0, ge=0)
+    closed_weeks: int = Field(0, ge=0)
+    failures: int = Field(0, ge=0, description="Advances that failed on an unexpected error (logged; the next tick retries).")
+    leases_lost: int = Field(
+        0, ge=0, description="Closes and recomputes stopped because another worker took their lease over."
+    )
+    emits_skipped: int = Field(0, ge=0, description="Alerts of a close taken over that an earlier holder had handed on.")
+    store_retries: int = Field(0, ge=0, description="Calls of the closer retried while Redis did not answer.")
+    ingest_waits: int = Field(
+        0, ge=0, description="Batches the ingest agents held back (at most 0.5 s each) while a close was under way."
+    )
+
+
 class LastAlert(_Part):
     """The newest alert produced to the alerts topic."""
 
@@ -113,6 +129,7 @@ class StatusRecord(BaseModel):
     redis: RedisHealth
     delivery: Delivery = Field(default_factory=Delivery)
     rules: RuleCounts = Field(default_factory=RuleCounts)
+    closer: CloserCounts = Field(default_factory=CloserCounts)
     last_alert: LastAlert | None = None
 
     def total_lag(self) -> int | None:

@@ -5,6 +5,7 @@ Flags a person should act on:
 * ``stale``: a worker published nothing for 3 of its intervals (dead, hung, or cut off);
 * ``lag_growing``: a worker's total consumer lag is larger than in its previous record;
 * ``redis_down``: its last PING to Redis failed; ``parked``: alerts parked after delivery failed;
+* ``close_failing``: its closer failed to close periods since its previous record (the rules did not run);
 * ``no_data``: no worker has applied a single event of an input feed;
 * ``silent``: a feed is older than its expected cadence (``CADENCES``): quotes
   silent for more than 5 minutes or trades for more than 15 during an NYSE session
@@ -125,6 +126,10 @@ def worker_flags(record: StatusRecord, previous: StatusRecord | None, now: datet
         flags.append(Flag("redis_down", wid, "critical", f"Redis: {record.redis.error or 'no answer'}"))
     if record.delivery.parked:
         flags.append(Flag("parked", wid, "warning", f"{record.delivery.parked} alerts parked"))
+    if previous is not None and previous.published < record.published and record.closer.failures > previous.closer.failures:
+        failed = record.closer.failures - previous.closer.failures
+        flags.append(Flag("close_failing", wid, "critical",
+                          f"closing periods failed {failed} times since its previous record (see the worker's log)"))
     return flags
 
 

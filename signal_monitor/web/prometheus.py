@@ -124,6 +124,17 @@ class RecordCollector(Collector):
             if value is not None:
                 rules.add_metric([state], value)
         yield rules
+        closed = CounterMetricFamily("sm_periods_closed", "Periods this worker closed, by granularity.",
+                                     labels=["granularity"])
+        closed.add_metric(["day"], r.closer.closed_days)
+        closed.add_metric(["week"], r.closer.closed_weeks)
+        yield closed
+        yield CounterMetricFamily("sm_close_failures", "Closes that failed on an unexpected error (retried).",
+                                  value=r.closer.failures)
+        yield CounterMetricFamily("sm_close_leases_lost", "Closes stopped because another worker took their lease over.",
+                                  value=r.closer.leases_lost)
+        yield CounterMetricFamily("sm_ingest_waits_for_close", "Batches held back while a close was under way.",
+                                  value=r.closer.ingest_waits)
         if r.last_alert is not None and r.last_alert.fired_at is not None:
             yield GaugeMetricFamily("sm_last_alert_timestamp_seconds", "fired_at of the newest alert produced.",
                                     value=r.last_alert.fired_at.timestamp())

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import types
 from collections.abc import Iterator, Mapping
 from datetime import datetime, timezone
 from pathlib import Path
@@ -77,7 +78,9 @@ class FakeProducer:
 class FakeApp:
     """The worker context create_app builds, and the Faust app's consumer and producer, with fakes behind them."""
 
-    def __init__(self, state: FakeState, consumer: FakeConsumer | None, stats: IngestStats | None = None) -> None:
+    def __init__(
+        self, state: FakeState, consumer: FakeConsumer | None, stats: IngestStats | None = None, closer: Any = None
+    ) -> None:
         self.context = WorkerContext(
             worker_id="w7",
             version="9.9.9",
@@ -85,7 +88,7 @@ class FakeApp:
             state=state,  # type: ignore[arg-type]
             stats=stats or IngestStats(),
             inputs=(TRADES, QUOTES),
-            closer=None,  # type: ignore[arg-type]  # the collector reads the inputs, not the closer
+            closer=closer,  # the collector reads its counters
             rules=None,
             rules_stats=lambda: {"loaded": 0},
         )
@@ -125,7 +128,9 @@ async def test_collect_reports_lag_figures_and_reporters() -> None:
     tps = {TP(TRADES, 0), TP(TRADES, 1), TP(TRADES, 2), TP("other.topic", 0)}
     consumer = FakeConsumer(tps, {TP(TRADES, 0): 15, TP(TRADES, 1): 3, TP(TRADES, 2): None})
     marks = {TRADES: {0: PartitionMark(offset=9, highwater=12), 2: PartitionMark(offset=7, highwater=8)}}
-    app = FakeApp(FakeState(marks), consumer, stats)
+    closer = types.SimpleNamespace(closed_days=12, closed_weeks=2, failures=1, leases_lost=0, emits_skipped=3,
+                                   store_retries=4, ingest_waits=9)
+    app = FakeApp(FakeState(marks), consumer, stats, closer)
     alert = {"rule": "vix_below_17", "severity": "warning", "fired_at": "2025-06-06T20:05:00+00:00", "text": "x" * 500}
 
     async def newest() -> dict[str, Any]:
@@ -151,6 +156,7 @@ async def test_collect_reports_lag_figures_and_reporters() -> None:
     assert record.last_alert is not None and record.last_alert.rule == "vix_below_17"
     assert record.last_alert.text is not None and len(record.last_alert.text) == 200
     assert record.interval_s == 5.0 and record.reason == "interval"
+    assert record.closer.model_dump() == vars(closer)
 
 
 async def test_redis_down_leaves_lag_unknown_and_says_why() -> None:

@@ -14,7 +14,7 @@ from signal_monitor.config.settings import Settings
 from signal_monitor.periods import EASTERN
 from signal_monitor.status.cli import run_status
 from signal_monitor.status.reader import StatusSnapshot, latest_by_key
-from signal_monitor.status.record import Delivery, RedisHealth
+from signal_monitor.status.record import CloserCounts, Delivery, RedisHealth
 from signal_monitor.status.view import Flag, as_json, assess, feed_flags, in_market_hours, render, worker_flags
 from tests.unit.status.records import INPUTS, T0, make_record
 
@@ -58,6 +58,16 @@ def test_redis_down_and_parked_alerts_are_flagged() -> None:
     flags = worker_flags(record, None, T0)
     assert codes(flags) == {"redis_down", "parked"}
     assert next(f for f in flags if f.code == "redis_down").level == "critical"
+
+
+def test_closes_failing_since_the_previous_record_are_flagged() -> None:
+    before = make_record(published=T0 - timedelta(seconds=10), closer=CloserCounts(closed_days=3, failures=1))
+    failing = make_record(published=T0, closer=CloserCounts(closed_days=3, failures=4))
+    recovered = make_record(published=T0, closer=CloserCounts(closed_days=4, failures=1))
+    flags = worker_flags(failing, before, T0)
+    assert codes(flags) == {"close_failing"} and "failed 3 times" in flags[0].text and flags[0].level == "critical"
+    assert not worker_flags(recovered, before, T0)  # failures earlier, none since
+    assert not worker_flags(failing, None, T0)
 
 
 def test_a_feed_no_worker_has_seen_is_the_no_data_state() -> None:

@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 from prometheus_client.parser import text_string_to_metric_families
 
-from signal_monitor.status.record import RedisHealth, RuleCounts
+from signal_monitor.status.record import CloserCounts, RedisHealth, RuleCounts
 from signal_monitor.web.prometheus import observe_alert_latency, observe_batch, render_metrics
 from tests.unit.status.records import make_record
 
@@ -28,6 +28,15 @@ def test_metrics_carry_the_records_figures() -> None:
     assert got[("sm_status_records_total", ())] == 7
     assert got[("sm_worker_info", (("app_id", "signal-monitor"), ("host", "host-a"), ("version", "0.1.0"),
                                    ("worker_id", "w1")))] == 1
+
+
+def test_metrics_carry_the_closers_counters() -> None:
+    record = make_record(closer=CloserCounts(closed_days=5, closed_weeks=1, failures=2, leases_lost=1, ingest_waits=7))
+    got = samples(render_metrics(record))
+    assert got[("sm_periods_closed_total", (("granularity", "day"),))] == 5
+    assert got[("sm_periods_closed_total", (("granularity", "week"),))] == 1
+    assert got[("sm_close_failures_total", ())] == 2 and got[("sm_close_leases_lost_total", ())] == 1
+    assert got[("sm_ingest_waits_for_close_total", ())] == 7
 
 
 def test_histograms_count_what_the_agents_observe() -> None:
