@@ -82,7 +82,7 @@ def log_heap(path: Path, every_s: float = 1.0) -> threading.Thread:
     """Start a daemon thread that appends glibc's ``mallinfo2`` and the RSS to ``path`` every ``every_s``.
 
     One line each: seconds since start, RSS, the heap's bytes in use, free in it, and mapped on their own
-    (MiB). Free bytes that stay high while in use falls say the heap is fragmented, not full.
+    (MiB), and the wall clock (to read beside the worker's log). Free bytes that stay high while in use falls say the heap is fragmented, not full.
     """
     import ctypes
     import ctypes.util
@@ -99,12 +99,12 @@ def log_heap(path: Path, every_s: float = 1.0) -> threading.Thread:
 
     def watch() -> None:
         with path.open("w", buffering=1) as out:
-            out.write("seconds  rss  in_use  free  mapped  (MiB)\n")
+            out.write("seconds  rss  in_use  free  mapped  (MiB)  time\n")
             while True:
                 info = libc.mallinfo2()
                 rss = int(Path("/proc/self/statm").read_text().split()[1]) * 4096
                 out.write(f"{time.monotonic() - start:7.1f} {rss / 2**20:6.1f} {info.uordblks / 2**20:7.1f} "
-                          f"{info.fordblks / 2**20:6.1f} {info.hblkhd / 2**20:7.1f}\n")
+                          f"{info.fordblks / 2**20:6.1f} {info.hblkhd / 2**20:7.1f}  {time.strftime('%H:%M:%S')}\n")
                 time.sleep(every_s)
 
     thread = threading.Thread(target=watch, name="heap-report", daemon=True)
@@ -192,7 +192,7 @@ def apply(args: argparse.Namespace) -> None:
     if args.trace_redis:
         trace_redis(Path(args.trace_redis))
     if args.heap_log:
-        log_heap(Path(args.heap_log))
+        log_heap(Path(args.heap_log), every_s=0.25)
     if args.switch_interval:
         sys.setswitchinterval(args.switch_interval)
     if args.sequential_partitions:
