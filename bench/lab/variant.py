@@ -81,8 +81,8 @@ def trace_allocations(report: Path, *, frames: int, base_after_s: float, every_s
 def log_heap(path: Path, every_s: float = 1.0) -> threading.Thread:
     """Start a daemon thread that appends glibc's ``mallinfo2`` and the RSS to ``path`` every ``every_s``.
 
-    One line each: seconds since start, RSS, the heap's bytes in use, free in it, and mapped on their own
-    (MiB), and the wall clock (to read beside the worker's log). Free bytes that stay high while in use falls say the heap is fragmented, not full.
+    One line each: seconds since start, RSS (and its anonymous and file-backed parts), the heap's bytes in
+    use, free in it, and mapped on their own (MiB), and the wall clock (to read beside the worker's log). Free bytes that stay high while in use falls say the heap is fragmented, not full.
     """
     import ctypes
     import ctypes.util
@@ -99,12 +99,14 @@ def log_heap(path: Path, every_s: float = 1.0) -> threading.Thread:
 
     def watch() -> None:
         with path.open("w", buffering=1) as out:
-            out.write("seconds  rss  in_use  free  mapped  (MiB)  time\n")
+            out.write("seconds  rss  anon  file  in_use  free  mapped  (MiB)  time\n")
             while True:
                 info = libc.mallinfo2()
-                rss = int(Path("/proc/self/statm").read_text().split()[1]) * 4096
-                out.write(f"{time.monotonic() - start:7.1f} {rss / 2**20:6.1f} {info.uordblks / 2**20:7.1f} "
-                          f"{info.fordblks / 2**20:6.1f} {info.hblkhd / 2**20:7.1f}  {time.strftime('%H:%M:%S')}\n")
+                status = dict(line.split(":", 1) for line in Path("/proc/self/status").read_text().splitlines())
+                rss, anon, file = (int(status[k].split()[0]) / 1024 for k in ("VmRSS", "RssAnon", "RssFile"))
+                out.write(f"{time.monotonic() - start:7.1f} {rss:6.1f} {anon:6.1f} {file:5.1f} "
+                          f"{info.uordblks / 2**20:7.1f} {info.fordblks / 2**20:6.1f} {info.hblkhd / 2**20:7.1f}  "
+                          f"{time.strftime('%H:%M:%S')}\n")
                 time.sleep(every_s)
 
     thread = threading.Thread(target=watch, name="heap-report", daemon=True)
