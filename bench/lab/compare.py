@@ -7,7 +7,7 @@ that a change of load on the shared machine touches them all alike; each figure
 is the median over the rounds. Names: ``base`` (as shipped), ``uvloop``,
 ``reference`` (json + pydantic decode and the per-trade fold, :mod:`bench.lab.fastpath`),
 ``within`` (``SM_BATCH_WITHIN_S=0.02``), ``wait500`` (``SM_BATCH_WITHIN_S=0.5``, the fetch wait of
-Kafka's clients by default), ``buffer4``, ``buffer16`` (``SM_BUFFER_MB`` 4 or 16; 8 is the default),
+Kafka's clients by default), ``buffer8``, ``buffer16`` (``SM_BUFFER_MB`` 8 or 16; 4 is the default),
 ``heap`` (the worker's heap log, :mod:`bench.lab.variant`), ``arena2`` (``MALLOC_ARENA_MAX=2``),
 ``malloc-default`` (``SM_MALLOC_THRESHOLD_KIB=0``: glibc's own thresholds), any
 ``faust:NAME=VALUE`` (a ``faust.App`` keyword) and any ``tree:PATH`` (the worker imported from the
@@ -31,7 +31,7 @@ FLAGS: dict[str, tuple[list[str], dict[str, str]]] = {
     "reference": (["--reference-decode", "--reference-fold"], {}),
     "within": ([], {"SM_BATCH_WITHIN_S": "0.02"}),
     "wait500": ([], {"SM_BATCH_WITHIN_S": "0.5"}),
-    "buffer4": ([], {"SM_BUFFER_MB": "4"}),
+    "buffer8": ([], {"SM_BUFFER_MB": "8"}),
     "buffer16": ([], {"SM_BUFFER_MB": "16"}),
     "switch05ms": (["--switch-interval", "0.0005"], {}),
     "sequential": (["--sequential-partitions"], {}),

@@ -177,7 +177,7 @@ class Settings(BaseSettings):
         description="SM_BATCH_WITHIN_S: longest the broker holds a fetch of a quiet partition; a batch is what arrived by then.",
     )
     buffer_mb: float = Field(
-        8.0, gt=0, description="SM_BUFFER_MB: message bytes queued ahead of the agents before the consumer waits."
+        4.0, gt=0, description="SM_BUFFER_MB: message bytes queued ahead of the agents before the consumer waits."
     )
     malloc_threshold_kib: int = Field(
         0,
