@@ -9,11 +9,12 @@
 * ``--faust NAME=VALUE``: override a keyword of ``faust.App(...)`` in ``create_app``;
 * ``--trace-redis FILE``: write every Redis command the worker sends (wall time, time to its answer, the
   command, its first key; a script by its first key), every Slack request and every fetch of records of a topic
-  other than trades (its time since the first record's timestamp) and every garbage collection, one line each, to ``FILE``;
+  other than trades (its time since the first record's timestamp) and every garbage collection, one line each,
+  to ``FILE``;
 * ``--sequential-partitions``: the ingestor handles the partitions of a batch one after the other
   (the worker handles them side by side);
 * ``--switch-interval S``: the interpreter's thread switch interval (``sys.setswitchinterval``);
-* ``--heap-log FILE``: append the RSS and glibc's heap figures (``mallinfo2``: in use, free, mapped) every second;
+* ``--heap-log FILE``: write the RSS and glibc's heap figures (``mallinfo2``: in use, free, mapped) every 0.25 s;
 * ``--tracemalloc FILE``: trace Python allocations (``--frames`` deep) and keep ``FILE`` up to date with
   what grew since ``--base-after`` seconds, every ``--snapshot-every`` seconds (see :mod:`bench.lab.memory`).
 
@@ -82,7 +83,8 @@ def log_heap(path: Path, every_s: float = 1.0) -> threading.Thread:
     """Start a daemon thread that appends glibc's ``mallinfo2`` and the RSS to ``path`` every ``every_s``.
 
     One line each: seconds since start, RSS (and its anonymous and file-backed parts), the heap's bytes in
-    use, free in it, and mapped on their own (MiB), and the wall clock (to read beside the worker's log). Free bytes that stay high while in use falls say the heap is fragmented, not full.
+    use, free in it, and mapped on their own (MiB), and the wall clock (to read beside the worker's log).
+    Free bytes that stay high while in use falls say the heap is fragmented, not full.
     """
     import ctypes
     import ctypes.util
