@@ -14,6 +14,7 @@ import random
 from collections.abc import Awaitable, Callable
 from typing import TypeVar
 
+from redis import exceptions as redis_exceptions
 from redis.exceptions import (
     BusyLoadingError,
     ClusterDownError,
@@ -23,7 +24,6 @@ from redis.exceptions import (
     ResponseError,
     TryAgainError,
 )
-from redis import exceptions as redis_exceptions
 from redis.exceptions import ConnectionError as RedisConnectionError
 from redis.exceptions import TimeoutError as RedisTimeoutError
 

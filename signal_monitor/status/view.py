@@ -129,7 +129,8 @@ def worker_flags(record: StatusRecord, previous: StatusRecord | None, now: datet
     if previous is not None and previous.published < record.published and record.closer.failures > previous.closer.failures:
         failed = record.closer.failures - previous.closer.failures
         flags.append(Flag("close_failing", wid, "critical",
-                          f"closing periods failed {failed} times since its previous record (see the worker's log)"))
+                          f"closing periods failed {failed} time{'s' if failed != 1 else ''} since its previous record "
+                          "(see the worker's log)"))
     return flags
 
 
