@@ -188,11 +188,10 @@ def replay(closes: list[tuple[str, str]], quotes: str | None, quotes_format: str
 async def _deliver(settings: Settings, alerts: list, *, timeout: float) -> None:  # type: ignore[type-arg]
     """Send replayed alerts through the configured routes and receivers, by the outbox in Redis."""
     from signal_monitor.app import build_dispatcher
-    from signal_monitor.state.connect import DEFAULT_REDIS_URL, redis_answers
-    from signal_monitor.state.connect import redis_client
+    from signal_monitor.state.connect import DEFAULT_REDIS_URL, redis_client, settings_redis_answers
 
     url = settings.redis_url or DEFAULT_REDIS_URL
-    if not redis_answers(url, password=settings.redis_password.get_secret_value() if settings.redis_password else None):
+    if not settings_redis_answers(settings, url):
         raise click.ClickException("--deliver needs Redis (the outbox) at REDIS_URL")
     client = redis_client(settings.model_copy(update={"redis_url": url}))
     dispatcher = build_dispatcher(client, settings, worker_id="replay")

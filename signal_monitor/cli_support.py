@@ -21,13 +21,12 @@ def settings_or_exit() -> Settings:
 
 def open_state(settings: Settings, *, prefix: str | None = None, memory: bool = False):  # type: ignore[no-untyped-def]
     """Return a RedisState when Redis answers at REDIS_URL (or 127.0.0.1:6379), else a MemoryState."""
-    from signal_monitor.state.connect import DEFAULT_REDIS_URL, redis_answers
+    from signal_monitor.state.connect import DEFAULT_REDIS_URL, settings_redis_answers
     from signal_monitor.state.memory import MemoryState
     from signal_monitor.state.redis import RedisState
 
     url = settings.redis_url or DEFAULT_REDIS_URL
-    password = settings.redis_password.get_secret_value() if settings.redis_password else None
-    if not memory and redis_answers(url, password=password):
+    if not memory and settings_redis_answers(settings, url):
         from signal_monitor.state.connect import redis_client
 
         return RedisState(

@@ -41,11 +41,10 @@ def _run(settings: Settings, work: Callable[[aioredis.Redis], Awaitable[T]]) -> 
     the state under the tag only.
     """
     from signal_monitor.redaction import redact_url
-    from signal_monitor.state.connect import DEFAULT_REDIS_URL, redis_answers, redis_client
+    from signal_monitor.state.connect import DEFAULT_REDIS_URL, redis_client, settings_redis_answers
 
     url = settings.redis_url or DEFAULT_REDIS_URL
-    password = settings.redis_password.get_secret_value() if settings.redis_password else None
-    if not redis_answers(url, timeout=2.0, password=password):
+    if not settings_redis_answers(settings, url, timeout=2.0):
         raise click.ClickException(f"Redis does not answer at {redact_url(url)} (REDIS_URL)")
 
     async def main() -> T:

@@ -16,7 +16,7 @@ from signal_monitor.embedded.redis import EmbeddedRedis
 from signal_monitor.embedded.tansu import EmbeddedTansu
 from signal_monitor.errors import EmbeddedServiceError
 from signal_monitor.redaction import redact_url
-from signal_monitor.state.connect import DEFAULT_REDIS_URL, redis_answers
+from signal_monitor.state.connect import DEFAULT_REDIS_URL, settings_redis_answers
 
 log = logging.getLogger("signal_monitor.embedded")
 
@@ -83,16 +83,15 @@ def ensure_services(settings: Settings, *, workdir: str | os.PathLike[str]) -> I
             log.info("KAFKA_BOOTSTRAP is not set: started the embedded broker (%s) at %s", broker.label, bootstrap)
 
         # --- Redis ---------------------------------------------------------------
-        password = settings.redis_password.get_secret_value() if settings.redis_password is not None else None
         if settings.redis_url:
             redis_url = settings.redis_url
-            if not redis_answers(redis_url, timeout=2.0, password=password):
+            if not settings_redis_answers(settings, redis_url, timeout=2.0):
                 raise EmbeddedServiceError(
                     f"the Redis at {redact_url(redis_url)} (REDIS_URL) does not answer PING; "
                     "start it, or unset REDIS_URL to use a local or embedded Redis"
                 )
             log.info("using the configured Redis at %s", redact_url(redis_url))
-        elif redis_answers(DEFAULT_REDIS_URL, password=password):
+        elif settings_redis_answers(settings, DEFAULT_REDIS_URL):
             redis_url = DEFAULT_REDIS_URL
             log.info("REDIS_URL is not set: using the Redis that answers at %s", redis_url)
         else:

@@ -10,6 +10,7 @@ when it holds one (redis-py lets the URL win), else the argument, else ``REDIS_P
 from __future__ import annotations
 
 import logging
+from collections.abc import Mapping
 from typing import Any
 
 import redis
@@ -37,14 +38,21 @@ AsyncClient = aioredis.Redis | aioredis.RedisCluster
 DEFAULT_REDIS_URL = "redis://127.0.0.1:6379/0"
 
 
-def redis_answers(url: str, timeout: float = 0.5, *, password: str | None = None) -> bool:
-    """Return whether the Redis at ``url`` answers PING within ``timeout`` seconds (no retries)."""
+def redis_answers(
+    url: str, timeout: float = 0.5, *, password: str | None = None, tls: Mapping[str, Any] | None = None
+) -> bool:
+    """Return whether the Redis at ``url`` answers PING within ``timeout`` seconds (no retries).
+
+    ``tls``: redis-py TLS options for a ``rediss://`` URL (``redis_ssl_kwargs``: the CA that signed the
+    server's certificate, a client certificate).
+    """
     from redis.backoff import NoBackoff
 
     options: dict[str, object] = {
         "socket_timeout": timeout,
         "socket_connect_timeout": timeout,
         "retry": Retry(NoBackoff(), 0),
+        **(tls or {}),
     }
     if password:
         options["password"] = password
@@ -58,6 +66,13 @@ def redis_answers(url: str, timeout: float = 0.5, *, password: str | None = None
         return False
     finally:
         client.close()
+
+
+def settings_redis_answers(settings: Settings, url: str | None = None, timeout: float = 0.5) -> bool:
+    """Return whether the Redis of ``settings`` (or at ``url``) answers PING, with their password and TLS options."""
+    url = url or settings.redis_url or DEFAULT_REDIS_URL
+    tls = redis_ssl_kwargs(settings.model_copy(update={"redis_url": url}))
+    return redis_answers(url, timeout, password=_secret(settings.redis_password), tls=tls)
 
 
 def _secret(value: object) -> str | None:

@@ -41,7 +41,7 @@ from signal_monitor.embedded.process import free_port, log_tail, spawn, terminat
 from signal_monitor.embedded.redis import redis_server_binary
 from signal_monitor.periods import trading_day
 from signal_monitor.state.base import Batch
-from signal_monitor.state.connect import is_cluster, redis_client
+from signal_monitor.state.connect import is_cluster, redis_answers, redis_client, settings_redis_answers
 from signal_monitor.state.fold import fold
 from signal_monitor.state.memory import MemoryState
 from signal_monitor.state.redis import RedisState
@@ -289,6 +289,17 @@ async def test_tls_refuses_a_cluster_it_cannot_verify(cluster: Cluster) -> None:
     finally:
         await client.aclose()
     assert "certificate verify failed" in str(info.value).lower() or "ssl" in str(info.value).lower()
+
+
+@pytest.mark.parametrize("cluster", ["tls"], indirect=True)
+def test_the_commands_check_that_redis_answers_with_the_tls_settings(cluster: Cluster) -> None:
+    """The CLIs and the demo ask whether Redis answers before they use it: over TLS, with the configured CA."""
+    from signal_monitor.config.settings import Settings
+
+    settings = Settings(redis_url=cluster.url, redis_ssl_ca_file=cluster.ca_file, redis_password=PASSWORD)
+    assert settings_redis_answers(settings)
+    assert not redis_answers(cluster.url, password=PASSWORD)  # without the CA that signed the nodes' certificate
+    assert not settings_redis_answers(settings.model_copy(update={"redis_ssl_ca_file": ""}))
 
 
 async def test_ingest_aggregates_and_offsets_are_exact_on_a_cluster(
