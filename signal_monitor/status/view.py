@@ -118,16 +118,18 @@ def worker_flags(record: StatusRecord, previous: StatusRecord | None, now: datet
     if silent > timedelta(seconds=STALE_INTERVALS * record.interval_s):
         flags.append(Flag("stale", wid, "critical", f"no record for {_age(now, record.published)} "
                           f"({STALE_INTERVALS} intervals of {record.interval_s:g} s)"))
-    if previous is not None and previous.published < record.published:
-        lag, before = record.total_lag(), previous.total_lag()
+    # the record before this one, when it is older: what "grew" and "since" compare with
+    earlier = previous if previous is not None and previous.published < record.published else None
+    if earlier is not None:
+        lag, before = record.total_lag(), earlier.total_lag()
         if lag is not None and before is not None and lag > before:
             flags.append(Flag("lag_growing", wid, "warning", f"lag grew from {before} to {lag}"))
     if not record.redis.ok:
         flags.append(Flag("redis_down", wid, "critical", f"Redis: {record.redis.error or 'no answer'}"))
     if record.delivery.parked:
         flags.append(Flag("parked", wid, "warning", f"{record.delivery.parked} alerts parked"))
-    if previous is not None and previous.published < record.published and record.closer.failures > previous.closer.failures:
-        failed = record.closer.failures - previous.closer.failures
+    failed = record.closer.failures - earlier.closer.failures if earlier is not None else 0
+    if failed > 0:
         flags.append(Flag("close_failing", wid, "critical",
                           f"closing periods failed {failed} time{'s' if failed != 1 else ''} since its previous record "
                           "(see the worker's log)"))
